@@ -1,0 +1,19 @@
+"""The local activity by which a workflow records its own state changes in the table."""
+
+import asyncio
+
+from temporalio import activity
+
+from activities.context import ActivityGroup
+from pastools_jobs.contracts import JobEvent
+from pastools_jobs.mirror.apply import apply_event
+
+
+class MirrorActivities(ActivityGroup):
+    @activity.defn(name="record_job_event")
+    async def record_job_event(self, event: JobEvent) -> None:
+        await asyncio.to_thread(self._apply, event)
+
+    def _apply(self, event: JobEvent) -> None:
+        with self.context.db.transaction() as session:
+            apply_event(session, event)

@@ -1,0 +1,69 @@
+"""Progress reporting from inside an activity: heartbeat, table row, search attribute.
+
+The heartbeat carries the checkpoint (so a retried attempt resumes) and is how a
+cancel reaches the activity; the table row is what users read, written at most once
+per heartbeat interval; the JobProgress search attribute moves in 10 % steps because
+each step is a history event.
+"""
+
+import asyncio
+import logging
+import math
+import time
+
+from sqlalchemy.exc import SQLAlchemyError
+from temporalio import activity
+from temporalio.service import RPCError
+
+from pastools_jobs.contracts import PROGRESS_SIGNAL, Progress
+from pastools_jobs.db.engine import Database
+from pastools_jobs.mirror.apply import apply_progress
+
+log = logging.getLogger(__name__)
+
+SEARCH_ATTRIBUTE_STEP = 10
+
+
+def last_checkpoint() -> Progress | None:
+    """The progress of the previous attempt's last heartbeat, if this is a retry."""
+    details = activity.info().heartbeat_details
+    if not details:
+        return None
+    return Progress.model_validate(details[0])
+
+
+class ProgressReporter:
+    def __init__(self, db: Database, interval_seconds: float) -> None:
+        info = activity.info()
+        self._job_id = info.workflow_id
+        self._run_id = info.workflow_run_id
+        self._db = db
+        self._interval = interval_seconds
+        self._last_write = -math.inf
+        self._signalled_step = -1
+
+    async def report(self, progress: Progress, *, force: bool = False) -> None:
+        activity.heartbeat(progress.model_dump(mode="json"))
+        now = time.monotonic()
+        if force or now - self._last_write >= self._interval:
+            self._last_write = now
+            await asyncio.to_thread(self._write, progress)
+        step = progress.percent // SEARCH_ATTRIBUTE_STEP * SEARCH_ATTRIBUTE_STEP
+        if step > self._signalled_step:
+            self._signalled_step = step
+            await self._signal(step)
+
+    def _write(self, progress: Progress) -> None:
+        try:
+            with self._db.transaction() as session:
+                apply_progress(session, self._job_id, self._run_id, progress)
+        except SQLAlchemyError as error:
+            # Progress is advisory: the job goes on and the next report catches up.
+            log.warning("could not record progress of job %s: %s", self._job_id, error)
+
+    async def _signal(self, percent: int) -> None:
+        handle = activity.client().get_workflow_handle(self._job_id, run_id=self._run_id)
+        try:
+            await handle.signal(PROGRESS_SIGNAL, percent)
+        except RPCError as error:
+            log.warning("could not signal progress of job %s: %s", self._job_id, error)

@@ -1,0 +1,1 @@
+"""PAStools Jobs: background jobs as Temporal workflows, mirrored into a jobs table."""

@@ -1,0 +1,3 @@
+from pastools_jobs.cli import main
+
+main()

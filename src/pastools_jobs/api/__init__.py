@@ -1,0 +1,1 @@
+"""The HTTP layer: routes translate requests into service calls and results into JSON."""

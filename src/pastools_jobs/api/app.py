@@ -1,0 +1,56 @@
+"""The FastAPI application: wiring of settings, database, Temporal client and mirror."""
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from pastools_jobs.api.problems import install_problem_handlers
+from pastools_jobs.api.routes import health, jobs
+from pastools_jobs.config import Settings
+from pastools_jobs.db.engine import Database
+from pastools_jobs.db.migrate import upgrade_database
+from pastools_jobs.mirror.reconciler import Reconciler
+from pastools_jobs.service import JobService
+from pastools_jobs.temporal import JobLauncher, connect
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
+        db = Database(settings.resolved_database_url)
+        client = await connect(settings, lazy=True)
+        launcher = JobLauncher(client, settings.task_queue)
+        app.state.settings = settings
+        app.state.db = db
+        app.state.client = client
+        app.state.service = JobService(db, launcher)
+        mirror = None
+        if settings.mirror_enabled:
+            reconciler = Reconciler(db, launcher, settings.mirror_interval_seconds)
+            mirror = asyncio.create_task(reconciler.run(), name="mirror")
+        try:
+            yield
+        finally:
+            if mirror is not None:
+                mirror.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await mirror
+            db.dispose()
+
+    app = FastAPI(
+        title="PAStools Jobs",
+        version="0.1.0",
+        description="Background jobs (imports, exports, validation and test runs) on Temporal.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(jobs.router)
+    return app

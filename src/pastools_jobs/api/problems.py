@@ -1,0 +1,74 @@
+"""RFC 9457 problem details: every error the API returns, mapped in one place."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
+from temporalio.service import RPCError
+
+from pastools_jobs.domain import (
+    IllegalTransition,
+    InvalidJobInput,
+    JobError,
+    JobNotFound,
+    TemporalUnavailable,
+)
+from pastools_jobs.temporal import is_unavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS_OF: dict[type[JobError], int] = {
+    JobNotFound: 404,
+    IllegalTransition: 409,
+    InvalidJobInput: 422,
+    TemporalUnavailable: 503,
+}
+
+
+def problem(status: int, title: str, detail: str, **extensions: Any) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    return JSONResponse({**body, **extensions}, status_code=status, media_type=PROBLEM_JSON)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(JobError)
+    async def job_error(request: Request, error: JobError) -> JSONResponse:
+        return problem(_STATUS_OF.get(type(error), 400), error.title, str(error))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(part) for part in e["loc"]), "message": e["msg"]}
+            for e in error.errors()
+        ]
+        return problem(
+            422, "Invalid request", "The request does not match the API's schema.", errors=errors
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        return problem(error.status_code, str(error.detail), str(error.detail))
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def database_down(request: Request, error: Exception) -> JSONResponse:
+        log.warning("database error on %s: %s", request.url.path, error)
+        return problem(503, "Database unavailable", "The jobs database cannot be reached.")
+
+    @app.exception_handler(RPCError)
+    async def temporal_error(request: Request, error: RPCError) -> JSONResponse:
+        if is_unavailable(error):
+            return problem(503, TemporalUnavailable.title, str(TemporalUnavailable()))
+        log.error("Temporal refused a request on %s: %s", request.url.path, error)
+        return problem(502, "Temporal error", "Temporal refused the request.")
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem(500, "Internal error", "The server failed; the error has been logged.")

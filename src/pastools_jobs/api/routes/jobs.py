@@ -1,0 +1,143 @@
+"""/api/jobs: the original module's endpoints, plus filters, cursors and cleanup."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Path, Query, status
+
+from pastools_jobs.api.deps import ServiceDep, SettingsDep
+from pastools_jobs.api.schemas import (
+    CleanupOut,
+    CleanupRequest,
+    JobOut,
+    JobPageOut,
+    JobStatsOut,
+    JobSubmission,
+    JobType,
+    ProjectId,
+    job_out,
+)
+from pastools_jobs.domain import InvalidJobInput, JobStatus
+from pastools_jobs.repository import JobFilter, JobStats
+from pastools_jobs.service import Submission
+
+router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+
+JobId = Annotated[str, Path(min_length=1, max_length=200)]
+MAX_PAGE = 500
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Times without a zone are taken as UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _stats_out(stats: JobStats) -> JobStatsOut:
+    return JobStatsOut(total=stats.total, by_status=stats.by_status, by_type=stats.by_type)
+
+
+async def _page(
+    service: ServiceDep,
+    settings: SettingsDep,
+    where: JobFilter,
+    limit: int,
+    cursor: str | None,
+) -> JobPageOut:
+    if where.created_from and where.created_to and where.created_from > where.created_to:
+        raise InvalidJobInput("created_from must not be later than created_to.")
+    page = await service.list(where, limit, cursor)
+    now = datetime.now(UTC)
+    return JobPageOut(
+        items=[job_out(job, settings, now) for job in page.jobs], next_cursor=page.next_cursor
+    )
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
+async def submit_job(
+    submission: Annotated[JobSubmission, Body()], service: ServiceDep, settings: SettingsDep
+) -> JobOut:
+    """Start a job; it is `queued` until a worker picks it up."""
+    job = await service.submit(
+        Submission(
+            type=submission.type,
+            project_id=submission.project_id,
+            params=submission.params.model_dump(mode="json"),
+            run_timeout_seconds=submission.timeout_seconds,
+        )
+    )
+    return job_out(job, settings, datetime.now(UTC))
+
+
+@router.get("", response_model=JobPageOut)
+async def list_jobs(
+    service: ServiceDep,
+    settings: SettingsDep,
+    status: Annotated[list[JobStatus] | None, Query()] = None,
+    type: Annotated[list[JobType] | None, Query()] = None,
+    project_id: Annotated[ProjectId | None, Query()] = None,
+    created_from: Annotated[datetime | None, Query()] = None,
+    created_to: Annotated[datetime | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> JobPageOut:
+    """Jobs, newest first, filtered; follow `next_cursor` for the next page."""
+    where = JobFilter(
+        statuses=status or (),
+        types=[str(t) for t in type or ()],
+        project_id=project_id,
+        created_from=_utc(created_from),
+        created_to=_utc(created_to),
+    )
+    return await _page(service, settings, where, limit, cursor)
+
+
+@router.get("/stats", response_model=JobStatsOut)
+async def all_stats(service: ServiceDep) -> JobStatsOut:
+    """Counts over all projects: total, per status, per type."""
+    return _stats_out(await service.stats())
+
+
+@router.post("/cleanup", response_model=CleanupOut)
+async def cleanup(request: CleanupRequest, service: ServiceDep) -> CleanupOut:
+    """Delete finished (completed, failed, cancelled) jobs older than the given age."""
+    deleted = await service.cleanup(timedelta(days=request.older_than_days))
+    return CleanupOut(deleted=deleted)
+
+
+@router.get("/projects/{project_id}", response_model=JobPageOut)
+async def project_jobs(
+    project_id: ProjectId,
+    service: ServiceDep,
+    settings: SettingsDep,
+    status: Annotated[list[JobStatus] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> JobPageOut:
+    """A project's jobs, newest first."""
+    where = JobFilter(statuses=status or (), project_id=project_id)
+    return await _page(service, settings, where, limit, cursor)
+
+
+@router.get("/projects/{project_id}/stats", response_model=JobStatsOut)
+async def project_stats(project_id: ProjectId, service: ServiceDep) -> JobStatsOut:
+    """A project's counts: total, per status, per type."""
+    return _stats_out(await service.stats(project_id))
+
+
+@router.get("/{job_id}", response_model=JobOut)
+async def get_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
+    return job_out(await service.get(job_id), settings, datetime.now(UTC))
+
+
+@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+async def cancel_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
+    """Request cancellation of a queued or running job (409 otherwise)."""
+    return job_out(await service.cancel(job_id), settings, datetime.now(UTC))
+
+
+@router.post("/{job_id}/retry", response_model=JobOut)
+async def retry_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
+    """Run a failed or cancelled job again under the same id (409 otherwise)."""
+    return job_out(await service.retry(job_id), settings, datetime.now(UTC))

@@ -1,0 +1,163 @@
+"""Request and response bodies, built from the job type registry.
+
+Each job type contributes one submission model (its `type` literal and its
+parameters model), so the OpenAPI document lists every type's parameters.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+
+from pastools_jobs.config import Settings
+from pastools_jobs.db.models import Job, JobAttempt
+from pastools_jobs.domain import JobStatus
+from pastools_jobs.job_types import JOB_WORKFLOWS
+from workflows.lifecycle import JobWorkflow
+
+JobType = StrEnum("JobType", {wf.job_type.upper(): wf.job_type for wf in JOB_WORKFLOWS})  # type: ignore[misc]
+
+ProjectId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+MAX_RUN_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+def _submission_model(workflow: type[JobWorkflow]) -> type[BaseModel]:
+    params: Any = workflow.params_model
+    try:
+        params_field: Any = Field(default_factory=params, description=workflow.description)
+        params()
+    except ValidationError:
+        params_field = Field(description=workflow.description)
+    return create_model(
+        f"{workflow.__name__}Submission",
+        __config__=ConfigDict(extra="forbid"),
+        type=(Literal[workflow.job_type], ...),
+        project_id=(ProjectId, ...),
+        params=(params, params_field),
+        timeout_seconds=(
+            int | None,
+            Field(
+                default=None,
+                ge=1,
+                le=MAX_RUN_TIMEOUT_SECONDS,
+                description="Stop the job (as failed) if it runs longer than this.",
+            ),
+        ),
+    )
+
+
+_SUBMISSIONS = tuple(_submission_model(wf) for wf in JOB_WORKFLOWS)
+JobSubmission = Annotated[Union[_SUBMISSIONS], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+class ProgressOut(BaseModel):
+    done: int
+    total: int | None
+    percent: int
+    message: str | None
+
+
+class ErrorOut(BaseModel):
+    type: str
+    message: str
+    details: Any = None
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    status: JobStatus
+    run_id: str | None
+    error: ErrorOut | None
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+class JobOut(BaseModel):
+    id: str
+    type: str
+    project_id: str
+    status: JobStatus
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    attempt: int
+    progress: ProgressOut
+    error: ErrorOut | None
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    updated_at: datetime
+    duration_seconds: float | None = Field(description="Run time so far, or of the whole run.")
+    attempts: list[AttemptOut] = Field(description="Every attempt, the current one last.")
+    workflow_url: str = Field(description="The job's workflow in the Temporal Web UI.")
+
+
+class JobPageOut(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class JobStatsOut(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_type: dict[str, int]
+
+
+class CleanupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    older_than_days: float = Field(gt=0, le=36_500, description="Age of finished jobs to delete.")
+
+
+class CleanupOut(BaseModel):
+    deleted: int
+
+
+def _error(type_: str | None, message: str | None, details: Any) -> ErrorOut | None:
+    if type_ is None and message is None:
+        return None
+    return ErrorOut(type=type_ or "Error", message=message or "", details=details)
+
+
+def _attempt(attempt: JobAttempt | Job) -> AttemptOut:
+    return AttemptOut(
+        attempt=attempt.attempt,
+        status=JobStatus(attempt.status),
+        run_id=attempt.run_id,
+        error=_error(attempt.error_type, attempt.error_message, attempt.error_details),
+        started_at=attempt.started_at,
+        completed_at=attempt.completed_at,
+    )
+
+
+def job_out(job: Job, settings: Settings, now: datetime) -> JobOut:
+    total = job.progress_total
+    percent = min(100, job.progress_done * 100 // total) if total else 0
+    if job.status == JobStatus.COMPLETED:
+        percent = 100
+    duration = None
+    if job.started_at is not None:
+        duration = ((job.completed_at or now) - job.started_at).total_seconds()
+    return JobOut(
+        id=job.id,
+        type=job.type,
+        project_id=job.project_id,
+        status=JobStatus(job.status),
+        params=job.params,
+        result=job.result,
+        attempt=job.attempt,
+        progress=ProgressOut(
+            done=job.progress_done, total=total, percent=percent, message=job.progress_message
+        ),
+        error=_error(job.error_type, job.error_message, job.error_details),
+        cancel_requested=job.cancel_requested_at is not None,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        completed_at=job.completed_at,
+        updated_at=job.updated_at,
+        duration_seconds=duration,
+        attempts=[*map(_attempt, job.past_attempts), _attempt(job)],
+        workflow_url=settings.workflow_url(job.id),
+    )

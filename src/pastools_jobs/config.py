@@ -1,0 +1,87 @@
+"""The platform's one configuration object, read from the environment.
+
+Every process (API, worker, `pastools up`) builds a `Settings`; command-line flags
+override it through `Settings.model_copy(update=...)`. Nothing else reads `os.environ`.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of one PAStools Jobs deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="PASTOOLS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".data"),
+        description="Where the embedded stack keeps its state (Temporal state file, SQLite).",
+    )
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("PASTOOLS_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy URL of the jobs database; SQLite under data_dir when unset.",
+    )
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "pastools-jobs"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_port: int = 7233
+    ui_port: int = 8233
+    ui_url: str | None = Field(
+        default=None,
+        description="Base URL of the Temporal Web UI, for links to workflows.",
+    )
+    import_dir: Path | None = Field(
+        default=None,
+        description="Directory that import sources are read from; data_dir/imports when unset.",
+    )
+    heartbeat_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often activities heartbeat: bounds cancel latency and progress lag.",
+    )
+    mirror_interval_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often the mirror asks Temporal's visibility what changed.",
+    )
+    mirror_enabled: bool = Field(
+        default=True, description="Run the reconciler in the API process."
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Upgrade the jobs database schema when the API starts."
+    )
+    worker_max_concurrent_activities: int = 100
+    worker_max_concurrent_workflow_tasks: int = 100
+    cleanup_max_age_days: float = Field(
+        default=30.0,
+        gt=0,
+        description="Finished jobs older than this are removed by the periodic cleanup.",
+    )
+    cleanup_interval_hours: float = Field(default=24.0, gt=0)
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'jobs.sqlite3').resolve()}"
+
+    @property
+    def resolved_import_dir(self) -> Path:
+        return (self.import_dir or self.data_dir / "imports").resolve()
+
+    @property
+    def resolved_ui_url(self) -> str:
+        return self.ui_url or f"http://127.0.0.1:{self.ui_port}"
+
+    @property
+    def heartbeat_interval(self) -> timedelta:
+        return timedelta(seconds=self.heartbeat_interval_seconds)
+
+    def workflow_url(self, job_id: str) -> str:
+        return f"{self.resolved_ui_url}/namespaces/{self.temporal_namespace}/workflows/{job_id}"

@@ -1,0 +1,76 @@
+"""What crosses the Temporal boundary: workflow input, mirror events, heartbeats.
+
+These models travel through Temporal's payloads (the Pydantic data converter) and
+are imported by workflow code, so they hold data only: no I/O, no clocks.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from temporalio.common import SearchAttributeKey
+
+from pastools_jobs.domain import JobStatus
+
+JOB_TYPE = SearchAttributeKey.for_keyword("JobType")
+JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
+PROJECT_ID = SearchAttributeKey.for_keyword("ProjectId")
+JOB_PROGRESS = SearchAttributeKey.for_int("JobProgress")
+
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    JOB_TYPE.name: "Keyword",
+    JOB_STATUS.name: "Keyword",
+    PROJECT_ID.name: "Keyword",
+    JOB_PROGRESS.name: "Int",
+}
+
+PROGRESS_SIGNAL = "report_progress"
+"""Signal by which an activity tells its workflow the percentage, for the JobProgress attribute."""
+
+
+class JobRequest(BaseModel):
+    """Input of every job workflow; `temporal workflow start --input` takes the same JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: str = Field(min_length=1, max_length=200)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailureInfo(BaseModel):
+    """Why an attempt failed, in words a user understands, plus machine-readable details."""
+
+    type: str
+    message: str
+    details: Any = None
+
+
+class JobEvent(BaseModel):
+    """A state change of one run of a job, as the workflow or Temporal's history tells it."""
+
+    job_id: str
+    run_id: str
+    job_type: str
+    project_id: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    status: JobStatus
+    at: datetime
+    created_at: datetime
+    started_at: datetime | None = None
+    result: dict[str, Any] | None = None
+    error: FailureInfo | None = None
+
+
+class Progress(BaseModel):
+    """Heartbeat details: what the activity has done, and where a retry resumes."""
+
+    done: int = 0
+    total: int | None = None
+    message: str = ""
+    checkpoint: Any = None
+
+    @property
+    def percent(self) -> int:
+        if not self.total:
+            return 0
+        return max(0, min(100, self.done * 100 // self.total))

@@ -1,0 +1,1 @@
+"""Persistence of the jobs table: models, engine and sessions."""

@@ -1,0 +1,78 @@
+"""The job state machine and the failures a user can act on.
+
+Pure logic shared by the API, the mirror and the workflows: no I/O here.
+"""
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """The five statuses of the original jobs module, as users see them."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+CANCELLABLE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+RETRYABLE_STATUSES = frozenset({JobStatus.FAILED, JobStatus.CANCELLED})
+
+# Within one attempt a job only moves forward; a finished attempt never changes again.
+_RANK = {JobStatus.QUEUED: 0, JobStatus.RUNNING: 1}
+
+
+def advances(current: JobStatus, observed: JobStatus) -> bool:
+    """Whether an observation of the same attempt is newer than what the table holds.
+
+    Temporal's visibility and the workflow's own reports can arrive out of order;
+    the mirror applies only observations that move an attempt forward.
+    """
+    if current.is_terminal:
+        return False
+    if observed.is_terminal:
+        return True
+    return _RANK[observed] > _RANK[current]
+
+
+class JobError(Exception):
+    """A failure of a request about jobs that the caller can understand and act on."""
+
+    title = "Job request failed"
+
+
+class JobNotFound(JobError):
+    title = "Job not found"
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"There is no job with id '{job_id}'.")
+        self.job_id = job_id
+
+
+class IllegalTransition(JobError):
+    title = "Illegal job transition"
+
+    def __init__(self, job_id: str, status: JobStatus, action: str, allowed: frozenset[JobStatus]):
+        names = ", ".join(sorted(allowed))
+        super().__init__(
+            f"Job '{job_id}' is {status}; it can be {action} only when it is {names}."
+        )
+        self.job_id = job_id
+        self.status = status
+
+
+class InvalidJobInput(JobError):
+    title = "Invalid job input"
+
+
+class TemporalUnavailable(JobError):
+    title = "Temporal is unavailable"
+
+    def __init__(self, detail: str = "The Temporal server cannot be reached; try again later."):
+        super().__init__(detail)

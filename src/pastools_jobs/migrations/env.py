@@ -1,0 +1,26 @@
+"""Alembic environment: migrations run against the URL that `alembic_config` sets."""
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from pastools_jobs.db.models import Base
+
+config = context.config
+
+
+def run_migrations() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+run_migrations()

@@ -1,0 +1,123 @@
+"""Queries on the jobs table: lookups, filtered listing with cursors, statistics."""
+
+import base64
+import binascii
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy.orm import Session, selectinload
+
+from pastools_jobs.db.models import Job
+from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobNotFound, JobStatus
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    statuses: Sequence[JobStatus] = ()
+    types: Sequence[str] = ()
+    project_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    jobs: list[Job]
+    next_cursor: str | None
+
+
+@dataclass
+class JobStats:
+    total: int = 0
+    by_status: dict[str, int] = field(
+        default_factory=lambda: {status.value: 0 for status in JobStatus}
+    )
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+def get_job(session: Session, job_id: str, *, lock: bool = False) -> Job:
+    query = select(Job).where(Job.id == job_id).options(selectinload(Job.past_attempts))
+    if lock:
+        query = query.with_for_update()
+    job = session.scalar(query)
+    if job is None:
+        raise JobNotFound(job_id)
+    return job
+
+
+def list_jobs(session: Session, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
+    """Newest first; the cursor names the last row seen, so pages stay stable under inserts."""
+    query = select(Job).where(*_conditions(where)).options(selectinload(Job.past_attempts))
+    if cursor is not None:
+        created_at, job_id = decode_cursor(cursor)
+        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
+    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    jobs = list(session.scalars(query))
+    if len(jobs) <= limit:
+        return JobPage(jobs, None)
+    last = jobs[limit - 1]
+    return JobPage(jobs[:limit], encode_cursor(last.created_at, last.id))
+
+
+def job_stats(session: Session, project_id: str | None = None) -> JobStats:
+    query = select(Job.status, Job.type, func.count()).group_by(Job.status, Job.type)
+    if project_id is not None:
+        query = query.where(Job.project_id == project_id)
+    stats = JobStats()
+    for status, job_type, count in session.execute(query):
+        stats.total += count
+        stats.by_status[status] = stats.by_status.get(status, 0) + count
+        stats.by_type[job_type] = stats.by_type.get(job_type, 0) + count
+    return stats
+
+
+def delete_finished_before(session: Session, cutoff: datetime) -> int:
+    result = session.execute(
+        delete(Job)
+        .where(Job.status.in_(TERMINAL_STATUSES), Job.completed_at < cutoff)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def open_jobs(session: Session, updated_before: datetime) -> list[Job]:
+    """Queued and running jobs not touched lately: candidates for a check with Temporal."""
+    query = select(Job).where(
+        Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]), Job.updated_at < updated_before
+    )
+    return list(session.scalars(query))
+
+
+def _conditions(where: JobFilter) -> list[object]:
+    conditions: list[object] = []
+    if where.statuses:
+        conditions.append(Job.status.in_(list(where.statuses)))
+    if where.types:
+        conditions.append(Job.type.in_(list(where.types)))
+    if where.project_id is not None:
+        conditions.append(Job.project_id == where.project_id)
+    if where.created_from is not None:
+        conditions.append(Job.created_at >= where.created_from)
+    if where.created_to is not None:
+        conditions.append(Job.created_at < where.created_to)
+    return conditions
+
+
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), job_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, job_id = json.loads(raw)
+        parsed = datetime.fromisoformat(created_at)
+        if parsed.tzinfo is None or not isinstance(job_id, str):
+            raise ValueError("incomplete cursor")
+        return parsed, job_id
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise InvalidJobInput("The cursor is not one this API returned.") from None

@@ -1,0 +1,160 @@
+"""What users do to jobs, independent of HTTP: submit, cancel, retry, read, clean up.
+
+The row is committed before its workflow starts, so a crash between the two leaves
+a queued row that the mirror starts later; never a workflow the table does not know.
+"""
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from pastools_jobs.db.engine import Database
+from pastools_jobs.db.models import Job
+from pastools_jobs.domain import (
+    CANCELLABLE_STATUSES,
+    RETRYABLE_STATUSES,
+    IllegalTransition,
+    JobStatus,
+    TemporalUnavailable,
+)
+from pastools_jobs.mirror.apply import archive_attempt, utcnow
+from pastools_jobs.repository import (
+    JobFilter,
+    JobPage,
+    JobStats,
+    delete_finished_before,
+    get_job,
+    job_stats,
+    list_jobs,
+)
+from pastools_jobs.temporal import JobLauncher, is_unavailable
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Submission:
+    type: str
+    project_id: str
+    params: dict[str, Any]
+    run_timeout_seconds: int | None = None
+
+
+class JobService:
+    def __init__(self, db: Database, launcher: JobLauncher) -> None:
+        self._db = db
+        self._launcher = launcher
+
+    async def _in_transaction(self, work: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with self._db.transaction() as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def submit(self, submission: Submission) -> Job:
+        now = utcnow()
+        job = Job(
+            id=uuid.uuid4().hex,
+            type=submission.type,
+            project_id=submission.project_id,
+            status=JobStatus.QUEUED,
+            params=submission.params,
+            attempt=1,
+            progress_done=0,
+            run_timeout_seconds=submission.run_timeout_seconds,
+            created_at=now,
+            updated_at=now,
+        )
+        job.past_attempts = []
+        await self._in_transaction(lambda session: session.add(job))
+        try:
+            run_id = await self._launcher.start(job)
+        except TemporalUnavailable:
+            await self._in_transaction(lambda session: session.delete(session.get(Job, job.id)))
+            raise
+        await self._in_transaction(lambda session: _set_run(session, job.id, run_id))
+        job.run_id = run_id
+        return job
+
+    async def get(self, job_id: str) -> Job:
+        return await self._in_transaction(lambda session: get_job(session, job_id))
+
+    async def list(self, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
+        return await self._in_transaction(lambda session: list_jobs(session, where, limit, cursor))
+
+    async def stats(self, project_id: str | None = None) -> JobStats:
+        return await self._in_transaction(lambda session: job_stats(session, project_id))
+
+    async def cancel(self, job_id: str) -> Job:
+        """Ask Temporal to cancel; the job turns `cancelled` once its activity has stopped."""
+
+        def mark(session: Session) -> Job:
+            job = get_job(session, job_id, lock=True)
+            _require(job, "cancelled", CANCELLABLE_STATUSES)
+            job.cancel_requested_at = job.updated_at = utcnow()
+            return job
+
+        job = await self._in_transaction(mark)
+        handle = self._launcher.client.get_workflow_handle(job.id, run_id=job.run_id)
+        try:
+            await handle.cancel()
+        except RPCError as error:
+            if is_unavailable(error):
+                raise TemporalUnavailable() from error
+            if error.status is RPCStatusCode.NOT_FOUND:
+                # Closed meanwhile: the mirror will show how it ended.
+                raise IllegalTransition(
+                    job.id, JobStatus.COMPLETED, "cancelled", CANCELLABLE_STATUSES
+                ) from error
+            raise
+        return job
+
+    async def retry(self, job_id: str) -> Job:
+        """Run a failed or cancelled job again as a new run of the same workflow id.
+
+        The row changes only if Temporal accepts the new run, so a refused retry
+        leaves the failed attempt as it was.
+        """
+
+        def rerun(session: Session) -> Job:
+            job = get_job(session, job_id, lock=True)
+            _require(job, "retried", RETRYABLE_STATUSES)
+            archive_attempt(session, job)
+            session.flush()
+            try:
+                job.run_id = asyncio.run_coroutine_threadsafe(
+                    self._launcher.start(job, rerun=True), loop
+                ).result()
+            except WorkflowAlreadyStartedError:
+                raise IllegalTransition(
+                    job.id, JobStatus.RUNNING, "retried", RETRYABLE_STATUSES
+                ) from None
+            session.refresh(job, ["past_attempts"])
+            return job
+
+        loop = asyncio.get_running_loop()
+        return await self._in_transaction(rerun)
+
+    async def cleanup(self, older_than: timedelta) -> int:
+        cutoff: datetime = utcnow() - older_than
+        return await self._in_transaction(lambda session: delete_finished_before(session, cutoff))
+
+
+def _require(job: Job, action: str, allowed: frozenset[JobStatus]) -> None:
+    status = JobStatus(job.status)
+    if status not in allowed:
+        raise IllegalTransition(job.id, status, action, allowed)
+
+
+def _set_run(session: Session, job_id: str, run_id: str) -> None:
+    job = session.get(Job, job_id)
+    if job is not None and job.run_id is None:
+        job.run_id = run_id

@@ -1,0 +1,75 @@
+"""The Temporal client as the platform uses it: connecting, starting job workflows."""
+
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from pastools_jobs.config import Settings
+from pastools_jobs.contracts import JOB_PROGRESS, JOB_STATUS, JOB_TYPE, PROJECT_ID, JobRequest
+from pastools_jobs.db.models import Job
+from pastools_jobs.domain import JobStatus, TemporalUnavailable
+from pastools_jobs.job_types import BY_TYPE, workflow_name
+
+_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+
+
+async def connect(settings: Settings, *, lazy: bool = False) -> Client:
+    """A client that speaks Pydantic; `lazy` lets the API start while Temporal is down."""
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        lazy=lazy,
+    )
+
+
+def is_unavailable(error: RPCError) -> bool:
+    return error.status in _UNAVAILABLE
+
+
+class JobLauncher:
+    """Starts the workflow that runs a job whose row is already committed."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        self.client = client
+        self.task_queue = task_queue
+
+    async def start(self, job: Job, *, rerun: bool = False) -> str:
+        """Returns the run id; a rerun reuses the id of a failed or cancelled workflow."""
+        workflow = BY_TYPE[job.type]
+        policy = (
+            WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
+            if rerun
+            else WorkflowIDReusePolicy.REJECT_DUPLICATE
+        )
+        timeout = timedelta(seconds=job.run_timeout_seconds) if job.run_timeout_seconds else None
+        try:
+            handle = await self.client.start_workflow(
+                workflow_name(workflow),
+                JobRequest(project_id=job.project_id, params=job.params),
+                id=job.id,
+                task_queue=self.task_queue,
+                id_reuse_policy=policy,
+                execution_timeout=timeout,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(JOB_TYPE, job.type),
+                        SearchAttributePair(JOB_STATUS, JobStatus.QUEUED.value),
+                        SearchAttributePair(PROJECT_ID, job.project_id),
+                        SearchAttributePair(JOB_PROGRESS, 0),
+                    ]
+                ),
+            )
+        except RPCError as error:
+            if is_unavailable(error):
+                raise TemporalUnavailable() from error
+            raise
+        assert handle.result_run_id is not None
+        return handle.result_run_id

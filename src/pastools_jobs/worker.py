@@ -1,0 +1,111 @@
+"""The worker process: runs every job type's workflows and activities on one task queue."""
+
+import asyncio
+import logging
+import signal
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleSpec,
+)
+from temporalio.worker import Worker
+
+from activities.context import ActivityContext, ActivityGroup
+from pastools_jobs.config import Settings
+from pastools_jobs.db.engine import Database
+from pastools_jobs.job_types import all_activity_groups, all_workflows
+from pastools_jobs.temporal import connect
+from workflows.cleanup import CleanupFinishedJobs
+
+log = logging.getLogger(__name__)
+
+GRACEFUL_SHUTDOWN = timedelta(seconds=10)
+"""On SIGTERM, running activities get this long to stop at a checkpoint."""
+
+
+def activity_methods(group: ActivityGroup) -> list[Any]:
+    return [
+        member
+        for name in dir(group)
+        if not name.startswith("_")
+        and hasattr(member := getattr(group, name), "__temporal_activity_definition")
+    ]
+
+
+def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
+    context = ActivityContext(settings=settings, db=db)
+    activities = [
+        method for group in all_activity_groups() for method in activity_methods(group(context))
+    ]
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=all_workflows(),
+        activities=activities,
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+        max_heartbeat_throttle_interval=settings.heartbeat_interval,
+        default_heartbeat_throttle_interval=settings.heartbeat_interval,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+
+
+async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
+    """The periodic cleanup, created once per task queue; an existing one is kept."""
+    schedule_id = f"{settings.task_queue}-cleanup"
+    try:
+        await client.create_schedule(
+            schedule_id,
+            Schedule(
+                action=ScheduleActionStartWorkflow(
+                    CleanupFinishedJobs.run,
+                    settings.cleanup_max_age_days,
+                    id=schedule_id,
+                    task_queue=settings.task_queue,
+                ),
+                spec=ScheduleSpec(
+                    intervals=[
+                        ScheduleIntervalSpec(every=timedelta(hours=settings.cleanup_interval_hours))
+                    ]
+                ),
+            ),
+        )
+    except ScheduleAlreadyRunningError:
+        pass
+
+
+async def connect_when_ready(settings: Settings, deadline_seconds: float = 60.0) -> Client:
+    """Connect, waiting for a Temporal server that is still starting."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + deadline_seconds
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError:
+            if loop.time() > give_up:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run until SIGTERM or SIGINT, then let in-flight activities reach a checkpoint."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    client = await connect_when_ready(settings)
+    db = Database(settings.resolved_database_url)
+    await ensure_cleanup_schedule(client, settings)
+    try:
+        async with build_worker(client, settings, db):
+            log.info("worker polling task queue %s", settings.task_queue)
+            await stop.wait()
+            log.info("worker stopping")
+    finally:
+        db.dispose()

@@ -1,0 +1,57 @@
+"""The REST API as a test (or a user) drives it."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from tests.support.services import Stack
+from tests.support.waiting import wait_for
+
+
+def new_project() -> str:
+    """A project per test, so that tests sharing a stack never count each other's jobs."""
+    return f"p-{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class JobsApi:
+    http: httpx.Client
+    stack: Stack
+
+    def submit(self, job_type: str, project_id: str, **params: Any) -> dict[str, Any]:
+        response = self.http.post(
+            "/api/jobs", json={"type": job_type, "project_id": project_id, "params": params}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/api/jobs/{job_id}")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def wait_for_job(
+        self, job_id: str, condition: Any, *, timeout: float = 30.0, what: str = "job state"
+    ) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            job = self.get(job_id)
+            return job if condition(job) else None
+
+        return wait_for(probe, timeout=timeout, what=f"{what} of job {job_id}")
+
+    def wait_for_status(self, job_id: str, *statuses: str, timeout: float = 30.0) -> dict[str, Any]:
+        return self.wait_for_job(
+            job_id,
+            lambda job: job["status"] in statuses,
+            timeout=timeout,
+            what=f"status in {statuses}",
+        )
+
+    def wait_running(self, job_id: str, min_done: int = 1) -> dict[str, Any]:
+        return self.wait_for_job(
+            job_id,
+            lambda job: job["status"] == "running" and job["progress"]["done"] >= min_done,
+            what=f"running with {min_done} items done",
+        )

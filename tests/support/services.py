@@ -1,0 +1,210 @@
+"""Real services for the tests: a Temporal dev server, a PostgreSQL cluster, and stacks
+of worker + API processes running the platform's own commands against them."""
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from pastools_jobs.config import Settings
+from pastools_jobs.devserver import start_dev_server, temporal_binary
+from pastools_jobs.process import child_process_options, stop_process
+from tests.support.waiting import wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class TemporalServer:
+    settings: Settings
+    process: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return self.settings.temporal_address
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """The `temporal` command a user would type, against this server."""
+        return subprocess.run(
+            [temporal_binary(), *args, "--address", self.address],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_temporal(base: Path) -> TemporalServer:
+    port = free_port()
+    settings = Settings(
+        data_dir=base,
+        temporal_port=port,
+        ui_port=free_port(),
+        temporal_address=f"127.0.0.1:{port}",
+    )
+    process = start_dev_server(settings, base / "temporal.log")
+    server = TemporalServer(settings, process)
+    wait_for(lambda: port_open(port), timeout=60, what="the Temporal dev server")
+    wait_for(
+        lambda: server.cli("operator", "namespace", "describe", "default", check=False).returncode
+        == 0,
+        timeout=60,
+        interval=0.5,
+        what="the default namespace",
+    )
+    return server
+
+
+def _postgres_bin(name: str) -> str:
+    found = shutil.which(name) or next(iter(glob.glob(f"/usr/lib/postgresql/*/bin/{name}")), None)
+    if found is None:
+        raise RuntimeError(f"PostgreSQL's {name} is missing: run the README's test command")
+    return found
+
+
+@dataclass
+class PostgresCluster:
+    data: Path
+    port: int
+    owner: list[str] = field(default_factory=list)
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
+        ) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def pg_ctl(self, *args: str) -> None:
+        subprocess.run(
+            [*self.owner, _postgres_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", *args],
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self) -> None:
+        self.pg_ctl("stop", "-m", "fast")
+
+
+def start_postgres(base: Path) -> PostgresCluster:
+    """A throwaway cluster; initdb refuses to run as root, so root runs it as `postgres`."""
+    base.mkdir(parents=True, exist_ok=True)
+    owner: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres", "postgres")
+        owner = ["runuser", "-u", "postgres", "--"]
+    cluster = PostgresCluster(base / "data", free_port(), owner)
+    subprocess.run(
+        [*owner, _postgres_bin("initdb"), "-D", str(cluster.data), "-A", "trust", "-U", "postgres"],
+        check=True,
+        capture_output=True,
+    )
+    options = f"-p {cluster.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+    cluster.pg_ctl("start", "-o", options, "-l", str(base / "postgres.log"))
+    return cluster
+
+
+@dataclass
+class Stack:
+    """One deployment of the platform: its own database and task queue, a worker and an API."""
+
+    name: str
+    env: dict[str, str]
+    base: Path
+    api_port: int
+    temporal: TemporalServer
+    worker: subprocess.Popen[bytes] | None = None
+    api: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def task_queue(self) -> str:
+        return self.env["PASTOOLS_TASK_QUEUE"]
+
+    @property
+    def database_url(self) -> str:
+        return self.env["PASTOOLS_DATABASE_URL"]
+
+    def _spawn(self, command: str) -> subprocess.Popen[bytes]:
+        with (self.base / f"{command}.log").open("ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "pastools_jobs", command],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **child_process_options(),
+            )
+
+    def start_worker(self) -> None:
+        self.worker = self._spawn("worker")
+
+    def kill_worker(self) -> None:
+        """SIGKILL: no graceful shutdown, no last heartbeat."""
+        assert self.worker is not None
+        self.worker.kill()
+        self.worker.wait()
+        self.worker = None
+
+    def start_api(self) -> None:
+        self.api = self._spawn("api")
+        wait_for(self._api_ready, timeout=60, what=f"the {self.name} API")
+
+    def _api_ready(self) -> bool:
+        assert self.api is not None
+        if self.api.poll() is not None:
+            raise RuntimeError(f"the {self.name} API exited; see {self.base / 'api.log'}")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def stop(self) -> None:
+        for process in (self.api, self.worker):
+            if process is not None:
+                stop_process(process)
+
+
+def start_stack(name: str, base: Path, temporal: TemporalServer, database_url: str) -> Stack:
+    base.mkdir(parents=True, exist_ok=True)
+    api_port = free_port()
+    env: dict[str, Any] = {
+        **os.environ,
+        "PASTOOLS_DATA_DIR": str(base),
+        "PASTOOLS_DATABASE_URL": database_url,
+        "PASTOOLS_TEMPORAL_ADDRESS": temporal.address,
+        "PASTOOLS_TASK_QUEUE": f"pastools-{name}",
+        "PASTOOLS_API_PORT": str(api_port),
+        "PASTOOLS_UI_PORT": str(temporal.settings.ui_port),
+    }
+    stack = Stack(name, env, base, api_port, temporal)
+    stack.start_api()
+    stack.start_worker()
+    return stack
+

@@ -1,0 +1,1 @@
+"""Orchestration of the jobs: deterministic Temporal workflow code only."""

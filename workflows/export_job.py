@@ -1,0 +1,20 @@
+"""The export job: Export the project's dataset."""
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from pastools_jobs.contracts import JobRequest
+    from workflows.items_job import ItemsJob
+
+
+@workflow.defn(name="ExportJob")
+class ExportJob(ItemsJob):
+    job_type = "export"
+    verb = "Exported"
+    description = "Export the project's dataset."
+
+    @workflow.run
+    async def run(self, request: JobRequest) -> dict[str, Any]:
+        return await self.run_job(request)

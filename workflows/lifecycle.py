@@ -1,0 +1,179 @@
+"""The lifecycle every job shares: record state, run the type's work, report the outcome.
+
+A job type subclasses `JobWorkflow`, names its parameters model and activities, and
+implements `execute`; its `@workflow.run` method only delegates to `run_job` (the SDK
+wants the run method on the class itself).
+"""
+
+import asyncio
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    TimeoutError,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from activities.context import ActivityGroup
+    from activities.mirror import MirrorActivities
+    from pastools_jobs.contracts import (
+        JOB_PROGRESS,
+        JOB_STATUS,
+        JOB_TYPE,
+        PROGRESS_SIGNAL,
+        PROJECT_ID,
+        FailureInfo,
+        JobEvent,
+        JobRequest,
+    )
+    from pastools_jobs.domain import JobStatus
+
+HEARTBEAT_TIMEOUT = timedelta(seconds=5)
+"""A worker killed mid-activity is noticed, and the activity retried, after this long."""
+
+WORK_RETRY_POLICY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=10,
+)
+"""Transient failures retry; errors raised with `non_retryable=True` fail the job at once."""
+
+_RECORD_POLICY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
+
+
+class JobWorkflow:
+    job_type: ClassVar[str]
+    params_model: ClassVar[type[BaseModel]]
+    activity_groups: ClassVar[tuple[type[ActivityGroup], ...]]
+    description: ClassVar[str]
+
+    def __init__(self) -> None:
+        self._percent = 0
+        self._request: JobRequest | None = None
+
+    @workflow.signal(name=PROGRESS_SIGNAL)
+    def report_progress(self, percent: int) -> None:
+        if percent > self._percent:
+            self._percent = percent
+            workflow.upsert_search_attributes([JOB_PROGRESS.value_set(percent)])
+
+    async def execute(self, params: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def run_job(self, request: JobRequest) -> dict[str, Any]:
+        self._request = request
+        try:
+            await self._record(JobStatus.RUNNING)
+            result = await self.execute(self._parse(request))
+        except (asyncio.CancelledError, ActivityError, ApplicationError) as error:
+            if _is_cancellation(error):
+                await self._record(
+                    JobStatus.CANCELLED,
+                    error=FailureInfo(type="Cancelled", message="The job was cancelled."),
+                )
+                raise
+            failure = describe_failure(error)
+            await self._record(JobStatus.FAILED, error=failure)
+            raise ApplicationError(
+                failure.message, failure.details, type=failure.type, non_retryable=True
+            ) from error
+        await self._record(JobStatus.COMPLETED, result=result)
+        return result
+
+    def _parse(self, request: JobRequest) -> Any:
+        try:
+            return self.params_model.model_validate(request.params)
+        except ValidationError as error:
+            problems = [
+                {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
+                for e in error.errors()
+            ]
+            raise ApplicationError(
+                f"Invalid parameters for a {self.job_type} job.",
+                problems,
+                type="InvalidParameters",
+                non_retryable=True,
+            ) from None
+
+    async def _record(
+        self,
+        status: JobStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: FailureInfo | None = None,
+    ) -> None:
+        """Tell the table and the search attributes; the reconciler repairs a missed write."""
+        assert self._request is not None
+        info = workflow.info()
+        attributes = [JOB_STATUS.value_set(status)]
+        if status is JobStatus.RUNNING:
+            attributes += [
+                JOB_TYPE.value_set(self.job_type),
+                PROJECT_ID.value_set(self._request.project_id),
+                JOB_PROGRESS.value_set(0),
+            ]
+        elif status is JobStatus.COMPLETED:
+            attributes.append(JOB_PROGRESS.value_set(100))
+        workflow.upsert_search_attributes(attributes)
+        now = workflow.now()
+        event = JobEvent(
+            job_id=info.workflow_id,
+            run_id=info.run_id,
+            job_type=self.job_type,
+            project_id=self._request.project_id,
+            params=self._request.params,
+            status=status,
+            at=now,
+            created_at=info.start_time,
+            started_at=now if status is JobStatus.RUNNING else None,
+            result=result,
+            error=error,
+        )
+        try:
+            await workflow.execute_local_activity_method(
+                MirrorActivities.record_job_event,
+                event,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_RECORD_POLICY,
+            )
+        except ActivityError as failure:
+            workflow.logger.warning("job state not recorded, left to the reconciler: %s", failure)
+
+    def run_activity_options(self) -> dict[str, Any]:
+        """Options for the type's long activities: heartbeats, retries, real cancellation."""
+        return {
+            "start_to_close_timeout": timedelta(hours=24),
+            "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+            "retry_policy": WORK_RETRY_POLICY,
+            "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+        }
+
+
+def _is_cancellation(error: BaseException) -> bool:
+    if isinstance(error, asyncio.CancelledError | CancelledError):
+        return True
+    return isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)
+
+
+def describe_failure(error: BaseException) -> FailureInfo:
+    """The failure of an attempt in words a user understands."""
+    cause = error.cause if isinstance(error, ActivityError) and error.cause else error
+    if isinstance(cause, ApplicationError):
+        details = cause.details[0] if cause.details else None
+        return FailureInfo(type=cause.type or "ApplicationError", message=cause.message, details=details)
+    if isinstance(cause, TimeoutError):
+        step = error.activity_type if isinstance(error, ActivityError) else "work"
+        return FailureInfo(
+            type="ActivityTimeout",
+            message=f"The '{step}' step stopped responding ({cause.type.name.lower()} timeout) "
+            "and ran out of retries.",
+        )
+    return FailureInfo(type=type(cause).__name__, message=str(cause) or "The job failed.")
