@@ -28,7 +28,9 @@ class ItemsOutcome(BaseModel):
 class ItemActivities(ActivityGroup):
     @activity.defn(name="process_items")
     async def process_items(self, work: ItemsWork) -> ItemsOutcome:
-        reporter = ProgressReporter(self.context.db, self.context.settings.heartbeat_interval_seconds)
+        reporter = ProgressReporter(
+            self.context.db, self.context.settings.heartbeat_interval_seconds
+        )
         checkpoint = last_checkpoint()
         start = int(checkpoint.checkpoint["next_item"]) if checkpoint else 0
         for item in range(start, work.items):

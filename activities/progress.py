@@ -35,8 +35,10 @@ def last_checkpoint() -> Progress | None:
 class ProgressReporter:
     def __init__(self, db: Database, interval_seconds: float) -> None:
         info = activity.info()
-        self._job_id = info.workflow_id
-        self._run_id = info.workflow_run_id
+        if info.workflow_id is None or info.workflow_run_id is None:
+            raise RuntimeError("progress is reported only by activities of a job workflow")
+        self._job_id: str = info.workflow_id
+        self._run_id: str = info.workflow_run_id
         self._db = db
         self._interval = interval_seconds
         self._last_write = -math.inf

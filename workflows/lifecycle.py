@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -113,7 +113,7 @@ class JobWorkflow:
         """Tell the table and the search attributes; the reconciler repairs a missed write."""
         assert self._request is not None
         info = workflow.info()
-        attributes = [JOB_STATUS.value_set(status)]
+        attributes: list[SearchAttributeUpdate[Any]] = [JOB_STATUS.value_set(status)]
         if status is JobStatus.RUNNING:
             attributes += [
                 JOB_TYPE.value_set(self.job_type),
@@ -168,12 +168,18 @@ def describe_failure(error: BaseException) -> FailureInfo:
     cause = error.cause if isinstance(error, ActivityError) and error.cause else error
     if isinstance(cause, ApplicationError):
         details = cause.details[0] if cause.details else None
-        return FailureInfo(type=cause.type or "ApplicationError", message=cause.message, details=details)
+        return FailureInfo(
+            type=cause.type or "ApplicationError", message=cause.message, details=details
+        )
     if isinstance(cause, TimeoutError):
         step = error.activity_type if isinstance(error, ActivityError) else "work"
         return FailureInfo(
             type="ActivityTimeout",
-            message=f"The '{step}' step stopped responding ({cause.type.name.lower()} timeout) "
+            message=f"The '{step}' step stopped responding ({_timeout_kind(cause)} timeout) "
             "and ran out of retries.",
         )
     return FailureInfo(type=type(cause).__name__, message=str(cause) or "The job failed.")
+
+
+def _timeout_kind(timeout: TimeoutError) -> str:
+    return timeout.type.name.lower().replace("_", "-") if timeout.type else "unknown"

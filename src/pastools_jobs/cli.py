@@ -156,7 +156,8 @@ def run_up(settings: Settings) -> None:
             f"  API:             {api_url}/api/jobs\n"
             f"  API docs:        {api_url}/docs\n"
             f"  Temporal Web UI: {settings.resolved_ui_url}\n"
-            f"  Temporal:        {settings.temporal_address} (namespace {settings.temporal_namespace})\n"
+            f"  Temporal:        {settings.temporal_address}"
+            f" (namespace {settings.temporal_namespace})\n"
             f"  Import files from {settings.resolved_import_dir}\n"
             "Logs are in the state directory. Press Ctrl-C to stop.",
             flush=True,

@@ -50,9 +50,7 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the mirror asks Temporal's visibility what changed.",
     )
-    mirror_enabled: bool = Field(
-        default=True, description="Run the reconciler in the API process."
-    )
+    mirror_enabled: bool = Field(default=True, description="Run the reconciler in the API process.")
     migrate_on_start: bool = Field(
         default=True, description="Upgrade the jobs database schema when the API starts."
     )

@@ -60,9 +60,7 @@ class IllegalTransition(JobError):
 
     def __init__(self, job_id: str, status: JobStatus, action: str, allowed: frozenset[JobStatus]):
         names = ", ".join(sorted(allowed))
-        super().__init__(
-            f"Job '{job_id}' is {status}; it can be {action} only when it is {names}."
-        )
+        super().__init__(f"Job '{job_id}' is {status}; it can be {action} only when it is {names}.")
         self.job_id = job_id
         self.status = status
 

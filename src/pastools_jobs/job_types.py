@@ -22,7 +22,7 @@ BY_TYPE: dict[str, type[JobWorkflow]] = {wf.job_type: wf for wf in JOB_WORKFLOWS
 
 
 def workflow_name(workflow: type[JobWorkflow]) -> str:
-    return workflow.__temporal_workflow_definition.name  # type: ignore[attr-defined]
+    return str(workflow.__temporal_workflow_definition.name)  # type: ignore[attr-defined]
 
 
 BY_WORKFLOW_NAME: dict[str, type[JobWorkflow]] = {workflow_name(wf): wf for wf in JOB_WORKFLOWS}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import ColumnElement, delete, func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from pastools_jobs.db.models import Job
@@ -91,8 +91,8 @@ def open_jobs(session: Session, updated_before: datetime) -> list[Job]:
     return list(session.scalars(query))
 
 
-def _conditions(where: JobFilter) -> list[object]:
-    conditions: list[object] = []
+def _conditions(where: JobFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if where.statuses:
         conditions.append(Job.status.in_(list(where.statuses)))
     if where.types:

@@ -34,7 +34,7 @@ from pastools_jobs.repository import (
     job_stats,
     list_jobs,
 )
-from pastools_jobs.temporal import JobLauncher, is_unavailable
+from pastools_jobs.temporal import JobLauncher, unavailable_as_domain_error
 
 T = TypeVar("T")
 
@@ -105,10 +105,9 @@ class JobService:
         job = await self._in_transaction(mark)
         handle = self._launcher.client.get_workflow_handle(job.id, run_id=job.run_id)
         try:
-            await handle.cancel()
+            with unavailable_as_domain_error():
+                await handle.cancel()
         except RPCError as error:
-            if is_unavailable(error):
-                raise TemporalUnavailable() from error
             if error.status is RPCStatusCode.NOT_FOUND:
                 # Closed meanwhile: the mirror will show how it ended.
                 raise IllegalTransition(

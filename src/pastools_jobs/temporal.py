@@ -1,5 +1,7 @@
 """The Temporal client as the platform uses it: connecting, starting job workflows."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from temporalio.client import Client
@@ -34,6 +36,21 @@ def is_unavailable(error: RPCError) -> bool:
     return error.status in _UNAVAILABLE
 
 
+@contextmanager
+def unavailable_as_domain_error() -> Iterator[None]:
+    """A server that is down, or that a lazy client never reached, is `TemporalUnavailable`."""
+    try:
+        yield
+    except RPCError as error:
+        if is_unavailable(error):
+            raise TemporalUnavailable() from error
+        raise
+    except RuntimeError as error:
+        if str(error).startswith("Failed client connect"):
+            raise TemporalUnavailable() from error
+        raise
+
+
 class JobLauncher:
     """Starts the workflow that runs a job whose row is already committed."""
 
@@ -50,7 +67,7 @@ class JobLauncher:
             else WorkflowIDReusePolicy.REJECT_DUPLICATE
         )
         timeout = timedelta(seconds=job.run_timeout_seconds) if job.run_timeout_seconds else None
-        try:
+        with unavailable_as_domain_error():
             handle = await self.client.start_workflow(
                 workflow_name(workflow),
                 JobRequest(project_id=job.project_id, params=job.params),
@@ -67,9 +84,5 @@ class JobLauncher:
                     ]
                 ),
             )
-        except RPCError as error:
-            if is_unavailable(error):
-                raise TemporalUnavailable() from error
-            raise
         assert handle.result_run_id is not None
         return handle.result_run_id

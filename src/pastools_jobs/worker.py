@@ -1,6 +1,7 @@
 """The worker process: runs every job type's workflows and activities on one task queue."""
 
 import asyncio
+import contextlib
 import logging
 import signal
 from datetime import timedelta
@@ -59,7 +60,7 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
 async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
     """The periodic cleanup, created once per task queue; an existing one is kept."""
     schedule_id = f"{settings.task_queue}-cleanup"
-    try:
+    with contextlib.suppress(ScheduleAlreadyRunningError):
         await client.create_schedule(
             schedule_id,
             Schedule(
@@ -76,8 +77,6 @@ async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
                 ),
             ),
         )
-    except ScheduleAlreadyRunningError:
-        pass
 
 
 async def connect_when_ready(settings: Settings, deadline_seconds: float = 60.0) -> Client:

@@ -67,8 +67,9 @@ def start_temporal(base: Path) -> TemporalServer:
     server = TemporalServer(settings, process)
     wait_for(lambda: port_open(port), timeout=60, what="the Temporal dev server")
     wait_for(
-        lambda: server.cli("operator", "namespace", "describe", "default", check=False).returncode
-        == 0,
+        lambda: (
+            server.cli("operator", "namespace", "describe", "default", check=False).returncode == 0
+        ),
         timeout=60,
         interval=0.5,
         what="the default namespace",
@@ -207,4 +208,3 @@ def start_stack(name: str, base: Path, temporal: TemporalServer, database_url: s
     stack.start_api()
     stack.start_worker()
     return stack
-

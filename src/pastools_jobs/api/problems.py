@@ -6,6 +6,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
@@ -28,6 +29,32 @@ _STATUS_OF: dict[type[JobError], int] = {
     IllegalTransition: 409,
     InvalidJobInput: 422,
     TemporalUnavailable: 503,
+}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; 422s also list the fields at fault in `errors`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problems a route can answer with."""
+    return {
+        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": _WHY[status]}
+        for status in statuses
+    }
+
+
+_WHY = {
+    404: "No such job.",
+    409: "The job's status does not allow this.",
+    422: "Invalid input.",
+    503: "Temporal or the database is unreachable.",
 }
 
 

@@ -6,7 +6,7 @@ parameters model), so the OpenAPI document lists every type's parameters.
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
@@ -23,33 +23,45 @@ ProjectId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-
 MAX_RUN_TIMEOUT_SECONDS = 7 * 24 * 3600
 
 
-def _submission_model(workflow: type[JobWorkflow]) -> type[BaseModel]:
-    params: Any = workflow.params_model
-    try:
-        params_field: Any = Field(default_factory=params, description=workflow.description)
-        params()
-    except ValidationError:
-        params_field = Field(description=workflow.description)
-    return create_model(
-        f"{workflow.__name__}Submission",
-        __config__=ConfigDict(extra="forbid"),
-        type=(Literal[workflow.job_type], ...),
-        project_id=(ProjectId, ...),
-        params=(params, params_field),
-        timeout_seconds=(
-            int | None,
-            Field(
-                default=None,
-                ge=1,
-                le=MAX_RUN_TIMEOUT_SECONDS,
-                description="Stop the job (as failed) if it runs longer than this.",
-            ),
-        ),
+class SubmissionBase(BaseModel):
+    """What every submission has; each job type adds its `type` literal and `params`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    project_id: ProjectId
+    params: BaseModel
+    timeout_seconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_RUN_TIMEOUT_SECONDS,
+        description="Stop the job (as failed) if it runs longer than this.",
     )
 
 
-_SUBMISSIONS = tuple(_submission_model(wf) for wf in JOB_WORKFLOWS)
-JobSubmission = Annotated[Union[_SUBMISSIONS], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
+def _submission_model(workflow: type[JobWorkflow]) -> type[SubmissionBase]:
+    params: Any = workflow.params_model
+    try:
+        params()
+        params_field: Any = Field(default_factory=params, description=workflow.description)
+    except ValidationError:
+        params_field = Field(description=workflow.description)
+    type_literal: Any = Literal[workflow.job_type]
+    return create_model(
+        f"{workflow.__name__}Submission",
+        __base__=SubmissionBase,
+        type=(type_literal, ...),
+        params=(params, params_field),
+    )
+
+
+if TYPE_CHECKING:
+    JobSubmission = SubmissionBase
+else:
+    JobSubmission = Annotated[
+        Union[tuple(_submission_model(wf) for wf in JOB_WORKFLOWS)],  # noqa: UP007
+        Field(discriminator="type"),
+    ]
 
 
 class ProgressOut(BaseModel):

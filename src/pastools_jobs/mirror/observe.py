@@ -61,7 +61,11 @@ async def observe_job(client: Client, job_id: str, run_id: str | None = None) ->
     if status is None:
         return event
     close = await anext(
-        aiter(handle.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT))
+        aiter(
+            handle.fetch_history_events(
+                event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT
+            )
+        )
     )
     await _describe_close(client, close, event)
     return event

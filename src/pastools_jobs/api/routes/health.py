@@ -30,9 +30,7 @@ async def readyz(request: Request) -> dict[str, str] | JSONResponse:
     }
     down = [name for name, ok in checks.items() if not ok]
     if down:
-        return problem(
-            503, "Not ready", f"Unreachable: {', '.join(down)}.", checks=_words(checks)
-        )
+        return problem(503, "Not ready", f"Unreachable: {', '.join(down)}.", checks=_words(checks))
     return _words(checks)
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, status
 
 from pastools_jobs.api.deps import ServiceDep, SettingsDep
+from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import (
     CleanupOut,
     CleanupRequest,
@@ -21,7 +22,9 @@ from pastools_jobs.domain import InvalidJobInput, JobStatus
 from pastools_jobs.repository import JobFilter, JobStats
 from pastools_jobs.service import Submission
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(422, 503))
+for_one_job = responses(404)
+for_transition = responses(404, 409)
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
 MAX_PAGE = 500
@@ -126,18 +129,23 @@ async def project_stats(project_id: ProjectId, service: ServiceDep) -> JobStatsO
     return _stats_out(await service.stats(project_id))
 
 
-@router.get("/{job_id}", response_model=JobOut)
+@router.get("/{job_id}", response_model=JobOut, responses=for_one_job)
 async def get_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
     return job_out(await service.get(job_id), settings, datetime.now(UTC))
 
 
-@router.post("/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, response_model=JobOut)
+@router.post(
+    "/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses=for_transition,
+)
 async def cancel_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
     """Request cancellation of a queued or running job (409 otherwise)."""
     return job_out(await service.cancel(job_id), settings, datetime.now(UTC))
 
 
-@router.post("/{job_id}/retry", response_model=JobOut)
+@router.post("/{job_id}/retry", response_model=JobOut, responses=for_transition)
 async def retry_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
     """Run a failed or cancelled job again under the same id (409 otherwise)."""
     return job_out(await service.retry(job_id), settings, datetime.now(UTC))

@@ -1,0 +1,108 @@
+"""Listing, filters, cursor pagination, statistics, cleanup, and search attributes that
+answer Temporal's list queries the same way the API does."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import create_engine, update
+
+from pastools_jobs.db.models import Job
+from tests.support.jobs import JobsApi, new_project
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def finished_jobs(api: JobsApi, project: str) -> tuple[list[str], str]:
+    """Three completed exports and a failed import in a fresh project."""
+    done = [api.submit("export", project, items=1)["id"] for _ in range(3)]
+    failed = api.submit("import", project, source="missing.csv")["id"]
+    for job_id in done:
+        api.wait_for_status(job_id, "completed")
+    api.wait_for_status(failed, "failed")
+    return done, failed
+
+
+def test_filters_cursor_pages_and_stats(api: JobsApi) -> None:
+    project = new_project()
+    done, failed = finished_jobs(api, project)
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params = {"project_id": project, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = api.http.get("/api/jobs", params=params).json()
+        seen += [job["id"] for job in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted([*done, failed])
+    assert len(seen) == len(set(seen)) == 4
+    assert seen[0] == failed, "newest first"
+
+    failed_only = api.http.get("/api/jobs", params={"project_id": project, "status": "failed"})
+    assert [job["id"] for job in failed_only.json()["items"]] == [failed]
+    exports = api.http.get(f"/api/jobs/projects/{project}", params={"status": "completed"})
+    assert sorted(job["id"] for job in exports.json()["items"]) == sorted(done)
+    by_type = api.http.get("/api/jobs", params={"project_id": project, "type": "import"})
+    assert [job["id"] for job in by_type.json()["items"]] == [failed]
+    future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    later = api.http.get("/api/jobs", params={"project_id": project, "created_from": future})
+    assert later.json()["items"] == []
+
+    stats = api.http.get(f"/api/jobs/projects/{project}/stats").json()
+    assert stats == {
+        "total": 4,
+        "by_status": {"queued": 0, "running": 0, "completed": 3, "failed": 1, "cancelled": 0},
+        "by_type": {"export": 3, "import": 1},
+    }
+    overall = api.http.get("/api/jobs/stats").json()
+    assert overall["total"] >= 4
+    assert overall["total"] == sum(overall["by_status"].values())
+
+
+def test_search_attributes_answer_like_the_api(api: JobsApi) -> None:
+    project = new_project()
+    done, failed = finished_jobs(api, project)
+
+    def temporal_ids(query: str) -> set[str]:
+        listed = api.stack.temporal.cli("workflow", "list", "--query", query, "-o", "json")
+        return {item["execution"]["workflowId"] for item in json.loads(listed.stdout or "[]")}
+
+    for job_type, status, expected in (
+        ("import", "failed", {failed}),
+        ("export", "completed", set(done)),
+    ):
+        query = f"JobType='{job_type}' AND JobStatus='{status}' AND ProjectId='{project}'"
+        from_api = api.http.get(
+            "/api/jobs", params={"project_id": project, "type": job_type, "status": status}
+        ).json()["items"]
+        assert {job["id"] for job in from_api} == expected
+        wait_for(lambda q=query, e=expected: temporal_ids(q) == e, what=f"visibility: {query}")
+
+
+def test_cleanup_deletes_old_finished_jobs_only(api: JobsApi) -> None:
+    project = new_project()
+    old = api.submit("export", project, items=1)["id"]
+    api.wait_for_status(old, "completed")
+    running = api.submit("export", project, items=1000, item_ms=50)["id"]
+    api.wait_running(running)
+    engine = create_engine(api.stack.database_url)
+    with engine.begin() as connection:
+        long_ago = datetime.now(UTC) - timedelta(days=40)
+        connection.execute(update(Job).where(Job.id == old).values(completed_at=long_ago))
+    engine.dispose()
+
+    response = api.http.post("/api/jobs/cleanup", json={"older_than_days": 30})
+    assert response.status_code == 200, response.text
+    assert response.json()["deleted"] >= 1
+    assert api.http.get(f"/api/jobs/{old}").status_code == 404
+    assert api.get(running)["status"] == "running"
+    api.http.post(f"/api/jobs/{running}/cancel")
+    api.wait_for_status(running, "cancelled")
+
+    schedule = api.stack.temporal.cli(
+        "schedule", "describe", "--schedule-id", f"{api.stack.task_queue}-cleanup", "-o", "json"
+    )
+    assert "CleanupFinishedJobs" in schedule.stdout
