@@ -1,8 +1,10 @@
 """Listing, filters, cursor pagination, statistics, cleanup, and search attributes that
 answer Temporal's list queries the same way the API does."""
 
+import functools
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, update
@@ -31,7 +33,9 @@ def test_filters_cursor_pages_and_stats(api: JobsApi) -> None:
     seen: list[str] = []
     cursor = None
     while True:
-        params = {"project_id": project, "limit": 2, **({"cursor": cursor} if cursor else {})}
+        params: dict[str, Any] = {"project_id": project, "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
         page = api.http.get("/api/jobs", params=params).json()
         seen += [job["id"] for job in page["items"]]
         cursor = page["next_cursor"]
@@ -79,7 +83,10 @@ def test_search_attributes_answer_like_the_api(api: JobsApi) -> None:
             "/api/jobs", params={"project_id": project, "type": job_type, "status": status}
         ).json()["items"]
         assert {job["id"] for job in from_api} == expected
-        wait_for(lambda q=query, e=expected: temporal_ids(q) == e, what=f"visibility: {query}")
+        wait_for(
+            functools.partial(lambda q, e: temporal_ids(q) == e, query, expected),
+            what=f"visibility: {query}",
+        )
 
 
 def test_cleanup_deletes_old_finished_jobs_only(api: JobsApi) -> None:

@@ -25,12 +25,12 @@ class JobsApi:
             "/api/jobs", json={"type": job_type, "project_id": project_id, "params": params}
         )
         assert response.status_code == 201, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def get(self, job_id: str) -> dict[str, Any]:
         response = self.http.get(f"/api/jobs/{job_id}")
         assert response.status_code == 200, response.text
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def wait_for_job(
         self, job_id: str, condition: Any, *, timeout: float = 30.0, what: str = "job state"

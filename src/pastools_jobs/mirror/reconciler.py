@@ -92,8 +92,16 @@ class Reconciler:
 
     async def _refresh(self, job_id: str, run_id: str) -> None:
         event = await observe_job(self._client, job_id, run_id)
-        if event is not None:
-            await asyncio.to_thread(self._apply, event)
+        if event is None:
+            return
+        row = (await asyncio.to_thread(self._load, [job_id]))[0].get(job_id)
+        if row is not None and row[0] not in (None, run_id) and not JobStatus(row[1]).is_terminal:
+            # The row's run closed unseen before this newer one began: record its end first.
+            assert row[0] is not None
+            previous = await observe_job(self._client, job_id, row[0])
+            if previous is not None:
+                await asyncio.to_thread(self._apply, previous)
+        await asyncio.to_thread(self._apply, event)
 
     async def _start_orphan(self, job: Job) -> None:
         log.info("starting job %s, whose workflow was never started", job.id)

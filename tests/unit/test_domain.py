@@ -1,0 +1,69 @@
+"""The job state machine, cursors and path confinement: pure logic."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobStatus, advances
+from pastools_jobs.paths import UnsafePath, check_relative, resolve_under
+from pastools_jobs.repository import decode_cursor, encode_cursor
+
+ORDER = [JobStatus.QUEUED, JobStatus.RUNNING]
+
+
+@given(st.lists(st.sampled_from(list(JobStatus)), max_size=20))
+def test_applying_observations_in_any_order_only_moves_forward(observed: list[JobStatus]):
+    status = JobStatus.QUEUED
+    history = [status]
+    for observation in observed:
+        if advances(status, observation):
+            status = observation
+            history.append(status)
+    terminal = [s for s in history if s in TERMINAL_STATUSES]
+    assert len(terminal) <= 1, f"a finished attempt changed again: {history}"
+    open_part = [s for s in history if s not in TERMINAL_STATUSES]
+    assert open_part == sorted(open_part, key=ORDER.index), history
+    if terminal:
+        assert history[-1] == terminal[0]
+        assert terminal[0] in observed
+
+
+def test_a_terminal_observation_always_wins_over_an_open_row():
+    for current in (JobStatus.QUEUED, JobStatus.RUNNING):
+        for final in TERMINAL_STATUSES:
+            assert advances(current, final)
+            assert not advances(final, current)
+
+
+@given(
+    st.datetimes(timezones=st.just(UTC), min_value=datetime(2000, 1, 1)),
+    st.text(min_size=1, max_size=200),
+)
+def test_cursor_round_trips(created_at: datetime, job_id: str):
+    assert decode_cursor(encode_cursor(created_at, job_id)) == (created_at, job_id)
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage", "W10", "WyJ4IiwgMV0"])
+def test_foreign_cursor_is_invalid_input(cursor: str):
+    with pytest.raises(InvalidJobInput):
+        decode_cursor(cursor)
+
+
+@pytest.mark.parametrize("name", ["../x.csv", "a/../../x", "/etc/passwd", "", "a\\..\\b"])
+def test_names_that_leave_the_import_directory_are_refused(name: str):
+    with pytest.raises(UnsafePath):
+        check_relative(name)
+
+
+def test_symlink_out_of_the_import_directory_is_refused(tmp_path: Path):
+    base = tmp_path / "imports"
+    base.mkdir()
+    (tmp_path / "secret.csv").write_text("x\n")
+    (base / "link.csv").symlink_to(tmp_path / "secret.csv")
+    (base / "ok.csv").write_text("y\n")
+    with pytest.raises(UnsafePath):
+        resolve_under(base, "link.csv")
+    assert resolve_under(base, "ok.csv") == (base / "ok.csv").resolve()
