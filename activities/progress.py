@@ -51,7 +51,8 @@ class ProgressReporter:
             self._last_write = now
             await asyncio.to_thread(self._write, progress)
         step = progress.percent // SEARCH_ATTRIBUTE_STEP * SEARCH_ATTRIBUTE_STEP
-        if step > self._signalled_step:
+        # The workflow itself sets 0 at start and 100 at completion.
+        if step > self._signalled_step and 0 < step < 100:
             self._signalled_step = step
             await self._signal(step)
 

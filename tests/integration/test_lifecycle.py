@@ -93,6 +93,13 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     assert failed["error"]["type"] == "SourceNotFound"
     assert source in failed["error"]["message"]
     assert failed["error"]["details"] == {"source": source}
+    history = api.stack.temporal.cli("workflow", "show", "-w", job["id"], "-o", "json").stdout
+    attempts = [
+        event["activityTaskStartedEventAttributes"].get("attempt", 1)
+        for event in json.loads(history)["events"]
+        if "activityTaskStartedEventAttributes" in event
+    ]
+    assert attempts == [1], f"an input error was retried: attempts {attempts}"
 
     import_dir = api.stack.base / "imports"
     import_dir.mkdir(exist_ok=True)
@@ -175,3 +182,34 @@ def test_job_past_its_time_limit_shows_failed_as_timed_out(api: JobsApi) -> None
 
     failed = api.wait_for_status(response.json()["id"], "failed", timeout=20)
     assert failed["error"]["type"] == "TimedOut"
+
+
+def test_failed_job_run_again_from_the_cli_becomes_its_next_attempt(api: JobsApi) -> None:
+    project = new_project()
+    job = api.submit("export", project, items=1000, item_ms=50)
+    api.wait_running(job["id"])
+    api.stack.temporal.cli("workflow", "terminate", "-w", job["id"], "--reason", "first try")
+    api.wait_for_status(job["id"], "failed")
+
+    api.stack.temporal.cli(
+        "workflow",
+        "start",
+        "--type",
+        "ExportJob",
+        "--task-queue",
+        api.stack.task_queue,
+        "--workflow-id",
+        job["id"],
+        "--id-reuse-policy",
+        "AllowDuplicateFailedOnly",
+        "--input",
+        json.dumps({"project_id": project, "params": {"items": 2}}),
+    )
+
+    done = api.wait_for_status(job["id"], "completed")
+    assert done["attempt"] == 2
+    first, second = done["attempts"]
+    assert (first["status"], first["error"]["type"]) == ("failed", "Terminated")
+    assert second["status"] == "completed"
+    assert done["result"]["items"] == 2
+    assert done["params"] == {"items": 2}, "the row shows the parameters of an older attempt"

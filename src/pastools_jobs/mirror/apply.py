@@ -109,6 +109,7 @@ def _adopt_run(session: Session, job: Job, event: JobEvent) -> bool:
             return False
         archive_attempt(session, job)
     job.run_id = event.run_id
+    job.params = event.params
     return True
 
 
