@@ -5,7 +5,7 @@ import binascii
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, delete, func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
@@ -21,6 +21,7 @@ class JobFilter:
     project_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    id_contains: str | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,54 @@ def job_stats(session: Session, project_id: str | None = None) -> JobStats:
     return stats
 
 
+@dataclass(frozen=True)
+class FinishedCount:
+    start: datetime
+    completed: int
+    failed: int
+
+
+def finished_per_bucket(
+    session: Session, now: datetime, bucket: timedelta, span: timedelta, project_id: str | None
+) -> list[FinishedCount]:
+    """Completed and failed jobs per time bucket over the last `span`, oldest first."""
+    buckets = int(span / bucket)
+    first = _floor(now, bucket) - bucket * (buckets - 1)
+    query = select(Job.status, Job.completed_at).where(
+        Job.status.in_([JobStatus.COMPLETED, JobStatus.FAILED]), Job.completed_at >= first
+    )
+    if project_id is not None:
+        query = query.where(Job.project_id == project_id)
+    counts = [[0, 0] for _ in range(buckets)]
+    for status, completed_at in session.execute(query):
+        if completed_at is None:
+            continue
+        index = int((completed_at - first) / bucket)
+        if 0 <= index < buckets:
+            counts[index][status == JobStatus.FAILED] += 1
+    return [
+        FinishedCount(first + bucket * i, completed, failed)
+        for i, (completed, failed) in enumerate(counts)
+    ]
+
+
+def _floor(moment: datetime, bucket: timedelta) -> datetime:
+    epoch = datetime(1970, 1, 1, tzinfo=moment.tzinfo)
+    return epoch + bucket * int((moment - epoch) / bucket)
+
+
+def changed_since(session: Session, since: datetime, limit: int) -> list[Job]:
+    """Rows written at or after `since`, oldest change first: the dashboard's change feed."""
+    query = (
+        select(Job)
+        .where(Job.updated_at >= since)
+        .options(selectinload(Job.past_attempts))
+        .order_by(Job.updated_at)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
 def delete_finished_before(session: Session, cutoff: datetime) -> int:
     result = session.execute(
         delete(Job)
@@ -103,6 +152,8 @@ def _conditions(where: JobFilter) -> list[ColumnElement[bool]]:
         conditions.append(Job.created_at >= where.created_from)
     if where.created_to is not None:
         conditions.append(Job.created_at < where.created_to)
+    if where.id_contains:
+        conditions.append(Job.id.contains(where.id_contains, autoescape=True))
     return conditions
 
 

@@ -26,10 +26,12 @@ from pastools_jobs.domain import (
 )
 from pastools_jobs.mirror.apply import archive_attempt, utcnow
 from pastools_jobs.repository import (
+    FinishedCount,
     JobFilter,
     JobPage,
     JobStats,
     delete_finished_before,
+    finished_per_bucket,
     get_job,
     job_stats,
     list_jobs,
@@ -87,7 +89,7 @@ class JobService:
     async def get(self, job_id: str) -> Job:
         return await self._in_transaction(lambda session: get_job(session, job_id))
 
-    async def list(self, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
+    async def page(self, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
         return await self._in_transaction(lambda session: list_jobs(session, where, limit, cursor))
 
     async def stats(self, project_id: str | None = None) -> JobStats:
@@ -141,6 +143,14 @@ class JobService:
 
         loop = asyncio.get_running_loop()
         return await self._in_transaction(rerun)
+
+    async def finished_per_bucket(
+        self, bucket: timedelta, span: timedelta, project_id: str | None
+    ) -> list[FinishedCount]:
+        now = utcnow()
+        return await self._in_transaction(
+            lambda session: finished_per_bucket(session, now, bucket, span, project_id)
+        )
 
     async def cleanup(self, older_than: timedelta) -> int:
         cutoff: datetime = utcnow() - older_than

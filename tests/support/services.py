@@ -177,6 +177,11 @@ class Stack:
         self.api = self._spawn("api")
         wait_for(self._api_ready, timeout=60, what=f"the {self.name} API")
 
+    def stop_api(self) -> None:
+        assert self.api is not None
+        stop_process(self.api)
+        self.api = None
+
     def _api_ready(self) -> bool:
         assert self.api is not None
         if self.api.poll() is not None:

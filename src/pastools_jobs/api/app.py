@@ -4,17 +4,24 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from pastools_jobs.api.problems import install_problem_handlers
-from pastools_jobs.api.routes import health, jobs
+from pastools_jobs.api.routes import dashboard, health, jobs
+from pastools_jobs.api.schemas import job_out
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
+from pastools_jobs.feed import JobFeed
+from pastools_jobs.mirror.apply import utcnow
 from pastools_jobs.mirror.reconciler import Reconciler
 from pastools_jobs.service import JobService
 from pastools_jobs.temporal import JobLauncher, connect
+
+STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,6 +38,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.client = client
         app.state.service = JobService(db, launcher)
+        app.state.feed = JobFeed(
+            db, lambda job: job_out(job, settings, utcnow()).model_dump(mode="json")
+        )
         mirror = None
         if settings.mirror_enabled:
             reconciler = Reconciler(db, launcher, settings.mirror_interval_seconds)
@@ -38,6 +48,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.feed.close()
             if mirror is not None:
                 mirror.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -52,5 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(dashboard.router)
     app.include_router(jobs.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

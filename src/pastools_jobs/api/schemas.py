@@ -117,6 +117,17 @@ class JobStatsOut(BaseModel):
     by_type: dict[str, int]
 
 
+class BucketOut(BaseModel):
+    start: datetime
+    completed: int
+    failed: int
+
+
+class TimeseriesOut(BaseModel):
+    bucket_seconds: int
+    buckets: list[BucketOut]
+
+
 class CleanupRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

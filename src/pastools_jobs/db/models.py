@@ -73,6 +73,7 @@ class Job(Base):
         Index("ix_jobs_project_status", "project_id", "status"),
         Index("ix_jobs_type_created", "type", "created_at", "id"),
         Index("ix_jobs_status_completed", "status", "completed_at"),
+        Index("ix_jobs_updated", "updated_at"),
     )
 
 

@@ -1,13 +1,14 @@
 """/api/jobs: the original module's endpoints, plus filters, cursors and cleanup."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Path, Query, status
 
 from pastools_jobs.api.deps import ServiceDep, SettingsDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import (
+    BucketOut,
     CleanupOut,
     CleanupRequest,
     JobOut,
@@ -16,6 +17,7 @@ from pastools_jobs.api.schemas import (
     JobSubmission,
     JobType,
     ProjectId,
+    TimeseriesOut,
     job_out,
 )
 from pastools_jobs.domain import InvalidJobInput, JobStatus
@@ -27,6 +29,11 @@ for_one_job = responses(404)
 for_transition = responses(404, 409)
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
+Window = Literal["hour", "day"]
+WINDOWS = {
+    "hour": (timedelta(minutes=1), timedelta(hours=1)),
+    "day": (timedelta(hours=1), timedelta(days=1)),
+}
 MAX_PAGE = 500
 
 
@@ -50,7 +57,7 @@ async def _page(
 ) -> JobPageOut:
     if where.created_from and where.created_to and where.created_from > where.created_to:
         raise InvalidJobInput("created_from must not be later than created_to.")
-    page = await service.list(where, limit, cursor)
+    page = await service.page(where, limit, cursor)
     now = datetime.now(UTC)
     return JobPageOut(
         items=[job_out(job, settings, now) for job in page.jobs], next_cursor=page.next_cursor
@@ -82,6 +89,7 @@ async def list_jobs(
     project_id: Annotated[ProjectId | None, Query()] = None,
     created_from: Annotated[datetime | None, Query()] = None,
     created_to: Annotated[datetime | None, Query()] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Part of the job id.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> JobPageOut:
@@ -92,6 +100,7 @@ async def list_jobs(
         project_id=project_id,
         created_from=_utc(created_from),
         created_to=_utc(created_to),
+        id_contains=q or None,
     )
     return await _page(service, settings, where, limit, cursor)
 
@@ -100,6 +109,21 @@ async def list_jobs(
 async def all_stats(service: ServiceDep) -> JobStatsOut:
     """Counts over all projects: total, per status, per type."""
     return _stats_out(await service.stats())
+
+
+@router.get("/timeseries", response_model=TimeseriesOut)
+async def timeseries(
+    service: ServiceDep,
+    window: Annotated[Window, Query(description="hour: per minute; day: per hour")] = "hour",
+    project_id: Annotated[ProjectId | None, Query()] = None,
+) -> TimeseriesOut:
+    """Jobs completed and failed per bucket, oldest bucket first, for the dashboard's chart."""
+    bucket, span = WINDOWS[window]
+    counts = await service.finished_per_bucket(bucket, span, project_id)
+    return TimeseriesOut(
+        bucket_seconds=int(bucket.total_seconds()),
+        buckets=[BucketOut(start=c.start, completed=c.completed, failed=c.failed) for c in counts],
+    )
 
 
 @router.post("/cleanup", response_model=CleanupOut)

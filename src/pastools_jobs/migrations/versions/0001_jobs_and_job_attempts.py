@@ -53,6 +53,7 @@ def upgrade() -> None:
             "ix_jobs_status_created", ["status", "created_at", "id"], unique=False
         )
         batch_op.create_index("ix_jobs_type_created", ["type", "created_at", "id"], unique=False)
+        batch_op.create_index("ix_jobs_updated", ["updated_at"], unique=False)
 
     op.create_table(
         "job_attempts",
@@ -83,6 +84,7 @@ def downgrade() -> None:
 
     op.drop_table("job_attempts")
     with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_jobs_updated")
         batch_op.drop_index("ix_jobs_type_created")
         batch_op.drop_index("ix_jobs_status_created")
         batch_op.drop_index("ix_jobs_status_completed")

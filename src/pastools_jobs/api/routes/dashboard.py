@@ -1,0 +1,76 @@
+"""The jobs dashboard page and its live feed (Server-Sent Events)."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from pastools_jobs.feed import FeedMessage, JobFeed
+from pastools_jobs.job_types import JOB_WORKFLOWS
+
+router = APIRouter()
+templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+
+KEEPALIVE_SECONDS = 15.0
+RECONNECT_MILLISECONDS = 2000
+
+
+def _job_types() -> list[dict[str, Any]]:
+    """What the submit form needs to build its fields, straight from the registry."""
+    return [
+        {
+            "name": wf.job_type,
+            "description": wf.description,
+            "schema": wf.params_model.model_json_schema(),
+        }
+        for wf in JOB_WORKFLOWS
+    ]
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def dashboard(request: Request) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "dashboard.html",
+        {
+            "job_types": _job_types(),
+            "statuses": ["queued", "running", "completed", "failed", "cancelled"],
+        },
+    )
+
+
+@router.get("/api/jobs/events", tags=["jobs"])
+async def job_events(request: Request) -> StreamingResponse:
+    """Live changes: `jobs` events carry changed jobs, `stats` events fresh counts."""
+    feed: JobFeed = request.app.state.feed
+    return StreamingResponse(
+        _stream(feed),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(feed: JobFeed) -> AsyncIterator[str]:
+    yield f"retry: {RECONNECT_MILLISECONDS}\n: connected\n\n"
+    messages = aiter(feed.subscribe())
+    try:
+        while True:
+            try:
+                message = await asyncio.wait_for(anext(messages), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keepalive\n\n"
+                continue
+            except StopAsyncIteration:
+                return
+            yield _event(message)
+    finally:
+        await messages.aclose()  # type: ignore[attr-defined]
+
+
+def _event(message: FeedMessage) -> str:
+    return f"event: {message.event}\ndata: {json.dumps(message.data)}\n\n"

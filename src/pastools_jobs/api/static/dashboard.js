@@ -1,0 +1,536 @@
+// The jobs dashboard: REST for the first view, then Server-Sent Events for every change.
+"use strict";
+
+const PAGE_SIZE = 25;
+const STATUSES = ["queued", "running", "completed", "failed", "cancelled"];
+const FILTERS = ["status", "type", "project_id", "created_from", "created_to", "q"];
+const $ = (selector, root = document) => root.querySelector(selector);
+
+const state = {
+  filters: {},
+  cursors: [null], // cursor of each page visited; the last is the current page's
+  nextCursor: null,
+  nextIsStale: false,
+  jobs: [],
+  counted: new Set(), // jobs already in the chart, so a live update is not counted twice
+  chart: null,
+  openJob: null,
+};
+
+class ApiError extends Error {
+  constructor(problem, status) {
+    super(problem.detail || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+async function api(path, options = {}) {
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    setReachable(false);
+    throw new ApiError({ detail: "The API cannot be reached." }, 0);
+  }
+  setReachable(true);
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new ApiError(body, response.status);
+  return body;
+}
+
+function post(path, payload) {
+  return api(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: payload === undefined ? undefined : JSON.stringify(payload),
+  });
+}
+
+// ---- URL <-> filters: a filtered view can be shared and survives a reload ----
+
+function readUrl() {
+  const params = new URLSearchParams(location.search);
+  const form = $("#filters");
+  state.filters = {};
+  for (const name of FILTERS) {
+    const value = params.get(name) || "";
+    form.elements[name].value = value;
+    if (value) state.filters[name] = value;
+  }
+  state.openJob = params.get("job");
+}
+
+function writeUrl() {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(state.filters)) params.set(name, value);
+  if (state.openJob) params.set("job", state.openJob);
+  const query = params.toString();
+  history.replaceState(null, "", query ? `?${query}` : location.pathname);
+}
+
+function toIso(localValue) {
+  return localValue ? new Date(localValue).toISOString() : "";
+}
+
+function listQuery(cursor) {
+  const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
+  for (const [name, value] of Object.entries(state.filters)) {
+    params.set(name, name.startsWith("created_") ? toIso(value) : value);
+  }
+  if (cursor) params.set("cursor", cursor);
+  return params;
+}
+
+function matchesFilters(job) {
+  const f = state.filters;
+  if (f.status && job.status !== f.status) return false;
+  if (f.type && job.type !== f.type) return false;
+  if (f.project_id && job.project_id !== f.project_id) return false;
+  if (f.q && !job.id.includes(f.q)) return false;
+  if (f.created_from && new Date(job.created_at) < new Date(f.created_from)) return false;
+  if (f.created_to && new Date(job.created_at) >= new Date(f.created_to)) return false;
+  return true;
+}
+
+// ---- loading ----
+
+async function loadJobs() {
+  const cursor = state.cursors[state.cursors.length - 1];
+  try {
+    const page = await api(`/api/jobs?${listQuery(cursor)}`);
+    state.jobs = page.items;
+    state.nextCursor = page.next_cursor;
+    state.nextIsStale = false;
+    renderTable();
+  } catch (error) {
+    notify(`Could not load jobs: ${error.message}`, true);
+  }
+}
+
+async function loadStats() {
+  const project = state.filters.project_id;
+  const path = project
+    ? `/api/jobs/projects/${encodeURIComponent(project)}/stats`
+    : "/api/jobs/stats";
+  try {
+    renderStats(await api(path));
+  } catch (error) {
+    if (error.status !== 422) notify(`Could not load statistics: ${error.message}`, true);
+  }
+}
+
+async function loadChart() {
+  const params = new URLSearchParams({ window: $("#chart-window").value });
+  if (state.filters.project_id) params.set("project_id", state.filters.project_id);
+  try {
+    state.chart = await api(`/api/jobs/timeseries?${params}`);
+    state.counted = new Set(state.jobs.filter(isFinished).map((job) => job.id));
+    renderChart();
+  } catch (error) {
+    /* the banner already says when the API is down */
+  }
+}
+
+function reloadAll() {
+  loadJobs();
+  loadStats();
+  loadChart();
+}
+
+// ---- rendering ----
+
+function element(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value);
+  }
+  for (const child of children) {
+    if (child !== null && child !== undefined) node.append(child);
+  }
+  return node;
+}
+
+function renderStats(stats) {
+  $('[data-stat="total"] .value').textContent = stats.total;
+  for (const status of STATUSES) {
+    $(`[data-stat="${status}"] .value`).textContent = stats.by_status[status] ?? 0;
+  }
+}
+
+function formatTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "–";
+}
+
+function durationSeconds(job) {
+  if (!job.started_at) return null;
+  const end = job.completed_at ? new Date(job.completed_at) : new Date();
+  return Math.max(0, (end - new Date(job.started_at)) / 1000);
+}
+
+function formatDuration(seconds) {
+  if (seconds === null) return "–";
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.floor(seconds % 60)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+function progressCell(job) {
+  const { done, total, percent } = job.progress;
+  const counts = total ? `${done} / ${total}` : `${done}`;
+  return element(
+    "div",
+    { class: "progress" },
+    element("progress", { max: "100", value: String(percent), "aria-label": `${percent}% done` }),
+    element("span", { class: "percent" }, `${percent}%`),
+    element("small", {}, counts),
+  );
+}
+
+function actionsCell(job) {
+  const cell = element("div", { class: "actions" });
+  if (job.status === "queued" || job.status === "running") {
+    const label = job.cancel_requested ? "Cancelling…" : "Cancel";
+    const button = element("button", { type: "button", class: "secondary", onclick: () => cancelJob(job) }, label);
+    if (job.cancel_requested) button.disabled = true;
+    cell.append(button);
+  }
+  if (job.status === "failed" || job.status === "cancelled") {
+    cell.append(element("button", { type: "button", onclick: () => retryJob(job) }, "Retry"));
+  }
+  return cell;
+}
+
+function jobRow(job) {
+  return element(
+    "tr",
+    { "data-job-id": job.id, "data-status": job.status },
+    element("td", { class: "id" }, element("button", { type: "button", onclick: () => openDetail(job.id), title: job.id }, job.id.slice(0, 12))),
+    element("td", {}, element("span", { class: "badge type" }, job.type)),
+    element("td", {}, job.project_id),
+    element("td", {}, element("span", { class: `badge status-${job.status}` }, job.status)),
+    element("td", {}, progressCell(job)),
+    element("td", {}, formatTime(job.created_at)),
+    element("td", { class: "duration" }, formatDuration(durationSeconds(job))),
+    element("td", {}, actionsCell(job)),
+  );
+}
+
+function renderTable() {
+  const body = $("#jobs tbody");
+  body.replaceChildren(...state.jobs.map(jobRow));
+  $("#empty").hidden = state.jobs.length > 0;
+  $("#prev").disabled = state.cursors.length <= 1;
+  $("#next").disabled = !state.nextCursor && !state.nextIsStale;
+  $("#page-info").textContent = `Page ${state.cursors.length}`;
+}
+
+function tickDurations() {
+  for (const job of state.jobs) {
+    if (job.status !== "running") continue;
+    const cell = $(`tr[data-job-id="${CSS.escape(job.id)}"] .duration`);
+    if (cell) cell.textContent = formatDuration(durationSeconds(job));
+  }
+}
+
+function renderChart() {
+  const svg = $("#chart");
+  const { buckets } = state.chart;
+  const peak = Math.max(1, ...buckets.map((b) => b.completed + b.failed));
+  const width = 600 / buckets.length;
+  const bars = [];
+  buckets.forEach((bucket, index) => {
+    const x = index * width + width * 0.1;
+    const completed = (bucket.completed / peak) * 110;
+    const failed = (bucket.failed / peak) * 110;
+    bars.push(`<rect class="completed" x="${x}" y="${120 - completed}" width="${width * 0.8}" height="${completed}"></rect>`);
+    bars.push(`<rect class="failed" x="${x}" y="${120 - completed - failed}" width="${width * 0.8}" height="${failed}"></rect>`);
+  });
+  svg.innerHTML = bars.join("");
+  const completed = buckets.reduce((sum, b) => sum + b.completed, 0);
+  const failed = buckets.reduce((sum, b) => sum + b.failed, 0);
+  const span = $("#chart-window").value === "hour" ? "last hour" : "last day";
+  svg.setAttribute("aria-label", `${completed} completed and ${failed} failed in the ${span}`);
+  $("#chart-title").textContent = `Finished jobs: ${completed} completed, ${failed} failed in the ${span}`;
+}
+
+function isFinished(job) {
+  return job.status === "completed" || job.status === "failed";
+}
+
+function countInChart(job) {
+  if (!state.chart || !isFinished(job) || state.counted.has(job.id) || !job.completed_at) return;
+  if (state.filters.project_id && job.project_id !== state.filters.project_id) return;
+  state.counted.add(job.id);
+  const size = state.chart.bucket_seconds * 1000;
+  const at = new Date(job.completed_at).getTime();
+  const last = state.chart.buckets[state.chart.buckets.length - 1];
+  if (at >= new Date(last.start).getTime() + size) {
+    loadChart(); // a new bucket began: take the server's view
+    return;
+  }
+  const bucket = state.chart.buckets.find((b) => at >= new Date(b.start).getTime() && at < new Date(b.start).getTime() + size);
+  if (!bucket) return;
+  bucket[job.status] += 1;
+  renderChart();
+}
+
+// ---- detail ----
+
+function facts(entries) {
+  const list = element("dl", { class: "facts" });
+  for (const [label, value] of entries) list.append(element("dt", {}, label), element("dd", {}, value));
+  return list;
+}
+
+function json(value) {
+  return element("pre", {}, JSON.stringify(value, null, 2));
+}
+
+function timeline(job) {
+  const items = [element("li", {}, `Created ${formatTime(job.created_at)}`)];
+  for (const attempt of job.attempts) {
+    const what = `Attempt ${attempt.attempt}: ${attempt.status}`;
+    const when = [attempt.started_at && `started ${formatTime(attempt.started_at)}`, attempt.completed_at && `ended ${formatTime(attempt.completed_at)}`].filter(Boolean).join(", ");
+    const why = attempt.error ? ` — ${attempt.error.type}: ${attempt.error.message}` : "";
+    items.push(element("li", {}, `${what}${when ? ` (${when})` : ""}${why}`));
+  }
+  return element("ol", { class: "timeline" }, ...items);
+}
+
+function renderDetail(job) {
+  $("#detail-title").textContent = `${job.type} job ${job.id}`;
+  const parts = [
+    facts([
+      ["Status", element("span", { class: `badge status-${job.status}` }, job.status)],
+      ["Project", job.project_id],
+      ["Progress", progressCell(job)],
+      ["Message", job.progress.message || "–"],
+      ["Attempt", String(job.attempt)],
+      ["Duration", formatDuration(durationSeconds(job))],
+      ["Temporal", element("a", { href: job.workflow_url, target: "_blank", rel: "noopener" }, "Open the workflow in the Temporal Web UI")],
+    ]),
+  ];
+  if (job.error) {
+    parts.push(
+      element("h3", {}, "Error"),
+      element("div", { class: "error-box", role: "note" }, element("strong", {}, job.error.type), `: ${job.error.message}`),
+    );
+    if (job.error.details !== null && job.error.details !== undefined) parts.push(json(job.error.details));
+  }
+  parts.push(element("h3", {}, "Timeline"), timeline(job));
+  parts.push(element("h3", {}, "Parameters"), json(job.params));
+  if (job.result) parts.push(element("h3", {}, "Result"), json(job.result));
+  parts.push(element("div", { class: "actions" }, actionsCell(job)));
+  $("#detail-body").replaceChildren(...parts);
+}
+
+async function openDetail(jobId) {
+  try {
+    const job = await api(`/api/jobs/${encodeURIComponent(jobId)}`);
+    state.openJob = jobId;
+    writeUrl();
+    renderDetail(job);
+    const dialog = $("#detail");
+    if (!dialog.open) dialog.showModal();
+  } catch (error) {
+    notify(`Could not open job ${jobId}: ${error.message}`, true);
+  }
+}
+
+function closeDetail() {
+  state.openJob = null;
+  writeUrl();
+  if ($("#detail").open) $("#detail").close();
+}
+
+// ---- actions ----
+
+function notify(message, isError = false) {
+  const toast = element("div", { class: `toast${isError ? " error" : ""}`, role: isError ? "alert" : "status" }, message);
+  $("#toasts").append(toast);
+  setTimeout(() => toast.remove(), 6000);
+}
+
+async function cancelJob(job) {
+  if (!window.confirm(`Cancel ${job.type} job ${job.id}?`)) return;
+  try {
+    onJob(await post(`/api/jobs/${encodeURIComponent(job.id)}/cancel`));
+    notify(`Cancelling job ${job.id.slice(0, 12)}…`);
+  } catch (error) {
+    notify(`Could not cancel: ${error.message}`, true);
+  }
+}
+
+async function retryJob(job) {
+  try {
+    onJob(await post(`/api/jobs/${encodeURIComponent(job.id)}/retry`));
+    notify(`Job ${job.id.slice(0, 12)} queued again.`);
+  } catch (error) {
+    notify(`Could not retry: ${error.message}`, true);
+  }
+}
+
+// ---- submit form, built from each job type's parameter schema ----
+
+const jobTypes = JSON.parse($("#job-types").textContent);
+
+function paramField(name, schema, required) {
+  const type = schema.type || (schema.anyOf || []).map((s) => s.type).find((t) => t !== "null") || "string";
+  const attributes = { name, "data-kind": type };
+  if (type === "integer" || type === "number") {
+    attributes.type = "number";
+    if (schema.minimum !== undefined) attributes.min = String(schema.minimum);
+    if (schema.maximum !== undefined) attributes.max = String(schema.maximum);
+    if (type === "integer") attributes.step = "1";
+  } else {
+    attributes.type = "text";
+  }
+  if (required) attributes.required = "";
+  const input = element("input", attributes);
+  if (schema.default !== undefined && schema.default !== null) input.value = String(schema.default);
+  const label = element("label", { title: schema.description || "" }, schema.title || name, input);
+  return label;
+}
+
+function renderParamFields() {
+  const spec = jobTypes.find((t) => t.name === $("#submit-type").value);
+  const fieldset = $("#params");
+  const required = new Set(spec.schema.required || []);
+  const fields = Object.entries(spec.schema.properties || {}).map(([name, schema]) => paramField(name, schema, required.has(name)));
+  fieldset.replaceChildren(element("legend", {}, "Parameters"), ...fields);
+  $("#submit-description").textContent = spec.description;
+}
+
+async function submitJob(event) {
+  event.preventDefault();
+  const form = event.target;
+  const params = {};
+  for (const input of $("#params").querySelectorAll("input")) {
+    if (input.value === "") continue;
+    params[input.name] = input.dataset.kind === "integer" || input.dataset.kind === "number" ? Number(input.value) : input.value;
+  }
+  const payload = { type: form.elements.type.value, project_id: form.elements.project_id.value, params };
+  try {
+    const job = await post("/api/jobs", payload);
+    onJob(job);
+    notify(`Submitted ${job.type} job ${job.id.slice(0, 12)}.`);
+  } catch (error) {
+    notify(`Could not submit: ${error.message}`, true);
+  }
+}
+
+// ---- live updates ----
+
+function onJob(job) {
+  const index = state.jobs.findIndex((j) => j.id === job.id);
+  if (index >= 0) {
+    if (new Date(job.updated_at) < new Date(state.jobs[index].updated_at)) return;
+    state.jobs[index] = job;
+    const row = $(`tr[data-job-id="${CSS.escape(job.id)}"]`);
+    if (row) row.replaceWith(jobRow(job));
+  } else if (state.cursors.length === 1 && matchesFilters(job)) {
+    state.jobs.unshift(job);
+    if (state.jobs.length > PAGE_SIZE) {
+      state.jobs.pop();
+      state.nextIsStale = true; // the server's cursor no longer follows the last row shown
+    }
+    renderTable();
+  }
+  if (state.openJob === job.id && $("#detail").open) renderDetail(job);
+  countInChart(job);
+}
+
+function onStats(stats) {
+  if ((state.filters.project_id || null) === stats.project_id) renderStats(stats);
+}
+
+function setReachable(reachable) {
+  $("#offline").hidden = reachable;
+}
+
+function setLive(live) {
+  const badge = $("#live");
+  badge.textContent = live ? "Live" : "Reconnecting…";
+  badge.className = `live ${live ? "on" : "off"}`;
+}
+
+function connect() {
+  const source = new EventSource("/api/jobs/events");
+  let wasDown = false;
+  source.addEventListener("open", () => {
+    setLive(true);
+    setReachable(true);
+    if (wasDown) reloadAll(); // changes made while we were away
+    wasDown = false;
+  });
+  source.addEventListener("error", () => {
+    wasDown = true;
+    setLive(false);
+    setReachable(false);
+    if (source.readyState === EventSource.CLOSED) {
+      setTimeout(connect, 2000); // the browser gave up (e.g. a proxy error): start over
+    }
+  });
+  source.addEventListener("jobs", (event) => JSON.parse(event.data).jobs.forEach(onJob));
+  source.addEventListener("stats", (event) => onStats(JSON.parse(event.data)));
+}
+
+// ---- wiring ----
+
+function onFiltersChanged() {
+  const form = $("#filters");
+  state.filters = {};
+  for (const name of FILTERS) {
+    const value = form.elements[name].value.trim();
+    if (value) state.filters[name] = value;
+  }
+  state.cursors = [null];
+  writeUrl();
+  reloadAll();
+}
+
+function debounce(fn, ms) {
+  let timer;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+function start() {
+  readUrl();
+  const filters = $("#filters");
+  filters.addEventListener("change", onFiltersChanged);
+  filters.addEventListener("input", debounce(onFiltersChanged, 300));
+  filters.addEventListener("reset", () => setTimeout(onFiltersChanged, 0));
+  filters.addEventListener("submit", (event) => event.preventDefault());
+  $("#next").addEventListener("click", async () => {
+    if (state.nextIsStale) await loadJobs();
+    if (!state.nextCursor) return;
+    state.cursors.push(state.nextCursor);
+    loadJobs();
+  });
+  $("#prev").addEventListener("click", () => {
+    state.cursors.pop();
+    loadJobs();
+  });
+  $("#chart-window").addEventListener("change", loadChart);
+  $("#submit-type").addEventListener("change", renderParamFields);
+  $("#submit").addEventListener("submit", submitJob);
+  $("#detail-close").addEventListener("click", closeDetail);
+  $("#detail").addEventListener("close", () => {
+    state.openJob = null;
+    writeUrl();
+  });
+  renderParamFields();
+  reloadAll();
+  if (state.openJob) openDetail(state.openJob);
+  connect();
+  setInterval(tickDurations, 1000);
+  setInterval(loadChart, 60_000);
+}
+
+start();

@@ -1,0 +1,167 @@
+"""The jobs dashboard in Chromium: what an operator sees and does, live."""
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.support.jobs import JobsApi, new_project
+from tests.support.services import Stack
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.parametrize("stack", ["sqlite"], indirect=True),
+]
+
+
+def row(page: Page, job_id: str):
+    return page.locator(f'tr[data-job-id="{job_id}"]')
+
+
+def test_page_loads_with_the_statistics(page: Page, api: JobsApi) -> None:
+    project = new_project()
+    done = api.submit("export", project, items=1)
+    api.wait_for_status(done["id"], "completed")
+
+    page.goto(f"{api.stack.url}/?project_id={project}")
+
+    expect(page.locator('[data-stat="total"] .value')).to_have_text("1")
+    expect(page.locator('[data-stat="completed"] .value')).to_have_text("1")
+    expect(page.locator('[data-stat="failed"] .value')).to_have_text("0")
+    expect(row(page, done["id"]).locator(".badge.status-completed")).to_be_visible()
+    expect(page.locator("#live")).to_have_text("Live")
+
+
+def test_job_submitted_with_the_form_appears_and_its_progress_moves(
+    page: Page, api: JobsApi
+) -> None:
+    project = new_project()
+    page.goto(f"{api.stack.url}/?project_id={project}")
+    expect(page.locator("#live")).to_have_text("Live")
+
+    page.locator("#submit").get_by_label("Type").select_option("export")
+    page.locator("#submit").get_by_label("Project").fill(project)
+    page.locator("#params").get_by_label("Items").fill("40")
+    page.locator("#params").get_by_label("Item Ms").fill("100")
+    page.get_by_role("button", name="Submit").click()
+
+    expect(page.get_by_role("status").filter(has_text="Submitted export job")).to_be_visible()
+    job = page.locator("#jobs tbody tr").first
+    expect(job.locator(".badge.status-running")).to_be_visible()
+    progress = job.locator("progress")
+    expect(progress).not_to_have_attribute("value", "0", timeout=10_000)
+    first = int(progress.get_attribute("value") or 0)
+    expect(progress).not_to_have_attribute("value", str(first), timeout=10_000)
+    assert int(progress.get_attribute("value") or 0) > first
+    expect(job.locator(".badge.status-completed")).to_be_visible(timeout=20_000)
+    expect(job.locator(".percent")).to_have_text("100%")
+
+
+def test_cancel_on_a_running_job_turns_it_cancelled(page: Page, api: JobsApi) -> None:
+    project = new_project()
+    job = api.submit("validation", project, items=1000, item_ms=50)
+    api.wait_running(job["id"])
+    page.goto(f"{api.stack.url}/?project_id={project}")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row(page, job["id"]).get_by_role("button", name="Cancel").click()
+
+    expect(row(page, job["id"]).locator(".badge.status-cancelled")).to_be_visible()
+    expect(row(page, job["id"]).get_by_role("button", name="Retry")).to_be_visible()
+    assert api.get(job["id"])["status"] == "cancelled"
+
+
+def test_dismissing_the_confirmation_does_not_cancel(page: Page, api: JobsApi) -> None:
+    project = new_project()
+    job = api.submit("validation", project, items=1000, item_ms=50)
+    api.wait_running(job["id"])
+    page.goto(f"{api.stack.url}/?project_id={project}")
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    row(page, job["id"]).get_by_role("button", name="Cancel").click()
+    expect(row(page, job["id"]).get_by_role("button", name="Cancel")).to_be_enabled()
+    assert api.get(job["id"])["cancel_requested"] is False
+    api.http.post(f"/api/jobs/{job['id']}/cancel")
+    api.wait_for_status(job["id"], "cancelled")
+
+
+def test_retry_on_a_failed_job_brings_it_back(page: Page, api: JobsApi) -> None:
+    project = new_project()
+    source = f"{project}.csv"
+    job = api.submit("import", project, source=source)
+    api.wait_for_status(job["id"], "failed")
+    (api.stack.base / "imports").mkdir(exist_ok=True)
+    (api.stack.base / "imports" / source).write_text("1\n2\n")
+    page.goto(f"{api.stack.url}/?project_id={project}")
+
+    row(page, job["id"]).get_by_role("button", name="Retry").click()
+
+    expect(page.get_by_role("status").filter(has_text="queued again")).to_be_visible()
+    expect(row(page, job["id"]).locator(".badge.status-completed")).to_be_visible()
+
+
+def test_filters_change_the_rows_and_the_url_and_survive_a_reload(page: Page, api: JobsApi) -> None:
+    project = new_project()
+    done = api.submit("export", project, items=1)
+    failed = api.submit("import", project, source="absent.csv")
+    api.wait_for_status(done["id"], "completed")
+    api.wait_for_status(failed["id"], "failed")
+    page.goto(f"{api.stack.url}/?project_id={project}")
+    expect(page.locator("#jobs tbody tr")).to_have_count(2)
+
+    page.locator("#filters").get_by_label("Status").select_option("failed")
+
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    expect(row(page, failed["id"])).to_be_visible()
+    expect(page).to_have_url(re.compile(r"status=failed"))
+    page.reload()
+    expect(page.locator("#filters").get_by_label("Status")).to_have_value("failed")
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    expect(page.locator('[data-stat="total"] .value')).to_have_text("2")
+
+    page.locator("#filters").get_by_label("Job id").fill(done["id"][:10])
+    expect(page.locator("#empty")).to_be_visible()
+    page.get_by_role("button", name="Clear filters").click()
+    expect(page).not_to_have_url(re.compile(r"status="))
+
+
+def test_detail_view_shows_the_error_of_a_failed_job(page: Page, api: JobsApi) -> None:
+    project = new_project()
+    job = api.submit("import", project, source="nowhere.csv")
+    api.wait_for_status(job["id"], "failed")
+    page.goto(f"{api.stack.url}/?project_id={project}")
+
+    row(page, job["id"]).locator("td.id button").click()
+
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.locator(".error-box")).to_contain_text("SourceNotFound")
+    expect(dialog.locator(".error-box")).to_contain_text("nowhere.csv")
+    expect(dialog.get_by_role("link", name=re.compile("Temporal Web UI"))).to_have_attribute(
+        "href", re.compile(job["id"])
+    )
+    expect(page).to_have_url(re.compile(f"job={job['id']}"))
+    page.reload()
+    expect(page.get_by_role("dialog")).to_be_visible()
+
+
+def test_page_says_when_the_api_is_down_and_reconnects_by_itself(
+    page: Page, api: JobsApi, stack: Stack
+) -> None:
+    project = new_project()
+    page.goto(f"{api.stack.url}/?project_id={project}")
+    expect(page.locator("#live")).to_have_text("Live")
+
+    stack.stop_api()
+    try:
+        expect(page.locator("#offline")).to_be_visible(timeout=10_000)
+    finally:
+        stack.start_api()
+
+    expect(page.locator("#live")).to_have_text("Live", timeout=15_000)
+    expect(page.locator("#offline")).to_be_hidden()
+    job = httpx.post(
+        f"{stack.url}/api/jobs", json={"type": "export", "project_id": project, "params": {}}
+    ).json()
+    expect(row(page, job["id"]).locator(".badge.status-completed")).to_be_visible()

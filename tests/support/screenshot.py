@@ -1,0 +1,57 @@
+"""Take the README's picture of the dashboard, with jobs in every status.
+
+Run through `scripts/screenshot`; it starts its own Temporal and stack and stops them.
+"""
+
+import sys
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from tests.support.browser import chromium
+from tests.support.jobs import JobsApi
+from tests.support.services import start_stack, start_temporal
+
+
+def populate(api: JobsApi) -> None:
+    """Two of each outcome, and a few running, in two projects."""
+    for project in ("catalogue", "billing"):
+        for items in (3, 8):
+            api.wait_for_status(api.submit("export", project, items=items)["id"], "completed")
+        api.wait_for_status(api.submit("import", project, source="missing.csv")["id"], "failed")
+    cancelled = api.submit("validation", "catalogue", items=1000, item_ms=100)
+    api.wait_running(cancelled["id"])
+    api.http.post(f"/api/jobs/{cancelled['id']}/cancel")
+    api.wait_for_status(cancelled["id"], "cancelled")
+    for job_type in ("test_run", "validation", "export"):
+        api.wait_running(api.submit(job_type, "catalogue", items=600, item_ms=100)["id"], 20)
+
+
+def main(target: Path) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        base = Path(scratch)
+        temporal = start_temporal(base / "temporal")
+        stack = start_stack("screenshot", base / "stack", temporal, f"sqlite:///{base}/jobs.db")
+        try:
+            with httpx.Client(base_url=stack.url, timeout=30) as http:
+                populate(JobsApi(http, stack))
+                # A queued job: one whose worker is not there to take it.
+                stack.kill_worker()
+                http.post(
+                    "/api/jobs", json={"type": "export", "project_id": "billing", "params": {}}
+                )
+            with chromium() as browser:
+                page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                page.goto(stack.url)
+                page.locator("#live.on").wait_for()
+                page.locator("#jobs tbody tr").nth(9).wait_for()
+                target.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(target), full_page=True)
+        finally:
+            stack.stop()
+            temporal.stop()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/dashboard.png"))
