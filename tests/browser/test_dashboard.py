@@ -165,3 +165,22 @@ def test_page_says_when_the_api_is_down_and_reconnects_by_itself(
         f"{stack.url}/api/jobs", json={"type": "export", "project_id": project, "params": {}}
     ).json()
     expect(row(page, job["id"]).locator(".badge.status-completed")).to_be_visible()
+
+
+def test_narrow_window_keeps_the_page_usable_with_the_keyboard(
+    browser_context_narrow: Page, api: JobsApi
+) -> None:
+    page = browser_context_narrow
+    project = new_project()
+    job = api.submit("import", project, source="gone.csv")
+    api.wait_for_status(job["id"], "failed")
+    page.goto(f"{api.stack.url}/?project_id={project}")
+    expect(row(page, job["id"])).to_be_visible()
+
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"the page scrolls sideways by {overflow}px"
+    row(page, job["id"]).locator("td.id button").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("dialog")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_be_hidden()

@@ -1,0 +1,76 @@
+"""The live feed reads the database once per round, however many pages listen."""
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import event
+
+from pastools_jobs.db.engine import Database
+from pastools_jobs.db.models import Job
+from pastools_jobs.feed import FeedMessage, JobFeed
+
+
+def add_job(db: Database) -> str:
+    job_id = uuid.uuid4().hex
+    now = datetime.now(UTC)
+    with db.transaction() as session:
+        session.add(
+            Job(
+                id=job_id,
+                type="export",
+                project_id="feed",
+                status="queued",
+                params={},
+                attempt=1,
+                progress_done=0,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    return job_id
+
+
+async def first_job_event(messages, job_id: str) -> FeedMessage:
+    async for message in messages:
+        if message.event == "jobs" and any(j["id"] == job_id for j in message.data["jobs"]):
+            return message
+    raise AssertionError("feed ended")
+
+
+async def queries_per_change(db: Database, listeners: int) -> int:
+    feed = JobFeed(db, lambda job: {"id": job.id}, interval_seconds=0.05)
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    subscriptions = [feed.subscribe() for _ in range(listeners)]
+    # The first step of each subscription registers it with the feed.
+    waiting = [asyncio.ensure_future(anext(s)) for s in subscriptions]
+    await asyncio.sleep(0)
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        job_id = await asyncio.to_thread(add_job, db)
+        got = await asyncio.wait_for(asyncio.gather(*waiting), 10)
+        rest = [
+            message if _is_about(message, job_id) else await first_job_event(s, job_id)
+            for message, s in zip(got, subscriptions, strict=True)
+        ]
+        assert len(rest) == listeners
+        return sum(1 for s in statements if "FROM jobs" in s and "count" not in s)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+        await feed.close()
+
+
+def _is_about(message: FeedMessage, job_id: str) -> bool:
+    return message.event == "jobs" and any(j["id"] == job_id for j in message.data["jobs"])
+
+
+def test_many_listeners_cost_the_database_what_one_costs(db: Database) -> None:
+    one = asyncio.run(queries_per_change(db, 1))
+    many = asyncio.run(queries_per_change(db, 50))
+    assert one >= 1
+    # Polling rounds may differ by a few between the runs, never by the listener count.
+    assert many <= one + 5, f"{many} reads for 50 listeners, {one} for one"
