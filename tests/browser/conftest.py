@@ -8,8 +8,9 @@ from playwright.sync_api import Browser, Page
 from tests.support.browser import chromium
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API holds an event loop open while it runs."""
     with chromium() as running:
         yield running
 
