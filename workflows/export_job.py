@@ -6,13 +6,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
-    from workflows.items_job import ItemsJob
+    from workflows.probe_job import ProbeJob
 
 
 @workflow.defn(name="ExportJob")
-class ExportJob(ItemsJob):
+class ExportJob(ProbeJob):
     job_type = "export"
-    verb = "Exported"
     description = "Export the project's dataset."
 
     @workflow.run

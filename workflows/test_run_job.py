@@ -6,13 +6,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
-    from workflows.items_job import ItemsJob
+    from workflows.probe_job import ProbeJob
 
 
 @workflow.defn(name="TestRunJob")
-class TestRunJob(ItemsJob):
+class TestRunJob(ProbeJob):
     job_type = "test_run"
-    verb = "Checked"
     description = "Run the project's test suite."
 
     @workflow.run

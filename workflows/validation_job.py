@@ -6,13 +6,12 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
-    from workflows.items_job import ItemsJob
+    from workflows.probe_job import ProbeJob
 
 
 @workflow.defn(name="ValidationJob")
-class ValidationJob(ItemsJob):
+class ValidationJob(ProbeJob):
     job_type = "validation"
-    verb = "Validated"
     description = "Validate the project's records against its schema."
 
     @workflow.run

@@ -13,10 +13,17 @@ from workflows.cleanup import CleanupFinishedJobs
 from workflows.export_job import ExportJob
 from workflows.import_job import ImportJob
 from workflows.lifecycle import JobWorkflow
+from workflows.probe_job import ProbeJob
 from workflows.test_run_job import TestRunJob
 from workflows.validation_job import ValidationJob
 
-JOB_WORKFLOWS: tuple[type[JobWorkflow], ...] = (ImportJob, ExportJob, ValidationJob, TestRunJob)
+JOB_WORKFLOWS: tuple[type[JobWorkflow], ...] = (
+    ImportJob,
+    ExportJob,
+    ValidationJob,
+    TestRunJob,
+    ProbeJob,
+)
 
 BY_TYPE: dict[str, type[JobWorkflow]] = {wf.job_type: wf for wf in JOB_WORKFLOWS}
 

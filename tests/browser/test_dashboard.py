@@ -21,7 +21,7 @@ def row(page: Page, job_id: str):
 
 def test_page_loads_with_the_statistics(page: Page, api: JobsApi) -> None:
     project = new_project()
-    done = api.submit("export", project, items=1)
+    done = api.submit("probe", project, items=1)
     api.wait_for_status(done["id"], "completed")
 
     page.goto(f"{api.stack.url}/?project_id={project}")
@@ -40,13 +40,13 @@ def test_job_submitted_with_the_form_appears_and_its_progress_moves(
     page.goto(f"{api.stack.url}/?project_id={project}")
     expect(page.locator("#live")).to_have_text("Live")
 
-    page.locator("#submit").get_by_label("Type").select_option("export")
+    page.locator("#submit").get_by_label("Type").select_option("probe")
     page.locator("#submit").get_by_label("Project").fill(project)
     page.locator("#params").get_by_label("Items").fill("40")
     page.locator("#params").get_by_label("Item Ms").fill("100")
     page.get_by_role("button", name="Submit").click()
 
-    expect(page.get_by_role("status").filter(has_text="Submitted export job")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Submitted probe job")).to_be_visible()
     job = page.locator("#jobs tbody tr").first
     expect(job.locator(".badge.status-running")).to_be_visible()
     progress = job.locator("progress")
@@ -60,7 +60,7 @@ def test_job_submitted_with_the_form_appears_and_its_progress_moves(
 
 def test_cancel_on_a_running_job_turns_it_cancelled(page: Page, api: JobsApi) -> None:
     project = new_project()
-    job = api.submit("validation", project, items=1000, item_ms=50)
+    job = api.submit("probe", project, items=1000, item_ms=50)
     api.wait_running(job["id"])
     page.goto(f"{api.stack.url}/?project_id={project}")
 
@@ -74,7 +74,7 @@ def test_cancel_on_a_running_job_turns_it_cancelled(page: Page, api: JobsApi) ->
 
 def test_dismissing_the_confirmation_does_not_cancel(page: Page, api: JobsApi) -> None:
     project = new_project()
-    job = api.submit("validation", project, items=1000, item_ms=50)
+    job = api.submit("probe", project, items=1000, item_ms=50)
     api.wait_running(job["id"])
     page.goto(f"{api.stack.url}/?project_id={project}")
 
@@ -103,7 +103,7 @@ def test_retry_on_a_failed_job_brings_it_back(page: Page, api: JobsApi) -> None:
 
 def test_filters_change_the_rows_and_the_url_and_survive_a_reload(page: Page, api: JobsApi) -> None:
     project = new_project()
-    done = api.submit("export", project, items=1)
+    done = api.submit("probe", project, items=1)
     failed = api.submit("import", project, source="absent.csv")
     api.wait_for_status(done["id"], "completed")
     api.wait_for_status(failed["id"], "failed")
@@ -162,7 +162,7 @@ def test_page_says_when_the_api_is_down_and_reconnects_by_itself(
     expect(page.locator("#live")).to_have_text("Live", timeout=15_000)
     expect(page.locator("#offline")).to_be_hidden()
     job = httpx.post(
-        f"{stack.url}/api/jobs", json={"type": "export", "project_id": project, "params": {}}
+        f"{stack.url}/api/jobs", json={"type": "probe", "project_id": project, "params": {}}
     ).json()
     expect(row(page, job["id"]).locator(".badge.status-completed")).to_be_visible()
 

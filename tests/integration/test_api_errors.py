@@ -41,13 +41,13 @@ def test_unknown_job_is_404(api: JobsApi) -> None:
     ("submission", "field"),
     [
         ({"type": "nonsense", "project_id": "p"}, "body"),
-        ({"type": "export", "project_id": "p", "params": {"items": 0}}, "items"),
-        ({"type": "export", "project_id": "p", "params": {"colour": "red"}}, "colour"),
-        ({"type": "export", "project_id": "p", "status": "completed"}, "status"),
-        ({"type": "export", "project_id": ""}, "project_id"),
+        ({"type": "probe", "project_id": "p", "params": {"items": 0}}, "items"),
+        ({"type": "probe", "project_id": "p", "params": {"colour": "red"}}, "colour"),
+        ({"type": "probe", "project_id": "p", "status": "completed"}, "status"),
+        ({"type": "probe", "project_id": ""}, "project_id"),
         ({"type": "import", "project_id": "p", "params": {"source": "../etc/passwd"}}, "source"),
         ({"type": "import", "project_id": "p", "params": {"source": "/etc/passwd"}}, "source"),
-        ({"type": "export", "project_id": "p", "timeout_seconds": 0}, "timeout_seconds"),
+        ({"type": "probe", "project_id": "p", "timeout_seconds": 0}, "timeout_seconds"),
     ],
 )
 def test_invalid_submission_is_422_naming_the_field(
@@ -67,7 +67,7 @@ def test_malformed_json_is_422(api: JobsApi) -> None:
 
 
 def test_completed_job_cannot_be_cancelled_or_retried(api: JobsApi) -> None:
-    job = api.submit("export", new_project(), items=1)
+    job = api.submit("probe", new_project(), items=1)
     api.wait_for_status(job["id"], "completed")
 
     body = assert_problem(api.http.post(f"/api/jobs/{job['id']}/cancel"), 409)
@@ -77,7 +77,7 @@ def test_completed_job_cannot_be_cancelled_or_retried(api: JobsApi) -> None:
 
 
 def test_running_job_cannot_be_retried(api: JobsApi) -> None:
-    job = api.submit("export", new_project(), items=1000, item_ms=50)
+    job = api.submit("probe", new_project(), items=1000, item_ms=50)
     api.wait_running(job["id"])
     assert_problem(api.http.post(f"/api/jobs/{job['id']}/retry"), 409)
     api.http.post(f"/api/jobs/{job['id']}/cancel")
@@ -117,7 +117,7 @@ def app_without_temporal(tmp_path: Path) -> Iterator[TestClient]:
 def test_submission_while_temporal_is_down_is_503_and_leaves_no_job(
     app_without_temporal: TestClient,
 ) -> None:
-    response = app_without_temporal.post("/api/jobs", json={"type": "export", "project_id": "p"})
+    response = app_without_temporal.post("/api/jobs", json={"type": "probe", "project_id": "p"})
     assert_problem(response, 503)
     assert app_without_temporal.get("/api/jobs").json()["items"] == []
     ready = assert_problem(app_without_temporal.get("/readyz"), 503)
@@ -135,6 +135,6 @@ def test_requests_while_the_database_is_down_are_503(temporal) -> None:
     with TestClient(create_app(settings)) as client:
         assert_problem(client.get("/api/jobs"), 503)
         assert_problem(client.get("/api/jobs/stats"), 503)
-        assert_problem(client.post("/api/jobs", json={"type": "export", "project_id": "p"}), 503)
+        assert_problem(client.post("/api/jobs", json={"type": "probe", "project_id": "p"}), 503)
         ready = assert_problem(client.get("/readyz"), 503)
         assert "database" in ready["detail"]

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_submitted_job_runs_to_completed_with_progress_rising_to_100(api: JobsApi) -> None:
-    job = api.submit("export", new_project(), items=30, item_ms=100)
+    job = api.submit("probe", new_project(), items=30, item_ms=100)
     assert job["status"] == "queued"
     assert job["progress"]["percent"] == 0
 
@@ -38,7 +38,7 @@ def test_submitted_job_runs_to_completed_with_progress_rising_to_100(api: JobsAp
 
 
 def test_running_job_cancelled_over_http_stops_its_activity(api: JobsApi) -> None:
-    job = api.submit("validation", new_project(), items=1000, item_ms=50)
+    job = api.submit("probe", new_project(), items=1000, item_ms=50)
     api.wait_running(job["id"], min_done=3)
 
     response = api.http.post(f"/api/jobs/{job['id']}/cancel")
@@ -58,7 +58,7 @@ def test_running_job_cancelled_over_http_stops_its_activity(api: JobsApi) -> Non
 
 
 def test_job_cancelled_from_the_temporal_cli_shows_cancelled(api: JobsApi) -> None:
-    job = api.submit("test_run", new_project(), items=1000, item_ms=50)
+    job = api.submit("probe", new_project(), items=1000, item_ms=50)
     api.wait_running(job["id"])
 
     api.stack.temporal.cli("workflow", "cancel", "-w", job["id"])
@@ -70,7 +70,7 @@ def test_job_cancelled_from_the_temporal_cli_shows_cancelled(api: JobsApi) -> No
 def test_job_terminated_from_the_temporal_cli_shows_failed_with_the_reason(
     api: JobsApi,
 ) -> None:
-    job = api.submit("export", new_project(), items=1000, item_ms=50)
+    job = api.submit("probe", new_project(), items=1000, item_ms=50)
     api.wait_running(job["id"])
 
     api.stack.temporal.cli(
@@ -126,7 +126,7 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
 
 
 def test_worker_killed_mid_job_resumes_from_its_checkpoint(api: JobsApi) -> None:
-    job = api.submit("export", new_project(), items=40, item_ms=150)
+    job = api.submit("probe", new_project(), items=40, item_ms=150)
     api.wait_running(job["id"], min_done=10)
 
     api.stack.kill_worker()
@@ -149,7 +149,7 @@ def test_workflow_started_from_the_cli_appears_in_the_table(api: JobsApi) -> Non
         "workflow",
         "start",
         "--type",
-        "ExportJob",
+        "ProbeJob",
         "--task-queue",
         api.stack.task_queue,
         "--workflow-id",
@@ -164,7 +164,7 @@ def test_workflow_started_from_the_cli_appears_in_the_table(api: JobsApi) -> Non
     )
     assert job
     done = api.wait_for_status(job_id, "completed")
-    assert (done["type"], done["project_id"]) == ("export", project)
+    assert (done["type"], done["project_id"]) == ("probe", project)
     assert done["params"] == {"items": 3}
 
 
@@ -172,7 +172,7 @@ def test_job_past_its_time_limit_shows_failed_as_timed_out(api: JobsApi) -> None
     response = api.http.post(
         "/api/jobs",
         json={
-            "type": "export",
+            "type": "probe",
             "project_id": new_project(),
             "params": {"items": 1000, "item_ms": 50},
             "timeout_seconds": 2,
@@ -186,7 +186,7 @@ def test_job_past_its_time_limit_shows_failed_as_timed_out(api: JobsApi) -> None
 
 def test_failed_job_run_again_from_the_cli_becomes_its_next_attempt(api: JobsApi) -> None:
     project = new_project()
-    job = api.submit("export", project, items=1000, item_ms=50)
+    job = api.submit("probe", project, items=1000, item_ms=50)
     api.wait_running(job["id"])
     api.stack.temporal.cli("workflow", "terminate", "-w", job["id"], "--reason", "first try")
     api.wait_for_status(job["id"], "failed")
@@ -195,7 +195,7 @@ def test_failed_job_run_again_from_the_cli_becomes_its_next_attempt(api: JobsApi
         "workflow",
         "start",
         "--type",
-        "ExportJob",
+        "ProbeJob",
         "--task-queue",
         api.stack.task_queue,
         "--workflow-id",

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def finished_jobs(api: JobsApi, project: str) -> tuple[list[str], str]:
     """Three completed exports and a failed import in a fresh project."""
-    done = [api.submit("export", project, items=1)["id"] for _ in range(3)]
+    done = [api.submit("probe", project, items=1)["id"] for _ in range(3)]
     failed = api.submit("import", project, source="missing.csv")["id"]
     for job_id in done:
         api.wait_for_status(job_id, "completed")
@@ -59,7 +59,7 @@ def test_filters_cursor_pages_and_stats(api: JobsApi) -> None:
     assert stats == {
         "total": 4,
         "by_status": {"queued": 0, "running": 0, "completed": 3, "failed": 1, "cancelled": 0},
-        "by_type": {"export": 3, "import": 1},
+        "by_type": {"probe": 3, "import": 1},
     }
     overall = api.http.get("/api/jobs/stats").json()
     assert overall["total"] >= 4
@@ -76,7 +76,7 @@ def test_search_attributes_answer_like_the_api(api: JobsApi) -> None:
 
     for job_type, status, expected in (
         ("import", "failed", {failed}),
-        ("export", "completed", set(done)),
+        ("probe", "completed", set(done)),
     ):
         query = f"JobType='{job_type}' AND JobStatus='{status}' AND ProjectId='{project}'"
         from_api = api.http.get(
@@ -91,9 +91,9 @@ def test_search_attributes_answer_like_the_api(api: JobsApi) -> None:
 
 def test_cleanup_deletes_old_finished_jobs_only(api: JobsApi) -> None:
     project = new_project()
-    old = api.submit("export", project, items=1)["id"]
+    old = api.submit("probe", project, items=1)["id"]
     api.wait_for_status(old, "completed")
-    running = api.submit("export", project, items=1000, item_ms=50)["id"]
+    running = api.submit("probe", project, items=1000, item_ms=50)["id"]
     api.wait_running(running)
     engine = create_engine(api.stack.database_url)
     with engine.begin() as connection:

@@ -52,7 +52,7 @@ class JobLifecycle(RuleBasedStateMachine):
 
     @rule(target=jobs)
     def submit_one_that_completes(self) -> str:
-        job = self.api.submit("export", self.project, items=2)
+        job = self.api.submit("probe", self.project, items=2)
         return self.track(job["id"], "completed")
 
     @rule(target=jobs)
@@ -62,7 +62,7 @@ class JobLifecycle(RuleBasedStateMachine):
 
     @rule(target=jobs)
     def submit_one_that_keeps_running(self) -> str:
-        job = self.api.submit("validation", self.project, items=10_000, item_ms=50)
+        job = self.api.submit("probe", self.project, items=10_000, item_ms=50)
         return self.track(job["id"], "running")
 
     def track(self, job_id: str, expected: str) -> str:

@@ -81,7 +81,7 @@ def test_up_runs_the_platform_and_ctrl_c_stops_everything(data_dir: Path) -> Non
         assert httpx.get(f"{up.url}/readyz").json() == {"database": "ok", "temporal": "ok"}
         assert httpx.get(f"http://127.0.0.1:{up.ports['ui']}/").status_code == 200
         job = httpx.post(
-            f"{up.url}/api/jobs", json={"type": "export", "project_id": "local", "params": {}}
+            f"{up.url}/api/jobs", json={"type": "probe", "project_id": "local", "params": {}}
         ).json()
         wait_for(
             lambda: httpx.get(f"{up.url}/api/jobs/{job['id']}").json()["status"] == "completed",

@@ -18,14 +18,14 @@ def populate(api: JobsApi) -> None:
     """Two of each outcome, and a few running, in two projects."""
     for project in ("catalogue", "billing"):
         for items in (3, 8):
-            api.wait_for_status(api.submit("export", project, items=items)["id"], "completed")
+            api.wait_for_status(api.submit("probe", project, items=items)["id"], "completed")
         api.wait_for_status(api.submit("import", project, source="missing.csv")["id"], "failed")
-    cancelled = api.submit("validation", "catalogue", items=1000, item_ms=100)
+    cancelled = api.submit("probe", "catalogue", items=1000, item_ms=100)
     api.wait_running(cancelled["id"])
     api.http.post(f"/api/jobs/{cancelled['id']}/cancel")
     api.wait_for_status(cancelled["id"], "cancelled")
-    for job_type in ("test_run", "validation", "export"):
-        api.wait_running(api.submit(job_type, "catalogue", items=600, item_ms=100)["id"], 20)
+    for _ in range(3):
+        api.wait_running(api.submit("probe", "catalogue", items=600, item_ms=100)["id"], 20)
 
 
 def main(target: Path) -> None:
@@ -39,7 +39,7 @@ def main(target: Path) -> None:
                 # A queued job: one whose worker is not there to take it.
                 stack.kill_worker()
                 http.post(
-                    "/api/jobs", json={"type": "export", "project_id": "billing", "params": {}}
+                    "/api/jobs", json={"type": "probe", "project_id": "billing", "params": {}}
                 )
             with chromium() as browser:
                 page = browser.new_page(viewport={"width": 1280, "height": 1000})

@@ -1,0 +1,35 @@
+"""The probe job: processes a number of items at a set pace, reporting progress.
+
+It does no work on data; it exercises the whole lifecycle (progress, cancel, retry,
+resume after a crash) for smoke tests, drills and benchmarks of the platform itself.
+"""
+
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.items import ItemActivities, ItemsWork
+    from pastools_jobs.contracts import JobRequest
+    from workflows.lifecycle import JobWorkflow
+    from workflows.params import ItemsParams
+
+
+@workflow.defn(name="ProbeJob")
+class ProbeJob(JobWorkflow):
+    job_type = "probe"
+    params_model = ItemsParams
+    activity_groups = (ItemActivities,)
+    description = "Process a number of items at a set pace (smoke tests, drills, benchmarks)."
+
+    @workflow.run
+    async def run(self, request: JobRequest) -> dict[str, Any]:
+        return await self.run_job(request)
+
+    async def execute(self, params: ItemsParams) -> dict[str, Any]:
+        outcome = await workflow.execute_activity_method(
+            ItemActivities.process_items,
+            ItemsWork(items=params.items, item_seconds=params.item_ms / 1000, verb="Processed"),
+            **self.run_activity_options(),
+        )
+        return {"items": outcome.items, "resumed_from": outcome.resumed_from}
