@@ -1,17 +1,14 @@
-"""A small real workload shared by the job types until their own work lands:
-process a number of items, reporting progress and resuming from the checkpoint."""
+"""The probe job's work: process a number of items at a set pace, reporting progress
+and resuming from the checkpoint."""
 
 import asyncio
-from pathlib import Path
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityGroup
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
-from pastools_jobs.paths import UnsafePath, resolve_under
 
 
 class ItemsWork(BaseModel):
@@ -46,26 +43,3 @@ class ItemActivities(ActivityGroup):
                 force=done == work.items,
             )
         return ItemsOutcome(items=work.items, resumed_from=start)
-
-    @activity.defn(name="count_source_lines")
-    async def count_source_lines(self, source: str) -> int:
-        """Lines of an import source file; a missing or unsafe file is the input's fault."""
-        try:
-            path = resolve_under(self.context.settings.resolved_import_dir, source)
-        except UnsafePath as error:
-            raise ApplicationError(
-                str(error), {"source": source}, type="UnsafeSource", non_retryable=True
-            ) from None
-        if not path.is_file():
-            raise ApplicationError(
-                f"Import source '{source}' does not exist in the import directory.",
-                {"source": source},
-                type="SourceNotFound",
-                non_retryable=True,
-            )
-        return await asyncio.to_thread(_count_lines, path)
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as stream:
-        return sum(1 for _ in stream)

@@ -17,6 +17,9 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres").create_database(f"migrate_{uuid.uuid4().hex[:12]}")
 
 
+TABLES = {"jobs", "job_attempts", "projects", "records"}
+
+
 def tables(url: str) -> set[str]:
     engine = create_engine(url)
     try:
@@ -27,11 +30,11 @@ def tables(url: str) -> set[str]:
 
 def test_upgrade_downgrade_and_upgrade_again(empty_url: str) -> None:
     upgrade_database(empty_url)
-    assert tables(empty_url) == {"jobs", "job_attempts"}
+    assert tables(empty_url) == TABLES
     command.downgrade(alembic_config(empty_url), "base")
     assert tables(empty_url) == set()
     upgrade_database(empty_url)
-    assert tables(empty_url) == {"jobs", "job_attempts"}
+    assert tables(empty_url) == TABLES
 
 
 def test_models_and_migrations_agree(empty_url: str) -> None:

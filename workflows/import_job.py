@@ -1,12 +1,13 @@
-"""import: read a source file from the import directory, line by line."""
+"""import: a CSV, JSON Lines or Parquet file into the project's records (upserted by key)."""
 
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.items import ItemActivities, ItemsWork
+    from activities.importing import ImportActivities, ImportWork
     from pastools_jobs.contracts import JobRequest
+    from pastools_jobs.datasets.readers import CsvOptions
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ImportParams
 
@@ -15,22 +16,25 @@ with workflow.unsafe.imports_passed_through():
 class ImportJob(JobWorkflow):
     job_type = "import"
     params_model = ImportParams
-    activity_groups = (ItemActivities,)
-    description = "Import a file from the import directory into the project."
+    activity_groups = (ImportActivities,)
+    description = "Import a CSV, JSON Lines or Parquet file into the project's records."
 
     @workflow.run
     async def run(self, request: JobRequest) -> dict[str, Any]:
         return await self.run_job(request)
 
     async def execute(self, params: ImportParams) -> dict[str, Any]:
-        lines = await workflow.execute_activity_method(
-            ItemActivities.count_source_lines,
-            params.source,
-            **self.run_activity_options(),
+        assert self._request is not None
+        work = ImportWork(
+            project_id=self._request.project_id,
+            source=params.source,
+            format=params.format,
+            key_column=params.key_column,
+            csv=CsvOptions(params.delimiter, params.quotechar, params.encoding),
+            on_error=params.on_error,
+            max_examples=params.max_examples,
+            batch_rows=params.batch_rows,
         )
-        outcome = await workflow.execute_activity_method(
-            ItemActivities.process_items,
-            ItemsWork(items=lines, item_seconds=params.item_ms / 1000, verb="Imported"),
-            **self.run_activity_options(),
+        return await workflow.execute_activity_method(
+            ImportActivities.import_records, work, **self.run_activity_options()
         )
-        return {"source": params.source, "rows": lines, "resumed_from": outcome.resumed_from}

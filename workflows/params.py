@@ -1,5 +1,7 @@
 """Parameters of the job types, validated at submission and again by the workflow."""
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pastools_jobs.paths import check_relative
@@ -20,9 +22,25 @@ class ImportParams(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=1024,
-        description="File to import, relative to the import directory; one item per line.",
+        description="File to import, relative to the import directory (or an upload's source).",
     )
-    item_ms: int = Field(default=0, ge=0, le=60_000, description="Time spent on each line.")
+    format: Literal["csv", "jsonl", "parquet"] | None = Field(
+        default=None, description="Taken from the file's extension when not given."
+    )
+    key_column: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Column (or field) whose value keys each record; the row number if unset.",
+    )
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    quotechar: str = Field(default='"', min_length=1, max_length=1)
+    encoding: str = Field(default="utf-8", max_length=40)
+    on_error: Literal["fail", "skip"] = Field(
+        default="fail",
+        description="fail: a bad row fails the job; skip: bad rows are counted and skipped.",
+    )
+    max_examples: int = Field(default=20, ge=0, le=1000, description="Bad rows kept in the result.")
+    batch_rows: int = Field(default=5000, ge=100, le=100_000)
 
     @field_validator("source")
     @classmethod

@@ -65,6 +65,25 @@ class IllegalTransition(JobError):
         self.status = status
 
 
+class ProjectNotFound(JobError):
+    title = "Not found"
+
+    def __init__(self, project_id: str, key: str | None = None) -> None:
+        what = (
+            f"no record '{key}' in project '{project_id}'"
+            if key
+            else (f"no project '{project_id}'")
+        )
+        super().__init__(f"There is {what}.")
+
+
+class ProjectExists(JobError):
+    title = "Project exists"
+
+    def __init__(self, project_id: str) -> None:
+        super().__init__(f"A project with id '{project_id}' exists already.")
+
+
 class InvalidJobInput(JobError):
     title = "Invalid job input"
 

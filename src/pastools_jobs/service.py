@@ -6,10 +6,9 @@ a queued row that the mirror starts later; never a workflow the table does not k
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -38,8 +37,6 @@ from pastools_jobs.repository import (
 )
 from pastools_jobs.temporal import JobLauncher, unavailable_as_domain_error
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class Submission:
@@ -53,13 +50,6 @@ class JobService:
     def __init__(self, db: Database, launcher: JobLauncher) -> None:
         self._db = db
         self._launcher = launcher
-
-    async def _in_transaction(self, work: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with self._db.transaction() as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
 
     async def submit(self, submission: Submission) -> Job:
         now = utcnow()
@@ -76,24 +66,24 @@ class JobService:
             updated_at=now,
         )
         job.past_attempts = []
-        await self._in_transaction(lambda session: session.add(job))
+        await self._db.run(lambda session: session.add(job))
         try:
             run_id = await self._launcher.start(job)
         except TemporalUnavailable:
-            await self._in_transaction(lambda session: session.delete(session.get(Job, job.id)))
+            await self._db.run(lambda session: session.delete(session.get(Job, job.id)))
             raise
-        await self._in_transaction(lambda session: _set_run(session, job.id, run_id))
+        await self._db.run(lambda session: _set_run(session, job.id, run_id))
         job.run_id = run_id
         return job
 
     async def get(self, job_id: str) -> Job:
-        return await self._in_transaction(lambda session: get_job(session, job_id))
+        return await self._db.run(lambda session: get_job(session, job_id))
 
     async def page(self, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
-        return await self._in_transaction(lambda session: list_jobs(session, where, limit, cursor))
+        return await self._db.run(lambda session: list_jobs(session, where, limit, cursor))
 
     async def stats(self, project_id: str | None = None) -> JobStats:
-        return await self._in_transaction(lambda session: job_stats(session, project_id))
+        return await self._db.run(lambda session: job_stats(session, project_id))
 
     async def cancel(self, job_id: str) -> Job:
         """Ask Temporal to cancel; the job turns `cancelled` once its activity has stopped."""
@@ -104,7 +94,7 @@ class JobService:
             job.cancel_requested_at = job.updated_at = utcnow()
             return job
 
-        job = await self._in_transaction(mark)
+        job = await self._db.run(mark)
         handle = self._launcher.client.get_workflow_handle(job.id, run_id=job.run_id)
         try:
             with unavailable_as_domain_error():
@@ -142,19 +132,19 @@ class JobService:
             return job
 
         loop = asyncio.get_running_loop()
-        return await self._in_transaction(rerun)
+        return await self._db.run(rerun)
 
     async def finished_per_bucket(
         self, bucket: timedelta, span: timedelta, project_id: str | None
     ) -> list[FinishedCount]:
         now = utcnow()
-        return await self._in_transaction(
+        return await self._db.run(
             lambda session: finished_per_bucket(session, now, bucket, span, project_id)
         )
 
     async def cleanup(self, older_than: timedelta) -> int:
         cutoff: datetime = utcnow() - older_than
-        return await self._in_transaction(lambda session: delete_finished_before(session, cutoff))
+        return await self._db.run(lambda session: delete_finished_before(session, cutoff))
 
 
 def _require(job: Job, action: str, allowed: frozenset[JobStatus]) -> None:

@@ -87,12 +87,11 @@ def test_dismissing_the_confirmation_does_not_cancel(page: Page, api: JobsApi) -
 
 
 def test_retry_on_a_failed_job_brings_it_back(page: Page, api: JobsApi) -> None:
-    project = new_project()
+    project = api.create_project()
     source = f"{project}.csv"
     job = api.submit("import", project, source=source)
     api.wait_for_status(job["id"], "failed")
-    (api.stack.base / "imports").mkdir(exist_ok=True)
-    (api.stack.base / "imports" / source).write_text("1\n2\n")
+    api.write_import(source, "n\n1\n2\n")
     page.goto(f"{api.stack.url}/?project_id={project}")
 
     row(page, job["id"]).get_by_role("button", name="Retry").click()

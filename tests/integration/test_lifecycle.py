@@ -87,7 +87,7 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     api: JobsApi,
 ) -> None:
     source = f"{new_project()}.csv"
-    job = api.submit("import", new_project(), source=source)
+    job = api.submit("import", api.create_project(), source=source)
 
     failed = api.wait_for_status(job["id"], "failed")
     assert failed["error"]["type"] == "SourceNotFound"
@@ -101,9 +101,7 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     ]
     assert attempts == [1], f"an input error was retried: attempts {attempts}"
 
-    import_dir = api.stack.base / "imports"
-    import_dir.mkdir(exist_ok=True)
-    (import_dir / source).write_text("a\nb\nc\n")
+    api.write_import(source, "name\na\nb\nc\n")
 
     response = api.http.post(f"/api/jobs/{job['id']}/retry")
     assert response.status_code == 200, response.text
@@ -114,7 +112,7 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     assert retried["progress"]["done"] == 0
 
     done = api.wait_for_status(job["id"], "completed")
-    assert done["result"]["rows"] == 3
+    assert done["result"]["imported"] == 3
     first, second = done["attempts"]
     assert (first["attempt"], first["status"]) == (1, "failed")
     assert first["error"]["type"] == "SourceNotFound"

@@ -27,6 +27,20 @@ class JobsApi:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def create_project(self, project_id: str | None = None) -> str:
+        project_id = project_id or new_project()
+        response = self.http.post("/api/projects", json={"id": project_id})
+        assert response.status_code == 201, response.text
+        return project_id
+
+    def write_import(self, name: str, content: str | bytes) -> str:
+        """A file in the stack's import directory; returns its name as a source."""
+        directory = self.stack.base / "imports"
+        directory.mkdir(exist_ok=True)
+        data = content.encode() if isinstance(content, str) else content
+        (directory / name).write_bytes(data)
+        return name
+
     def get(self, job_id: str) -> dict[str, Any]:
         response = self.http.get(f"/api/jobs/{job_id}")
         assert response.status_code == 200, response.text

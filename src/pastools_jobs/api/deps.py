@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pastools_jobs.config import Settings
+from pastools_jobs.db.engine import Database
 from pastools_jobs.service import JobService
 
 
@@ -12,9 +13,14 @@ def get_service(request: Request) -> JobService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
+def get_database(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+DatabaseDep = Annotated[Database, Depends(get_database)]
 ServiceDep = Annotated[JobService, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -16,6 +16,8 @@ from pastools_jobs.domain import (
     InvalidJobInput,
     JobError,
     JobNotFound,
+    ProjectExists,
+    ProjectNotFound,
     TemporalUnavailable,
 )
 from pastools_jobs.temporal import is_unavailable
@@ -26,7 +28,9 @@ PROBLEM_JSON = "application/problem+json"
 
 _STATUS_OF: dict[type[JobError], int] = {
     JobNotFound: 404,
+    ProjectNotFound: 404,
     IllegalTransition: 409,
+    ProjectExists: 409,
     InvalidJobInput: 422,
     TemporalUnavailable: 503,
 }
@@ -51,8 +55,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _WHY = {
-    404: "No such job.",
-    409: "The job's status does not allow this.",
+    404: "No such job, project or record.",
+    409: "The job's status does not allow this, or the project exists.",
     422: "Invalid input.",
     503: "Temporal or the database is unreachable.",
 }

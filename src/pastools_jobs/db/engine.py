@@ -1,12 +1,15 @@
 """Engines and sessions for SQLite (embedded default) and PostgreSQL (psycopg)."""
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+T = TypeVar("T")
 
 
 def create_db_engine(url: str) -> Engine:
@@ -49,6 +52,15 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        """`work` in one transaction, off the event loop."""
+
+        def in_transaction() -> T:
+            with self.transaction() as session:
+                return work(session)
+
+        return await asyncio.to_thread(in_transaction)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -101,3 +102,32 @@ class JobAttempt(Base):
         Index("ux_job_attempts_job_attempt", "job_id", "attempt", unique=True),
         Index("ix_job_attempts_run", "run_id"),
     )
+
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Project(Base):
+    """A project's dataset settings: its JSON Schema and its test suite."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(500))
+    json_schema: Mapped[Any] = mapped_column(JSON, nullable=True)
+    test_suite: Mapped[Any] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Record(Base):
+    """One record of a project's dataset: a key and a JSON document."""
+
+    __tablename__ = "records"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    data: Mapped[Any] = mapped_column(JSONDocument)
+    updated_at: Mapped[datetime]

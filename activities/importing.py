@@ -1,0 +1,170 @@
+"""The import activity: a source file into a project's records, batch by batch.
+
+Each batch is committed (an upsert), then its end position is heartbeated: a retried
+attempt resumes after the last committed batch, and re-applying a batch whose
+heartbeat was lost changes nothing. Rows the input got wrong fail the job (naming
+file, line and reason) or are skipped and counted, as the job's `on_error` says.
+"""
+
+import asyncio
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow.parquet as pq
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import ActivityGroup
+from activities.progress import ProgressReporter, last_checkpoint
+from pastools_jobs.contracts import Progress
+from pastools_jobs.datasets.projects import get_project
+from pastools_jobs.datasets.readers import (
+    Batch,
+    CsvOptions,
+    Position,
+    RowError,
+    SourceFormat,
+    SourceUnusable,
+    infer_format,
+    read_batches,
+)
+from pastools_jobs.datasets.records import upsert_records
+from pastools_jobs.domain import ProjectNotFound
+from pastools_jobs.mirror.apply import utcnow
+from pastools_jobs.paths import UnsafePath, resolve_under
+
+
+class ImportWork(BaseModel):
+    project_id: str
+    source: str
+    format: SourceFormat | None
+    key_column: str | None
+    csv: CsvOptions
+    on_error: Literal["fail", "skip"]
+    max_examples: int
+    batch_rows: int
+
+
+class ImportCheckpoint(BaseModel):
+    position: dict[str, int] = Field(default_factory=dict)
+    imported: int = 0
+    skipped: int = 0
+    examples: list[dict[str, Any]] = Field(default_factory=list)
+    resumed_from_row: int = 0
+
+
+def _input_error(message: str, error_type: str, **details: Any) -> ApplicationError:
+    return ApplicationError(message, details, type=error_type, non_retryable=True)
+
+
+class ImportActivities(ActivityGroup):
+    @activity.defn(name="import_records")
+    async def import_records(self, work: ImportWork) -> dict[str, Any]:
+        path = self._source(work.source)
+        await asyncio.to_thread(self._check_project, work.project_id)
+        source_format = work.format or infer_format(path)
+        reporter = ProgressReporter(
+            self.context.db, self.context.settings.heartbeat_interval_seconds
+        )
+        previous = last_checkpoint()
+        state = ImportCheckpoint.model_validate(previous.checkpoint if previous else {})
+        start = Position(**state.position) if state.position else Position()
+        state.resumed_from_row = start.rows
+        size = path.stat().st_size
+        try:
+            total = _total(path, source_format, size)
+            batches = read_batches(
+                path, source_format, start, work.batch_rows, work.key_column, work.csv
+            )
+            while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                await self._apply(work, batch, state)
+                state.position = vars(batch.end)
+                done = batch.end.rows if source_format == "parquet" else batch.end.offset
+                await reporter.report(_progress(state, done, total))
+        except SourceUnusable as error:
+            raise _input_error(
+                f"{work.source}: {error}", "SourceUnusable", source=work.source
+            ) from None
+        await reporter.report(_progress(state, total, total), force=True)
+        return {
+            "source": work.source,
+            "format": source_format,
+            "imported": state.imported,
+            "skipped": state.skipped,
+            "errors": state.examples,
+            "resumed_from_row": state.resumed_from_row,
+        }
+
+    async def _apply(self, work: ImportWork, batch: Batch, state: ImportCheckpoint) -> None:
+        """Commit the batch's good rows; in `fail` mode only those before the first bad one."""
+        rows = batch.rows
+        first_error = batch.errors[0] if batch.errors else None
+        if first_error is not None and work.on_error == "fail":
+            rows = [row for row in rows if row[0] < first_error.line]
+        if rows:
+            await asyncio.to_thread(self._commit, work.project_id, rows)
+            state.imported += len(rows)
+        if first_error is not None and work.on_error == "fail":
+            raise _bad_row(work.source, first_error, state.imported)
+        state.skipped += len(batch.errors)
+        room = work.max_examples - len(state.examples)
+        state.examples += [{"line": e.line, "reason": e.reason} for e in batch.errors[:room]]
+
+    def _commit(self, project_id: str, rows: list[tuple[int, str, dict[str, Any]]]) -> None:
+        with self.context.db.transaction() as session:
+            upsert_records(
+                session.connection(), project_id, [(key, doc) for _, key, doc in rows], utcnow()
+            )
+
+    def _source(self, source: str) -> Path:
+        try:
+            path = resolve_under(self.context.settings.resolved_import_dir, source)
+        except UnsafePath as error:
+            raise _input_error(str(error), "UnsafeSource", source=source) from None
+        if not path.is_file():
+            raise _input_error(
+                f"Import source '{source}' does not exist in the import directory.",
+                "SourceNotFound",
+                source=source,
+            )
+        return path
+
+    def _check_project(self, project_id: str) -> None:
+        try:
+            with self.context.db.transaction() as session:
+                get_project(session, project_id)
+        except ProjectNotFound as error:
+            raise _input_error(str(error), "ProjectNotFound", project_id=project_id) from None
+
+
+def _bad_row(source: str, error: RowError, imported: int) -> ApplicationError:
+    return _input_error(
+        f"{source} line {error.line}: {error.reason}. "
+        f"{imported} rows before it were imported; set on_error to 'skip' to skip bad rows.",
+        "BadRow",
+        source=source,
+        line=error.line,
+        reason=error.reason,
+        imported=imported,
+    )
+
+
+def _total(path: Path, source_format: SourceFormat, size: int) -> int:
+    """Bytes of a text source, rows of a Parquet file (its metadata says how many)."""
+    if source_format != "parquet":
+        return size
+    try:
+        return int(pq.read_metadata(path).num_rows)
+    except Exception as error:
+        raise SourceUnusable(f"not a readable Parquet file ({error})") from None
+
+
+def _progress(state: ImportCheckpoint, done: int, total: int) -> Progress:
+    skipped = f", {state.skipped} skipped" if state.skipped else ""
+    return Progress(
+        done=min(done, total),
+        total=total,
+        message=f"Imported {state.imported} rows{skipped}",
+        checkpoint=state.model_dump(mode="json"),
+    )

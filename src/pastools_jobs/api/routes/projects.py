@@ -1,0 +1,125 @@
+"""/api/projects: projects, their JSON Schema and test suite, and their records."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from pastools_jobs.api.deps import DatabaseDep
+from pastools_jobs.api.problems import responses
+from pastools_jobs.api.schemas import ProjectId
+from pastools_jobs.datasets import projects
+from pastools_jobs.datasets.records import count_records
+from pastools_jobs.datasets.testsuite import TestSuite
+from pastools_jobs.db.models import Project, Record
+
+router = APIRouter(prefix="/api/projects", tags=["projects"], responses=responses(422, 503))
+for_one = responses(404)
+
+RecordKey = Annotated[str, Path(min_length=1, max_length=500)]
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: ProjectId
+    name: str | None = Field(default=None, max_length=500)
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str | None
+    json_schema: Any = Field(description="Draft 2020-12 schema that validation jobs apply.")
+    test_suite: TestSuite | None
+    records: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RecordOut(BaseModel):
+    key: str
+    data: Any
+    updated_at: datetime
+
+
+class RecordPageOut(BaseModel):
+    items: list[RecordOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+def _out(project: Project, records: int) -> ProjectOut:
+    suite = TestSuite.model_validate({"tests": project.test_suite}) if project.test_suite else None
+    return ProjectOut(
+        id=project.id,
+        name=project.name,
+        json_schema=project.json_schema,
+        test_suite=suite,
+        records=records,
+        created_at=project.created_at,
+        updated_at=project.updated_at,
+    )
+
+
+def _record(record: Record) -> RecordOut:
+    return RecordOut(key=record.key, data=record.data, updated_at=record.updated_at)
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=ProjectOut, responses=responses(409)
+)
+async def create_project(body: ProjectCreate, db: DatabaseDep) -> ProjectOut:
+    project = await db.run(lambda s: projects.create_project(s, body.id, body.name))
+    return _out(project, 0)
+
+
+@router.get("", response_model=list[ProjectOut])
+async def list_projects(db: DatabaseDep) -> list[ProjectOut]:
+    return await db.run(
+        lambda s: [_out(p, count_records(s, p.id)) for p in projects.list_projects(s)]
+    )
+
+
+@router.get("/{project_id}", response_model=ProjectOut, responses=for_one)
+async def get_project(project_id: ProjectId, db: DatabaseDep) -> ProjectOut:
+    return await db.run(
+        lambda s: _out(projects.get_project(s, project_id), count_records(s, project_id))
+    )
+
+
+@router.put("/{project_id}/schema", response_model=ProjectOut, responses=for_one)
+async def set_schema(
+    project_id: ProjectId,
+    schema: Annotated[Any, Body(description="A JSON Schema")],
+    db: DatabaseDep,
+) -> ProjectOut:
+    """Set the JSON Schema (Draft 2020-12); an invalid one is refused here, with 422."""
+    return await db.run(
+        lambda s: _out(projects.set_schema(s, project_id, schema), count_records(s, project_id))
+    )
+
+
+@router.put("/{project_id}/tests", response_model=ProjectOut, responses=for_one)
+async def set_tests(project_id: ProjectId, suite: TestSuite, db: DatabaseDep) -> ProjectOut:
+    """Set the test suite that `test_run` jobs execute, one test after another."""
+    tests = [test.model_dump(mode="json") for test in suite.tests]
+    return await db.run(
+        lambda s: _out(projects.set_test_suite(s, project_id, tests), count_records(s, project_id))
+    )
+
+
+@router.get("/{project_id}/records", response_model=RecordPageOut, responses=for_one)
+async def list_records(
+    project_id: ProjectId,
+    db: DatabaseDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> RecordPageOut:
+    """Records in key order."""
+    records, next_key = await db.run(lambda s: projects.records_page(s, project_id, cursor, limit))
+    return RecordPageOut(items=[_record(r) for r in records], next_cursor=next_key)
+
+
+@router.get("/{project_id}/records/{key}", response_model=RecordOut, responses=for_one)
+async def get_record(project_id: ProjectId, key: RecordKey, db: DatabaseDep) -> RecordOut:
+    return _record(await db.run(lambda s: projects.get_record(s, project_id, key)))

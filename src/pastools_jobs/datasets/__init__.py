@@ -1,0 +1,1 @@
+"""Projects' datasets: records keyed per project, their JSON Schema and test suite."""

@@ -1,0 +1,70 @@
+"""Projects and their records, as the API and the jobs use them (no HTTP here)."""
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pastools_jobs.datasets.schema import compile_schema
+from pastools_jobs.db.models import Project, Record
+from pastools_jobs.domain import ProjectExists, ProjectNotFound
+from pastools_jobs.mirror.apply import utcnow
+
+
+def create_project(session: Session, project_id: str, name: str | None) -> Project:
+    if session.get(Project, project_id) is not None:
+        raise ProjectExists(project_id)
+    now = utcnow()
+    project = Project(id=project_id, name=name, created_at=now, updated_at=now)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def get_project(session: Session, project_id: str, *, lock: bool = False) -> Project:
+    project = session.get(Project, project_id, with_for_update=lock)
+    if project is None:
+        raise ProjectNotFound(project_id)
+    return project
+
+
+def list_projects(session: Session) -> list[Project]:
+    return list(session.scalars(select(Project).order_by(Project.id)))
+
+
+def set_schema(session: Session, project_id: str, schema: Any) -> Project:
+    """Rejects an invalid schema now, rather than when a validation job meets it."""
+    compile_schema(schema)
+    project = get_project(session, project_id, lock=True)
+    project.json_schema = schema
+    project.updated_at = utcnow()
+    return project
+
+
+def set_test_suite(session: Session, project_id: str, tests: list[dict[str, Any]]) -> Project:
+    project = get_project(session, project_id, lock=True)
+    project.test_suite = tests
+    project.updated_at = utcnow()
+    return project
+
+
+def records_page(
+    session: Session, project_id: str, after_key: str | None, limit: int
+) -> tuple[list[Record], str | None]:
+    """Records in key order; the last key of a full page is the cursor of the next."""
+    get_project(session, project_id)
+    query = select(Record).where(Record.project_id == project_id)
+    if after_key is not None:
+        query = query.where(Record.key > after_key)
+    records = list(session.scalars(query.order_by(Record.key).limit(limit + 1)))
+    if len(records) <= limit:
+        return records, None
+    return records[:limit], records[limit - 1].key
+
+
+def get_record(session: Session, project_id: str, key: str) -> Record:
+    record = session.get(Record, (project_id, key))
+    if record is None:
+        get_project(session, project_id)
+        raise ProjectNotFound(project_id, key)
+    return record

@@ -1,0 +1,105 @@
+"""Writing and reading a project's records in bulk, on SQLite and PostgreSQL.
+
+Writes are upserts keyed by (project, key), so an import run twice, or resumed after
+a crash, leaves exactly one record per key. PostgreSQL takes each batch by COPY into
+a temporary table and one INSERT … ON CONFLICT; SQLite one executemany per batch.
+"""
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.orm import Session
+
+from pastools_jobs.db.engine import Database
+from pastools_jobs.db.models import Record
+
+_SQLITE_UPSERT = (
+    "INSERT INTO records (project_id, key, data, updated_at) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (project_id, key) DO UPDATE SET data = excluded.data, "
+    "updated_at = excluded.updated_at"
+)
+_PG_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS record_staging (key text, data jsonb) "
+    "ON COMMIT DELETE ROWS"
+)
+_PG_MERGE = (
+    "INSERT INTO records (project_id, key, data, updated_at) "
+    "SELECT %s, key, data, %s FROM record_staging "
+    "ON CONFLICT (project_id, key) DO UPDATE SET data = EXCLUDED.data, "
+    "updated_at = EXCLUDED.updated_at"
+)
+
+
+def upsert_records(
+    connection: Connection, project_id: str, rows: Sequence[tuple[str, Any]], now: datetime
+) -> int:
+    """Insert or replace `(key, document)` rows; the last of equal keys wins."""
+    latest = {key: document for key, document in rows}
+    if connection.dialect.name == "postgresql":
+        _upsert_postgresql(connection, project_id, latest, now)
+    else:
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+        connection.exec_driver_sql(
+            _SQLITE_UPSERT,
+            [(project_id, key, _json(doc), stamp) for key, doc in latest.items()],
+        )
+    return len(latest)
+
+
+def _upsert_postgresql(
+    connection: Connection, project_id: str, rows: dict[str, Any], now: datetime
+) -> None:
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(_PG_STAGING)
+        with cursor.copy("COPY record_staging (key, data) FROM STDIN") as copy:
+            for key, document in rows.items():
+                copy.write_row((key, _json(document)))
+        cursor.execute(_PG_MERGE, (project_id, now))
+
+
+def _json(document: Any) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def count_records(session: Session, project_id: str, key_prefix: str | None = None) -> int:
+    query = select(func.count()).select_from(Record).where(Record.project_id == project_id)
+    if key_prefix:
+        query = query.where(Record.key.startswith(key_prefix, autoescape=True))
+    return int(session.scalar(query) or 0)
+
+
+def record_batches(
+    db: Database,
+    project_id: str,
+    *,
+    after_key: str | None = None,
+    key_prefix: str | None = None,
+    batch_size: int = 5000,
+) -> Iterator[list[tuple[str, Any]]]:
+    """Records in key order, a batch per short transaction (keyset pagination), from
+    just after `after_key`: memory stays flat and a resumed reader continues exactly."""
+    while True:
+        query = select(Record.key, Record.data).where(Record.project_id == project_id)
+        if after_key is not None:
+            query = query.where(Record.key > after_key)
+        if key_prefix:
+            query = query.where(Record.key.startswith(key_prefix, autoescape=True))
+        query = query.order_by(Record.key).limit(batch_size)
+        with db.transaction() as session:
+            batch = [(key, data) for key, data in session.execute(query)]
+        if not batch:
+            return
+        yield batch
+        if len(batch) < batch_size:
+            return
+        after_key = batch[-1][0]
+
+
+def keys_present(session: Session, project_id: str, keys: Sequence[str]) -> set[str]:
+    query = select(Record.key).where(Record.project_id == project_id, Record.key.in_(keys))
+    return set(session.scalars(query))

@@ -1,0 +1,172 @@
+"""Import jobs on real files: formats, upserts, bad input, cancel and kill-and-resume."""
+
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.support.jobs import JobsApi
+
+pytestmark = pytest.mark.integration
+
+
+def records(api: JobsApi, project: str) -> dict[str, dict]:
+    found: dict[str, dict] = {}
+    cursor = None
+    while True:
+        params = {"limit": 1000, **({"cursor": cursor} if cursor else {})}
+        page = api.http.get(f"/api/projects/{project}/records", params=params).json()
+        found |= {item["key"]: item["data"] for item in page["items"]}
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def run_import(api: JobsApi, project: str, **params) -> dict:
+    job = api.submit("import", project, **params)
+    return api.wait_for_status(job["id"], "completed", "failed", timeout=60)
+
+
+def test_csv_import_keyed_by_a_column_and_reimport_upserts(api: JobsApi) -> None:
+    project = api.create_project()
+    source = api.write_import(
+        f"{project}.csv", 'id,name,city\n1,Ada,"London, UK"\n2,Linus,Helsinki\n'
+    )
+
+    done = run_import(api, project, source=source, key_column="id")
+    assert done["status"] == "completed", done["error"]
+    assert done["result"]["imported"] == 2
+    assert records(api, project) == {
+        "1": {"id": "1", "name": "Ada", "city": "London, UK"},
+        "2": {"id": "2", "name": "Linus", "city": "Helsinki"},
+    }
+    assert done["progress"]["percent"] == 100
+
+    api.write_import(source, "id,name,city\n2,Linus,Portland\n3,Grace,Arlington\n")
+    again = run_import(api, project, source=source, key_column="id")
+    assert again["status"] == "completed"
+    assert set(records(api, project)) == {"1", "2", "3"}
+    assert records(api, project)["2"]["city"] == "Portland"
+
+
+def test_jsonl_and_parquet_imports(api: JobsApi) -> None:
+    project = api.create_project()
+    lines = "\n".join(json.dumps({"sku": f"s{i}", "qty": i}) for i in range(5))
+    jsonl = api.write_import(f"{project}.jsonl", lines + "\n")
+    assert run_import(api, project, source=jsonl, key_column="sku")["status"] == "completed"
+
+    table = pa.table({"sku": ["p1", "p2"], "price": [1.5, 2.25]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    parquet = api.write_import(f"{project}.parquet", buffer.getvalue())
+    done = run_import(api, project, source=parquet, key_column="sku")
+    assert done["status"] == "completed", done["error"]
+
+    found = records(api, project)
+    assert found["s3"] == {"sku": "s3", "qty": 3}
+    assert found["p2"] == {"sku": "p2", "price": 2.25}
+    assert len(found) == 7
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "reason"),
+    [
+        (b"id,name\n1,a\n2,b,extra\n3,c\n", 3, "expected 2 fields, found 3"),
+        (b"id,name\n1,a\n2,\xff\xfe\n3,c\n", 3, "not valid utf-8"),
+        (b'id,name\n1,a\n2,"unbalanced\n', 3, "malformed CSV"),
+    ],
+)
+def test_bad_csv_row_fails_the_job_naming_file_line_and_reason_and_keeps_good_rows(
+    api: JobsApi, content: bytes, line: int, reason: str
+) -> None:
+    project = api.create_project()
+    source = api.write_import(f"{project}.csv", content)
+
+    failed = run_import(api, project, source=source, key_column="id")
+
+    assert failed["status"] == "failed"
+    assert failed["error"]["type"] == "BadRow"
+    assert f"{source} line {line}" in failed["error"]["message"]
+    assert reason in failed["error"]["message"]
+    assert set(records(api, project)) == {"1"}, "good rows before the bad one were lost"
+
+
+def test_skip_mode_counts_bad_rows_and_keeps_the_first_examples(api: JobsApi) -> None:
+    project = api.create_project()
+    lines = [json.dumps({"k": "a"}), "[1, 2]", "{not json", json.dumps({"k": "b"}), '"x"']
+    source = api.write_import(f"{project}.jsonl", "\n".join(lines) + "\n")
+
+    done = run_import(api, project, source=source, key_column="k", on_error="skip", max_examples=2)
+
+    assert done["status"] == "completed"
+    assert (done["result"]["imported"], done["result"]["skipped"]) == (2, 3)
+    assert done["result"]["errors"] == [
+        {"line": 2, "reason": "a JSON list, not an object"},
+        {"line": 3, "reason": "not valid JSON (Expecting property name enclosed in double quotes)"},
+    ]
+    assert set(records(api, project)) == {"a", "b"}
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "params", "reason"),
+    [
+        ("empty.csv", b"", {}, "empty"),
+        ("nokey.csv", b"a,b\n1,2\n", {"key_column": "id"}, "key column 'id'"),
+        ("random.parquet", b"\x00garbage" * 10, {}, "Parquet"),
+    ],
+)
+def test_unusable_source_fails_with_a_clear_reason(
+    api: JobsApi, name: str, content: bytes, params: dict, reason: str
+) -> None:
+    project = api.create_project()
+    source = api.write_import(f"{project}-{name}", content)
+    failed = run_import(api, project, source=source, **params)
+    assert failed["status"] == "failed"
+    assert failed["error"]["type"] == "SourceUnusable"
+    assert reason in failed["error"]["message"]
+
+
+def test_import_into_a_missing_project_fails_clearly(api: JobsApi) -> None:
+    source = api.write_import("orphan.csv", "id\n1\n")
+    failed = run_import(api, "no-such-project", source=source)
+    assert failed["error"]["type"] == "ProjectNotFound"
+
+
+def big_csv(rows: int) -> str:
+    return "id,value\n" + "".join(f"{i},{i * 7}\n" for i in range(rows))
+
+
+def test_cancelled_import_leaves_whole_batches_only(api: JobsApi) -> None:
+    project = api.create_project()
+    source = api.write_import(f"{project}.csv", big_csv(400_000))
+    job = api.submit("import", project, source=source, key_column="id", batch_rows=1000)
+    api.wait_for_job(job["id"], lambda j: j["progress"]["done"] > 0, what="some progress")
+
+    api.http.post(f"/api/jobs/{job['id']}/cancel")
+    cancelled = api.wait_for_status(job["id"], "cancelled", timeout=30)
+
+    count = api.http.get(f"/api/projects/{project}").json()["records"]
+    assert count % 1000 == 0, f"{count} records: a batch was half written"
+    assert 0 < count < 400_000
+    assert cancelled["completed_at"] is not None
+
+
+def test_worker_killed_mid_import_resumes_and_imports_each_key_once(api: JobsApi) -> None:
+    project = api.create_project()
+    rows = 300_000
+    source = api.write_import(f"{project}.csv", big_csv(rows))
+    job = api.submit("import", project, source=source, key_column="id", batch_rows=1000)
+    api.wait_for_job(
+        job["id"], lambda j: j["progress"]["percent"] >= 20, what="a fifth imported", timeout=60
+    )
+
+    api.stack.kill_worker()
+    api.stack.start_worker()
+
+    done = api.wait_for_status(job["id"], "completed", timeout=90)
+    assert done["result"]["resumed_from_row"] > 0, "the import started again from the top"
+    assert api.http.get(f"/api/projects/{project}").json()["records"] == rows
+    sample = api.http.get(f"/api/projects/{project}/records/12345").json()
+    assert sample["data"] == {"id": "12345", "value": str(12345 * 7)}
