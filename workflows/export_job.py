@@ -1,19 +1,35 @@
-"""The export job: Export the project's dataset."""
+"""export: a project's records to a CSV, JSON Lines or Parquet artifact."""
 
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.exporting import ExportActivities, ExportWork
     from pastools_jobs.contracts import JobRequest
-    from workflows.probe_job import ProbeJob
+    from workflows.lifecycle import JobWorkflow
+    from workflows.params import ExportParams
 
 
 @workflow.defn(name="ExportJob")
-class ExportJob(ProbeJob):
+class ExportJob(JobWorkflow):
     job_type = "export"
-    description = "Export the project's dataset."
+    params_model = ExportParams
+    activity_groups = (ExportActivities,)
+    description = "Export the project's records to a CSV, JSON Lines or Parquet file."
 
     @workflow.run
     async def run(self, request: JobRequest) -> dict[str, Any]:
         return await self.run_job(request)
+
+    async def execute(self, params: ExportParams) -> dict[str, Any]:
+        assert self._request is not None
+        work = ExportWork(
+            project_id=self._request.project_id,
+            format=params.format,
+            key_prefix=params.key_prefix,
+            batch_rows=params.batch_rows,
+        )
+        return await workflow.execute_activity_method(
+            ExportActivities.export_records, work, **self.run_activity_options()
+        )

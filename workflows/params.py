@@ -46,3 +46,28 @@ class ImportParams(BaseModel):
     @classmethod
     def _confined(cls, source: str) -> str:
         return check_relative(source)
+
+
+class ExportParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["csv", "jsonl", "parquet"] = "jsonl"
+    key_prefix: str | None = Field(
+        default=None, max_length=500, description="Export only records whose key starts so."
+    )
+    batch_rows: int = Field(default=5000, ge=100, le=100_000)
+
+
+class ValidationParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    examples_per_path: int = Field(
+        default=5, ge=0, le=100, description="Examples kept per failing schema path."
+    )
+    batch_rows: int = Field(default=5000, ge=100, le=100_000)
+
+
+class TestRunParams(BaseModel):
+    """A test run takes the project's test suite as it is when the job starts."""
+
+    model_config = ConfigDict(extra="forbid")

@@ -1,19 +1,30 @@
-"""The test_run job: Run the project's test suite."""
+"""test_run: Run the project's data tests, one after another."""
 
 from typing import Any
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from activities.testing import TestRunActivities, TestRunWork
     from pastools_jobs.contracts import JobRequest
-    from workflows.probe_job import ProbeJob
+    from workflows.lifecycle import JobWorkflow
+    from workflows.params import TestRunParams
 
 
 @workflow.defn(name="TestRunJob")
-class TestRunJob(ProbeJob):
+class TestRunJob(JobWorkflow):
     job_type = "test_run"
-    description = "Run the project's test suite."
+    params_model = TestRunParams
+    activity_groups = (TestRunActivities,)
+    description = "Run the project's data tests, one after another."
 
     @workflow.run
     async def run(self, request: JobRequest) -> dict[str, Any]:
         return await self.run_job(request)
+
+    async def execute(self, params: TestRunParams) -> dict[str, Any]:
+        assert self._request is not None
+        work = TestRunWork(project_id=self._request.project_id, **params.model_dump())
+        return await workflow.execute_activity_method(
+            TestRunActivities.run_data_tests, work, **self.run_activity_options()
+        )

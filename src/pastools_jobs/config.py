@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         return (self.import_dir or self.data_dir / "imports").resolve()
 
     @property
+    def artifacts_dir(self) -> Path:
+        return (self.data_dir / "artifacts").resolve()
+
+    @property
     def resolved_ui_url(self) -> str:
         return self.ui_url or f"http://127.0.0.1:{self.ui_port}"
 

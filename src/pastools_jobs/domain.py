@@ -77,6 +77,13 @@ class ProjectNotFound(JobError):
         super().__init__(f"There is {what}.")
 
 
+class ArtifactNotFound(JobError):
+    title = "Artifact not found"
+
+    def __init__(self, job_id: str, name: str) -> None:
+        super().__init__(f"Job '{job_id}' has no artifact named '{name}'.")
+
+
 class ProjectExists(JobError):
     title = "Project exists"
 

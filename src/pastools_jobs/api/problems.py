@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
 from pastools_jobs.domain import (
+    ArtifactNotFound,
     IllegalTransition,
     InvalidJobInput,
     JobError,
@@ -29,6 +30,7 @@ PROBLEM_JSON = "application/problem+json"
 _STATUS_OF: dict[type[JobError], int] = {
     JobNotFound: 404,
     ProjectNotFound: 404,
+    ArtifactNotFound: 404,
     IllegalTransition: 409,
     ProjectExists: 409,
     InvalidJobInput: 422,

@@ -1,0 +1,170 @@
+"""The export activity: a project's records (optionally those whose key has a prefix)
+to a CSV, JSON Lines or Parquet artifact, in key order, batch by batch.
+
+CSV and Parquet get one column per top-level field, found by a first pass over the
+keys of the documents; values that are not strings are written as JSON. A retried
+attempt resumes a CSV or JSON Lines file at its checkpointed size and key; a Parquet
+file, which cannot be appended to, is written again from the start.
+"""
+
+import asyncio
+import csv
+import io
+import json
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import BaseModel
+from temporalio import activity
+
+from activities.context import ActivityGroup
+from activities.progress import ProgressReporter, last_checkpoint
+from pastools_jobs.contracts import Progress
+from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
+from pastools_jobs.datasets.records import count_records, record_batches
+
+ExportFormat = Literal["csv", "jsonl", "parquet"]
+
+
+class ExportWork(BaseModel):
+    project_id: str
+    format: ExportFormat
+    key_prefix: str | None
+    batch_rows: int
+
+
+class ExportCheckpoint(BaseModel):
+    after_key: str | None = None
+    rows: int = 0
+    size: int = 0
+    fields: list[str] | None = None
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class _Encoder:
+    """Turns a batch of records into bytes (CSV, JSON Lines) or a table (Parquet)."""
+
+    def __init__(self, export_format: ExportFormat, fields: list[str]) -> None:
+        self.format = export_format
+        self.fields = fields
+
+    def header(self) -> bytes:
+        return self._csv([["key", *self.fields]]) if self.format == "csv" else b""
+
+    def encode(self, batch: list[tuple[str, Any]]) -> bytes:
+        if self.format == "jsonl":
+            return "".join(
+                json.dumps({"key": key, "data": doc}, ensure_ascii=False) + "\n"
+                for key, doc in batch
+            ).encode()
+        return self._csv([self._row(key, doc) for key, doc in batch])
+
+    def table(self, batch: list[tuple[str, Any]]) -> pa.Table:
+        columns = list(zip(*(self._row(key, doc) for key, doc in batch), strict=True))
+        return pa.table(
+            {
+                name: pa.array(column, pa.string())
+                for name, column in zip(["key", *self.fields], columns, strict=True)
+            }
+        )
+
+    def _row(self, key: str, doc: Any) -> list[str]:
+        values = doc if isinstance(doc, dict) else {}
+        return [key, *(_cell(values.get(name)) for name in self.fields)]
+
+    @staticmethod
+    def _csv(rows: list[list[str]]) -> bytes:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(rows)
+        return buffer.getvalue().encode()
+
+
+class ExportActivities(ActivityGroup):
+    @activity.defn(name="export_records")
+    async def export_records(self, work: ExportWork) -> dict[str, Any]:
+        job_id = activity.info().workflow_id or "unknown"
+        reporter = ProgressReporter(
+            self.context.db, self.context.settings.heartbeat_interval_seconds
+        )
+        previous = last_checkpoint()
+        state = ExportCheckpoint.model_validate(previous.checkpoint if previous else {})
+        total = await asyncio.to_thread(self._count, work)
+        fields = state.fields
+        if fields is None:
+            fields = await asyncio.to_thread(self._fields, work) if work.format != "jsonl" else []
+        if work.format == "parquet":
+            state = ExportCheckpoint()  # a Parquet file cannot be appended to: start over
+        state.fields = fields
+        encoder = _Encoder(work.format, fields)
+        name = f"{work.project_id}-export.{work.format}"
+        directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
+        output = ResumableFile(directory, name, state.size if state.rows else None)
+        try:
+            size = await self._write(work, state, encoder, output, reporter, total)
+        finally:
+            output.close()
+        return {"artifact": name, "format": work.format, "rows": state.rows, "bytes": size}
+
+    async def _write(
+        self,
+        work: ExportWork,
+        state: ExportCheckpoint,
+        encoder: _Encoder,
+        output: ResumableFile,
+        reporter: ProgressReporter,
+        total: int,
+    ) -> int:
+        parquet = (
+            pq.ParquetWriter(output.stream, encoder.table([("k", {})]).schema)
+            if work.format == "parquet"
+            else None
+        )
+        if not output.resumed:
+            output.stream.write(encoder.header())
+        batches = record_batches(
+            self.context.db,
+            work.project_id,
+            after_key=state.after_key,
+            key_prefix=work.key_prefix,
+            batch_size=work.batch_rows,
+        )
+        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            if parquet is not None:
+                await asyncio.to_thread(parquet.write_table, encoder.table(batch))
+            else:
+                output.stream.write(await asyncio.to_thread(encoder.encode, batch))
+            state.rows += len(batch)
+            state.after_key = batch[-1][0]
+            state.size = output.checkpoint()
+            await reporter.report(_progress(state, total))
+        if parquet is not None:
+            parquet.close()
+        await reporter.report(_progress(state, total), force=True)
+        return await asyncio.to_thread(output.finish)
+
+    def _count(self, work: ExportWork) -> int:
+        with self.context.db.transaction() as session:
+            return count_records(session, work.project_id, work.key_prefix)
+
+    def _fields(self, work: ExportWork) -> list[str]:
+        seen: dict[str, None] = {}
+        for batch in record_batches(self.context.db, work.project_id, key_prefix=work.key_prefix):
+            for _, doc in batch:
+                if isinstance(doc, dict):
+                    seen.update(dict.fromkeys(doc))
+        return list(seen)
+
+
+def _progress(state: ExportCheckpoint, total: int) -> Progress:
+    return Progress(
+        done=min(state.rows, total),
+        total=max(total, 1) if total else 1,
+        message=f"Exported {state.rows} of {total} records",
+        checkpoint=state.model_dump(mode="json"),
+    )

@@ -1,0 +1,129 @@
+"""The test-run activity: a project's declarative data tests, one after another.
+
+Each test is a unit of progress and of checkpoint: a retried attempt skips the tests
+already judged. A failing test is a result, not an error: the job completes with the
+verdicts (JSON) and a JUnit XML report that CI tools read.
+"""
+
+import asyncio
+import json
+from typing import Any
+from xml.etree import ElementTree
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import ActivityGroup
+from activities.progress import ProgressReporter, last_checkpoint
+from pastools_jobs.contracts import Progress
+from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
+from pastools_jobs.datasets.projects import get_project
+from pastools_jobs.datasets.records import keys_present, record_batches
+from pastools_jobs.datasets.testsuite import DataTest, TestSuite, Verdict
+from pastools_jobs.domain import ProjectNotFound
+
+JUNIT = "test-results.xml"
+RESULTS = "test-results.json"
+
+
+class TestRunWork(BaseModel):
+    project_id: str
+
+
+class TestRunCheckpoint(BaseModel):
+    verdicts: list[Verdict] = Field(default_factory=list)
+
+
+class TestRunActivities(ActivityGroup):
+    @activity.defn(name="run_data_tests")
+    async def run_data_tests(self, work: TestRunWork) -> dict[str, Any]:
+        suite = await asyncio.to_thread(self._suite, work.project_id)
+        reporter = ProgressReporter(
+            self.context.db, self.context.settings.heartbeat_interval_seconds
+        )
+        previous = last_checkpoint()
+        state = TestRunCheckpoint.model_validate(previous.checkpoint if previous else {})
+        total = len(suite.tests)
+        for test in suite.tests[len(state.verdicts) :]:
+            verdict = await asyncio.to_thread(self._evaluate, work.project_id, test)
+            state.verdicts.append(verdict)
+            outcome = "passed" if verdict.passed else "failed"
+            await reporter.report(
+                Progress(
+                    done=len(state.verdicts),
+                    total=total,
+                    message=f"{test.name}: {outcome}",
+                    checkpoint=state.model_dump(mode="json"),
+                )
+            )
+        job_id = activity.info().workflow_id or "unknown"
+        await asyncio.to_thread(self._write_reports, job_id, work.project_id, state.verdicts)
+        failed = sum(not verdict.passed for verdict in state.verdicts)
+        return {
+            "tests": total,
+            "passed": total - failed,
+            "failed": failed,
+            "results": [verdict.model_dump() for verdict in state.verdicts],
+            "artifacts": [JUNIT, RESULTS],
+        }
+
+    def _suite(self, project_id: str) -> TestSuite:
+        with self.context.db.transaction() as session:
+            try:
+                project = get_project(session, project_id)
+            except ProjectNotFound as error:
+                raise ApplicationError(
+                    str(error), type="ProjectNotFound", non_retryable=True
+                ) from None
+            if not project.test_suite:
+                raise ApplicationError(
+                    f"Project '{project_id}' has no tests: set them with "
+                    f"PUT /api/projects/{project_id}/tests.",
+                    type="NoTestSuite",
+                    non_retryable=True,
+                )
+            return TestSuite.model_validate({"tests": project.test_suite})
+
+    def _evaluate(self, project_id: str, test: DataTest) -> Verdict:
+        batches = record_batches(self.context.db, project_id)
+        target = getattr(test, "to_project", None)
+
+        def present(keys: list[str]) -> set[str]:
+            with self.context.db.transaction() as session:
+                return keys_present(session, target, keys) if target else set()
+
+        return test.evaluate(batches, present)
+
+    def _write_reports(self, job_id: str, project_id: str, verdicts: list[Verdict]) -> None:
+        directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
+        junit = ResumableFile(directory, JUNIT, None)
+        junit.stream.write(junit_xml(project_id, verdicts))
+        junit.finish()
+        results = ResumableFile(directory, RESULTS, None)
+        body = [verdict.model_dump() for verdict in verdicts]
+        results.stream.write(json.dumps(body, indent=2, ensure_ascii=False).encode())
+        results.finish()
+
+
+def junit_xml(project_id: str, verdicts: list[Verdict]) -> bytes:
+    failures = sum(not verdict.passed for verdict in verdicts)
+    suite = ElementTree.Element(
+        "testsuite",
+        name=f"data tests of {project_id}",
+        tests=str(len(verdicts)),
+        failures=str(failures),
+        errors="0",
+    )
+    for verdict in verdicts:
+        case = ElementTree.SubElement(
+            suite, "testcase", name=verdict.name, classname=f"{project_id}.{verdict.kind}"
+        )
+        if not verdict.passed:
+            failure = ElementTree.SubElement(
+                case, "failure", message=verdict.message, type=verdict.kind
+            )
+            failure.text = json.dumps(verdict.examples, ensure_ascii=False, indent=2)
+    suites = ElementTree.Element("testsuites")
+    suites.append(suite)
+    return bytes(ElementTree.tostring(suites, encoding="utf-8", xml_declaration=True))

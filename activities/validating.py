@@ -1,0 +1,142 @@
+"""The validation activity: every record of a project against its JSON Schema.
+
+The schema is compiled once (jsonschema-rs, native code). Errors are grouped by the
+schema path that failed, with counts and the first examples; every invalid record
+goes, with all its errors, into a JSON Lines report artifact, resumable like exports.
+"""
+
+import asyncio
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.context import ActivityGroup
+from activities.progress import ProgressReporter, last_checkpoint
+from pastools_jobs.contracts import Progress
+from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
+from pastools_jobs.datasets.projects import get_project
+from pastools_jobs.datasets.records import count_records, record_batches
+from pastools_jobs.datasets.schema import compile_schema
+from pastools_jobs.domain import InvalidJobInput, ProjectNotFound
+
+REPORT = "validation-report.jsonl"
+
+
+class ValidationWork(BaseModel):
+    project_id: str
+    examples_per_path: int
+    batch_rows: int
+
+
+class PathErrors(BaseModel):
+    path: str
+    count: int = 0
+    examples: list[dict[str, str]] = Field(default_factory=list)
+
+
+class ValidationCheckpoint(BaseModel):
+    after_key: str | None = None
+    valid: int = 0
+    invalid: int = 0
+    size: int = 0
+    by_path: dict[str, PathErrors] = Field(default_factory=dict)
+
+
+def _pointer(parts: Any) -> str:
+    return "/" + "/".join(str(part) for part in parts)
+
+
+class ValidationActivities(ActivityGroup):
+    @activity.defn(name="validate_records")
+    async def validate_records(self, work: ValidationWork) -> dict[str, Any]:
+        schema, total = await asyncio.to_thread(self._schema_and_count, work.project_id)
+        try:
+            validator = compile_schema(schema)
+        except InvalidJobInput as error:
+            raise ApplicationError(str(error), type="InvalidSchema", non_retryable=True) from None
+        job_id = activity.info().workflow_id or "unknown"
+        reporter = ProgressReporter(
+            self.context.db, self.context.settings.heartbeat_interval_seconds
+        )
+        previous = last_checkpoint()
+        state = ValidationCheckpoint.model_validate(previous.checkpoint if previous else {})
+        directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
+        report = ResumableFile(directory, REPORT, state.size if state.after_key else None)
+        try:
+            batches = record_batches(
+                self.context.db,
+                work.project_id,
+                after_key=state.after_key,
+                batch_size=work.batch_rows,
+            )
+            while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+                lines = await asyncio.to_thread(_check, validator, batch, state, work)
+                report.stream.write(lines)
+                state.after_key = batch[-1][0]
+                state.size = report.checkpoint()
+                await reporter.report(_progress(state, total))
+            await reporter.report(_progress(state, total), force=True)
+            await asyncio.to_thread(report.finish)
+        finally:
+            report.close()
+        groups = sorted(state.by_path.values(), key=lambda group: -group.count)
+        return {
+            "valid": state.valid,
+            "invalid": state.invalid,
+            "errors_by_path": [group.model_dump() for group in groups],
+            "report": REPORT,
+        }
+
+    def _schema_and_count(self, project_id: str) -> tuple[Any, int]:
+        with self.context.db.transaction() as session:
+            try:
+                project = get_project(session, project_id)
+            except ProjectNotFound as error:
+                raise ApplicationError(
+                    str(error), type="ProjectNotFound", non_retryable=True
+                ) from None
+            if project.json_schema is None:
+                raise ApplicationError(
+                    f"Project '{project_id}' has no JSON Schema: set one with "
+                    f"PUT /api/projects/{project_id}/schema.",
+                    type="NoSchema",
+                    non_retryable=True,
+                )
+            return project.json_schema, count_records(session, project_id)
+
+
+def _check(
+    validator: Any, batch: list[tuple[str, Any]], state: ValidationCheckpoint, work: ValidationWork
+) -> bytes:
+    """Validate a batch, update the counts and groups, return its report lines."""
+    lines: list[str] = []
+    for key, document in batch:
+        errors = list(validator.iter_errors(document))
+        if not errors:
+            state.valid += 1
+            continue
+        state.invalid += 1
+        found = []
+        for error in errors:
+            path = _pointer(error.schema_path)
+            at = _pointer(error.instance_path)
+            found.append({"path": path, "at": at, "message": error.message})
+            group = state.by_path.setdefault(path, PathErrors(path=path))
+            group.count += 1
+            if len(group.examples) < work.examples_per_path:
+                group.examples.append({"key": key, "at": at, "message": error.message})
+        lines.append(json.dumps({"key": key, "errors": found}, ensure_ascii=False))
+    return "".join(line + "\n" for line in lines).encode()
+
+
+def _progress(state: ValidationCheckpoint, total: int) -> Progress:
+    done = state.valid + state.invalid
+    return Progress(
+        done=min(done, total),
+        total=max(total, 1),
+        message=f"Checked {done} of {total} records: {state.invalid} invalid",
+        checkpoint=state.model_dump(mode="json"),
+    )
