@@ -7,9 +7,13 @@ each step is a history event.
 """
 
 import asyncio
+import contextlib
 import logging
 import math
+import threading
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
@@ -20,6 +24,7 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.mirror.apply import apply_progress
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SEARCH_ATTRIBUTE_STEP = 10
 
@@ -43,9 +48,28 @@ class ProgressReporter:
         self._interval = interval_seconds
         self._last_write = -math.inf
         self._signalled_step = -1
+        self._last: dict[str, Any] | None = None
+
+    async def in_thread(self, work: Callable[[threading.Event], T]) -> T:
+        """Run blocking `work` in a thread, heartbeating meanwhile so that a cancel still
+        arrives; on cancel, `work` is told to stop through the event it is given."""
+        stop = threading.Event()
+        future = asyncio.ensure_future(asyncio.to_thread(work, stop))
+        try:
+            while True:
+                done, _ = await asyncio.wait({future}, timeout=self._interval)
+                if done:
+                    return future.result()
+                activity.heartbeat(*([self._last] if self._last is not None else []))
+        except asyncio.CancelledError:
+            stop.set()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await future
+            raise
 
     async def report(self, progress: Progress, *, force: bool = False) -> None:
-        activity.heartbeat(progress.model_dump(mode="json"))
+        self._last = progress.model_dump(mode="json")
+        activity.heartbeat(self._last)
         now = time.monotonic()
         if force or now - self._last_write >= self._interval:
             self._last_write = now

@@ -6,7 +6,10 @@ verdicts (JSON) and a JUnit XML report that CI tools read.
 """
 
 import asyncio
+import functools
 import json
+import threading
+from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree
 
@@ -46,7 +49,9 @@ class TestRunActivities(ActivityGroup):
         state = TestRunCheckpoint.model_validate(previous.checkpoint if previous else {})
         total = len(suite.tests)
         for test in suite.tests[len(state.verdicts) :]:
-            verdict = await asyncio.to_thread(self._evaluate, work.project_id, test)
+            verdict = await reporter.in_thread(
+                functools.partial(self._evaluate, work.project_id, test)
+            )
             state.verdicts.append(verdict)
             outcome = "passed" if verdict.passed else "failed"
             await reporter.report(
@@ -85,8 +90,8 @@ class TestRunActivities(ActivityGroup):
                 )
             return TestSuite.model_validate({"tests": project.test_suite})
 
-    def _evaluate(self, project_id: str, test: DataTest) -> Verdict:
-        batches = record_batches(self.context.db, project_id)
+    def _evaluate(self, project_id: str, test: DataTest, stop: threading.Event) -> Verdict:
+        batches = _until(stop, record_batches(self.context.db, project_id))
         target = getattr(test, "to_project", None)
 
         def present(keys: list[str]) -> set[str]:
@@ -104,6 +109,19 @@ class TestRunActivities(ActivityGroup):
         body = [verdict.model_dump() for verdict in verdicts]
         results.stream.write(json.dumps(body, indent=2, ensure_ascii=False).encode())
         results.finish()
+
+
+class Stopped(Exception):
+    """The activity was cancelled while a test was reading records."""
+
+
+def _until(
+    stop: threading.Event, batches: Iterator[list[tuple[str, Any]]]
+) -> Iterator[list[tuple[str, Any]]]:
+    for batch in batches:
+        if stop.is_set():
+            raise Stopped
+        yield batch
 
 
 def junit_xml(project_id: str, verdicts: list[Verdict]) -> bytes:

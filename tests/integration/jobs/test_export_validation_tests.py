@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from typing import Any
 from xml.etree import ElementTree
 
 import pyarrow.parquet as pq
@@ -31,7 +32,7 @@ def download(api: JobsApi, job_id: str, name: str):
     return api.http.get(f"/api/jobs/{job_id}/artifacts/{name}")
 
 
-PEOPLE = [
+PEOPLE: list[dict[str, Any]] = [
     {"id": "a1", "name": "Ada", "age": 36, "tags": ["x"]},
     {"id": "b2", "name": "Bob", "age": 17},
     {"id": "c3", "name": None, "age": "old"},
