@@ -40,6 +40,9 @@ class Settings(BaseSettings):
         default=None,
         description="Directory that import sources are read from; data_dir/imports when unset.",
     )
+    upload_max_bytes: int = Field(
+        default=1 << 30, gt=0, description="Largest file accepted by POST /api/uploads."
+    )
     heartbeat_interval_seconds: float = Field(
         default=1.0,
         gt=0,

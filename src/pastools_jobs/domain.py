@@ -91,6 +91,13 @@ class ProjectExists(JobError):
         super().__init__(f"A project with id '{project_id}' exists already.")
 
 
+class PayloadTooLarge(JobError):
+    title = "Upload too large"
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(f"The upload is larger than the limit of {max_bytes} bytes.")
+
+
 class InvalidJobInput(JobError):
     title = "Invalid job input"
 

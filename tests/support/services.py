@@ -197,6 +197,9 @@ class Stack:
                 stop_process(process)
 
 
+UPLOAD_LIMIT = 5_000_000
+
+
 def start_stack(name: str, base: Path, temporal: TemporalServer, database_url: str) -> Stack:
     base.mkdir(parents=True, exist_ok=True)
     api_port = free_port()
@@ -208,6 +211,7 @@ def start_stack(name: str, base: Path, temporal: TemporalServer, database_url: s
         "PASTOOLS_TASK_QUEUE": f"pastools-{name}",
         "PASTOOLS_API_PORT": str(api_port),
         "PASTOOLS_UI_PORT": str(temporal.settings.ui_port),
+        "PASTOOLS_UPLOAD_MAX_BYTES": str(UPLOAD_LIMIT),
     }
     stack = Stack(name, env, base, api_port, temporal)
     stack.start_api()

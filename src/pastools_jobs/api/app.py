@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pastools_jobs.api.problems import install_problem_handlers
-from pastools_jobs.api.routes import artifacts, dashboard, health, jobs, projects
+from pastools_jobs.api.routes import artifacts, dashboard, health, jobs, projects, uploads
 from pastools_jobs.api.schemas import job_out
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
@@ -67,5 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(artifacts.router)
     app.include_router(projects.router)
+    app.include_router(uploads.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -17,6 +17,7 @@ from pastools_jobs.domain import (
     InvalidJobInput,
     JobError,
     JobNotFound,
+    PayloadTooLarge,
     ProjectExists,
     ProjectNotFound,
     TemporalUnavailable,
@@ -34,6 +35,7 @@ _STATUS_OF: dict[type[JobError], int] = {
     IllegalTransition: 409,
     ProjectExists: 409,
     InvalidJobInput: 422,
+    PayloadTooLarge: 413,
     TemporalUnavailable: 503,
 }
 
@@ -57,6 +59,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _WHY = {
+    413: "The upload is larger than the configured limit.",
     404: "No such job, project or record.",
     409: "The job's status does not allow this, or the project exists.",
     422: "Invalid input.",
