@@ -23,6 +23,7 @@ class ImportParams(BaseModel):
         min_length=1,
         max_length=1024,
         description="File to import, relative to the import directory (or an upload's source).",
+        json_schema_extra={"x-upload": True},
     )
     format: Literal["csv", "jsonl", "parquet"] | None = Field(
         default=None, description="Taken from the file's extension when not given."

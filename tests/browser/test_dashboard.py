@@ -183,3 +183,31 @@ def test_narrow_window_keeps_the_page_usable_with_the_keyboard(
     expect(page.get_by_role("dialog")).to_be_visible()
     page.keyboard.press("Escape")
     expect(page.get_by_role("dialog")).to_be_hidden()
+
+
+def test_import_submitted_with_an_uploaded_file_and_its_export_downloadable(
+    page: Page, api: JobsApi, tmp_path
+) -> None:
+    project = api.create_project()
+    csv_file = tmp_path / "people.csv"
+    csv_file.write_text("id,name\n1,Ada\n2,Grace\n")
+    page.goto(f"{api.stack.url}/?project_id={project}")
+
+    form = page.locator("#submit")
+    form.get_by_label("Type").select_option("import")
+    form.get_by_label("Project").fill(project)
+    form.get_by_label("Key Column").fill("id")
+    form.get_by_label("or upload a file").set_input_files(str(csv_file))
+    form.get_by_role("button", name="Submit").click()
+
+    expect(page.locator("#jobs tbody tr .badge.status-completed")).to_have_count(1)
+    assert api.http.get(f"/api/projects/{project}").json()["records"] == 2
+
+    export = api.submit("export", project, format="csv")
+    api.wait_for_status(export["id"], "completed")
+    row(page, export["id"]).locator("td.id button").click()
+    link = page.get_by_role("dialog").get_by_role("link", name=f"{project}-export.csv")
+    with page.expect_download() as download:
+        link.click()
+    assert download.value.suggested_filename == f"{project}-export.csv"
+    assert "Grace" in download.value.path().read_text()

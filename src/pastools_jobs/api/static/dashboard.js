@@ -323,8 +323,23 @@ function renderDetail(job) {
   parts.push(element("h3", {}, "Timeline"), timeline(job));
   parts.push(element("h3", {}, "Parameters"), json(job.params));
   if (job.result) parts.push(element("h3", {}, "Result"), json(job.result));
+  parts.push(element("h3", {}, "Artifacts"), element("ul", { id: "artifacts" }, element("li", {}, "–")));
   parts.push(element("div", { class: "actions" }, actionsCell(job)));
   $("#detail-body").replaceChildren(...parts);
+  loadArtifacts(job.id);
+}
+
+async function loadArtifacts(jobId) {
+  try {
+    const artifacts = await api(`/api/jobs/${encodeURIComponent(jobId)}/artifacts`);
+    const items = artifacts.map((a) =>
+      element("li", {}, element("a", { href: a.url, download: a.name }, a.name), ` (${a.bytes} bytes)`),
+    );
+    const list = $("#artifacts");
+    if (list && state.openJob === jobId) list.replaceChildren(...(items.length ? items : [element("li", {}, "None")]));
+  } catch (error) {
+    /* the detail stays useful without its artifacts */
+  }
 }
 
 async function openDetail(jobId) {
@@ -392,7 +407,11 @@ function paramField(name, schema, required) {
   const input = element("input", attributes);
   if (schema.default !== undefined && schema.default !== null) input.value = String(schema.default);
   const label = element("label", { title: schema.description || "" }, schema.title || name, input);
-  return label;
+  if (!schema["x-upload"]) return label;
+  // A parameter that names a file can take one uploaded from this computer instead.
+  const file = element("input", { type: "file", "data-upload-for": name });
+  file.addEventListener("change", () => { input.required = required && !file.files.length; });
+  return element("div", { class: "upload" }, label, element("label", {}, "or upload a file", file));
 }
 
 function renderParamFields() {
@@ -408,12 +427,19 @@ async function submitJob(event) {
   event.preventDefault();
   const form = event.target;
   const params = {};
-  for (const input of $("#params").querySelectorAll("input")) {
+  for (const input of $("#params").querySelectorAll("input:not([type=file])")) {
     if (input.value === "") continue;
     params[input.name] = input.dataset.kind === "integer" || input.dataset.kind === "number" ? Number(input.value) : input.value;
   }
   const payload = { type: form.elements.type.value, project_id: form.elements.project_id.value, params };
   try {
+    for (const file of $("#params").querySelectorAll("input[type=file]")) {
+      if (!file.files.length) continue;
+      const body = new FormData();
+      body.append("file", file.files[0]);
+      const upload = await api("/api/uploads", { method: "POST", body });
+      params[file.dataset.uploadFor] = upload.source;
+    }
     const job = await post("/api/jobs", payload);
     onJob(job);
     notify(`Submitted ${job.type} job ${job.id.slice(0, 12)}.`);
