@@ -1,8 +1,8 @@
 """The export activity: a project's records (optionally those whose key has a prefix)
 to a CSV, JSON Lines or Parquet artifact, in key order, batch by batch.
 
-CSV and Parquet get one column per top-level field, found by a first pass over the
-keys of the documents; values that are not strings are written as JSON. A retried
+CSV and Parquet get one column per top-level field (in name order, found by the
+database); values that are not strings are written as JSON. A retried
 attempt resumes a CSV or JSON Lines file at its checkpointed size and key; a Parquet
 file, which cannot be appended to, is written again from the start.
 """
@@ -18,11 +18,12 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 from temporalio import activity
 
+from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
-from pastools_jobs.datasets.records import count_records, record_batches
+from pastools_jobs.datasets.records import count_records, field_names, record_batches
 
 ExportFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -134,7 +135,7 @@ class ExportActivities(ActivityGroup):
             key_prefix=work.key_prefix,
             batch_size=work.batch_rows,
         )
-        while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+        async for batch in read_ahead(batches):
             if parquet is not None:
                 await asyncio.to_thread(parquet.write_table, encoder.table(batch))
             else:
@@ -153,12 +154,8 @@ class ExportActivities(ActivityGroup):
             return count_records(session, work.project_id, work.key_prefix)
 
     def _fields(self, work: ExportWork) -> list[str]:
-        seen: dict[str, None] = {}
-        for batch in record_batches(self.context.db, work.project_id, key_prefix=work.key_prefix):
-            for _, doc in batch:
-                if isinstance(doc, dict):
-                    seen.update(dict.fromkeys(doc))
-        return list(seen)
+        with self.context.db.transaction() as session:
+            return field_names(session, work.project_id, work.key_prefix)
 
 
 def _progress(state: ExportCheckpoint, total: int) -> Progress:

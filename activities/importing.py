@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
@@ -77,7 +78,7 @@ class ImportActivities(ActivityGroup):
             batches = read_batches(
                 path, source_format, start, work.batch_rows, work.key_column, work.csv
             )
-            while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            async for batch in read_ahead(batches):
                 await self._apply(work, batch, state)
                 state.position = vars(batch.end)
                 done = batch.end.rows if source_format == "parquet" else batch.end.offset

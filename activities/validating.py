@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
@@ -72,7 +73,7 @@ class ValidationActivities(ActivityGroup):
                 after_key=state.after_key,
                 batch_size=work.batch_rows,
             )
-            while (batch := await asyncio.to_thread(next, batches, None)) is not None:
+            async for batch in read_ahead(batches):
                 lines = await asyncio.to_thread(_check, validator, batch, state, work)
                 report.stream.write(lines)
                 state.after_key = batch[-1][0]
@@ -114,10 +115,10 @@ def _check(
     """Validate a batch, update the counts and groups, return its report lines."""
     lines: list[str] = []
     for key, document in batch:
-        errors = list(validator.iter_errors(document))
-        if not errors:
+        if validator.is_valid(document):  # much faster than collecting no errors
             state.valid += 1
             continue
+        errors = list(validator.iter_errors(document))
         state.invalid += 1
         found = []
         for error in errors:

@@ -9,6 +9,7 @@ Rows the input got wrong are reported with their line and reason, never raised.
 import codecs
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,20 +91,25 @@ class _Lines:
 
     def __init__(self, stream: BinaryIO, encoding: str, position: Position) -> None:
         self._stream = stream
-        self._decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+        self._encoding = encoding
         self.offset = position.offset
         self.line = position.line
         stream.seek(position.offset)
 
     def __iter__(self) -> Iterator[str]:
+        encoding = self._encoding
         for raw in self._stream:
             self.offset += len(raw)
             self.line += 1
-            yield self._decoder.decode(raw)
+            yield raw.decode(encoding, "surrogateescape")
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 def _undecodable(values: list[str]) -> bool:
-    return any("\udc80" <= ch <= "\udcff" for value in values for ch in value)
+    """Bytes the encoding could not decode survive as lone surrogates (surrogateescape)."""
+    return _UNDECODED.search("\x00".join(values)) is not None
 
 
 class _CsvReader:

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
 from pastools_jobs.db.engine import Database
@@ -98,6 +98,27 @@ def record_batches(
         if len(batch) < batch_size:
             return
         after_key = batch[-1][0]
+
+
+_FIELDS = {
+    "postgresql": (
+        "SELECT DISTINCT f FROM records, jsonb_object_keys("
+        "CASE WHEN jsonb_typeof(data) = 'object' THEN data ELSE '{}' END) AS f "
+        "WHERE project_id = :project AND key LIKE :prefix ESCAPE '/' ORDER BY f"
+    ),
+    "sqlite": (
+        "SELECT DISTINCT j.key FROM records, json_each(records.data) AS j "
+        "WHERE records.project_id = :project AND records.key LIKE :prefix ESCAPE '/' "
+        "AND json_type(records.data) = 'object' ORDER BY j.key"
+    ),
+}
+
+
+def field_names(session: Session, project_id: str, key_prefix: str | None = None) -> list[str]:
+    """The top-level field names of the documents, in name order, found by the database."""
+    escaped = (key_prefix or "").replace("/", "//").replace("%", "/%").replace("_", "/_")
+    sql = _FIELDS[session.get_bind().dialect.name]
+    return list(session.scalars(text(sql), {"project": project_id, "prefix": escaped + "%"}))
 
 
 def keys_present(session: Session, project_id: str, keys: Sequence[str]) -> set[str]:
