@@ -73,6 +73,12 @@ def count_records(session: Session, project_id: str, key_prefix: str | None = No
     return int(session.scalar(query) or 0)
 
 
+_BATCH = (
+    "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
+    "AND key LIKE :prefix ESCAPE '/' ORDER BY key LIMIT :limit"
+)
+
+
 def record_batches(
     db: Database,
     project_id: str,
@@ -81,23 +87,28 @@ def record_batches(
     key_prefix: str | None = None,
     batch_size: int = 5000,
 ) -> Iterator[list[tuple[str, Any]]]:
-    """Records in key order, a batch per short transaction (keyset pagination), from
-    just after `after_key`: memory stays flat and a resumed reader continues exactly."""
+    """Records in key order, a batch per short read-only transaction (keyset pagination),
+    from just after `after_key`: memory stays flat and a resumed reader continues exactly.
+    Plain SQL, decoded here: the ORM's per-row work would cost more than the reading."""
+    params = {
+        "project": project_id,
+        "after": after_key or "",
+        "prefix": _like_prefix(key_prefix),
+        "limit": batch_size,
+    }
     while True:
-        query = select(Record.key, Record.data).where(Record.project_id == project_id)
-        if after_key is not None:
-            query = query.where(Record.key > after_key)
-        if key_prefix:
-            query = query.where(Record.key.startswith(key_prefix, autoescape=True))
-        query = query.order_by(Record.key).limit(batch_size)
-        with db.transaction() as session:
-            batch = [(key, data) for key, data in session.execute(query)]
-        if not batch:
+        with db.reading() as connection:
+            rows = connection.execute(text(_BATCH), params).all()
+        if not rows:
             return
-        yield batch
-        if len(batch) < batch_size:
+        yield [(key, json.loads(data) if isinstance(data, str) else data) for key, data in rows]
+        if len(rows) < batch_size:
             return
-        after_key = batch[-1][0]
+        params["after"] = rows[-1][0]
+
+
+def _like_prefix(prefix: str | None) -> str:
+    return (prefix or "").replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
 _FIELDS = {
@@ -116,9 +127,10 @@ _FIELDS = {
 
 def field_names(session: Session, project_id: str, key_prefix: str | None = None) -> list[str]:
     """The top-level field names of the documents, in name order, found by the database."""
-    escaped = (key_prefix or "").replace("/", "//").replace("%", "/%").replace("_", "/_")
     sql = _FIELDS[session.get_bind().dialect.name]
-    return list(session.scalars(text(sql), {"project": project_id, "prefix": escaped + "%"}))
+    return list(
+        session.scalars(text(sql), {"project": project_id, "prefix": _like_prefix(key_prefix)})
+    )
 
 
 def keys_present(session: Session, project_id: str, keys: Sequence[str]) -> set[str]:

@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,10 +35,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None
 
 
+READ_ONLY = "pastools_read_only"
+
+
 def _sqlite_begin_immediate(connection: Any) -> None:
     """Take the write lock up front: a deferred transaction that later writes can fail
-    at once with "database is locked" instead of waiting for the busy timeout."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    at once with "database is locked" instead of waiting for the busy timeout.
+    Read-only work (`Database.reading`) takes no lock and runs beside the writer."""
+    read_only = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 class Database:
@@ -52,6 +57,13 @@ class Database:
     def transaction(self) -> Iterator[Session]:
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read-only transaction: on SQLite it does not block the writer."""
+        options = {READ_ONLY: True}
+        with self.engine.connect().execution_options(**options) as connection, connection.begin():
+            yield connection
 
     async def run(self, work: Callable[[Session], T]) -> T:
         """`work` in one transaction, off the event loop."""
