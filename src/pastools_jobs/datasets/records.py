@@ -1,8 +1,9 @@
 """Writing and reading a project's records in bulk, on SQLite and PostgreSQL.
 
 Writes are upserts keyed by (project, key), so an import run twice, or resumed after
-a crash, leaves exactly one record per key. PostgreSQL takes each batch by COPY into
-a temporary table and one INSERT … ON CONFLICT; SQLite one executemany per batch.
+a crash, leaves exactly one record per key. PostgreSQL takes each batch by COPY (into
+a staging table and one INSERT … ON CONFLICT when keys exist already); SQLite one
+executemany per batch.
 """
 
 import json
@@ -10,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, func, select, text
 from sqlalchemy.orm import Session
 
@@ -52,13 +54,24 @@ def upsert_records(
 def _upsert_postgresql(
     connection: Connection, project_id: str, rows: dict[str, Any], now: datetime
 ) -> None:
+    """COPY straight into the table, which is what a first import of new keys needs; if a
+    key exists already, undo that (a savepoint) and merge through a staging table."""
     raw = connection.connection.driver_connection
     assert raw is not None
+    documents = [(key, _json(document)) for key, document in rows.items()]
+    try:
+        with raw.transaction(), raw.cursor() as cursor:
+            with cursor.copy("COPY records (project_id, key, data, updated_at) FROM STDIN") as copy:
+                for key, document in documents:
+                    copy.write_row((project_id, key, document, now))
+        return
+    except psycopg.errors.UniqueViolation:
+        pass
     with raw.cursor() as cursor:
         cursor.execute(_PG_STAGING)
         with cursor.copy("COPY record_staging (key, data) FROM STDIN") as copy:
-            for key, document in rows.items():
-                copy.write_row((key, _json(document)))
+            for key, document in documents:
+                copy.write_row((key, document))
         cursor.execute(_PG_MERGE, (project_id, now))
 
 
