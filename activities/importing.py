@@ -17,9 +17,9 @@ from temporalio.exceptions import ApplicationError
 
 from activities.batches import read_ahead
 from activities.context import ActivityGroup
+from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.projects import get_project
 from pastools_jobs.datasets.readers import (
     Batch,
     CsvOptions,
@@ -31,7 +31,6 @@ from pastools_jobs.datasets.readers import (
     read_batches,
 )
 from pastools_jobs.datasets.records import upsert_records
-from pastools_jobs.domain import ProjectNotFound
 from pastools_jobs.mirror.apply import utcnow
 from pastools_jobs.paths import UnsafePath, resolve_under
 
@@ -53,10 +52,6 @@ class ImportCheckpoint(BaseModel):
     skipped: int = 0
     examples: list[dict[str, Any]] = Field(default_factory=list)
     resumed_from_row: int = 0
-
-
-def _input_error(message: str, error_type: str, **details: Any) -> ApplicationError:
-    return ApplicationError(message, details, type=error_type, non_retryable=True)
 
 
 class ImportActivities(ActivityGroup):
@@ -84,7 +79,7 @@ class ImportActivities(ActivityGroup):
                 done = batch.end.rows if source_format == "parquet" else batch.end.offset
                 await reporter.report(_progress(state, done, total))
         except SourceUnusable as error:
-            raise _input_error(
+            raise input_error(
                 f"{work.source}: {error}", "SourceUnusable", source=work.source
             ) from None
         await reporter.report(_progress(state, total, total), force=True)
@@ -122,9 +117,9 @@ class ImportActivities(ActivityGroup):
         try:
             path = resolve_under(self.context.settings.resolved_import_dir, source)
         except UnsafePath as error:
-            raise _input_error(str(error), "UnsafeSource", source=source) from None
+            raise input_error(str(error), "UnsafeSource", source=source) from None
         if not path.is_file():
-            raise _input_error(
+            raise input_error(
                 f"Import source '{source}' does not exist in the import directory.",
                 "SourceNotFound",
                 source=source,
@@ -132,15 +127,12 @@ class ImportActivities(ActivityGroup):
         return path
 
     def _check_project(self, project_id: str) -> None:
-        try:
-            with self.context.db.transaction() as session:
-                get_project(session, project_id)
-        except ProjectNotFound as error:
-            raise _input_error(str(error), "ProjectNotFound", project_id=project_id) from None
+        with self.context.db.transaction() as session:
+            project_or_fail(session, project_id)
 
 
 def _bad_row(source: str, error: RowError, imported: int) -> ApplicationError:
-    return _input_error(
+    return input_error(
         f"{source} line {error.line}: {error.reason}. "
         f"{imported} rows before it were imported; set on_error to 'skip' to skip bad rows.",
         "BadRow",

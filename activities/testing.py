@@ -15,16 +15,14 @@ from xml.etree import ElementTree
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.context import ActivityGroup
+from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
-from pastools_jobs.datasets.projects import get_project
 from pastools_jobs.datasets.records import keys_present, record_batches
 from pastools_jobs.datasets.testsuite import DataTest, TestSuite, Verdict
-from pastools_jobs.domain import ProjectNotFound
 
 JUNIT = "test-results.xml"
 RESULTS = "test-results.json"
@@ -75,18 +73,12 @@ class TestRunActivities(ActivityGroup):
 
     def _suite(self, project_id: str) -> TestSuite:
         with self.context.db.transaction() as session:
-            try:
-                project = get_project(session, project_id)
-            except ProjectNotFound as error:
-                raise ApplicationError(
-                    str(error), type="ProjectNotFound", non_retryable=True
-                ) from None
+            project = project_or_fail(session, project_id)
             if not project.test_suite:
-                raise ApplicationError(
+                raise input_error(
                     f"Project '{project_id}' has no tests: set them with "
                     f"PUT /api/projects/{project_id}/tests.",
-                    type="NoTestSuite",
-                    non_retryable=True,
+                    "NoTestSuite",
                 )
             return TestSuite.model_validate({"tests": project.test_suite})
 

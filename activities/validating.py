@@ -11,17 +11,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.batches import read_ahead
 from activities.context import ActivityGroup
+from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
-from pastools_jobs.datasets.projects import get_project
 from pastools_jobs.datasets.records import count_records, record_batches
 from pastools_jobs.datasets.schema import compile_schema
-from pastools_jobs.domain import InvalidJobInput, ProjectNotFound
+from pastools_jobs.domain import InvalidJobInput
 
 REPORT = "validation-report.jsonl"
 
@@ -57,7 +56,7 @@ class ValidationActivities(ActivityGroup):
         try:
             validator = compile_schema(schema)
         except InvalidJobInput as error:
-            raise ApplicationError(str(error), type="InvalidSchema", non_retryable=True) from None
+            raise input_error(str(error), "InvalidSchema") from None
         job_id = activity.info().workflow_id or "unknown"
         reporter = ProgressReporter(
             self.context.db, self.context.settings.heartbeat_interval_seconds
@@ -93,18 +92,12 @@ class ValidationActivities(ActivityGroup):
 
     def _schema_and_count(self, project_id: str) -> tuple[Any, int]:
         with self.context.db.transaction() as session:
-            try:
-                project = get_project(session, project_id)
-            except ProjectNotFound as error:
-                raise ApplicationError(
-                    str(error), type="ProjectNotFound", non_retryable=True
-                ) from None
+            project = project_or_fail(session, project_id)
             if project.json_schema is None:
-                raise ApplicationError(
+                raise input_error(
                     f"Project '{project_id}' has no JSON Schema: set one with "
                     f"PUT /api/projects/{project_id}/schema.",
-                    type="NoSchema",
-                    non_retryable=True,
+                    "NoSchema",
                 )
             return project.json_schema, count_records(session, project_id)
 
