@@ -139,22 +139,18 @@ def test_worker_killed_mid_job_resumes_from_its_checkpoint(api: JobsApi) -> None
     assert done["progress"]["done"] == 40
 
 
+def start_probe_from_cli(api: JobsApi, job_id: str, request: dict, *options: str) -> None:
+    """`temporal workflow start`, as a user would type it, for a probe job."""
+    api.stack.temporal.cli(
+        "workflow", "start", "--type", "ProbeJob", "--task-queue", api.stack.task_queue,
+        "--workflow-id", job_id, "--input", json.dumps(request), *options,
+    )  # fmt: skip
+
+
 def test_workflow_started_from_the_cli_appears_in_the_table(api: JobsApi) -> None:
     project = new_project()
     job_id = f"cli-{project}"
-    request = {"project_id": project, "params": {"items": 3}}
-    api.stack.temporal.cli(
-        "workflow",
-        "start",
-        "--type",
-        "ProbeJob",
-        "--task-queue",
-        api.stack.task_queue,
-        "--workflow-id",
-        job_id,
-        "--input",
-        json.dumps(request),
-    )
+    start_probe_from_cli(api, job_id, {"project_id": project, "params": {"items": 3}})
 
     job = wait_for(
         lambda: api.http.get(f"/api/jobs/{job_id}").status_code == 200,
@@ -189,19 +185,12 @@ def test_failed_job_run_again_from_the_cli_becomes_its_next_attempt(api: JobsApi
     api.stack.temporal.cli("workflow", "terminate", "-w", job["id"], "--reason", "first try")
     api.wait_for_status(job["id"], "failed")
 
-    api.stack.temporal.cli(
-        "workflow",
-        "start",
-        "--type",
-        "ProbeJob",
-        "--task-queue",
-        api.stack.task_queue,
-        "--workflow-id",
+    start_probe_from_cli(
+        api,
         job["id"],
+        {"project_id": project, "params": {"items": 2}},
         "--id-reuse-policy",
         "AllowDuplicateFailedOnly",
-        "--input",
-        json.dumps({"project_id": project, "params": {"items": 2}}),
     )
 
     done = api.wait_for_status(job["id"], "completed")
