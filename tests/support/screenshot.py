@@ -15,16 +15,23 @@ from tests.support.services import start_stack, start_temporal
 
 
 def populate(api: JobsApi) -> None:
-    """Two of each outcome, and a few running, in two projects."""
+    """Jobs of every type and in every status, in two projects."""
     for project in ("catalogue", "billing"):
-        for items in (3, 8):
-            api.wait_for_status(api.submit("probe", project, items=items)["id"], "completed")
+        api.create_project(project)
+        rows = "".join(f'{{"sku": "{project[:3]}-{i}", "price": {i % 40}}}\n' for i in range(500))
+        source = api.write_import(f"{project}.jsonl", rows)
+        api.wait_for_status(
+            api.submit("import", project, source=source, key_column="sku")["id"], "completed"
+        )
+        api.wait_for_status(api.submit("export", project, format="csv")["id"], "completed")
         api.wait_for_status(api.submit("import", project, source="missing.csv")["id"], "failed")
+    api.http.put("/api/projects/catalogue/schema", json={"properties": {"price": {"maximum": 30}}})
+    api.wait_for_status(api.submit("validation", "catalogue")["id"], "completed")
     cancelled = api.submit("probe", "catalogue", items=1000, item_ms=100)
     api.wait_running(cancelled["id"])
     api.http.post(f"/api/jobs/{cancelled['id']}/cancel")
     api.wait_for_status(cancelled["id"], "cancelled")
-    for _ in range(3):
+    for _ in range(2):
         api.wait_running(api.submit("probe", "catalogue", items=600, item_ms=100)["id"], 20)
 
 
@@ -39,7 +46,7 @@ def main(target: Path) -> None:
                 # A queued job: one whose worker is not there to take it.
                 stack.kill_worker()
                 http.post(
-                    "/api/jobs", json={"type": "probe", "project_id": "billing", "params": {}}
+                    "/api/jobs", json={"type": "test_run", "project_id": "billing", "params": {}}
                 )
             with chromium() as browser:
                 page = browser.new_page(viewport={"width": 1280, "height": 1000})

@@ -60,11 +60,11 @@ def _upsert_postgresql(
     assert raw is not None
     documents = [(key, _json(document)) for key, document in rows.items()]
     stamp = now.isoformat()  # adapted once, not once per row
+    direct = "COPY records (project_id, key, data, updated_at) FROM STDIN"
     try:
-        with raw.transaction(), raw.cursor() as cursor:
-            with cursor.copy("COPY records (project_id, key, data, updated_at) FROM STDIN") as copy:
-                for key, document in documents:
-                    copy.write_row((project_id, key, document, stamp))
+        with raw.transaction(), raw.cursor() as cursor, cursor.copy(direct) as copy:
+            for key, document in documents:
+                copy.write_row((project_id, key, document, stamp))
         return
     except psycopg.errors.UniqueViolation:
         pass

@@ -15,6 +15,8 @@ from pastools_jobs.job_types import JOB_WORKFLOWS
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
+# Keep the parameters in the order their models declare them: the form shows them so.
+templates.env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 
 KEEPALIVE_SECONDS = 15.0
 RECONNECT_MILLISECONDS = 2000

@@ -393,6 +393,14 @@ async function retryJob(job) {
 const jobTypes = JSON.parse($("#job-types").textContent);
 
 function paramField(name, schema, required) {
+  const choices = schema.enum || (schema.anyOf || []).map((s) => s.enum).find(Boolean);
+  if (choices) {
+    const select = element("select", { name, "data-kind": "string" });
+    if (!required) select.append(element("option", { value: "" }, "(default)"));
+    for (const choice of choices) select.append(element("option", { value: String(choice) }, String(choice)));
+    if (schema.default !== undefined && schema.default !== null) select.value = String(schema.default);
+    return element("label", { title: schema.description || "" }, schema.title || name, select);
+  }
   const type = schema.type || (schema.anyOf || []).map((s) => s.type).find((t) => t !== "null") || "string";
   const attributes = { name, "data-kind": type };
   if (type === "integer" || type === "number") {
@@ -427,7 +435,7 @@ async function submitJob(event) {
   event.preventDefault();
   const form = event.target;
   const params = {};
-  for (const input of $("#params").querySelectorAll("input:not([type=file])")) {
+  for (const input of $("#params").querySelectorAll("input:not([type=file]), select")) {
     if (input.value === "") continue;
     params[input.name] = input.dataset.kind === "integer" || input.dataset.kind === "number" ? Number(input.value) : input.value;
   }
