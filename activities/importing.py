@@ -107,7 +107,7 @@ class ImportActivities(ActivityGroup):
         room = work.max_examples - len(state.examples)
         state.examples += [{"line": e.line, "reason": e.reason} for e in batch.errors[:room]]
 
-    def _commit(self, project_id: str, rows: list[tuple[int, str, dict[str, Any]]]) -> None:
+    def _commit(self, project_id: str, rows: list[tuple[int, str, str]]) -> None:
         with self.context.db.transaction() as session:
             upsert_records(
                 session.connection(), project_id, [(key, doc) for _, key, doc in rows], utcnow()

@@ -19,6 +19,9 @@ import pyarrow.parquet as pq
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
 
+encode_document = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+"""One encoder for all rows: json.dumps with options builds a new one per call."""
+
 
 class SourceUnusable(Exception):
     """The whole source is wrong (no header, no key column, unreadable format)."""
@@ -41,7 +44,8 @@ class RowError:
 
 @dataclass
 class Batch:
-    rows: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+    rows: list[tuple[int, str, str]] = field(default_factory=list)
+    """(line, key, the document as JSON text)"""
     errors: list[RowError] = field(default_factory=list)
     end: Position = field(default_factory=Position)
 
@@ -199,7 +203,8 @@ class _CsvReader:
             if key is None:
                 batch.errors.append(RowError(line, f"the key column '{self._key_column}' is empty"))
             else:
-                batch.rows.append((line, key, dict(zip(header, values, strict=True))))
+                document = dict(zip(header, values, strict=True))
+                batch.rows.append((line, key, encode_document(document)))
 
 
 def _jsonl_batches(
@@ -228,7 +233,8 @@ def _add_json_line(
     batch: Batch, raw: bytes, line: int, row_number: int, key_column: str | None
 ) -> None:
     try:
-        document = json.loads(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        document = json.loads(text)
     except UnicodeDecodeError:
         batch.errors.append(RowError(line, "not valid UTF-8"))
         return
@@ -242,7 +248,7 @@ def _add_json_line(
     if key is None:
         batch.errors.append(RowError(line, f"the key field '{key_column}' is missing or empty"))
         return
-    batch.rows.append((line, key, document))
+    batch.rows.append((line, key, text.strip()))  # valid JSON already: kept as written
 
 
 def _parquet_batches(
@@ -273,7 +279,6 @@ def _parquet_batches(
         yield batch
 
 
-def _jsonable(document: dict[str, Any]) -> dict[str, Any]:
+def _jsonable(document: dict[str, Any]) -> str:
     """Parquet values that JSON has no type for (dates, decimals, bytes) as strings."""
-    converted: dict[str, Any] = json.loads(json.dumps(document, default=str))
-    return converted
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)

@@ -36,9 +36,12 @@ _PG_MERGE = (
 
 
 def upsert_records(
-    connection: Connection, project_id: str, rows: Sequence[tuple[str, Any]], now: datetime
+    connection: Connection, project_id: str, rows: Sequence[tuple[str, str]], now: datetime
 ) -> int:
-    """Insert or replace `(key, document)` rows; the last of equal keys wins."""
+    """Insert or replace `(key, JSON text)` rows; the last of equal keys wins.
+
+    Documents come encoded by the reader, so that encoding happens while the previous
+    batch is being written."""
     latest = {key: document for key, document in rows}
     if connection.dialect.name == "postgresql":
         _upsert_postgresql(connection, project_id, latest, now)
@@ -46,19 +49,19 @@ def upsert_records(
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
         connection.exec_driver_sql(
             _SQLITE_UPSERT,
-            [(project_id, key, _json(doc), stamp) for key, doc in latest.items()],
+            [(project_id, key, doc, stamp) for key, doc in latest.items()],
         )
     return len(latest)
 
 
 def _upsert_postgresql(
-    connection: Connection, project_id: str, rows: dict[str, Any], now: datetime
+    connection: Connection, project_id: str, rows: dict[str, str], now: datetime
 ) -> None:
     """COPY straight into the table, which is what a first import of new keys needs; if a
     key exists already, undo that (a savepoint) and merge through a staging table."""
     raw = connection.connection.driver_connection
     assert raw is not None
-    documents = [(key, _json(document)) for key, document in rows.items()]
+    documents = list(rows.items())
     stamp = now.isoformat()  # adapted once, not once per row
     direct = "COPY records (project_id, key, data, updated_at) FROM STDIN"
     try:
@@ -74,10 +77,6 @@ def _upsert_postgresql(
             for key, document in documents:
                 copy.write_row((key, document))
         cursor.execute(_PG_MERGE, (project_id, now))
-
-
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_json = _ENCODER.encode  # one encoder for all rows: json.dumps with options builds one per call
 
 
 def count_records(session: Session, project_id: str, key_prefix: str | None = None) -> int:
