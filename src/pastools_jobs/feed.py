@@ -52,10 +52,6 @@ class JobFeed:
         self._seen: dict[str, datetime] = {}
         self._since = utcnow()
 
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
     async def subscribe(self) -> AsyncIterator[FeedMessage]:
         queue: asyncio.Queue[FeedMessage | None] = asyncio.Queue(QUEUE_SIZE)
         self._subscribers.add(queue)
