@@ -275,6 +275,7 @@ def run(rows: int, backends: list[str]) -> list[Row]:
                 stack.stop()
             for cluster in clusters:
                 cluster.stop()
+                shutil.rmtree(cluster.data.parent, ignore_errors=True)
             temporal.stop()
         return results
 

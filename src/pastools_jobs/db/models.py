@@ -71,7 +71,9 @@ class Job(Base):
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
         Index("ix_jobs_project_created", "project_id", "created_at", "id"),
-        Index("ix_jobs_project_status", "project_id", "status"),
+        # Cover the statistics' GROUP BY status, type: answered from the index alone.
+        Index("ix_jobs_project_status_type", "project_id", "status", "type"),
+        Index("ix_jobs_status_type", "status", "type"),
         Index("ix_jobs_type_created", "type", "created_at", "id"),
         Index("ix_jobs_status_completed", "status", "completed_at"),
         Index("ix_jobs_updated", "updated_at"),

@@ -1,0 +1,224 @@
+"""The services a benchmark run needs, started once, on demand, and always stopped.
+
+One Temporal dev server (started by the platform's own `start_dev_server`, so with its
+WAL pragmas and search attributes) serves both sides of every comparison: the
+platform's stacks (`pastools api` + `pastools worker` processes, from the test
+support code) and the raw worker (`bench.raw_worker`), each on its own task queue.
+"""
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from temporalio.client import Client
+
+from bench.core import Size
+from bench.raw import RawWork, RawWorkflow
+from pastools_jobs.process import child_process_options, stop_process
+from tests.support.services import (
+    PostgresCluster,
+    Stack,
+    TemporalServer,
+    free_port,
+    start_postgres,
+    start_temporal,
+)
+
+T = TypeVar("T")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+WARM_UP_JOBS = 8
+"""Jobs run on each side before measuring: imports, connection pools, worker caches."""
+
+BACKENDS = ("postgresql", "sqlite")
+
+
+@dataclass
+class RawWorker:
+    """The baseline's worker process and the task queue it polls."""
+
+    process: subprocess.Popen[bytes]
+    task_queue: str
+
+
+def start_platform(
+    name: str,
+    base: Path,
+    temporal: TemporalServer,
+    database_url: str,
+    *,
+    worker: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    """Like `tests.support.services.start_stack`, with settings a benchmark needs to change
+    (the query benchmark runs an API without mirror or worker over a generated table)."""
+    base.mkdir(parents=True, exist_ok=True)
+    api_port = free_port()
+    env = {
+        **os.environ,
+        "PASTOOLS_DATA_DIR": str(base),
+        "PASTOOLS_DATABASE_URL": database_url,
+        "PASTOOLS_TEMPORAL_ADDRESS": temporal.address,
+        "PASTOOLS_TASK_QUEUE": f"pastools-{name}",
+        "PASTOOLS_API_PORT": str(api_port),
+        "PASTOOLS_UI_PORT": str(temporal.settings.ui_port),
+        **(extra_env or {}),
+    }
+    stack = Stack(name, env, base, api_port, temporal)
+    stack.start_api()
+    if worker:
+        stack.start_worker()
+    return stack
+
+
+@dataclass
+class BenchEnv:
+    """Lazily started services shared by the benchmarks of one run."""
+
+    size: Size
+    workdir: Path
+    _cleanups: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    _temporal: TemporalServer | None = None
+    _postgres: PostgresCluster | None = None
+    _client: Client | None = None
+    _stacks: dict[str, Stack] = field(default_factory=dict)
+    _raw: RawWorker | None = None
+    shared: dict[str, Any] = field(default_factory=dict)
+    """Results one benchmark leaves for another (the memory benchmark reuses load 1)."""
+
+    @property
+    def full(self) -> bool:
+        return self.size is Size.FULL
+
+    def pick(self, small: T, full: T) -> T:
+        return full if self.full else small
+
+    async def temporal(self) -> TemporalServer:
+        if self._temporal is None:
+            server = await asyncio.to_thread(start_temporal, self.workdir / "temporal")
+            self._cleanups.callback(server.stop)
+            self._temporal = server
+        return self._temporal
+
+    async def client(self) -> Client:
+        """The benchmark's own Temporal client: the raw side's, and the observer's."""
+        if self._client is None:
+            self._client = await Client.connect((await self.temporal()).address)
+        return self._client
+
+    async def postgres(self) -> PostgresCluster:
+        if self._postgres is None:
+            # Not under workdir: as root the cluster runs as `postgres`, who must enter it.
+            base = Path(tempfile.mkdtemp(prefix="pastools-bench-pg-"))
+            self._cleanups.callback(shutil.rmtree, base, ignore_errors=True)
+            cluster = await asyncio.to_thread(start_postgres, base)
+            self._cleanups.callback(cluster.stop)
+            self._postgres = cluster
+        return self._postgres
+
+    async def database_url(self, backend: str, name: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{self.workdir / f'{name}.sqlite3'}"
+        cluster = await self.postgres()
+        return await asyncio.to_thread(cluster.create_database, name)
+
+    async def platform(self, backend: str = "postgresql") -> Stack:
+        """A warmed-up stack (API + worker) on `backend`; PostgreSQL is production's."""
+        if backend not in self._stacks:
+            temporal = await self.temporal()
+            url = await self.database_url(backend, f"bench_{backend}")
+            stack = await asyncio.to_thread(
+                start_platform, backend, self.workdir / backend, temporal, url
+            )
+            self._cleanups.callback(stack.stop)
+            await warm_up_platform(stack)
+            self._stacks[backend] = stack
+        return self._stacks[backend]
+
+    async def start_api_only(self, name: str, database_url: str) -> Stack:
+        """An API with neither mirror nor worker, over a table no workflow corresponds to."""
+        temporal = await self.temporal()
+        stack = await asyncio.to_thread(
+            start_platform,
+            name,
+            self.workdir / name,
+            temporal,
+            database_url,
+            worker=False,
+            extra_env={"PASTOOLS_MIRROR_ENABLED": "false"},
+        )
+        self._cleanups.callback(stack.stop)
+        return stack
+
+    async def raw(self) -> RawWorker:
+        """The baseline's worker, warmed up like the platform's."""
+        if self._raw is None:
+            temporal = await self.temporal()
+            queue = "bench-raw"
+            with (self.workdir / "raw-worker.log").open("ab") as log:
+                process = subprocess.Popen(
+                    [sys.executable, "-m", "bench.raw_worker", "--address", temporal.address,
+                     "--task-queue", queue],
+                    cwd=REPO_ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    **child_process_options(),
+                )  # fmt: skip
+            self._cleanups.callback(stop_process, process)
+            self._raw = RawWorker(process, queue)
+            await warm_up_raw(await self.client(), queue)
+        return self._raw
+
+    def on_close(self, callback: Callable[[], object]) -> None:
+        self._cleanups.callback(callback)
+
+    def close(self) -> None:
+        """Stop everything in reverse order of start: stacks, workers, then the servers."""
+        self._cleanups.close()
+
+
+async def warm_up_platform(stack: Stack) -> None:
+    """Wait until the worker runs jobs: a benchmark must not time the worker's start."""
+    project = f"warm-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=stack.url, timeout=60) as http:
+        for _ in range(WARM_UP_JOBS):
+            body = {"type": "probe", "project_id": project, "params": {"items": 1}}
+            (await http.post("/api/jobs", json=body)).raise_for_status()
+        await wait_completed(http, project, WARM_UP_JOBS, timeout=120)
+
+
+async def wait_completed(
+    http: httpx.AsyncClient, project: str, count: int, *, timeout: float, interval: float = 0.25
+) -> None:
+    """Poll a project's stats until `count` jobs are completed; fail on a failed one."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        stats = (await http.get(f"/api/jobs/projects/{project}/stats")).json()["by_status"]
+        if stats["failed"] or stats["cancelled"]:
+            raise RuntimeError(f"jobs of {project} did not complete: {stats}")
+        if stats["completed"] >= count:
+            return
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"{count} jobs of {project} not completed after {timeout}s")
+
+
+async def warm_up_raw(client: Client, task_queue: str) -> None:
+    handles = [
+        await client.start_workflow(
+            RawWorkflow.run, RawWork(), id=f"warm-{uuid.uuid4().hex}", task_queue=task_queue
+        )
+        for _ in range(WARM_UP_JOBS)
+    ]
+    async with asyncio.timeout(120):
+        await asyncio.gather(*(handle.result() for handle in handles))

@@ -1,0 +1,165 @@
+"""Benchmark 1: throughput of trivial jobs, platform over HTTP against the raw SDK.
+
+Both sides start N one-heartbeat workflows from 32 concurrent clients on the same dev
+server, with workers of the same settings, and the clock stops when all of them have
+completed: for the platform when the jobs table says so (that is what a user sees),
+for the raw SDK when every workflow result has arrived. The peak RSS of each process
+during these runs is kept for the memory benchmark ("load 1").
+
+The workload is the `probe` job with `items=1` (one heartbeat): the issue's `export`
+job took `items` when it was written; it is now a real export of a project's records,
+and `probe` is the job type kept for exactly this kind of measurement.
+"""
+
+import asyncio
+import functools
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import httpx
+from temporalio.client import Client, WorkflowHandle
+
+from bench.core import Report, Row, ratio_at_least
+from bench.environment import BACKENDS, BenchEnv, wait_completed
+from bench.memory import peak_mb, reset_peak
+from bench.raw import RawWork, RawWorkflow
+from tests.support.services import Stack
+
+T = TypeVar("T")
+
+CLIENTS = 32
+ROUNDS = 4
+"""The full size's N jobs per side run in this many interleaved rounds."""
+IDLE_SECONDS = 2.0
+
+
+@dataclass
+class LoadOne:
+    """Rates and peak RSS (MiB) of one throughput run, shared with the memory benchmark."""
+
+    jobs: int
+    rounds: int
+    raw_rate: float = 0.0
+    platform_rates: dict[str, float] = field(default_factory=dict)
+    peaks: dict[str, float] = field(default_factory=dict)
+
+
+async def in_lanes(count: int, lanes: int, work: Callable[[int], Awaitable[None]]) -> None:
+    """Run `work(0..count-1)` from `lanes` concurrent clients, each taking the next index."""
+    indexes = iter(range(count))
+
+    async def lane() -> None:
+        for index in indexes:
+            await work(index)
+
+    await asyncio.gather(*(lane() for _ in range(lanes)))
+
+
+async def platform_seconds(stack: Stack, jobs: int) -> float:
+    """Seconds from the first POST until the table shows every job completed."""
+    project = f"load-{uuid.uuid4().hex[:8]}"
+    body = {"type": "probe", "project_id": project, "params": {"items": 1}}
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=stack.url, timeout=120, limits=limits) as http:
+
+        async def submit(_index: int) -> None:
+            response = await http.post("/api/jobs", json=body)
+            if response.status_code != 201:
+                raise RuntimeError(f"submit failed: {response.status_code} {response.text}")
+
+        started = time.perf_counter()
+        await in_lanes(jobs, CLIENTS, submit)
+        await wait_completed(http, project, jobs, timeout=600, interval=0.1)
+        return time.perf_counter() - started
+
+
+async def raw_seconds(client: Client, task_queue: str, jobs: int) -> float:
+    """Seconds from the first start until the last workflow result has arrived."""
+    handles: list[WorkflowHandle[RawWorkflow, int]] = []
+
+    async def start(_index: int) -> None:
+        handles.append(
+            await client.start_workflow(
+                RawWorkflow.run, RawWork(items=1), id=f"raw-{uuid.uuid4().hex}",
+                task_queue=task_queue,
+            )
+        )  # fmt: skip
+
+    async def results(lane: int) -> None:
+        for handle in handles[lane::CLIENTS]:
+            await handle.result()
+
+    started = time.perf_counter()
+    await in_lanes(jobs, CLIENTS, start)
+    await asyncio.gather(*(results(lane) for lane in range(CLIENTS)))
+    return time.perf_counter() - started
+
+
+async def idle_api_peak(stack: Stack) -> float:
+    """The API's peak RSS with no requests: the memory benchmark's baseline for the API."""
+    assert stack.api is not None
+    reset_peak(stack.api.pid)
+    await asyncio.sleep(IDLE_SECONDS)
+    return peak_mb(stack.api.pid)
+
+
+def rotated(sides: list[T], by: int) -> list[T]:
+    return sides[by % len(sides) :] + sides[: by % len(sides)]
+
+
+async def load_one(env: BenchEnv) -> LoadOne:
+    """Run load 1 once per benchmark run, cached for the memory benchmark.
+
+    The full size runs in interleaved rounds, each side's turn rotating, so that other
+    load on a shared machine (or the dev server's growing state) weighs on every side
+    alike; a side's rate is its jobs over the sum of its rounds' times.
+    """
+    cached = env.shared.get("load1")
+    if isinstance(cached, LoadOne):
+        return cached
+    rounds = env.pick(1, ROUNDS)
+    load = LoadOne(jobs=env.pick(20, 1000), rounds=rounds)
+    raw = await env.raw()
+    client = await env.client()
+    stacks = {backend: await env.platform(backend) for backend in BACKENDS}
+    main = stacks["postgresql"]
+    assert main.api is not None and main.worker is not None
+    load.peaks["api idle"] = await idle_api_peak(main)
+    reset_peak(raw.process.pid, main.api.pid, main.worker.pid)
+    sides: dict[str, Callable[[int], Awaitable[float]]] = {
+        "raw": lambda n: raw_seconds(client, raw.task_queue, n),
+        **{b: functools.partial(platform_seconds, stack) for b, stack in stacks.items()},
+    }
+    seconds = dict.fromkeys(sides, 0.0)
+    for index in range(rounds):
+        for side in rotated(list(sides), index):
+            seconds[side] += await sides[side](load.jobs // rounds)
+    load.raw_rate = load.jobs / seconds.pop("raw")
+    load.platform_rates = {side: load.jobs / total for side, total in seconds.items()}
+    load.peaks |= {
+        "raw worker": peak_mb(raw.process.pid),
+        "api": peak_mb(main.api.pid),
+        "worker": peak_mb(main.worker.pid),
+    }
+    env.shared["load1"] = load
+    return load
+
+
+async def run(env: BenchEnv, report: Report) -> None:
+    load = await load_one(env)
+    target = ratio_at_least(0.9)
+    report.rows += [
+        Row(
+            "1 throughput",
+            f"probe items=1, N={load.jobs} in {load.rounds} rounds, {CLIENTS} clients, {backend}",
+            "jobs/s",
+            rate,
+            load.raw_rate,
+            "raw SDK",
+            target,
+        )
+        for backend, rate in load.platform_rates.items()
+    ]
