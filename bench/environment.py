@@ -8,7 +8,6 @@ support code) and the raw worker (`bench.raw_worker`), each on its own task queu
 
 import asyncio
 import contextlib
-import os
 import shutil
 import subprocess
 import sys
@@ -29,8 +28,8 @@ from tests.support.services import (
     PostgresCluster,
     Stack,
     TemporalServer,
-    free_port,
     start_postgres,
+    start_stack,
     start_temporal,
 )
 
@@ -49,36 +48,6 @@ class RawWorker:
 
     process: subprocess.Popen[bytes]
     task_queue: str
-
-
-def start_platform(
-    name: str,
-    base: Path,
-    temporal: TemporalServer,
-    database_url: str,
-    *,
-    worker: bool = True,
-    extra_env: dict[str, str] | None = None,
-) -> Stack:
-    """Like `tests.support.services.start_stack`, with settings a benchmark needs to change
-    (the query benchmark runs an API without mirror or worker over a generated table)."""
-    base.mkdir(parents=True, exist_ok=True)
-    api_port = free_port()
-    env = {
-        **os.environ,
-        "PASTOOLS_DATA_DIR": str(base),
-        "PASTOOLS_DATABASE_URL": database_url,
-        "PASTOOLS_TEMPORAL_ADDRESS": temporal.address,
-        "PASTOOLS_TASK_QUEUE": f"pastools-{name}",
-        "PASTOOLS_API_PORT": str(api_port),
-        "PASTOOLS_UI_PORT": str(temporal.settings.ui_port),
-        **(extra_env or {}),
-    }
-    stack = Stack(name, env, base, api_port, temporal)
-    stack.start_api()
-    if worker:
-        stack.start_worker()
-    return stack
 
 
 @dataclass
@@ -138,7 +107,7 @@ class BenchEnv:
             temporal = await self.temporal()
             url = await self.database_url(backend, f"bench_{backend}")
             stack = await asyncio.to_thread(
-                start_platform, backend, self.workdir / backend, temporal, url
+                start_stack, backend, self.workdir / backend, temporal, url
             )
             self._cleanups.callback(stack.stop)
             await warm_up_platform(stack)
@@ -149,7 +118,7 @@ class BenchEnv:
         """An API with neither mirror nor worker, over a table no workflow corresponds to."""
         temporal = await self.temporal()
         stack = await asyncio.to_thread(
-            start_platform,
+            start_stack,
             name,
             self.workdir / name,
             temporal,

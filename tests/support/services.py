@@ -200,7 +200,15 @@ class Stack:
 UPLOAD_LIMIT = 5_000_000
 
 
-def start_stack(name: str, base: Path, temporal: TemporalServer, database_url: str) -> Stack:
+def start_stack(
+    name: str,
+    base: Path,
+    temporal: TemporalServer,
+    database_url: str,
+    *,
+    worker: bool = True,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
     base.mkdir(parents=True, exist_ok=True)
     api_port = free_port()
     env: dict[str, Any] = {
@@ -212,8 +220,10 @@ def start_stack(name: str, base: Path, temporal: TemporalServer, database_url: s
         "PASTOOLS_API_PORT": str(api_port),
         "PASTOOLS_UI_PORT": str(temporal.settings.ui_port),
         "PASTOOLS_UPLOAD_MAX_BYTES": str(UPLOAD_LIMIT),
+        **(extra_env or {}),
     }
     stack = Stack(name, env, base, api_port, temporal)
     stack.start_api()
-    stack.start_worker()
+    if worker:
+        stack.start_worker()
     return stack
