@@ -13,7 +13,6 @@ import json
 import platform
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import httpx
 import psycopg
 from sqlalchemy import create_engine, text
 
+from bench.memory import peak_mb, reset_peak
 from pastools_jobs.datasets.schema import compile_schema
 from tests.support.jobs import JobsApi
 from tests.support.services import (
@@ -79,35 +79,6 @@ def parsed_rows(path: Path) -> Iterator[tuple[str, str]]:
             yield values[0], json.dumps(dict(zip(header, values, strict=True)))
 
 
-class PeakRss:
-    """Samples a process's resident memory while a benchmark runs."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    self.peak_kb = max(self.peak_kb, int(line.split()[1]))
-            time.sleep(0.05)
-
-    def __enter__(self) -> "PeakRss":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def mb(self) -> float:
-        return self.peak_kb / 1024
-
-
 def timed(work: Callable[[], Any]) -> float:
     started = time.perf_counter()
     work()
@@ -124,10 +95,12 @@ def run_job(api: JobsApi, job_type: str, project: str, **params: Any) -> dict[st
 def platform_rate(
     api: JobsApi, job_type: str, project: str, rows: int, **params: Any
 ) -> tuple[float, float]:
+    """Rows per second through the platform, and the worker's peak RSS meanwhile."""
     assert api.stack.worker is not None
-    with PeakRss(api.stack.worker.pid) as rss:
-        seconds = timed(lambda: run_job(api, job_type, project, **params))
-    return rows / seconds, rss.mb
+    pid = api.stack.worker.pid
+    reset_peak(pid)
+    seconds = timed(lambda: run_job(api, job_type, project, **params))
+    return rows / seconds, peak_mb(pid)
 
 
 def baseline_import(url: str, path: Path, project: str, rows: int) -> float:
