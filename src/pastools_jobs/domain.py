@@ -102,6 +102,16 @@ class InvalidJobInput(JobError):
     title = "Invalid job input"
 
 
+class IdempotencyKeyReused(JobError):
+    title = "Idempotency key reused"
+
+    def __init__(self, project_id: str, key: str) -> None:
+        super().__init__(
+            f"The Idempotency-Key '{key}' was used in project '{project_id}' for a different "
+            "request; send a new key with a new request."
+        )
+
+
 class TemporalUnavailable(JobError):
     title = "Temporal is unavailable"
 

@@ -49,6 +49,15 @@ def get_job(session: Session, job_id: str, *, lock: bool = False) -> Job:
     return job
 
 
+def find_by_idempotency_key(session: Session, project_id: str, key: str) -> Job | None:
+    query = (
+        select(Job)
+        .where(Job.project_id == project_id, Job.idempotency_key == key)
+        .options(selectinload(Job.past_attempts))
+    )
+    return session.scalar(query)
+
+
 def list_jobs(session: Session, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
     """Newest first; the cursor names the last row seen, so pages stay stable under inserts."""
     query = select(Job).where(*_conditions(where)).options(selectinload(Job.past_attempts))

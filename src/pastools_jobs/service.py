@@ -23,6 +23,7 @@ from pastools_jobs.domain import (
     JobStatus,
     TemporalUnavailable,
 )
+from pastools_jobs.idempotency import claim, request_hash
 from pastools_jobs.mirror.apply import archive_attempt, utcnow
 from pastools_jobs.repository import (
     FinishedCount,
@@ -44,6 +45,14 @@ class Submission:
     project_id: str
     params: dict[str, Any]
     run_timeout_seconds: int | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    replayed: bool
+    """An earlier request with the same idempotency key created the job."""
 
 
 class JobService:
@@ -51,30 +60,20 @@ class JobService:
         self._db = db
         self._launcher = launcher
 
-    async def submit(self, submission: Submission) -> Job:
-        now = utcnow()
-        job = Job(
-            id=uuid.uuid4().hex,
-            type=submission.type,
-            project_id=submission.project_id,
-            status=JobStatus.QUEUED,
-            params=submission.params,
-            attempt=1,
-            progress_done=0,
-            run_timeout_seconds=submission.run_timeout_seconds,
-            created_at=now,
-            updated_at=now,
-        )
-        job.past_attempts = []
-        await self._db.run(lambda session: session.add(job))
+    async def submit(self, submission: Submission) -> Submitted:
+        job = _new_job(submission)
+        claimed = await self._db.run(lambda session: claim(session, job))
+        if claimed is not job:
+            return Submitted(claimed, replayed=True)
         try:
             run_id = await self._launcher.start(job)
         except TemporalUnavailable:
+            # Deleting the row also frees its idempotency key for a later retry.
             await self._db.run(lambda session: session.delete(session.get(Job, job.id)))
             raise
         await self._db.run(lambda session: _set_run(session, job.id, run_id))
         job.run_id = run_id
-        return job
+        return Submitted(job, replayed=False)
 
     async def get(self, job_id: str) -> Job:
         return await self._db.run(lambda session: get_job(session, job_id))
@@ -145,6 +144,34 @@ class JobService:
     async def cleanup(self, older_than: timedelta) -> int:
         cutoff: datetime = utcnow() - older_than
         return await self._db.run(lambda session: delete_finished_before(session, cutoff))
+
+
+def _new_job(submission: Submission) -> Job:
+    now = utcnow()
+    key = submission.idempotency_key
+    job = Job(
+        id=uuid.uuid4().hex,
+        type=submission.type,
+        project_id=submission.project_id,
+        status=JobStatus.QUEUED,
+        params=submission.params,
+        attempt=1,
+        progress_done=0,
+        run_timeout_seconds=submission.run_timeout_seconds,
+        idempotency_key=key,
+        request_hash=None
+        if key is None
+        else request_hash(
+            submission.type,
+            submission.project_id,
+            submission.params,
+            submission.run_timeout_seconds,
+        ),
+        created_at=now,
+        updated_at=now,
+    )
+    job.past_attempts = []
+    return job
 
 
 def _require(job: Job, action: str, allowed: frozenset[JobStatus]) -> None:

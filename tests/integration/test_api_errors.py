@@ -125,6 +125,19 @@ def test_submission_while_temporal_is_down_is_503_and_leaves_no_job(
     assert app_without_temporal.get("/healthz").status_code == 200
 
 
+def test_refused_submission_frees_its_idempotency_key(app_without_temporal: TestClient) -> None:
+    for items in (1, 2):
+        response = app_without_temporal.post(
+            "/api/jobs",
+            json={"type": "probe", "project_id": "p", "params": {"items": items}},
+            headers={"Idempotency-Key": "retry-me"},
+        )
+        # 503 both times: the second, different body does not find the key taken (422).
+        assert_problem(response, 503)
+        assert response.headers["Retry-After"]
+    assert app_without_temporal.get("/api/jobs").json()["items"] == []
+
+
 def test_requests_while_the_database_is_down_are_503(temporal) -> None:
     settings = Settings(
         database_url=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/jobs",

@@ -7,12 +7,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
 from pastools_jobs.domain import (
     ArtifactNotFound,
+    IdempotencyKeyReused,
     IllegalTransition,
     InvalidJobInput,
     JobError,
@@ -35,6 +37,7 @@ _STATUS_OF: dict[type[JobError], int] = {
     IllegalTransition: 409,
     ProjectExists: 409,
     InvalidJobInput: 422,
+    IdempotencyKeyReused: 422,
     PayloadTooLarge: 413,
     TemporalUnavailable: 503,
 }
@@ -67,9 +70,16 @@ _WHY = {
 }
 
 
+RETRY_AFTER_SECONDS = 5
+"""What a 503 asks clients to wait: outages the platform rides out last seconds."""
+
+
 def problem(status: int, title: str, detail: str, **extensions: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse({**body, **extensions}, status_code=status, media_type=PROBLEM_JSON)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return JSONResponse(
+        {**body, **extensions}, status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -91,10 +101,18 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
         return problem(error.status_code, str(error.detail), str(error.detail))
 
-    @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        if not _is_outage(error):
+            return await unexpected(request, error)
+        return await database_down(request, error)
+
+    # Every connection busy on a database that does not answer: an outage as well.
+    @app.exception_handler(PoolTimeout)
     async def database_down(request: Request, error: Exception) -> JSONResponse:
-        log.warning("database error on %s: %s", request.url.path, error)
+        # The driver's message, without the SQL that SQLAlchemy appends to it.
+        cause = str(getattr(error, "orig", None) or error).partition("\n")[0]
+        log.warning("database unavailable on %s: %s", request.url.path, cause)
         return problem(503, "Database unavailable", "The jobs database cannot be reached.")
 
     @app.exception_handler(RPCError)
@@ -108,3 +126,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s", request.url.path)
         return problem(500, "Internal error", "The server failed; the error has been logged.")
+
+
+def _is_outage(error: DBAPIError) -> bool:
+    """Lost or refused connections and a locked database: worth a retry, unlike bad SQL."""
+    return isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 T = TypeVar("T")
 
+PG_CONNECT_TIMEOUT_SECONDS = 5
+
 
 def create_db_engine(url: str) -> Engine:
     """An engine tuned for concurrent API, worker and mirror writers."""
@@ -20,7 +22,15 @@ def create_db_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Pre-ping drops connections a restarted server closed; the connect timeout keeps a
+    # server that does not answer from holding requests for the kernel's TCP timeout.
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

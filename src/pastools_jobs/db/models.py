@@ -53,6 +53,8 @@ class Job(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     error_details: Mapped[Any] = mapped_column(JSON, nullable=True)
     run_timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
     cancel_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
@@ -77,6 +79,8 @@ class Job(Base):
         Index("ix_jobs_type_created", "type", "created_at", "id"),
         Index("ix_jobs_status_completed", "status", "completed_at"),
         Index("ix_jobs_updated", "updated_at"),
+        # One job per key and project; rows without a key (NULL) never collide.
+        Index("ux_jobs_project_idempotency_key", "project_id", "idempotency_key", unique=True),
     )
 
 

@@ -1,9 +1,9 @@
 """/api/jobs: the original module's endpoints, plus filters, cursors and cleanup."""
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Path, Query, status
+from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
 from pastools_jobs.api.deps import ServiceDep, SettingsDep
 from pastools_jobs.api.problems import responses
@@ -64,20 +64,56 @@ async def _page(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="1 to 200 visible ASCII characters, unique per request within the project. "
+        "The same key with the same body returns the job the first request created (200, "
+        "`Idempotent-Replayed: true`) instead of a second job; with a different body it is "
+        "a 422. Retry a submission whose answer you did not get with the same key.",
+    ),
+]
+REPLAYED_HEADER = "Idempotent-Replayed"
+for_submission: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": JobOut,
+        "description": "The job an earlier request with the same Idempotency-Key created.",
+        "headers": {REPLAYED_HEADER: {"schema": {"type": "string", "enum": ["true"]}}},
+    },
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=JobOut,
+    responses=for_submission,
+)
 async def submit_job(
-    submission: Annotated[JobSubmission, Body()], service: ServiceDep, settings: SettingsDep
+    submission: Annotated[JobSubmission, Body()],
+    service: ServiceDep,
+    settings: SettingsDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
     """Start a job; it is `queued` until a worker picks it up."""
-    job = await service.submit(
+    submitted = await service.submit(
         Submission(
             type=submission.type,
             project_id=submission.project_id,
             params=submission.params.model_dump(mode="json"),
             run_timeout_seconds=submission.timeout_seconds,
+            idempotency_key=idempotency_key,
         )
     )
-    return job_out(job, settings, datetime.now(UTC))
+    if submitted.replayed:
+        response.status_code = status.HTTP_200_OK
+        response.headers[REPLAYED_HEADER] = "true"
+    return job_out(submitted.job, settings, datetime.now(UTC))
 
 
 @router.get("", response_model=JobPageOut)

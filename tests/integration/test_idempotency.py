@@ -1,0 +1,84 @@
+"""POST /api/jobs with an Idempotency-Key: the same key and body give the same job, once."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.integration.test_api_errors import assert_problem
+from tests.support.jobs import JobsApi, new_project
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def probe(project: str, **params: int) -> dict:
+    return {"type": "probe", "project_id": project, "params": params}
+
+
+def post(http: httpx.Client, body: dict, key: str | bytes) -> httpx.Response:
+    raw = key if isinstance(key, bytes) else key.encode()
+    return http.post("/api/jobs", json=body, headers={b"Idempotency-Key": raw})
+
+
+def test_same_key_and_body_replay_the_first_job(api: JobsApi) -> None:
+    project = new_project()
+    first = post(api.http, probe(project, items=2, item_ms=0), "order-1")
+    assert first.status_code == 201, first.text
+    assert "Idempotent-Replayed" not in first.headers
+
+    # The same request, spelled differently, is the same request.
+    again = api.http.post(
+        "/api/jobs",
+        content=f'{{"params": {{"item_ms": 0, "items": 2}}, "project_id": "{project}", '
+        '"type": "probe"}',
+        headers={"Idempotency-Key": "order-1", "content-type": "application/json"},
+    )
+    assert again.status_code == 200, again.text
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert api.http.get(f"/api/jobs/projects/{project}/stats").json()["total"] == 1
+
+
+def test_same_key_with_another_body_is_422(api: JobsApi) -> None:
+    project = new_project()
+    assert post(api.http, probe(project, items=1), "k").status_code == 201
+    body = assert_problem(post(api.http, probe(project, items=2), "k"), 422)
+    assert "different request" in body["detail"]
+    assert api.http.get(f"/api/jobs/projects/{project}/stats").json()["total"] == 1
+
+
+def test_keys_are_scoped_by_project(api: JobsApi) -> None:
+    ids = {post(api.http, probe(new_project(), items=1), "shared").json()["id"] for _ in range(2)}
+    assert len(ids) == 2
+
+
+@pytest.mark.parametrize("key", ["", "with space", "clé".encode(), "x" * 201, "tab\there"])
+def test_malformed_key_is_422_and_creates_nothing(api: JobsApi, key: str | bytes) -> None:
+    project = new_project()
+    body = assert_problem(post(api.http, probe(project), key), 422)
+    assert any("Idempotency-Key" in error["field"] for error in body["errors"]), body
+    assert api.http.get(f"/api/jobs/projects/{project}/stats").json()["total"] == 0
+
+
+def test_simultaneous_requests_with_one_key_make_one_job(api: JobsApi) -> None:
+    project = new_project()
+    body = probe(project, items=1)
+
+    def submit(_: int) -> httpx.Response:
+        with httpx.Client(base_url=api.stack.url, timeout=30) as http:
+            return post(http, body, "burst")
+
+    with ThreadPoolExecutor(16) as pool:
+        responses = list(pool.map(submit, range(16)))
+    assert sorted(r.status_code for r in responses) == [200] * 15 + [201], [
+        r.text for r in responses
+    ]
+    assert len({r.json()["id"] for r in responses}) == 1
+    job_id = responses[0].json()["id"]
+    api.wait_for_status(job_id, "completed")
+    jobs = wait_for(
+        lambda: api.http.get("/api/jobs", params={"project_id": project}).json()["items"],
+        what="the project's jobs",
+    )
+    assert [job["id"] for job in jobs] == [job_id]
