@@ -144,7 +144,10 @@ class JobWorkflow:
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=_RECORD_POLICY,
             )
-        except ActivityError as failure:
+        except (ActivityError, ApplicationError, TimeoutError) as failure:
+            # A local activity that runs out of attempts raises its own error (an
+            # ApplicationError such as OperationalError), not an ActivityError: an
+            # unreachable database must never fail the job it only records.
             workflow.logger.warning("job state not recorded, left to the reconciler: %s", failure)
 
     def run_activity_options(self) -> dict[str, Any]:

@@ -107,6 +107,12 @@ class PostgresCluster:
             capture_output=True,
         )
 
+    def start(self) -> None:
+        """Start (or start again, on the same port) the initialized cluster."""
+        base = self.data.parent
+        options = f"-p {self.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self.pg_ctl("start", "-o", options, "-l", str(base / "postgres.log"))
+
     def stop(self) -> None:
         self.pg_ctl("stop", "-m", "fast")
 
@@ -124,8 +130,7 @@ def start_postgres(base: Path) -> PostgresCluster:
         check=True,
         capture_output=True,
     )
-    options = f"-p {cluster.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-    cluster.pg_ctl("start", "-o", options, "-l", str(base / "postgres.log"))
+    cluster.start()
     return cluster
 
 
@@ -176,6 +181,13 @@ class Stack:
     def start_api(self) -> None:
         self.api = self._spawn("api")
         wait_for(self._api_ready, timeout=60, what=f"the {self.name} API")
+
+    def kill_api(self) -> None:
+        """SIGKILL: requests in flight are cut off wherever they are, commits included."""
+        assert self.api is not None
+        self.api.kill()
+        self.api.wait()
+        self.api = None
 
     def stop_api(self) -> None:
         assert self.api is not None
