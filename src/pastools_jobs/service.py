@@ -61,7 +61,7 @@ class JobService:
         self._launcher = launcher
 
     async def submit(self, submission: Submission) -> Submitted:
-        job = _new_job(submission)
+        job = new_job(submission)
         claimed = await self._db.run(lambda session: claim(session, job))
         if claimed is not job:
             return Submitted(claimed, replayed=True)
@@ -146,7 +146,8 @@ class JobService:
         return await self._db.run(lambda session: delete_finished_before(session, cutoff))
 
 
-def _new_job(submission: Submission) -> Job:
+def new_job(submission: Submission) -> Job:
+    """The queued row of a submission, not yet in any session."""
     now = utcnow()
     key = submission.idempotency_key
     job = Job(
