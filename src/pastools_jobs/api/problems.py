@@ -103,17 +103,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, error: DBAPIError) -> JSONResponse:
-        if not _is_outage(error):
-            return await unexpected(request, error)
-        return await database_down(request, error)
+        if _is_outage(error):
+            return _database_unavailable(request, error)
+        return _internal_error(request)
 
     # Every connection busy on a database that does not answer: an outage as well.
     @app.exception_handler(PoolTimeout)
-    async def database_down(request: Request, error: Exception) -> JSONResponse:
-        # The driver's message, without the SQL that SQLAlchemy appends to it.
-        cause = str(getattr(error, "orig", None) or error).partition("\n")[0]
-        log.warning("database unavailable on %s: %s", request.url.path, cause)
-        return problem(503, "Database unavailable", "The jobs database cannot be reached.")
+    async def database_stuck(request: Request, error: PoolTimeout) -> JSONResponse:
+        return _database_unavailable(request, error)
 
     @app.exception_handler(RPCError)
     async def temporal_error(request: Request, error: RPCError) -> JSONResponse:
@@ -124,8 +121,19 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
-        return problem(500, "Internal error", "The server failed; the error has been logged.")
+        return _internal_error(request)
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path)
+    return problem(500, "Internal error", "The server failed; the error has been logged.")
+
+
+def _database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    # The driver's message, without the SQL that SQLAlchemy appends to it.
+    cause = str(getattr(error, "orig", None) or error).partition("\n")[0]
+    log.warning("database unavailable on %s: %s", request.url.path, cause)
+    return problem(503, "Database unavailable", "The jobs database cannot be reached.")
 
 
 def _is_outage(error: DBAPIError) -> bool:
