@@ -131,6 +131,9 @@ def run_api(settings: Settings) -> None:
 
     from pastools_jobs.api.app import create_app
 
+    # uvicorn finishes the requests in flight, then re-raises the SIGTERM that stopped
+    # it; reaching this handler means the stop was graceful, which is a clean exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
@@ -138,6 +141,10 @@ def run_api(settings: Settings) -> None:
         log_level="info",
         timeout_graceful_shutdown=10,
     )
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def run_worker_command(settings: Settings) -> None:
