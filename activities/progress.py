@@ -48,6 +48,13 @@ def worker_stopping() -> ApplicationError:
     )
 
 
+async def _stop(future: asyncio.Future[Any], stop: threading.Event) -> None:
+    """Tell the threaded work to stop and wait until it has."""
+    stop.set()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await future
+
+
 class ProgressReporter:
     def __init__(self, db: Database, interval_seconds: float) -> None:
         info = activity.info()
@@ -63,7 +70,8 @@ class ProgressReporter:
 
     async def in_thread(self, work: Callable[[threading.Event], T]) -> T:
         """Run blocking `work` in a thread, heartbeating meanwhile so that a cancel still
-        arrives; on cancel, `work` is told to stop through the event it is given."""
+        arrives; on cancel or worker shutdown, `work` is told to stop through the event
+        it is given."""
         stop = threading.Event()
         future = asyncio.ensure_future(asyncio.to_thread(work, stop))
         try:
@@ -71,11 +79,13 @@ class ProgressReporter:
                 done, _ = await asyncio.wait({future}, timeout=self._interval)
                 if done:
                     return future.result()
+                if activity.is_worker_shutdown():
+                    # The unfinished piece is redone by the retry, from the last checkpoint.
+                    await _stop(future, stop)
+                    raise worker_stopping()
                 activity.heartbeat(*([self._last] if self._last is not None else []))
         except asyncio.CancelledError:
-            stop.set()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await future
+            await _stop(future, stop)
             raise
 
     async def report(self, progress: Progress, *, force: bool = False) -> None:

@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
+from pastools_jobs.domain import TemporalUnavailable
 from pastools_jobs.mirror.doctor import Doctor, Report
 from pastools_jobs.temporal import JobLauncher, connect
 
@@ -24,7 +25,7 @@ CONSISTENT, DIFFERENCES, FAILED = 0, 1, 2
 def run_doctor(settings: Settings, *, fix: bool, as_json: bool) -> int:
     try:
         report = asyncio.run(_examine(settings, fix=fix))
-    except (RuntimeError, RPCError, SQLAlchemyError, OSError) as error:
+    except (RuntimeError, RPCError, TemporalUnavailable, SQLAlchemyError, OSError) as error:
         print(f"pastools doctor: the check could not run: {error}", file=sys.stderr)
         return FAILED
     print(_as_json(report, fix) if as_json else _as_text(report, settings, fix))

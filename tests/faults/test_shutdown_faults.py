@@ -19,7 +19,7 @@ from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
-ITEMS = 200
+ITEMS = 120
 STOP_DEADLINE = GRACEFUL_SHUTDOWN.total_seconds() + 10
 
 
