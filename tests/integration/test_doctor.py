@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import delete, update
 
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job
+from pastools_jobs.db.models import Job, JobAttempt
 from tests.conftest import BACKENDS, database_url
 from tests.support.doctor import DoctorRun, doctor_command, run_doctor
 from tests.support.jobs import JobsApi, new_project
@@ -64,6 +64,40 @@ def hand_made_row(stack: Stack, status: str, run_id: str | None, age: timedelta)
     return job_id
 
 
+def rerun_lost_to_the_table(api: JobsApi, project: str) -> str:
+    """A cancelled job run again from the `temporal` CLI, whose new run the table never
+    recorded: the row is put back as it was before the rerun (as if the database had
+    been down while the run was recorded)."""
+    job_id = api.submit("probe", project, items=1000, item_ms=50)["id"]
+    api.wait_running(job_id)
+    assert api.http.post(f"/api/jobs/{job_id}/cancel").status_code == 202
+    api.wait_for_status(job_id, "cancelled")
+    db = Database(api.stack.database_url)
+    with db.transaction() as session:
+        before = {
+            column: getattr(session.get(Job, job_id), column)
+            for column in ("run_id", "status", "attempt", "completed_at", "error_type")
+        }
+    api.stack.temporal.cli(
+        "workflow",
+        "start",
+        "--type",
+        "ProbeJob",
+        "--task-queue",
+        api.stack.task_queue,
+        "--workflow-id",
+        job_id,
+        "--input",
+        f'{{"project_id": "{project}", "params": {{}}}}',
+    )
+    api.wait_for_status(job_id, "completed")
+    with db.transaction() as session:
+        session.execute(delete(JobAttempt).where(JobAttempt.job_id == job_id))
+        session.execute(update(Job).where(Job.id == job_id).values(result=None, **before))
+    db.dispose()
+    return job_id
+
+
 def edit_rows(stack: Stack, statement: object) -> None:
     db = Database(stack.database_url)
     with db.transaction() as session:
@@ -87,7 +121,9 @@ def test_doctor_reports_every_kind_of_difference_and_fix_repairs_them(
     edit_rows(stack, update(Job).where(Job.id == edited).values(status="failed", result=None))
     orphan = hand_made_row(stack, "running", uuid.uuid4().hex, timedelta(minutes=5))
     never_started = hand_made_row(stack, "queued", None, timedelta(minutes=5))
+    rerun = rerun_lost_to_the_table(api, project)
     expected = {
+        rerun: "run-mismatch",
         deleted: "missing-row",
         edited: "wrong-status",
         terminated: "wrong-status",
@@ -110,7 +146,7 @@ def test_doctor_reports_every_kind_of_difference_and_fix_repairs_them(
     text = doctor_command(stack).stdout
     print(text)
     lines = text.splitlines()
-    assert lines[0].startswith("5 differences")
+    assert lines[0].startswith(f"{len(expected)} differences")
     for job_id, kind in expected.items():
         assert any(line.startswith(kind) and job_id in line for line in lines[1:]), text
 
@@ -123,5 +159,8 @@ def test_doctor_reports_every_kind_of_difference_and_fix_repairs_them(
     assert api.get(terminated)["error"]["type"] == "Terminated"
     assert api.get(orphan)["error"]["type"] == "WorkflowMissing"
     assert api.wait_for_status(never_started, "completed")["result"]["items"] == 1
+    adopted = api.get(rerun)
+    assert adopted["status"] == "completed"
+    assert [a["status"] for a in adopted["attempts"]] == ["cancelled", "completed"]
     again = run_doctor(stack)
     assert (again.exit_code, again.report["differences"]) == (0, [])
