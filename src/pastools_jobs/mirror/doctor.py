@@ -9,6 +9,7 @@ through the mirror's own idempotent functions.
 """
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,16 +18,20 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
 from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
-from pastools_jobs.domain import JobStatus
+from pastools_jobs.domain import JobError, JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
 from pastools_jobs.mirror.apply import apply_event, restate, utcnow
 from pastools_jobs.mirror.observe import closed_status, observe_job
 from pastools_jobs.mirror.reconciler import ORPHAN_GRACE
 from pastools_jobs.temporal import JobLauncher
+
+log = logging.getLogger(__name__)
 
 SETTLE_GRACE = timedelta(seconds=10)
 """An open job touched this recently may only be catching up: not judged yet."""
@@ -78,6 +83,8 @@ class Report:
 
 
 class Doctor:
+    """Finds the differences between the jobs table and Temporal, and repairs them."""
+
     def __init__(self, db: Database, launcher: JobLauncher, keep_closed_for: timedelta) -> None:
         """`keep_closed_for`: closed workflows older than this lost their row to cleanup."""
         self._db = db
@@ -98,8 +105,12 @@ class Doctor:
         return Report(rows=len(rows), workflows=len(latest), differences=differences)
 
     async def repair(self, report: Report) -> None:
+        """Repair each difference; one that cannot be repaired now stays marked unrepaired."""
         for difference in report.differences:
-            difference.repaired = await self._repair(difference)
+            try:
+                difference.repaired = await self._repair(difference)
+            except (RPCError, JobError, WorkflowAlreadyStartedError) as error:
+                log.warning("could not repair job %s: %s", difference.job_id, error)
 
     async def _latest_runs(self) -> dict[str, WorkflowExecution]:
         """The newest run of each job workflow of the task queue that visibility still holds."""
