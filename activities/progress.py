@@ -1,9 +1,10 @@
 """Progress reporting from inside an activity: heartbeat, table row, search attribute.
 
 The heartbeat carries the checkpoint (so a retried attempt resumes) and is how a
-cancel reaches the activity; the table row is what users read, written at most once
-per heartbeat interval; the JobProgress search attribute moves in 10 % steps because
-each step is a history event.
+cancel reaches the activity; when the worker shuts down (SIGTERM) the activity stops
+right after the checkpoint it just heartbeated, and its retry resumes there. The
+table row is what users read, written at most once per heartbeat interval; the
+JobProgress search attribute moves in 10 % steps because each step is a history event.
 """
 
 import asyncio
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError
 
 from pastools_jobs.contracts import PROGRESS_SIGNAL, Progress
@@ -37,6 +39,22 @@ def last_checkpoint() -> Progress | None:
     return Progress.model_validate(details[0])
 
 
+def worker_stopping() -> ApplicationError:
+    """Retryable: the retry, on another or the restarted worker, resumes from the checkpoint."""
+    return ApplicationError(
+        "The worker is shutting down; the work resumes from its last checkpoint.",
+        type="WorkerShutdown",
+        category=ApplicationErrorCategory.BENIGN,  # expected: logged without a stack trace
+    )
+
+
+async def _stop(future: asyncio.Future[Any], stop: threading.Event) -> None:
+    """Tell the threaded work to stop and wait until it has."""
+    stop.set()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await future
+
+
 class ProgressReporter:
     def __init__(self, db: Database, interval_seconds: float) -> None:
         info = activity.info()
@@ -52,7 +70,8 @@ class ProgressReporter:
 
     async def in_thread(self, work: Callable[[threading.Event], T]) -> T:
         """Run blocking `work` in a thread, heartbeating meanwhile so that a cancel still
-        arrives; on cancel, `work` is told to stop through the event it is given."""
+        arrives; on cancel or worker shutdown, `work` is told to stop through the event
+        it is given."""
         stop = threading.Event()
         future = asyncio.ensure_future(asyncio.to_thread(work, stop))
         try:
@@ -60,18 +79,23 @@ class ProgressReporter:
                 done, _ = await asyncio.wait({future}, timeout=self._interval)
                 if done:
                     return future.result()
+                if activity.is_worker_shutdown():
+                    # The unfinished piece is redone by the retry, from the last checkpoint.
+                    await _stop(future, stop)
+                    raise worker_stopping()
                 activity.heartbeat(*([self._last] if self._last is not None else []))
         except asyncio.CancelledError:
-            stop.set()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await future
+            await _stop(future, stop)
             raise
 
     async def report(self, progress: Progress, *, force: bool = False) -> None:
+        """Heartbeat the checkpoint (after the work it covers is committed); `force` marks
+        the final report, which also writes the row whatever the pace."""
         self._last = progress.model_dump(mode="json")
         activity.heartbeat(self._last)
+        stopping = activity.is_worker_shutdown() and not force
         now = time.monotonic()
-        if force or now - self._last_write >= self._interval:
+        if force or stopping or now - self._last_write >= self._interval:
             self._last_write = now
             await asyncio.to_thread(self._write, progress)
         step = progress.percent // SEARCH_ATTRIBUTE_STEP * SEARCH_ATTRIBUTE_STEP
@@ -79,6 +103,8 @@ class ProgressReporter:
         if step > self._signalled_step and 0 < step < 100:
             self._signalled_step = step
             await self._signal(step)
+        if stopping:
+            raise worker_stopping()
 
     def _write(self, progress: Progress) -> None:
         try:

@@ -1,4 +1,4 @@
-"""The `pastools` command: `up` (the whole local stack), `api`, `worker`, `migrate`."""
+"""The `pastools` command: `up` (the whole local stack), `api`, `worker`, `migrate`, `doctor`."""
 
 import argparse
 import asyncio
@@ -67,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
     common(worker)
     worker.add_argument("--temporal-address", help="host:port (PASTOOLS_TEMPORAL_ADDRESS)")
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="compare the jobs table with Temporal and list every difference",
+        description="Exit code: 0 consistent (or everything repaired with --fix), "
+        "1 differences remain, 2 the check could not run.",
+    )
+    common(doctor)
+    doctor.add_argument("--temporal-address", help="host:port (PASTOOLS_TEMPORAL_ADDRESS)")
+    doctor.add_argument("--fix", action="store_true", help="repair the differences found")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+
     migrate = commands.add_parser("migrate", help="upgrade the jobs database schema")
     migrate.add_argument("--database-url", help="jobs database URL (DATABASE_URL)")
     migrate.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
@@ -92,6 +103,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         settings = settings_from(args)
+        if args.command == "doctor":
+            from pastools_jobs.doctor_command import run_doctor
+
+            raise SystemExit(run_doctor(settings, fix=args.fix, as_json=args.json))
         _COMMANDS[args.command](settings)
     except ValidationError as error:
         first = error.errors()[0]
@@ -116,6 +131,9 @@ def run_api(settings: Settings) -> None:
 
     from pastools_jobs.api.app import create_app
 
+    # uvicorn finishes the requests in flight, then re-raises the SIGTERM that stopped
+    # it; reaching this handler means the stop was graceful, which is a clean exit.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
@@ -123,6 +141,10 @@ def run_api(settings: Settings) -> None:
         log_level="info",
         timeout_graceful_shutdown=10,
     )
+
+
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def run_worker_command(settings: Settings) -> None:

@@ -54,6 +54,27 @@ class TemporalServer:
     def stop(self) -> None:
         stop_process(self.process)
 
+    def start_again(self) -> None:
+        """After `stop`: the same port, the same state file."""
+        self.process = start_dev_server(self.settings, self.settings.data_dir / "temporal.log")
+        self.wait_ready()
+
+    def wait_ready(self) -> None:
+        wait_for(
+            lambda: port_open(self.settings.temporal_port),
+            timeout=60,
+            what="the Temporal dev server",
+        )
+        wait_for(
+            lambda: (
+                self.cli("operator", "namespace", "describe", "default", check=False).returncode
+                == 0
+            ),
+            timeout=60,
+            interval=0.5,
+            what="the default namespace",
+        )
+
 
 def start_temporal(base: Path) -> TemporalServer:
     port = free_port()
@@ -63,17 +84,8 @@ def start_temporal(base: Path) -> TemporalServer:
         ui_port=free_port(),
         temporal_address=f"127.0.0.1:{port}",
     )
-    process = start_dev_server(settings, base / "temporal.log")
-    server = TemporalServer(settings, process)
-    wait_for(lambda: port_open(port), timeout=60, what="the Temporal dev server")
-    wait_for(
-        lambda: (
-            server.cli("operator", "namespace", "describe", "default", check=False).returncode == 0
-        ),
-        timeout=60,
-        interval=0.5,
-        what="the default namespace",
-    )
+    server = TemporalServer(settings, start_dev_server(settings, base / "temporal.log"))
+    server.wait_ready()
     return server
 
 
@@ -178,6 +190,19 @@ class Stack:
         self.worker.wait()
         self.worker = None
 
+    def terminate_worker(self, deadline_seconds: float = 30.0) -> int:
+        """SIGTERM, the way a service manager stops it; returns the exit code."""
+        assert self.worker is not None
+        code = _terminate(self.worker, deadline_seconds)
+        self.worker = None
+        return code
+
+    def terminate_api(self, deadline_seconds: float = 30.0) -> int:
+        assert self.api is not None
+        code = _terminate(self.api, deadline_seconds)
+        self.api = None
+        return code
+
     def start_api(self) -> None:
         self.api = self._spawn("api")
         wait_for(self._api_ready, timeout=60, what=f"the {self.name} API")
@@ -207,6 +232,17 @@ class Stack:
         for process in (self.api, self.worker):
             if process is not None:
                 stop_process(process)
+
+
+def _terminate(process: subprocess.Popen[bytes], deadline_seconds: float) -> int:
+    """SIGTERM and wait; a process still there at the deadline is killed and the test fails."""
+    process.terminate()
+    try:
+        return process.wait(deadline_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"still running {deadline_seconds}s after SIGTERM") from None
 
 
 UPLOAD_LIMIT = 5_000_000

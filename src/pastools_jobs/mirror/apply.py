@@ -33,6 +33,22 @@ def apply_event(session: Session, event: JobEvent) -> bool:
     return True
 
 
+def restate(session: Session, event: JobEvent) -> bool:
+    """Overwrite the row's attempt with Temporal's account of the same run, even backwards.
+
+    Only the operator's consistency check does this, for a row that contradicts its own
+    run's workflow (a hand edit, a lost fix): Temporal's history is the truth.
+    """
+    job = session.get(Job, event.job_id, with_for_update=True)
+    if job is None or job.run_id != event.run_id:
+        return False
+    job.result = None
+    job.error_type = job.error_message = job.error_details = None
+    job.completed_at = None
+    _advance(job, event)
+    return True
+
+
 def apply_progress(session: Session, job_id: str, run_id: str, progress: Progress) -> bool:
     """Record a heartbeat's progress on the row of the attempt that is still open."""
     now = utcnow()

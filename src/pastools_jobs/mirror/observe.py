@@ -30,6 +30,12 @@ _STATUS = {
     WorkflowExecutionStatus.TIMED_OUT: JobStatus.FAILED,
 }
 
+
+def closed_status(status: WorkflowExecutionStatus) -> JobStatus | None:
+    """What a closed workflow's status means to a user; None while it is open."""
+    return _STATUS.get(status)
+
+
 _CANCELLED = FailureInfo(type="Cancelled", message="The job was cancelled.")
 
 
