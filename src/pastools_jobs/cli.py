@@ -1,4 +1,4 @@
-"""The `pastools` command: `up` (the whole local stack), `api`, `worker`, `migrate`."""
+"""The `pastools` command: `up` (the whole local stack), `api`, `worker`, `migrate`, `tokens`."""
 
 import argparse
 import asyncio
@@ -14,10 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
+from pastools_jobs.auth.principal import NO_AUTH_WARNING, Role
+from pastools_jobs.auth.tokens import issue_token, list_tokens, revoke_named, revoke_token
 from pastools_jobs.config import Settings
+from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.devserver import TemporalBinaryMissing, start_dev_server
+from pastools_jobs.domain import JobError
 from pastools_jobs.process import child_process_options, stop_process
 
 # Flag name -> Settings field; every flag overrides its environment variable.
@@ -34,15 +39,24 @@ _OVERRIDES = {
 }
 
 STARTUP_DEADLINE_SECONDS = 60.0
+SIGN_IN_TOKEN_NAME = "pastools up"
+"""Each start of `pastools up` revokes the admin token the previous one printed."""
 
 
 class StartupFailed(RuntimeError):
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad input is one line on stderr and exit code 2, as for every other error."""
+
+    def error(self, message: str) -> Any:
+        _fail(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pastools", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="pastools", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
@@ -56,12 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=int, help="API port (PASTOOLS_API_PORT)")
     up.add_argument("--temporal-port", type=int, help="Temporal gRPC port (PASTOOLS_TEMPORAL_PORT)")
     up.add_argument("--ui-port", type=int, help="Temporal Web UI port (PASTOOLS_UI_PORT)")
+    no_auth(up)
 
     api = commands.add_parser("api", help="serve the REST API (and run the mirror)")
     common(api)
     api.add_argument("--temporal-address", help="host:port (PASTOOLS_TEMPORAL_ADDRESS)")
     api.add_argument("--host", help="bind address (PASTOOLS_API_HOST)")
     api.add_argument("--api-port", type=int, help="port (PASTOOLS_API_PORT)")
+    no_auth(api)
 
     worker = commands.add_parser("worker", help="run the job workflows and activities")
     common(worker)
@@ -70,7 +86,31 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the jobs database schema")
     migrate.add_argument("--database-url", help="jobs database URL (DATABASE_URL)")
     migrate.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
+    _tokens_parser(commands)
     return parser
+
+
+def no_auth(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without authentication: every caller is admin (PASTOOLS_AUTH_ENABLED=false)",
+    )
+
+
+def _tokens_parser(commands: Any) -> None:
+    tokens = commands.add_parser("tokens", help="create, list and revoke API tokens")
+    actions = tokens.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="print a new token (shown only this once)")
+    create.add_argument("--role", required=True, choices=[role.value for role in Role])
+    create.add_argument("--project", help="the project a viewer or operator token belongs to")
+    create.add_argument("--name", help="a label, to recognise the token in `tokens list`")
+    actions.add_parser("list", help="the tokens, without their secrets")
+    revoke = actions.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("id", help="the token's id, as `tokens list` shows it")
+    for sub in actions.choices.values():
+        sub.add_argument("--database-url", help="jobs database URL (DATABASE_URL)")
+        sub.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -80,6 +120,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         for flag, field in _OVERRIDES.items()
         if (value := getattr(args, flag, None)) is not None
     }
+    if getattr(args, "no_auth", False):
+        updates["auth_enabled"] = False
     if args.command == "up" and "temporal_address" not in updates:
         port = updates.get("temporal_port", base.temporal_port)
         updates["temporal_address"] = f"127.0.0.1:{port}"
@@ -92,12 +134,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         settings = settings_from(args)
-        _COMMANDS[args.command](settings)
+        if args.command in ("up", "api") and not settings.auth_enabled:
+            print(f"pastools: warning: {NO_AUTH_WARNING}", file=sys.stderr, flush=True)
+        if args.command == "tokens":
+            _TOKEN_ACTIONS[args.action](settings, args)
+        else:
+            _COMMANDS[args.command](settings)
     except ValidationError as error:
         first = error.errors()[0]
         _fail(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
-    except (StartupFailed, TemporalBinaryMissing, OSError) as error:
+    except (StartupFailed, TemporalBinaryMissing, OSError, JobError) as error:
         _fail(str(error))
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        _fail(f"the jobs database refused ({reason}); is it migrated (`pastools migrate`)?")
     except KeyboardInterrupt:
         pass
 
@@ -109,6 +159,67 @@ def _fail(message: str) -> None:
 
 def run_migrate(settings: Settings) -> None:
     upgrade_database(settings.resolved_database_url)
+
+
+def _in_database(settings: Settings, work: Any) -> Any:
+    db = Database(settings.resolved_database_url)
+    try:
+        with db.transaction() as session:
+            return work(session)
+    finally:
+        db.dispose()
+
+
+def create_token(settings: Settings, args: argparse.Namespace) -> None:
+    """Only the token goes to stdout, so that a script can capture it."""
+    issued = _in_database(
+        settings, lambda s: issue_token(s, Role(args.role), args.project, args.name)
+    )
+    scope = issued.record.project_id or "every project"
+    print(f"created token {issued.record.id} ({args.role}, {scope})", file=sys.stderr)
+    print(issued.token)
+
+
+def show_tokens(settings: Settings, args: argparse.Namespace) -> None:
+    def rows(session: Any) -> list[str]:
+        return [
+            "\t".join(
+                [
+                    token.id,
+                    token.role,
+                    token.project_id or "*",
+                    "revoked" if token.revoked_at else "active",
+                    token.created_at.isoformat(timespec="seconds"),
+                    token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "-",
+                    token.name or "",
+                ]
+            )
+            for token in list_tokens(session)
+        ]
+
+    lines = _in_database(settings, rows)
+    print("id\trole\tproject\tstate\tcreated\tlast used\tname")
+    for line in lines:
+        print(line)
+
+
+def revoke(settings: Settings, args: argparse.Namespace) -> None:
+    _in_database(settings, lambda s: revoke_token(s, args.id))
+    print(f"revoked token {args.id}", file=sys.stderr)
+
+
+_TOKEN_ACTIONS = {"create": create_token, "list": show_tokens, "revoke": revoke}
+
+
+def _sign_in_token(settings: Settings) -> str:
+    """A fresh admin token for the link `pastools up` prints; the last run's is revoked."""
+
+    def rotate(session: Any) -> str:
+        revoke_named(session, SIGN_IN_TOKEN_NAME)
+        return issue_token(session, Role.ADMIN, None, SIGN_IN_TOKEN_NAME).token
+
+    token: str = _in_database(settings, rotate)
+    return token
 
 
 def run_api(settings: Settings) -> None:
@@ -146,13 +257,16 @@ def run_up(settings: Settings) -> None:
         children.append(start_dev_server(settings, data_dir / "temporal.log"))
         _wait_for_temporal(settings, children[0])
         upgrade_database(settings.resolved_database_url)
+        token = _sign_in_token(settings) if settings.auth_enabled else None
         env = _child_env(settings)
         children.append(_spawn("worker", env, data_dir / "worker.log"))
         children.append(_spawn("api", env, data_dir / "api.log"))
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         _wait_for_http(f"{api_url}/healthz", children)
+        dashboard = f"{api_url}/login#token={token}" if token else f"{api_url}/"
         print(
             f"PAStools Jobs is up (state in {data_dir}).\n"
+            f"  Sign in:         {dashboard}\n"
             f"  API:             {api_url}/api/jobs\n"
             f"  API docs:        {api_url}/docs\n"
             f"  Temporal Web UI: {settings.resolved_ui_url}\n"
@@ -187,6 +301,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
             "PASTOOLS_API_PORT": str(settings.api_port),
             "PASTOOLS_UI_PORT": str(settings.ui_port),
             "PASTOOLS_MIGRATE_ON_START": "false",
+            "PASTOOLS_AUTH_ENABLED": "true" if settings.auth_enabled else "false",
         }
     )
     return env

@@ -13,10 +13,12 @@ from temporalio.service import RPCError
 
 from pastools_jobs.domain import (
     ArtifactNotFound,
+    Forbidden,
     IllegalTransition,
     InvalidJobInput,
     JobError,
     JobNotFound,
+    NotAuthenticated,
     PayloadTooLarge,
     ProjectExists,
     ProjectNotFound,
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 _STATUS_OF: dict[type[JobError], int] = {
+    NotAuthenticated: 401,
+    Forbidden: 403,
     JobNotFound: 404,
     ProjectNotFound: 404,
     ArtifactNotFound: 404,
@@ -59,6 +63,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _WHY = {
+    401: "No valid API token (or sign-in cookie).",
+    403: "The token's role does not allow this, or a cross-site request used the cookie.",
     413: "The upload is larger than the configured limit.",
     404: "No such job, project or record.",
     409: "The job's status does not allow this, or the project exists.",
@@ -67,15 +73,30 @@ _WHY = {
 }
 
 
-def problem(status: int, title: str, detail: str, **extensions: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse({**body, **extensions}, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(
+        {**body, **extensions}, status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
+
+
+# RFC 6750: a 401 names the scheme the client should use.
+_HEADERS_OF: dict[type[JobError], dict[str, str]] = {
+    NotAuthenticated: {"WWW-Authenticate": 'Bearer realm="pastools"'},
+}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobError)
     async def job_error(request: Request, error: JobError) -> JSONResponse:
-        return problem(_STATUS_OF.get(type(error), 400), error.title, str(error))
+        status = _STATUS_OF.get(type(error), 400)
+        return problem(status, error.title, str(error), _HEADERS_OF.get(type(error)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
