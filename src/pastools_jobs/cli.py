@@ -11,15 +11,14 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from pastools_jobs.auth.principal import NO_AUTH_WARNING, Role
-from pastools_jobs.auth.tokens import issue_token, list_tokens, revoke_named, revoke_token
+from pastools_jobs.auth.commands import add_tokens_parser, run_tokens, sign_in_token
+from pastools_jobs.auth.principal import NO_AUTH_WARNING
 from pastools_jobs.config import Settings
-from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.devserver import TemporalBinaryMissing, start_dev_server
 from pastools_jobs.domain import JobError
@@ -39,8 +38,6 @@ _OVERRIDES = {
 }
 
 STARTUP_DEADLINE_SECONDS = 60.0
-SIGN_IN_TOKEN_NAME = "pastools up"
-"""Each start of `pastools up` revokes the admin token the previous one printed."""
 
 
 class StartupFailed(RuntimeError):
@@ -50,7 +47,7 @@ class StartupFailed(RuntimeError):
 class _Parser(argparse.ArgumentParser):
     """Bad input is one line on stderr and exit code 2, as for every other error."""
 
-    def error(self, message: str) -> Any:
+    def error(self, message: str) -> NoReturn:
         _fail(message)
 
 
@@ -86,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the jobs database schema")
     migrate.add_argument("--database-url", help="jobs database URL (DATABASE_URL)")
     migrate.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
-    _tokens_parser(commands)
+    add_tokens_parser(commands)
     return parser
 
 
@@ -96,21 +93,6 @@ def no_auth(sub: argparse.ArgumentParser) -> None:
         action="store_true",
         help="serve without authentication: every caller is admin (PASTOOLS_AUTH_ENABLED=false)",
     )
-
-
-def _tokens_parser(commands: Any) -> None:
-    tokens = commands.add_parser("tokens", help="create, list and revoke API tokens")
-    actions = tokens.add_subparsers(dest="action", required=True)
-    create = actions.add_parser("create", help="print a new token (shown only this once)")
-    create.add_argument("--role", required=True, choices=[role.value for role in Role])
-    create.add_argument("--project", help="the project a viewer or operator token belongs to")
-    create.add_argument("--name", help="a label, to recognise the token in `tokens list`")
-    actions.add_parser("list", help="the tokens, without their secrets")
-    revoke = actions.add_parser("revoke", help="revoke a token at once")
-    revoke.add_argument("id", help="the token's id, as `tokens list` shows it")
-    for sub in actions.choices.values():
-        sub.add_argument("--database-url", help="jobs database URL (DATABASE_URL)")
-        sub.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -137,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.command in ("up", "api") and not settings.auth_enabled:
             print(f"pastools: warning: {NO_AUTH_WARNING}", file=sys.stderr, flush=True)
         if args.command == "tokens":
-            _TOKEN_ACTIONS[args.action](settings, args)
+            run_tokens(settings, args)
         else:
             _COMMANDS[args.command](settings)
     except ValidationError as error:
@@ -152,74 +134,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         pass
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"pastools: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
 def run_migrate(settings: Settings) -> None:
     upgrade_database(settings.resolved_database_url)
-
-
-def _in_database(settings: Settings, work: Any) -> Any:
-    db = Database(settings.resolved_database_url)
-    try:
-        with db.transaction() as session:
-            return work(session)
-    finally:
-        db.dispose()
-
-
-def create_token(settings: Settings, args: argparse.Namespace) -> None:
-    """Only the token goes to stdout, so that a script can capture it."""
-    issued = _in_database(
-        settings, lambda s: issue_token(s, Role(args.role), args.project, args.name)
-    )
-    scope = issued.record.project_id or "every project"
-    print(f"created token {issued.record.id} ({args.role}, {scope})", file=sys.stderr)
-    print(issued.token)
-
-
-def show_tokens(settings: Settings, args: argparse.Namespace) -> None:
-    def rows(session: Any) -> list[str]:
-        return [
-            "\t".join(
-                [
-                    token.id,
-                    token.role,
-                    token.project_id or "*",
-                    "revoked" if token.revoked_at else "active",
-                    token.created_at.isoformat(timespec="seconds"),
-                    token.last_used_at.isoformat(timespec="seconds") if token.last_used_at else "-",
-                    token.name or "",
-                ]
-            )
-            for token in list_tokens(session)
-        ]
-
-    lines = _in_database(settings, rows)
-    print("id\trole\tproject\tstate\tcreated\tlast used\tname")
-    for line in lines:
-        print(line)
-
-
-def revoke(settings: Settings, args: argparse.Namespace) -> None:
-    _in_database(settings, lambda s: revoke_token(s, args.id))
-    print(f"revoked token {args.id}", file=sys.stderr)
-
-
-_TOKEN_ACTIONS = {"create": create_token, "list": show_tokens, "revoke": revoke}
-
-
-def _sign_in_token(settings: Settings) -> str:
-    """A fresh admin token for the link `pastools up` prints; the last run's is revoked."""
-
-    def rotate(session: Any) -> str:
-        revoke_named(session, SIGN_IN_TOKEN_NAME)
-        return issue_token(session, Role.ADMIN, None, SIGN_IN_TOKEN_NAME).token
-
-    token: str = _in_database(settings, rotate)
-    return token
 
 
 def run_api(settings: Settings) -> None:
@@ -257,7 +178,7 @@ def run_up(settings: Settings) -> None:
         children.append(start_dev_server(settings, data_dir / "temporal.log"))
         _wait_for_temporal(settings, children[0])
         upgrade_database(settings.resolved_database_url)
-        token = _sign_in_token(settings) if settings.auth_enabled else None
+        token = sign_in_token(settings) if settings.auth_enabled else None
         env = _child_env(settings)
         children.append(_spawn("worker", env, data_dir / "worker.log"))
         children.append(_spawn("api", env, data_dir / "api.log"))

@@ -6,7 +6,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from pastools_jobs.api.app import create_app
+from pastools_jobs.config import Settings
 from tests.integration.access.conftest import World
 from tests.support.services import Stack
 
@@ -130,3 +133,21 @@ def test_signing_out_clears_the_cookie(world: World, browser_like: httpx.Client)
         or "Max-Age=0" in response.headers["set-cookie"]
     )
     assert browser_like.get("/", follow_redirects=False).status_code == 303
+
+
+def test_over_https_the_cookie_is_secure(world: World) -> None:
+    """The app itself, in-process on the stack's database, as if behind https."""
+    stack = world.stack
+    settings = Settings(
+        database_url=stack.database_url,
+        temporal_address=stack.temporal.address,
+        migrate_on_start=False,
+        mirror_enabled=False,
+    )
+    token = stack.create_token("viewer", world.a.id)
+    with TestClient(create_app(settings), base_url="https://jobs.example") as client:
+        response = client.post(
+            "/api/session", json={"token": token}, headers={"Origin": "https://jobs.example"}
+        )
+    assert response.status_code == 200, response.text
+    assert "secure" in {part.strip().lower() for part in response.headers["set-cookie"].split(";")}

@@ -144,14 +144,19 @@ def test_the_live_feed_shows_only_the_visible_project(world: World, of_b: httpx.
             "/api/jobs", json={"type": "probe", "project_id": world.b.id, "params": {}}
         )
         shown_id = shown.json()["id"]
+        completed = False
         for name, data in events(feed):
             if name == "stats":
                 assert data["project_id"] in (world.b.id, None), data
                 counts.append(data)
+                # The counts of a round follow its jobs: stop at those after the completion.
+                if completed and data["project_id"] is None:
+                    break
             else:
                 seen_projects |= {job["project_id"] for job in data["jobs"]}
-                if any(j["id"] == shown_id and j["status"] == "completed" for j in data["jobs"]):
-                    break
+                completed |= any(
+                    j["id"] == shown_id and j["status"] == "completed" for j in data["jobs"]
+                )
         b_stats = admin.get(f"/api/jobs/projects/{world.b.id}/stats").json()
     assert seen_projects == {world.b.id}
     overall = [c for c in counts if c["project_id"] is None]
