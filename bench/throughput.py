@@ -63,7 +63,9 @@ async def platform_seconds(stack: Stack, jobs: int) -> float:
     project = f"load-{uuid.uuid4().hex[:8]}"
     body = {"type": "probe", "project_id": project, "params": {"items": 1}}
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=stack.url, timeout=120, limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.url, headers=stack.auth_headers, timeout=120, limits=limits
+    ) as http:
 
         async def submit(_index: int) -> None:
             response = await http.post("/api/jobs", json=body)

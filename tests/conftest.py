@@ -63,5 +63,5 @@ def stack(
 
 @pytest.fixture
 def api(stack: Stack) -> Iterator[JobsApi]:
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
+    with httpx.Client(base_url=stack.url, timeout=30, headers=stack.auth_headers) as client:
         yield JobsApi(client, stack)

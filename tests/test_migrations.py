@@ -17,7 +17,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres").create_database(f"migrate_{uuid.uuid4().hex[:12]}")
 
 
-TABLES = {"jobs", "job_attempts", "projects", "records"}
+TABLES = {"jobs", "job_attempts", "projects", "records", "api_tokens"}
 
 
 def tables(url: str) -> set[str]:

@@ -1,4 +1,5 @@
-"""The `pastools` command: `up` (the whole local stack), `api`, `worker`, `migrate`, `doctor`."""
+"""The `pastools` command: `up` (the whole local stack), `api`, `worker`, `migrate`, `tokens`,
+`doctor`."""
 
 import argparse
 import asyncio
@@ -11,13 +12,17 @@ import time
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
+from pastools_jobs.auth.commands import add_tokens_parser, run_tokens, sign_in_token
+from pastools_jobs.auth.principal import NO_AUTH_WARNING
 from pastools_jobs.config import Settings
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.devserver import TemporalBinaryMissing, start_dev_server
+from pastools_jobs.domain import JobError
 from pastools_jobs.process import child_process_options, stop_process
 
 # Flag name -> Settings field; every flag overrides its environment variable.
@@ -40,9 +45,16 @@ class StartupFailed(RuntimeError):
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad input is one line on stderr and exit code 2, as for every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        _fail(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pastools", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="pastools", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
@@ -56,12 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=int, help="API port (PASTOOLS_API_PORT)")
     up.add_argument("--temporal-port", type=int, help="Temporal gRPC port (PASTOOLS_TEMPORAL_PORT)")
     up.add_argument("--ui-port", type=int, help="Temporal Web UI port (PASTOOLS_UI_PORT)")
+    no_auth(up)
 
     api = commands.add_parser("api", help="serve the REST API (and run the mirror)")
     common(api)
     api.add_argument("--temporal-address", help="host:port (PASTOOLS_TEMPORAL_ADDRESS)")
     api.add_argument("--host", help="bind address (PASTOOLS_API_HOST)")
     api.add_argument("--api-port", type=int, help="port (PASTOOLS_API_PORT)")
+    no_auth(api)
 
     worker = commands.add_parser("worker", help="run the job workflows and activities")
     common(worker)
@@ -81,7 +95,16 @@ def _parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="upgrade the jobs database schema")
     migrate.add_argument("--database-url", help="jobs database URL (DATABASE_URL)")
     migrate.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
+    add_tokens_parser(commands)
     return parser
+
+
+def no_auth(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without authentication: every caller is admin (PASTOOLS_AUTH_ENABLED=false)",
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -91,6 +114,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         for flag, field in _OVERRIDES.items()
         if (value := getattr(args, flag, None)) is not None
     }
+    if getattr(args, "no_auth", False):
+        updates["auth_enabled"] = False
     if args.command == "up" and "temporal_address" not in updates:
         port = updates.get("temporal_port", base.temporal_port)
         updates["temporal_address"] = f"127.0.0.1:{port}"
@@ -103,21 +128,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         settings = settings_from(args)
+        if args.command in ("up", "api") and not settings.auth_enabled:
+            print(f"pastools: warning: {NO_AUTH_WARNING}", file=sys.stderr, flush=True)
         if args.command == "doctor":
             from pastools_jobs.doctor_command import run_doctor
 
             raise SystemExit(run_doctor(settings, fix=args.fix, as_json=args.json))
-        _COMMANDS[args.command](settings)
+        if args.command == "tokens":
+            run_tokens(settings, args)
+        else:
+            _COMMANDS[args.command](settings)
     except ValidationError as error:
         first = error.errors()[0]
         _fail(f"invalid setting {'.'.join(map(str, first['loc']))}: {first['msg']}")
-    except (StartupFailed, TemporalBinaryMissing, OSError) as error:
+    except (StartupFailed, TemporalBinaryMissing, OSError, JobError) as error:
         _fail(str(error))
+    except SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+        _fail(f"the jobs database refused ({reason}); is it migrated (`pastools migrate`)?")
     except KeyboardInterrupt:
         pass
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"pastools: error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
@@ -168,13 +201,16 @@ def run_up(settings: Settings) -> None:
         children.append(start_dev_server(settings, data_dir / "temporal.log"))
         _wait_for_temporal(settings, children[0])
         upgrade_database(settings.resolved_database_url)
+        token = sign_in_token(settings) if settings.auth_enabled else None
         env = _child_env(settings)
         children.append(_spawn("worker", env, data_dir / "worker.log"))
         children.append(_spawn("api", env, data_dir / "api.log"))
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         _wait_for_http(f"{api_url}/healthz", children)
+        dashboard = f"{api_url}/login#token={token}" if token else f"{api_url}/"
         print(
             f"PAStools Jobs is up (state in {data_dir}).\n"
+            f"  Sign in:         {dashboard}\n"
             f"  API:             {api_url}/api/jobs\n"
             f"  API docs:        {api_url}/docs\n"
             f"  Temporal Web UI: {settings.resolved_ui_url}\n"
@@ -209,6 +245,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
             "PASTOOLS_API_PORT": str(settings.api_port),
             "PASTOOLS_UI_PORT": str(settings.ui_port),
             "PASTOOLS_MIGRATE_ON_START": "false",
+            "PASTOOLS_AUTH_ENABLED": "true" if settings.auth_enabled else "false",
         }
     )
     return env

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
         description="Finished jobs older than this are removed by the periodic cleanup.",
     )
     cleanup_interval_hours: float = Field(default=24.0, gt=0)
+    auth_enabled: bool = Field(
+        default=True,
+        description="Require an API token (or the dashboard's sign-in cookie) on every route; "
+        "off only through an explicit --no-auth, which warns.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

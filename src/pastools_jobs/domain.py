@@ -117,3 +117,17 @@ class TemporalUnavailable(JobError):
 
     def __init__(self, detail: str = "The Temporal server cannot be reached; try again later."):
         super().__init__(detail)
+
+
+class NotAuthenticated(JobError):
+    title = "Not authenticated"
+
+    def __init__(self, detail: str = "A valid API token is required.") -> None:
+        super().__init__(detail)
+
+
+class Forbidden(JobError):
+    title = "Forbidden"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)

@@ -1,5 +1,6 @@
 """The live change feed: one poller of the jobs table per API process, fanned out to
 every open dashboard, so that a hundred pages cost the database what one costs.
+A subscriber limited to one project gets only that project's jobs and counts.
 
 The poller runs only while someone listens. Each round it reads the rows written
 since the last round, and the counts of the projects they belong to, once; every
@@ -47,20 +48,22 @@ class JobFeed:
         self._db = db
         self._render = render
         self._interval = interval_seconds
-        self._subscribers: set[asyncio.Queue[FeedMessage | None]] = set()
+        # Each queue with the one project its subscriber sees, or None for all.
+        self._subscribers: dict[asyncio.Queue[FeedMessage | None], str | None] = {}
         self._poller: asyncio.Task[None] | None = None
         self._seen: dict[str, datetime] = {}
         self._since = utcnow()
 
-    async def subscribe(self) -> AsyncIterator[FeedMessage]:
+    async def subscribe(self, project_id: str | None = None) -> AsyncIterator[FeedMessage]:
+        """Every change, or only `project_id`'s: its counts then stand for "all" as well."""
         queue: asyncio.Queue[FeedMessage | None] = asyncio.Queue(QUEUE_SIZE)
-        self._subscribers.add(queue)
+        self._subscribers[queue] = project_id
         self._ensure_polling()
         try:
             while (message := await queue.get()) is not None:
                 yield message
         finally:
-            self._subscribers.discard(queue)
+            self._subscribers.pop(queue, None)
 
     async def close(self) -> None:
         for queue in list(self._subscribers):
@@ -113,11 +116,25 @@ class JobFeed:
         self._seen = {job_id: at for job_id, at in self._seen.items() if at >= since}
 
     def _publish(self, message: FeedMessage) -> None:
-        for queue in list(self._subscribers):
-            if not _offer(queue, message):
-                log.info("dropping a live-feed subscriber that fell behind")
-                self._subscribers.discard(queue)
-                _offer(queue, None, force=True)
+        for queue, project_id in list(self._subscribers.items()):
+            for visible in visible_to(message, project_id):
+                if not _offer(queue, visible):
+                    log.info("dropping a live-feed subscriber that fell behind")
+                    self._subscribers.pop(queue, None)
+                    _offer(queue, None, force=True)
+                    break
+
+
+def visible_to(message: FeedMessage, project_id: str | None) -> list[FeedMessage]:
+    """What of a message a subscriber limited to `project_id` may see."""
+    if project_id is None:
+        return [message]
+    if message.event == "jobs":
+        jobs = [job for job in message.data["jobs"] if job["project_id"] == project_id]
+        return [FeedMessage("jobs", {"jobs": jobs})] if jobs else []
+    if message.data["project_id"] != project_id:
+        return []
+    return [message, FeedMessage(message.event, {**message.data, "project_id": None})]
 
 
 def _offer(

@@ -161,7 +161,9 @@ def test_page_says_when_the_api_is_down_and_reconnects_by_itself(
     expect(page.locator("#live")).to_have_text("Live", timeout=15_000)
     expect(page.locator("#offline")).to_be_hidden()
     job = httpx.post(
-        f"{stack.url}/api/jobs", json={"type": "probe", "project_id": project, "params": {}}
+        f"{stack.url}/api/jobs",
+        json={"type": "probe", "project_id": project, "params": {}},
+        headers=stack.auth_headers,
     ).json()
     expect(row(page, job["id"]).locator(".badge.status-completed")).to_be_visible()
 

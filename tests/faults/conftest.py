@@ -27,5 +27,7 @@ def fault_stack(
 
 @pytest.fixture
 def fault_api(fault_stack: Stack) -> Iterator[JobsApi]:
-    with httpx.Client(base_url=fault_stack.url, timeout=30) as client:
+    with httpx.Client(
+        base_url=fault_stack.url, headers=fault_stack.auth_headers, timeout=30
+    ) as client:
         yield JobsApi(client, fault_stack)

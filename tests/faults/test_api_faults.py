@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, select
 from pastools_jobs.db.models import Job
 from tests.conftest import BACKENDS, database_url
 from tests.faults.tally import assert_nothing_lost, tally
+from tests.support.doctor import assert_consistent
 from tests.support.jobs import JobsApi, new_project
 from tests.support.services import Stack, TemporalServer, start_stack
 from tests.support.waiting import wait_for
@@ -59,7 +60,9 @@ class Clients:
         self.retries = 0
 
     def submit_all(self, keys: list[str]) -> None:
-        with httpx.Client(base_url=self._stack.url, timeout=30) as http:
+        with httpx.Client(
+            base_url=self._stack.url, headers=self._stack.auth_headers, timeout=30
+        ) as http:
             for key in keys:
                 job_id = self._submit(http, key)
                 with self._lock:
@@ -116,7 +119,9 @@ def test_api_killed_during_a_burst_loses_and_duplicates_nothing(crash_stack: Sta
             future.result()
     print(f"clients retried {clients.retries} times across the kill")
 
-    with httpx.Client(base_url=crash_stack.url, timeout=30) as http:
+    with httpx.Client(
+        base_url=crash_stack.url, headers=crash_stack.auth_headers, timeout=30
+    ) as http:
         result = tally(
             JobsApi(http, crash_stack),
             project,
@@ -130,3 +135,4 @@ def test_api_killed_during_a_burst_loses_and_duplicates_nothing(crash_stack: Sta
     # Informational: how many rows the kill left without a workflow, for the mirror to start.
     orphans = (crash_stack.base / "api.log").read_text().count("whose workflow was never started")
     print(f"the mirror started {orphans} workflows the kill had cut off")
+    assert_consistent(crash_stack)

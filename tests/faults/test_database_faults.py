@@ -24,6 +24,7 @@ import pytest
 
 from tests.faults.tally import assert_nothing_lost, project_jobs, tally
 from tests.integration.test_api_errors import assert_problem
+from tests.support.doctor import assert_consistent
 from tests.support.jobs import JobsApi, new_project
 from tests.support.services import (
     PostgresCluster,
@@ -80,10 +81,12 @@ def outage_stack(
 class FeedWatcher:
     """Follows the live feed in a thread: the last status it reported for each job."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, stack: Stack) -> None:
         self.statuses: dict[str, str] = {}
-        self._client = httpx.Client(timeout=httpx.Timeout(10, read=None))
-        request = self._client.build_request("GET", f"{url}/api/jobs/events")
+        self._client = httpx.Client(
+            headers=stack.auth_headers, timeout=httpx.Timeout(10, read=None)
+        )
+        request = self._client.build_request("GET", f"{stack.url}/api/jobs/events")
         self._response = self._client.send(request, stream=True)
         self._thread = threading.Thread(target=self._follow, daemon=True)
         self._thread.start()
@@ -156,8 +159,12 @@ def submit_when_back(http: httpx.Client, submission: dict[str, Any]) -> str:
 def test_database_outage_is_ridden_out(outage_stack: Stack, own_postgres: PostgresCluster) -> None:
     project = new_project()
     with (
-        httpx.Client(base_url=outage_stack.url, timeout=REQUEST_TIMEOUT_SECONDS) as http,
-        contextlib.closing(FeedWatcher(outage_stack.url)) as feed,
+        httpx.Client(
+            base_url=outage_stack.url,
+            headers=outage_stack.auth_headers,
+            timeout=REQUEST_TIMEOUT_SECONDS,
+        ) as http,
+        contextlib.closing(FeedWatcher(outage_stack)) as feed,
     ):
         api = JobsApi(http, outage_stack)
         # The short ones last, so that they are sure to finish while the database is away.
@@ -191,3 +198,4 @@ def test_database_outage_is_ridden_out(outage_stack: Stack, own_postgres: Postgr
             what="the live feed to report every job completed",
         )
         assert_alive(outage_stack)
+    assert_consistent(outage_stack)

@@ -15,6 +15,7 @@ from pastools_jobs.worker import GRACEFUL_SHUTDOWN
 from tests.faults.tally import assert_nothing_lost, tally
 from tests.support.doctor import assert_consistent
 from tests.support.jobs import JobsApi, new_project
+from tests.support.services import Stack
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -62,16 +63,18 @@ def test_worker_sigterm_stops_at_a_checkpoint_and_resumes_from_it(fault_api: Job
 class Submitter(threading.Thread):
     """A client submitting jobs one after another until the API stops answering."""
 
-    def __init__(self, url: str, project: str) -> None:
+    def __init__(self, stack: Stack, project: str) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.stack = stack
         self.project = project
         self.submitted = 0
         self.acknowledged: list[str] = []
 
     def run(self) -> None:
         body = {"type": "probe", "project_id": self.project, "params": {"items": 3}}
-        with httpx.Client(base_url=self.url, timeout=30) as http:
+        with httpx.Client(
+            base_url=self.stack.url, headers=self.stack.auth_headers, timeout=30
+        ) as http:
             while True:
                 self.submitted += 1
                 try:
@@ -86,7 +89,7 @@ class Submitter(threading.Thread):
 def test_api_sigterm_finishes_in_flight_submissions_and_loses_none(fault_api: JobsApi) -> None:
     api = fault_api
     project = new_project()
-    clients = [Submitter(api.stack.url, project) for _ in range(4)]
+    clients = [Submitter(api.stack, project) for _ in range(4)]
     for client in clients:
         client.start()
     wait_for(

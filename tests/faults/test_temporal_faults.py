@@ -29,7 +29,7 @@ def own_temporal(tmp_path: Path) -> Iterator[TemporalServer]:
 def restart_api(own_temporal: TemporalServer, tmp_path: Path) -> Iterator[JobsApi]:
     url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     stack = start_stack("temporal-restart", tmp_path / "stack", own_temporal, url)
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
+    with httpx.Client(base_url=stack.url, headers=stack.auth_headers, timeout=30) as client:
         yield JobsApi(client, stack)
     stack.stop()
 

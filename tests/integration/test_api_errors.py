@@ -109,6 +109,7 @@ def app_without_temporal(tmp_path: Path) -> Iterator[TestClient]:
         temporal_address=f"127.0.0.1:{free_port()}",
         migrate_on_start=False,
         mirror_enabled=False,
+        auth_enabled=False,  # availability, not access, is under test here
     )
     with TestClient(create_app(settings)) as client:
         yield client
@@ -144,6 +145,7 @@ def test_requests_while_the_database_is_down_are_503(temporal) -> None:
         temporal_address=temporal.address,
         migrate_on_start=False,
         mirror_enabled=False,
+        auth_enabled=False,  # availability, not access, is under test here
     )
     with TestClient(create_app(settings)) as client:
         assert_problem(client.get("/api/jobs"), 503)

@@ -35,7 +35,7 @@ def unmirrored(
     stack = start_stack(
         f"doctor-{backend}", base, temporal, url, extra_env={"PASTOOLS_MIRROR_ENABLED": "false"}
     )
-    with httpx.Client(base_url=stack.url, timeout=30) as client:
+    with httpx.Client(base_url=stack.url, headers=stack.auth_headers, timeout=30) as client:
         yield JobsApi(client, stack)
     stack.stop()
 

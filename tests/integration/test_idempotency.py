@@ -66,7 +66,8 @@ def test_simultaneous_requests_with_one_key_make_one_job(api: JobsApi) -> None:
     body = probe(project, items=1)
 
     def submit(_: int) -> httpx.Response:
-        with httpx.Client(base_url=api.stack.url, timeout=30) as http:
+        stack = api.stack
+        with httpx.Client(base_url=stack.url, headers=stack.auth_headers, timeout=30) as http:
             return post(http, body, "burst")
 
     with ThreadPoolExecutor(16) as pool:

@@ -3,7 +3,9 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.support.services import Stack
 
 CHROMIUM = "/usr/bin/chromium"
 # The machine has no network: keep Chromium from trying to reach Google's services.
@@ -28,3 +30,9 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+def sign_in(page: Page, stack: Stack, token: str | None = None) -> None:
+    """The real flow: the sign-in link `pastools up` prints, then the dashboard."""
+    page.goto(f"{stack.url}/login#token={token or stack.admin_token}")
+    page.wait_for_url(f"{stack.url}/")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.browser import chromium
+from tests.support.browser import chromium, sign_in
 from tests.support.jobs import JobsApi
 from tests.support.services import start_stack, start_temporal
 
@@ -41,7 +41,7 @@ def main(target: Path) -> None:
         temporal = start_temporal(base / "temporal")
         stack = start_stack("screenshot", base / "stack", temporal, f"sqlite:///{base}/jobs.db")
         try:
-            with httpx.Client(base_url=stack.url, timeout=30) as http:
+            with httpx.Client(base_url=stack.url, timeout=30, headers=stack.auth_headers) as http:
                 populate(JobsApi(http, stack))
                 # A queued job: one whose worker is not there to take it.
                 stack.kill_worker()
@@ -50,7 +50,7 @@ def main(target: Path) -> None:
                 )
             with chromium() as browser:
                 page = browser.new_page(viewport={"width": 1280, "height": 1000})
-                page.goto(stack.url)
+                sign_in(page, stack)
                 page.locator("#live.on").wait_for()
                 page.locator("#jobs tbody tr").nth(9).wait_for()
                 target.parent.mkdir(parents=True, exist_ok=True)

@@ -157,6 +157,30 @@ class Stack:
     temporal: TemporalServer
     worker: subprocess.Popen[bytes] | None = None
     api: subprocess.Popen[bytes] | None = None
+    admin_token: str = ""
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """What every client of the stack sends: the admin token start_stack created."""
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def tokens(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`pastools tokens …`, the platform's own command, against this stack's database."""
+        return subprocess.run(
+            [sys.executable, "-m", "pastools_jobs", "tokens", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    def create_token(self, role: str, project: str | None = None, name: str | None = None) -> str:
+        args = ["create", "--role", role]
+        args += ["--project", project] if project else []
+        args += ["--name", name] if name else []
+        created = self.tokens(*args)
+        assert created.returncode == 0, created.stderr
+        return created.stdout.strip()
 
     @property
     def url(self) -> str:
@@ -271,7 +295,8 @@ def start_stack(
         **(extra_env or {}),
     }
     stack = Stack(name, env, base, api_port, temporal)
-    stack.start_api()
+    stack.start_api()  # it migrates the database, tokens table included
+    stack.admin_token = stack.create_token("admin", name="tests")
     if worker:
         stack.start_worker()
     return stack

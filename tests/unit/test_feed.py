@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
-from pastools_jobs.feed import FeedMessage, JobFeed
+from pastools_jobs.feed import FeedMessage, JobFeed, visible_to
 
 
 def add_job(db: Database) -> str:
@@ -83,3 +83,22 @@ def test_many_listeners_cost_the_database_what_one_costs(db: Database) -> None:
     assert one >= 1
     # Polling rounds may differ by a few between the runs, never by the listener count.
     assert many <= one + 5, f"{many} reads for 50 listeners, {one} for one"
+
+
+def test_a_subscriber_of_one_project_sees_only_its_jobs_and_counts() -> None:
+    jobs = FeedMessage(
+        "jobs", {"jobs": [{"id": "a1", "project_id": "a"}, {"id": "b1", "project_id": "b"}]}
+    )
+    counts = {"total": 1, "by_status": {}, "by_type": {}}
+    assert visible_to(jobs, "b") == [
+        FeedMessage("jobs", {"jobs": [{"id": "b1", "project_id": "b"}]})
+    ]
+    assert visible_to(jobs, None) == [jobs]
+    assert visible_to(FeedMessage("jobs", {"jobs": [{"id": "a1", "project_id": "a"}]}), "b") == []
+    everything = FeedMessage("stats", {"project_id": None, **counts})
+    of_a = FeedMessage("stats", {"project_id": "a", **counts})
+    of_b = FeedMessage("stats", {"project_id": "b", **counts})
+    assert visible_to(everything, "b") == []
+    assert visible_to(of_a, "b") == []
+    # For one project's subscriber, "all projects" is that project.
+    assert visible_to(of_b, "b") == [of_b, FeedMessage("stats", {"project_id": None, **counts})]

@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,8 +11,17 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from pastools_jobs.api.problems import install_problem_handlers
-from pastools_jobs.api.routes import artifacts, dashboard, health, jobs, projects, uploads
+from pastools_jobs.api.routes import (
+    artifacts,
+    dashboard,
+    health,
+    jobs,
+    projects,
+    session,
+    uploads,
+)
 from pastools_jobs.api.schemas import job_out
+from pastools_jobs.auth.principal import NO_AUTH_WARNING
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
@@ -22,10 +32,13 @@ from pastools_jobs.service import JobService
 from pastools_jobs.temporal import JobLauncher, connect
 
 STATIC_DIR = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if not settings.auth_enabled:
+        log.warning(NO_AUTH_WARNING)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(session.router)
     app.include_router(dashboard.router)
     app.include_router(jobs.router)
     app.include_router(artifacts.router)

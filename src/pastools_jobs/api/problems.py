@@ -14,11 +14,13 @@ from temporalio.service import RPCError
 
 from pastools_jobs.domain import (
     ArtifactNotFound,
+    Forbidden,
     IdempotencyKeyReused,
     IllegalTransition,
     InvalidJobInput,
     JobError,
     JobNotFound,
+    NotAuthenticated,
     PayloadTooLarge,
     ProjectExists,
     ProjectNotFound,
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
 
 _STATUS_OF: dict[type[JobError], int] = {
+    NotAuthenticated: 401,
+    Forbidden: 403,
     JobNotFound: 404,
     ProjectNotFound: 404,
     ArtifactNotFound: 404,
@@ -62,6 +66,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _WHY = {
+    401: "No valid API token (or sign-in cookie).",
+    403: "The token's role does not allow this, or a cross-site request used the cookie.",
     413: "The upload is larger than the configured limit.",
     404: "No such job, project or record.",
     409: "The job's status does not allow this, or the project exists.",
@@ -74,18 +80,32 @@ RETRY_AFTER_SECONDS = 5
 """What a 503 asks clients to wait: outages the platform rides out last seconds."""
 
 
-def problem(status: int, title: str, detail: str, **extensions: Any) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
     return JSONResponse(
         {**body, **extensions}, status_code=status, media_type=PROBLEM_JSON, headers=headers
     )
 
 
+# RFC 6750: a 401 names the scheme the client should use.
+_HEADERS_OF: dict[type[JobError], dict[str, str]] = {
+    NotAuthenticated: {"WWW-Authenticate": 'Bearer realm="pastools"'},
+}
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobError)
     async def job_error(request: Request, error: JobError) -> JSONResponse:
-        return problem(_STATUS_OF.get(type(error), 400), error.title, str(error))
+        status = _STATUS_OF.get(type(error), 400)
+        return problem(status, error.title, str(error), _HEADERS_OF.get(type(error)))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

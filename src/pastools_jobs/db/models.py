@@ -137,3 +137,18 @@ class Record(Base):
     key: Mapped[str] = mapped_column(String(500), primary_key=True)
     data: Mapped[Any] = mapped_column(JSONDocument)
     updated_at: Mapped[datetime]
+
+
+class ApiToken(Base):
+    """A bearer token: only the SHA-256 of its secret is kept, so a leaked table grants nothing."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    project_id: Mapped[str | None] = mapped_column(String(200))
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

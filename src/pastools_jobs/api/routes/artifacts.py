@@ -6,12 +6,19 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
+from pastools_jobs.api.auth import PrincipalDep, authenticated
 from pastools_jobs.api.deps import ServiceDep, SettingsDep
 from pastools_jobs.api.problems import responses
+from pastools_jobs.api.routes.jobs import visible_job
 from pastools_jobs.datasets.artifacts import find_artifact, job_artifacts_dir, list_artifacts
 from pastools_jobs.domain import ArtifactNotFound
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(404, 503))
+router = APIRouter(
+    prefix="/api/jobs",
+    tags=["jobs"],
+    responses=responses(401, 404, 503),
+    dependencies=[authenticated],
+)
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
 ArtifactName = Annotated[str, Path(min_length=1, max_length=200)]
@@ -26,10 +33,14 @@ class ArtifactOut(BaseModel):
 
 @router.get("/{job_id}/artifacts", response_model=list[ArtifactOut])
 async def job_artifacts(
-    job_id: JobId, request: Request, service: ServiceDep, settings: SettingsDep
+    job_id: JobId,
+    request: Request,
+    service: ServiceDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
 ) -> list[ArtifactOut]:
     """Finished files only: a file still being written is not listed."""
-    job = await service.get(job_id)
+    job = await visible_job(service, principal, job_id)
     directory = job_artifacts_dir(settings.artifacts_dir, job.id)
     return [
         ArtifactOut(
@@ -44,10 +55,14 @@ async def job_artifacts(
 
 @router.get("/{job_id}/artifacts/{name}", response_class=FileResponse)
 async def download_artifact(
-    job_id: JobId, name: ArtifactName, service: ServiceDep, settings: SettingsDep
+    job_id: JobId,
+    name: ArtifactName,
+    service: ServiceDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
 ) -> FileResponse:
     """Streamed, with its content type and length."""
-    job = await service.get(job_id)
+    job = await visible_job(service, principal, job_id)
     artifact = find_artifact(job_artifacts_dir(settings.artifacts_dir, job.id), name)
     if artifact is None:
         raise ArtifactNotFound(job.id, name)

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
+from pastools_jobs.api.auth import CSRF_HEADER, PrincipalDep, csrf_token, signed_in
+from pastools_jobs.api.deps import DatabaseDep, SettingsDep
+from pastools_jobs.api.problems import responses
 from pastools_jobs.feed import FeedMessage, JobFeed
 from pastools_jobs.job_types import JOB_WORKFLOWS
 
@@ -34,32 +37,42 @@ def _job_types() -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/", response_class=HTMLResponse, include_in_schema=False)
-async def dashboard(request: Request) -> HTMLResponse:
+@router.get("/", response_class=HTMLResponse, include_in_schema=False, response_model=None)
+async def dashboard(
+    request: Request, settings: SettingsDep, db: DatabaseDep
+) -> HTMLResponse | RedirectResponse:
+    """Signed-out visitors go to /login; the page gets the CSRF token of its session."""
+    session = await signed_in(request, settings, db)
+    if session is None:
+        return RedirectResponse("/login", status_code=303)
     return templates.TemplateResponse(
         request,
         "dashboard.html",
         {
             "job_types": _job_types(),
             "statuses": ["queued", "running", "completed", "failed", "cancelled"],
+            "csrf_header": CSRF_HEADER,
+            "csrf_token": csrf_token(session) if session else "",
+            "auth_enabled": settings.auth_enabled,
         },
     )
 
 
-@router.get("/api/jobs/events", tags=["jobs"])
-async def job_events(request: Request) -> StreamingResponse:
-    """Live changes: `jobs` events carry changed jobs, `stats` events fresh counts."""
+@router.get("/api/jobs/events", tags=["jobs"], responses=responses(401))
+async def job_events(request: Request, principal: PrincipalDep) -> StreamingResponse:
+    """Live changes: `jobs` events carry changed jobs, `stats` events fresh counts;
+    only of the projects the token sees."""
     feed: JobFeed = request.app.state.feed
     return StreamingResponse(
-        _stream(feed),
+        _stream(feed, principal.project_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _stream(feed: JobFeed) -> AsyncIterator[str]:
+async def _stream(feed: JobFeed, project_id: str | None) -> AsyncIterator[str]:
     yield f"retry: {RECONNECT_MILLISECONDS}\n: connected\n\n"
-    messages = aiter(feed.subscribe())
+    messages = aiter(feed.subscribe(project_id))
     try:
         while True:
             try:

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 
+from pastools_jobs.api.auth import PrincipalDep, authenticated
 from pastools_jobs.api.deps import ServiceDep, SettingsDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import (
@@ -20,13 +21,20 @@ from pastools_jobs.api.schemas import (
     TimeseriesOut,
     job_out,
 )
+from pastools_jobs.auth.principal import Role
+from pastools_jobs.db.models import Job
 from pastools_jobs.domain import InvalidJobInput, JobStatus
 from pastools_jobs.repository import JobFilter, JobStats
 from pastools_jobs.service import Submission
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(422, 503))
+router = APIRouter(
+    prefix="/api/jobs",
+    tags=["jobs"],
+    responses=responses(401, 422, 503),
+    dependencies=[authenticated],
+)
 for_one_job = responses(404)
-for_transition = responses(404, 409)
+for_transition = responses(403, 404, 409)
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
 Window = Literal["hour", "day"]
@@ -64,6 +72,13 @@ async def _page(
     )
 
 
+async def visible_job(service: ServiceDep, principal: PrincipalDep, job_id: str) -> Job:
+    """The job, or 404 exactly as for a missing id when it is in a project not visible."""
+    job = await service.get(job_id)
+    principal.require_job(job)
+    return job
+
+
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -91,16 +106,18 @@ for_submission: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobOut,
-    responses=for_submission,
+    responses={**for_submission, **responses(403, 404)},
 )
 async def submit_job(
     submission: Annotated[JobSubmission, Body()],
     service: ServiceDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
-    """Start a job; it is `queued` until a worker picks it up."""
+    """Start a job; it is `queued` until a worker picks it up (operator or admin)."""
+    principal.require_project(submission.project_id, Role.OPERATOR)
     submitted = await service.submit(
         Submission(
             type=submission.type,
@@ -120,6 +137,7 @@ async def submit_job(
 async def list_jobs(
     service: ServiceDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     status: Annotated[list[JobStatus] | None, Query()] = None,
     type: Annotated[list[JobType] | None, Query()] = None,
     project_id: Annotated[ProjectId | None, Query()] = None,
@@ -133,7 +151,7 @@ async def list_jobs(
     where = JobFilter(
         statuses=status or (),
         types=[str(t) for t in type or ()],
-        project_id=project_id,
+        project_id=principal.project_scope(project_id),
         created_from=_utc(created_from),
         created_to=_utc(created_to),
         id_contains=q or None,
@@ -142,29 +160,34 @@ async def list_jobs(
 
 
 @router.get("/stats", response_model=JobStatsOut)
-async def all_stats(service: ServiceDep) -> JobStatsOut:
-    """Counts over all projects: total, per status, per type."""
-    return _stats_out(await service.stats())
+async def all_stats(service: ServiceDep, principal: PrincipalDep) -> JobStatsOut:
+    """Counts over all projects the token sees: total, per status, per type."""
+    return _stats_out(await service.stats(principal.project_scope(None)))
 
 
 @router.get("/timeseries", response_model=TimeseriesOut)
 async def timeseries(
     service: ServiceDep,
+    principal: PrincipalDep,
     window: Annotated[Window, Query(description="hour: per minute; day: per hour")] = "hour",
     project_id: Annotated[ProjectId | None, Query()] = None,
 ) -> TimeseriesOut:
     """Jobs completed and failed per bucket, oldest bucket first, for the dashboard's chart."""
     bucket, span = WINDOWS[window]
-    counts = await service.finished_per_bucket(bucket, span, project_id)
+    scope = principal.project_scope(project_id)
+    counts = await service.finished_per_bucket(bucket, span, scope)
     return TimeseriesOut(
         bucket_seconds=int(bucket.total_seconds()),
         buckets=[BucketOut(start=c.start, completed=c.completed, failed=c.failed) for c in counts],
     )
 
 
-@router.post("/cleanup", response_model=CleanupOut)
-async def cleanup(request: CleanupRequest, service: ServiceDep) -> CleanupOut:
-    """Delete finished (completed, failed, cancelled) jobs older than the given age."""
+@router.post("/cleanup", response_model=CleanupOut, responses=responses(403))
+async def cleanup(
+    request: CleanupRequest, service: ServiceDep, principal: PrincipalDep
+) -> CleanupOut:
+    """Delete finished (completed, failed, cancelled) jobs older than the given age (admin)."""
+    principal.require(Role.ADMIN)
     deleted = await service.cleanup(timedelta(days=request.older_than_days))
     return CleanupOut(deleted=deleted)
 
@@ -174,24 +197,31 @@ async def project_jobs(
     project_id: ProjectId,
     service: ServiceDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     status: Annotated[list[JobStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> JobPageOut:
     """A project's jobs, newest first."""
+    principal.require_project(project_id)
     where = JobFilter(statuses=status or (), project_id=project_id)
     return await _page(service, settings, where, limit, cursor)
 
 
 @router.get("/projects/{project_id}/stats", response_model=JobStatsOut)
-async def project_stats(project_id: ProjectId, service: ServiceDep) -> JobStatsOut:
+async def project_stats(
+    project_id: ProjectId, service: ServiceDep, principal: PrincipalDep
+) -> JobStatsOut:
     """A project's counts: total, per status, per type."""
+    principal.require_project(project_id)
     return _stats_out(await service.stats(project_id))
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=for_one_job)
-async def get_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
-    return job_out(await service.get(job_id), settings, datetime.now(UTC))
+async def get_job(
+    job_id: JobId, service: ServiceDep, settings: SettingsDep, principal: PrincipalDep
+) -> JobOut:
+    return job_out(await visible_job(service, principal, job_id), settings, datetime.now(UTC))
 
 
 @router.post(
@@ -200,12 +230,18 @@ async def get_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> 
     response_model=JobOut,
     responses=for_transition,
 )
-async def cancel_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
+async def cancel_job(
+    job_id: JobId, service: ServiceDep, settings: SettingsDep, principal: PrincipalDep
+) -> JobOut:
     """Request cancellation of a queued or running job (409 otherwise)."""
+    principal.require_job(await service.get(job_id), Role.OPERATOR)
     return job_out(await service.cancel(job_id), settings, datetime.now(UTC))
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, responses=for_transition)
-async def retry_job(job_id: JobId, service: ServiceDep, settings: SettingsDep) -> JobOut:
+async def retry_job(
+    job_id: JobId, service: ServiceDep, settings: SettingsDep, principal: PrincipalDep
+) -> JobOut:
     """Run a failed or cancelled job again under the same id (409 otherwise)."""
+    principal.require_job(await service.get(job_id), Role.OPERATOR)
     return job_out(await service.retry(job_id), settings, datetime.now(UTC))

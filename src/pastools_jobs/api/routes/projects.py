@@ -6,16 +6,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from pastools_jobs.api.auth import PrincipalDep, authenticated
 from pastools_jobs.api.deps import DatabaseDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import ProjectId
+from pastools_jobs.auth.principal import Role
 from pastools_jobs.datasets import projects
 from pastools_jobs.datasets.records import count_records
 from pastools_jobs.datasets.testsuite import TestSuite
 from pastools_jobs.db.models import Project, Record
 
-router = APIRouter(prefix="/api/projects", tags=["projects"], responses=responses(422, 503))
+router = APIRouter(
+    prefix="/api/projects",
+    tags=["projects"],
+    responses=responses(401, 422, 503),
+    dependencies=[authenticated],
+)
 for_one = responses(404)
+for_change = responses(403, 404)
 
 RecordKey = Annotated[str, Path(min_length=1, max_length=500)]
 
@@ -66,42 +74,62 @@ def _record(record: Record) -> RecordOut:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=ProjectOut, responses=responses(409)
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProjectOut,
+    responses=responses(403, 409),
 )
-async def create_project(body: ProjectCreate, db: DatabaseDep) -> ProjectOut:
+async def create_project(
+    body: ProjectCreate, db: DatabaseDep, principal: PrincipalDep
+) -> ProjectOut:
+    """Admin only: a viewer or operator token belongs to a project that exists already."""
+    principal.require(Role.ADMIN)
     project = await db.run(lambda s: projects.create_project(s, body.id, body.name))
     return _out(project, 0)
 
 
 @router.get("", response_model=list[ProjectOut])
-async def list_projects(db: DatabaseDep) -> list[ProjectOut]:
+async def list_projects(db: DatabaseDep, principal: PrincipalDep) -> list[ProjectOut]:
+    """The projects the token sees."""
     return await db.run(
-        lambda s: [_out(p, count_records(s, p.id)) for p in projects.list_projects(s)]
+        lambda s: [
+            _out(p, count_records(s, p.id))
+            for p in projects.list_projects(s)
+            if principal.sees(p.id)
+        ]
     )
 
 
 @router.get("/{project_id}", response_model=ProjectOut, responses=for_one)
-async def get_project(project_id: ProjectId, db: DatabaseDep) -> ProjectOut:
+async def get_project(
+    project_id: ProjectId, db: DatabaseDep, principal: PrincipalDep
+) -> ProjectOut:
+    principal.require_project(project_id)
     return await db.run(
         lambda s: _out(projects.get_project(s, project_id), count_records(s, project_id))
     )
 
 
-@router.put("/{project_id}/schema", response_model=ProjectOut, responses=for_one)
+@router.put("/{project_id}/schema", response_model=ProjectOut, responses=for_change)
 async def set_schema(
     project_id: ProjectId,
     schema: Annotated[Any, Body(description="A JSON Schema")],
     db: DatabaseDep,
+    principal: PrincipalDep,
 ) -> ProjectOut:
     """Set the JSON Schema (Draft 2020-12); an invalid one is refused here, with 422."""
+    principal.require_project(project_id, Role.OPERATOR)
     return await db.run(
         lambda s: _out(projects.set_schema(s, project_id, schema), count_records(s, project_id))
     )
 
 
-@router.put("/{project_id}/tests", response_model=ProjectOut, responses=for_one)
-async def set_tests(project_id: ProjectId, suite: TestSuite, db: DatabaseDep) -> ProjectOut:
+@router.put("/{project_id}/tests", response_model=ProjectOut, responses=for_change)
+async def set_tests(
+    project_id: ProjectId, suite: TestSuite, db: DatabaseDep, principal: PrincipalDep
+) -> ProjectOut:
     """Set the test suite that `test_run` jobs execute, one test after another."""
+    principal.require_project(project_id, Role.OPERATOR)
     tests = [test.model_dump(mode="json") for test in suite.tests]
     return await db.run(
         lambda s: _out(projects.set_test_suite(s, project_id, tests), count_records(s, project_id))
@@ -112,14 +140,19 @@ async def set_tests(project_id: ProjectId, suite: TestSuite, db: DatabaseDep) ->
 async def list_records(
     project_id: ProjectId,
     db: DatabaseDep,
+    principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RecordPageOut:
     """Records in key order."""
+    principal.require_project(project_id)
     records, next_key = await db.run(lambda s: projects.records_page(s, project_id, cursor, limit))
     return RecordPageOut(items=[_record(r) for r in records], next_cursor=next_key)
 
 
 @router.get("/{project_id}/records/{key}", response_model=RecordOut, responses=for_one)
-async def get_record(project_id: ProjectId, key: RecordKey, db: DatabaseDep) -> RecordOut:
+async def get_record(
+    project_id: ProjectId, key: RecordKey, db: DatabaseDep, principal: PrincipalDep
+) -> RecordOut:
+    principal.require_project(project_id)
     return _record(await db.run(lambda s: projects.get_record(s, project_id, key)))

@@ -3,11 +3,18 @@
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
+from pastools_jobs.api.auth import PrincipalDep, authenticated
 from pastools_jobs.api.deps import SettingsDep
 from pastools_jobs.api.problems import responses
+from pastools_jobs.auth.principal import Role
 from pastools_jobs.datasets.uploads import store_upload
 
-router = APIRouter(prefix="/api/uploads", tags=["imports"], responses=responses(413, 422))
+router = APIRouter(
+    prefix="/api/uploads",
+    tags=["imports"],
+    responses=responses(401, 403, 413, 422),
+    dependencies=[authenticated],
+)
 
 
 class UploadOut(BaseModel):
@@ -35,8 +42,11 @@ class UploadOut(BaseModel):
         }
     },
 )
-async def upload(request: Request, settings: SettingsDep) -> UploadOut:
-    """Multipart with the file in a field named `file`; 413 past the size limit."""
+async def upload(request: Request, settings: SettingsDep, principal: PrincipalDep) -> UploadOut:
+    """Multipart with the file in a field named `file`; 413 past the size limit.
+
+    Operator or admin: uploads are for import jobs, which only they may submit."""
+    principal.require(Role.OPERATOR)
     stored = await store_upload(
         request.headers.get("content-type", ""),
         request.headers.get("content-length"),

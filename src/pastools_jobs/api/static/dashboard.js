@@ -24,18 +24,33 @@ class ApiError extends Error {
   }
 }
 
+// The sign-in cookie authenticates every request; changes also carry the session's
+// CSRF token, which only a page of ours is given.
+const CSRF = document.querySelector('meta[name="csrf"]');
+
+function withCsrf(options) {
+  if (!options.method || options.method === "GET" || !CSRF.content) return options;
+  return { ...options, headers: { ...options.headers, [CSRF.dataset.header]: CSRF.content } };
+}
+
 async function api(path, options = {}) {
   let response;
   try {
-    response = await fetch(path, options);
+    response = await fetch(path, { credentials: "same-origin", ...withCsrf(options) });
   } catch (error) {
     setReachable(false);
     throw new ApiError({ detail: "The API cannot be reached." }, 0);
   }
   setReachable(true);
+  if (response.status === 401) location.assign("/login");
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new ApiError(body, response.status);
   return body;
+}
+
+async function signOut() {
+  await api("/api/session", { method: "DELETE" }).catch(() => {});
+  location.assign("/login");
 }
 
 function post(path, payload) {
@@ -555,6 +570,7 @@ function start() {
   $("#submit-type").addEventListener("change", renderParamFields);
   $("#submit").addEventListener("submit", submitJob);
   $("#detail-close").addEventListener("click", closeDetail);
+  $("#sign-out")?.addEventListener("click", signOut);
   $("#detail").addEventListener("close", () => {
     state.openJob = null;
     writeUrl();
