@@ -1,6 +1,8 @@
 """RFC 9457 problem details: every error the API returns, mapped in one place."""
 
 import logging
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,7 +22,9 @@ from pastools_jobs.domain import (
     PayloadTooLarge,
     ProjectExists,
     ProjectNotFound,
+    SourceNotFound,
     TemporalUnavailable,
+    UnsafeSource,
 )
 from pastools_jobs.temporal import is_unavailable
 
@@ -35,6 +39,8 @@ _STATUS_OF: dict[type[JobError], int] = {
     IllegalTransition: 409,
     ProjectExists: 409,
     InvalidJobInput: 422,
+    UnsafeSource: 400,
+    SourceNotFound: 400,
     PayloadTooLarge: 413,
     TemporalUnavailable: 503,
 }
@@ -59,7 +65,9 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _WHY = {
-    413: "The upload is larger than the configured limit.",
+    400: "The body cannot be parsed, or the import source is outside the import directory"
+    " or missing.",
+    413: "The request body is larger than the configured limit.",
     404: "No such job, project or record.",
     409: "The job's status does not allow this, or the project exists.",
     422: "Invalid input.",
@@ -67,9 +75,25 @@ _WHY = {
 }
 
 
-def problem(status: int, title: str, detail: str, **extensions: Any) -> JSONResponse:
+_TITLE = {413: PayloadTooLarge.title}
+_DETAIL = {
+    404: "There is nothing at this address.",
+    405: "This address does not accept this method.",
+}
+"""Framework errors in our words (their own detail is only the status phrase)."""
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    headers: Mapping[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    return JSONResponse({**body, **extensions}, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(
+        {**body, **extensions}, status_code=status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -89,7 +113,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return problem(error.status_code, str(error.detail), str(error.detail))
+        title = _TITLE.get(error.status_code) or HTTPStatus(error.status_code).phrase
+        detail = _DETAIL.get(error.status_code, str(error.detail))
+        return problem(error.status_code, title, detail, headers=error.headers)
 
     @app.exception_handler(OperationalError)
     @app.exception_handler(DBAPIError)

@@ -11,7 +11,7 @@ from pastools_jobs.api.problems import responses
 from pastools_jobs.datasets.artifacts import find_artifact, job_artifacts_dir, list_artifacts
 from pastools_jobs.domain import ArtifactNotFound
 
-router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(404, 503))
+router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(404, 422, 503))
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
 ArtifactName = Annotated[str, Path(min_length=1, max_length=200)]

@@ -46,7 +46,12 @@ async def dashboard(request: Request) -> HTMLResponse:
     )
 
 
-@router.get("/api/jobs/events", tags=["jobs"])
+@router.get(
+    "/api/jobs/events",
+    tags=["jobs"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "An endless stream."}},
+)
 async def job_events(request: Request) -> StreamingResponse:
     """Live changes: `jobs` events carry changed jobs, `stats` events fresh counts."""
     feed: JobFeed = request.app.state.feed

@@ -26,6 +26,7 @@ from pastools_jobs.service import Submission
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"], responses=responses(422, 503))
 for_one_job = responses(404)
+with_body = responses(400, 413)
 for_transition = responses(404, 409)
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -35,13 +36,28 @@ WINDOWS = {
     "day": (timedelta(hours=1), timedelta(days=1)),
 }
 MAX_PAGE = 500
+MAX_VALUES = 20
+"""Values of a repeatable filter (`status`, `type`): more would only repeat one."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    """Times without a zone are taken as UTC."""
+    """In UTC, as the table stores them; times without a zone are taken as UTC.
+
+    Bounded, so that no time near year 1 or 9999 overflows in a conversion or a query.
+    """
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=UTC)
+    if not EARLIEST <= moment <= LATEST:
+        raise InvalidJobInput(f"Times must lie between {EARLIEST:%Y} and {LATEST:%Y}.")
+    return moment
 
 
 def _stats_out(stats: JobStats) -> JobStatsOut:
@@ -64,11 +80,13 @@ async def _page(
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=JobOut, responses=responses(400)
+)
 async def submit_job(
     submission: Annotated[JobSubmission, Body()], service: ServiceDep, settings: SettingsDep
 ) -> JobOut:
-    """Start a job; it is `queued` until a worker picks it up."""
+    """Start a job; it is `queued` until a worker picks it up (400: import source refused)."""
     job = await service.submit(
         Submission(
             type=submission.type,
@@ -84,8 +102,8 @@ async def submit_job(
 async def list_jobs(
     service: ServiceDep,
     settings: SettingsDep,
-    status: Annotated[list[JobStatus] | None, Query()] = None,
-    type: Annotated[list[JobType] | None, Query()] = None,
+    status: Annotated[list[JobStatus] | None, Query(max_length=MAX_VALUES)] = None,
+    type: Annotated[list[JobType] | None, Query(max_length=MAX_VALUES)] = None,
     project_id: Annotated[ProjectId | None, Query()] = None,
     created_from: Annotated[datetime | None, Query()] = None,
     created_to: Annotated[datetime | None, Query()] = None,
@@ -126,7 +144,7 @@ async def timeseries(
     )
 
 
-@router.post("/cleanup", response_model=CleanupOut)
+@router.post("/cleanup", response_model=CleanupOut, responses=with_body)
 async def cleanup(request: CleanupRequest, service: ServiceDep) -> CleanupOut:
     """Delete finished (completed, failed, cancelled) jobs older than the given age."""
     deleted = await service.cleanup(timedelta(days=request.older_than_days))
@@ -138,7 +156,7 @@ async def project_jobs(
     project_id: ProjectId,
     service: ServiceDep,
     settings: SettingsDep,
-    status: Annotated[list[JobStatus] | None, Query()] = None,
+    status: Annotated[list[JobStatus] | None, Query(max_length=MAX_VALUES)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> JobPageOut:

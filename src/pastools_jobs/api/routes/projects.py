@@ -16,6 +16,7 @@ from pastools_jobs.db.models import Project, Record
 
 router = APIRouter(prefix="/api/projects", tags=["projects"], responses=responses(422, 503))
 for_one = responses(404)
+for_one_with_body = responses(400, 404, 413)
 
 RecordKey = Annotated[str, Path(min_length=1, max_length=500)]
 
@@ -66,7 +67,10 @@ def _record(record: Record) -> RecordOut:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=ProjectOut, responses=responses(409)
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProjectOut,
+    responses=responses(400, 409, 413),
 )
 async def create_project(body: ProjectCreate, db: DatabaseDep) -> ProjectOut:
     project = await db.run(lambda s: projects.create_project(s, body.id, body.name))
@@ -87,7 +91,7 @@ async def get_project(project_id: ProjectId, db: DatabaseDep) -> ProjectOut:
     )
 
 
-@router.put("/{project_id}/schema", response_model=ProjectOut, responses=for_one)
+@router.put("/{project_id}/schema", response_model=ProjectOut, responses=for_one_with_body)
 async def set_schema(
     project_id: ProjectId,
     schema: Annotated[Any, Body(description="A JSON Schema")],
@@ -99,7 +103,7 @@ async def set_schema(
     )
 
 
-@router.put("/{project_id}/tests", response_model=ProjectOut, responses=for_one)
+@router.put("/{project_id}/tests", response_model=ProjectOut, responses=for_one_with_body)
 async def set_tests(project_id: ProjectId, suite: TestSuite, db: DatabaseDep) -> ProjectOut:
     """Set the test suite that `test_run` jobs execute, one test after another."""
     tests = [test.model_dump(mode="json") for test in suite.tests]

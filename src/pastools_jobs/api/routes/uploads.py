@@ -7,7 +7,7 @@ from pastools_jobs.api.deps import SettingsDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.datasets.uploads import store_upload
 
-router = APIRouter(prefix="/api/uploads", tags=["imports"], responses=responses(413, 422))
+router = APIRouter(prefix="/api/uploads", tags=["imports"], responses=responses(413, 422, 503))
 
 
 class UploadOut(BaseModel):
