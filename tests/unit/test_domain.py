@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pastools_jobs.datasets.artifacts import find_artifact, job_artifacts_dir, list_artifacts
 from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobStatus, advances
 from pastools_jobs.paths import UnsafePath, open_under, resolve_under
 from pastools_jobs.repository import decode_cursor, encode_cursor
@@ -89,3 +90,22 @@ def test_symlink_out_of_the_import_directory_is_refused(tmp_path: Path):
     with pytest.raises(UnsafePath):
         resolve_under(base, "link.csv")
     assert resolve_under(base, "ok.csv") == (base / "ok.csv").resolve()
+
+
+@given(st.text(min_size=1, max_size=50), st.text(min_size=1, max_size=50))
+def test_each_job_has_its_own_artifacts_directory_inside_the_root(first: str, second: str):
+    root = Path("/artifacts")
+    directory = job_artifacts_dir(root, first)
+    assert directory.parent == root and directory.name not in (".", "..", "")
+    assert (directory == job_artifacts_dir(root, second)) == (first == second)
+
+
+def test_artifacts_are_only_the_jobs_own_plain_files(tmp_path: Path):
+    directory = job_artifacts_dir(tmp_path / "artifacts", "job-1")
+    directory.mkdir(parents=True)
+    (directory / "export.csv").write_text("id\n")
+    (tmp_path / "secret.txt").write_text("x\n")
+    (directory / "link.txt").symlink_to(tmp_path / "secret.txt")
+    assert [artifact.name for artifact in list_artifacts(directory)] == ["export.csv"]
+    for name in ("../secret.txt", "link.txt", "../../secret.txt", "/etc/passwd"):
+        assert find_artifact(directory, name) is None

@@ -4,6 +4,7 @@ user understands, the worker's memory stays bounded, and it goes on working."""
 import io
 import random
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ pytestmark = pytest.mark.integration
 MiB = 1 << 20
 MEMORY_GROWTH_CEILING = 64 * MiB
 """Above the worker's resident size before the job; a file may be far larger than this."""
+LONG_LINE = 100 * MiB
+"""Past the issue's 10 MB: a reader that held the line would break the memory ceiling."""
 
 
 def zip_bomb() -> bytes:
@@ -33,7 +36,8 @@ def zip_bomb() -> bytes:
 @dataclass(frozen=True)
 class Hostile:
     name: str
-    content: bytes
+    content: Callable[[], bytes]
+    """Made when the test runs, not when it is collected: some are large."""
     error_type: str
     reason: str
     heavy: bool = False
@@ -42,34 +46,36 @@ class Hostile:
 CASES = [
     Hostile(
         "random.csv",
-        random.Random(6).randbytes(MiB),
+        lambda: random.Random(6).randbytes(MiB),
         "SourceUnusable",
         "looks like binary data, not CSV text",
     ),
     Hostile(
         "long-line.csv",
-        b"id,name\n1," + b"x" * (10 * MiB) + b"\n2,b\n",
+        lambda: b"id,name\n1," + b"x" * LONG_LINE + b"\n2,b\n",
         "SourceUnusable",
         "line 2 is longer than the 1 MiB limit",
         heavy=True,
     ),
     Hostile(
         "unbalanced.csv",
-        b'id,name\n1,"never closed\n' + b"2,b\n" * (2 * MiB),
+        lambda: b'id,name\n1,"never closed\n' + b"2,b\n" * (2 * MiB),
         "BadRow",
         "line 2: malformed CSV (field larger than field limit",
         heavy=True,
     ),
     Hostile(
         "latin1.csv",
-        b"id,name\n1,a\n2,Bj\xf6rk\n",
+        lambda: b"id,name\n1,a\n2,Bj\xf6rk\n",
         "BadRow",
         "line 3: not valid utf-8 at byte 16",
     ),
-    Hostile("arrays.jsonl", b"[1, 2]\n[3, 4]\n", "BadRow", "line 1: a JSON list, not an object"),
-    Hostile("empty.csv", b"", "SourceUnusable", "the file is empty"),
-    Hostile("empty.jsonl", b"", "SourceUnusable", "the file is empty"),
-    Hostile("bomb.csv", zip_bomb(), "SourceUnusable", "the file looks like a ZIP archive, not CSV"),
+    Hostile(
+        "arrays.jsonl", lambda: b"[1, 2]\n[3, 4]\n", "BadRow", "line 1: a JSON list, not an object"
+    ),
+    Hostile("empty.csv", bytes, "SourceUnusable", "the file is empty"),
+    Hostile("empty.jsonl", bytes, "SourceUnusable", "the file is empty"),
+    Hostile("bomb.csv", zip_bomb, "SourceUnusable", "the file looks like a ZIP archive, not CSV"),
 ]
 
 
@@ -104,7 +110,7 @@ def test_hostile_file_fails_clearly_in_bounded_memory_and_the_worker_goes_on(
     if case.heavy and api.stack.name != "sqlite":
         pytest.skip("a large file: once, on SQLite, is enough")
     project = api.create_project()
-    source = api.write_import(f"{project}-{case.name}", case.content)
+    source = api.write_import(f"{project}-{case.name}", case.content())
     assert_imports_a_good_file(api, project)  # and the worker has loaded all it needs
     assert api.stack.worker is not None
     memory = PeakMemory(api.stack.worker.pid)
