@@ -126,7 +126,7 @@ def test_filters_change_the_rows_and_the_url_and_survive_a_reload(page: Page, ap
 
 
 def test_detail_view_shows_the_error_of_a_failed_job(page: Page, api: JobsApi) -> None:
-    project = new_project()
+    project = api.create_project()
     job = api.submit_failing_import(project, "nowhere.csv")
     api.wait_for_status(job["id"], "failed")
     page.goto(f"{api.stack.url}/?project_id={project}")
