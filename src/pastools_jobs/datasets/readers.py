@@ -321,6 +321,9 @@ def _add_json_line(
     except json.JSONDecodeError as error:
         batch.errors.append(RowError(line, f"not valid JSON ({error.msg})"))
         return
+    except RecursionError:
+        batch.errors.append(RowError(line, "JSON nested too deeply"))
+        return
     if not isinstance(document, dict):
         batch.errors.append(RowError(line, f"a JSON {type(document).__name__}, not an object"))
         return

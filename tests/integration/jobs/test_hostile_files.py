@@ -73,6 +73,12 @@ CASES = [
     Hostile(
         "arrays.jsonl", lambda: b"[1, 2]\n[3, 4]\n", "BadRow", "line 1: a JSON list, not an object"
     ),
+    Hostile(
+        "deep.jsonl",
+        lambda: b"[" * 100_000 + b"]" * 100_000 + b"\n",
+        "BadRow",
+        "line 1: JSON nested too deeply",
+    ),
     Hostile("empty.csv", bytes, "SourceUnusable", "the file is empty"),
     Hostile("empty.jsonl", bytes, "SourceUnusable", "the file is empty"),
     Hostile("bomb.csv", zip_bomb, "SourceUnusable", "the file looks like a ZIP archive, not CSV"),
