@@ -149,3 +149,25 @@ def test_bad_lines_are_skipped_with_their_reasons_under_on_error_skip(api: JobsA
         {"line": 2, "reason": "a JSON list, not an object"},
         {"line": 3, "reason": "not valid UTF-8 at byte 42"},
     ]
+
+
+def test_a_source_swapped_for_a_symlink_out_after_submission_is_not_read(
+    api: JobsApi, tmp_path: Path
+) -> None:
+    """The import checks the source again when it opens it: here, on a retry."""
+    project = api.create_project()
+    source = api.write_import(f"{project}.csv", b"")
+    job = api.submit("import", project, source=source)
+    assert api.wait_for_status(job["id"], "failed")["error"]["type"] == "SourceUnusable"
+    secret = tmp_path / "secret.csv"
+    secret.write_text("id,password\n1,hunter2\n")
+    swapped = api.stack.base / "imports" / source
+    swapped.unlink()
+    swapped.symlink_to(secret)
+
+    assert api.http.post(f"/api/jobs/{job['id']}/retry").status_code == 200
+    failed = api.wait_for_status(job["id"], "failed")
+
+    assert failed["error"]["type"] == "UnsafeSource", failed["error"]
+    assert "outside the import directory" in failed["error"]["message"]
+    assert api.http.get(f"/api/projects/{project}").json()["records"] == 0
