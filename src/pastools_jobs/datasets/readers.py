@@ -165,7 +165,7 @@ class _Lines:
         self, stream: BinaryIO, encoding: str, position: Position, max_line_bytes: int
     ) -> None:
         self._stream = stream
-        self._decoder = codecs.getincrementaldecoder(encoding)
+        self._encoding = encoding
         self._max_line_bytes = max_line_bytes
         self.offset = position.offset
         self.line = position.line
@@ -181,11 +181,11 @@ class _Lines:
 
     def _decode(self, raw: bytes) -> str:
         try:
-            return self._decoder().decode(raw, final=True)
+            return raw.decode(self._encoding)
         except UnicodeDecodeError as error:
             if self.undecodable_at is None:
                 self.undecodable_at = self.offset + error.start
-            return self._decoder("replace").decode(raw, final=True)
+            return raw.decode(self._encoding, "replace")
 
 
 class _CsvReader:

@@ -80,9 +80,7 @@ async def _page(
     )
 
 
-@router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=JobOut, responses=responses(400)
-)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobOut, responses=with_body)
 async def submit_job(
     submission: Annotated[JobSubmission, Body()], service: ServiceDep, settings: SettingsDep
 ) -> JobOut:
