@@ -7,10 +7,9 @@ file, line and reason) or are skipped and counted, as the job's `on_error` says.
 """
 
 import asyncio
-from pathlib import Path
-from typing import Any, Literal
+import os
+from typing import Any, BinaryIO, Literal
 
-import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -27,12 +26,15 @@ from pastools_jobs.datasets.readers import (
     RowError,
     SourceFormat,
     SourceUnusable,
+    TextLimits,
     infer_format,
+    parquet_rows,
     read_batches,
 )
 from pastools_jobs.datasets.records import upsert_records
+from pastools_jobs.datasets.sources import open_source
+from pastools_jobs.domain import SourceNotFound, UnsafeSource
 from pastools_jobs.mirror.apply import utcnow
-from pastools_jobs.paths import UnsafePath, resolve_under
 
 
 class ImportWork(BaseModel):
@@ -57,9 +59,14 @@ class ImportCheckpoint(BaseModel):
 class ImportActivities(ActivityGroup):
     @activity.defn(name="import_records")
     async def import_records(self, work: ImportWork) -> dict[str, Any]:
-        path = self._source(work.source)
+        stream = await asyncio.to_thread(self._open, work.source)
+        with stream:
+            return await self._import(work, stream)
+
+    async def _import(self, work: ImportWork, stream: BinaryIO) -> dict[str, Any]:
         await asyncio.to_thread(self._check_project, work.project_id)
-        source_format = work.format or infer_format(path)
+        source_format = work.format or infer_format(work.source)
+        limits = TextLimits(self.context.settings.import_max_line_bytes)
         reporter = ProgressReporter(
             self.context.db, self.context.settings.heartbeat_interval_seconds
         )
@@ -67,11 +74,10 @@ class ImportActivities(ActivityGroup):
         state = ImportCheckpoint.model_validate(previous.checkpoint if previous else {})
         start = Position(**state.position) if state.position else Position()
         state.resumed_from_row = start.rows
-        size = path.stat().st_size
         try:
-            total = _total(path, source_format, size)
+            total = _total(stream, source_format)
             batches = read_batches(
-                path, source_format, start, work.batch_rows, work.key_column, work.csv
+                stream, source_format, start, work.batch_rows, work.key_column, work.csv, limits
             )
             async for batch in read_ahead(batches):
                 await self._apply(work, batch, state)
@@ -113,18 +119,14 @@ class ImportActivities(ActivityGroup):
                 session.connection(), project_id, [(key, doc) for _, key, doc in rows], utcnow()
             )
 
-    def _source(self, source: str) -> Path:
+    def _open(self, source: str) -> BinaryIO:
+        """Checked again here, at open: the file may have been swapped since submission."""
         try:
-            path = resolve_under(self.context.settings.resolved_import_dir, source)
-        except UnsafePath as error:
+            return open_source(self.context.settings.resolved_import_dir, source)
+        except SourceNotFound as error:
+            raise input_error(str(error), "SourceNotFound", source=source) from None
+        except UnsafeSource as error:
             raise input_error(str(error), "UnsafeSource", source=source) from None
-        if not path.is_file():
-            raise input_error(
-                f"Import source '{source}' does not exist in the import directory.",
-                "SourceNotFound",
-                source=source,
-            )
-        return path
 
     def _check_project(self, project_id: str) -> None:
         with self.context.db.transaction() as session:
@@ -143,14 +145,11 @@ def _bad_row(source: str, error: RowError, imported: int) -> ApplicationError:
     )
 
 
-def _total(path: Path, source_format: SourceFormat, size: int) -> int:
+def _total(stream: BinaryIO, source_format: SourceFormat) -> int:
     """Bytes of a text source, rows of a Parquet file (its metadata says how many)."""
     if source_format != "parquet":
-        return size
-    try:
-        return int(pq.read_metadata(path).num_rows)
-    except Exception as error:
-        raise SourceUnusable(f"not a readable Parquet file ({error})") from None
+        return os.fstat(stream.fileno()).st_size
+    return parquet_rows(stream)
 
 
 def _progress(state: ImportCheckpoint, done: int, total: int) -> Progress:

@@ -2,9 +2,7 @@
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from pastools_jobs.paths import check_relative
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ItemsParams(BaseModel):
@@ -22,7 +20,10 @@ class ImportParams(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=1024,
-        description="File to import, relative to the import directory (or an upload's source).",
+        description=(
+            "File to import, relative to the import directory (or an upload's source); "
+            "400 if it is outside that directory or missing."
+        ),
         json_schema_extra={"x-upload": True},
     )
     format: Literal["csv", "jsonl", "parquet"] | None = Field(
@@ -42,11 +43,6 @@ class ImportParams(BaseModel):
     )
     max_examples: int = Field(default=20, ge=0, le=1000, description="Bad rows kept in the result.")
     batch_rows: int = Field(default=5000, ge=100, le=100_000)
-
-    @field_validator("source")
-    @classmethod
-    def _confined(cls, source: str) -> str:
-        return check_relative(source)
 
 
 class ExportParams(BaseModel):

@@ -43,6 +43,16 @@ class Settings(BaseSettings):
     upload_max_bytes: int = Field(
         default=1 << 30, gt=0, description="Largest file accepted by POST /api/uploads."
     )
+    request_max_bytes: int = Field(
+        default=1 << 20,
+        gt=0,
+        description="Largest request body accepted by every route but uploads (413 past it).",
+    )
+    import_max_line_bytes: int = Field(
+        default=1 << 20,
+        gt=0,
+        description="Longest line a CSV or JSON Lines import reads: one line is held at a time.",
+    )
     heartbeat_interval_seconds: float = Field(
         default=1.0,
         gt=0,
@@ -80,6 +90,12 @@ class Settings(BaseSettings):
     @property
     def resolved_import_dir(self) -> Path:
         return (self.import_dir or self.data_dir / "imports").resolve()
+
+    def body_limit(self, path: str) -> int:
+        """Uploads have their own, larger, limit; every other body the JSON one."""
+        if path.startswith("/api/uploads"):
+            return self.upload_max_bytes
+        return self.request_max_bytes
 
     @property
     def artifacts_dir(self) -> Path:

@@ -92,10 +92,23 @@ class ProjectExists(JobError):
 
 
 class PayloadTooLarge(JobError):
-    title = "Upload too large"
+    title = "Request body too large"
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(f"The upload is larger than the limit of {max_bytes} bytes.")
+        super().__init__(f"The request body is larger than the limit of {max_bytes} bytes.")
+
+
+class UnsafeSource(JobError):
+    """An import source that leads outside the import directory."""
+
+    title = "Invalid import source"
+
+
+class SourceNotFound(UnsafeSource):
+    title = "Import source not found"
+
+    def __init__(self, source: str) -> None:
+        super().__init__(f"Import source '{source}' does not exist in the import directory.")
 
 
 class InvalidJobInput(JobError):

@@ -8,12 +8,14 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from pastools_jobs.datasets.sources import check_source
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import (
@@ -56,11 +58,16 @@ class Submitted:
 
 
 class JobService:
-    def __init__(self, db: Database, launcher: JobLauncher) -> None:
+    def __init__(self, db: Database, launcher: JobLauncher, import_dir: Path) -> None:
         self._db = db
         self._launcher = launcher
+        self._import_dir = import_dir
 
     async def submit(self, submission: Submission) -> Submitted:
+        source = submission.params.get("source")
+        if isinstance(source, str):
+            # Any job type's `source` names a file in the import directory.
+            await asyncio.to_thread(check_source, self._import_dir, source)
         job = new_job(submission)
         claimed = await self._db.run(lambda session: claim(session, job))
         if claimed is not job:

@@ -88,7 +88,7 @@ def test_dismissing_the_confirmation_does_not_cancel(page: Page, api: JobsApi) -
 
 def test_retry_on_a_failed_job_brings_it_back(page: Page, api: JobsApi) -> None:
     project = api.create_project()
-    source = f"{project}.csv"
+    source = api.write_import(f"{project}.csv", b"")
     job = api.submit("import", project, source=source)
     api.wait_for_status(job["id"], "failed")
     api.write_import(source, "n\n1\n2\n")
@@ -103,7 +103,7 @@ def test_retry_on_a_failed_job_brings_it_back(page: Page, api: JobsApi) -> None:
 def test_filters_change_the_rows_and_the_url_and_survive_a_reload(page: Page, api: JobsApi) -> None:
     project = new_project()
     done = api.submit("probe", project, items=1)
-    failed = api.submit("import", project, source="absent.csv")
+    failed = api.submit_failing_import(project)
     api.wait_for_status(done["id"], "completed")
     api.wait_for_status(failed["id"], "failed")
     page.goto(f"{api.stack.url}/?project_id={project}")
@@ -126,8 +126,8 @@ def test_filters_change_the_rows_and_the_url_and_survive_a_reload(page: Page, ap
 
 
 def test_detail_view_shows_the_error_of_a_failed_job(page: Page, api: JobsApi) -> None:
-    project = new_project()
-    job = api.submit("import", project, source="nowhere.csv")
+    project = api.create_project()
+    job = api.submit_failing_import(project, "nowhere.csv")
     api.wait_for_status(job["id"], "failed")
     page.goto(f"{api.stack.url}/?project_id={project}")
 
@@ -135,7 +135,7 @@ def test_detail_view_shows_the_error_of_a_failed_job(page: Page, api: JobsApi) -
 
     dialog = page.get_by_role("dialog")
     expect(dialog).to_be_visible()
-    expect(dialog.locator(".error-box")).to_contain_text("SourceNotFound")
+    expect(dialog.locator(".error-box")).to_contain_text("SourceUnusable")
     expect(dialog.locator(".error-box")).to_contain_text("nowhere.csv")
     expect(dialog.get_by_role("link", name=re.compile("Temporal Web UI"))).to_have_attribute(
         "href", re.compile(job["id"])
@@ -173,7 +173,7 @@ def test_narrow_window_keeps_the_page_usable_with_the_keyboard(
 ) -> None:
     page = browser_context_narrow
     project = new_project()
-    job = api.submit("import", project, source="gone.csv")
+    job = api.submit_failing_import(project)
     api.wait_for_status(job["id"], "failed")
     page.goto(f"{api.stack.url}/?project_id={project}")
     expect(row(page, job["id"])).to_be_visible()

@@ -86,11 +86,11 @@ def test_job_terminated_from_the_temporal_cli_shows_failed_with_the_reason(
 def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     api: JobsApi,
 ) -> None:
-    source = f"{new_project()}.csv"
+    source = api.write_import(f"{new_project()}.csv", b"")
     job = api.submit("import", api.create_project(), source=source)
 
     failed = api.wait_for_status(job["id"], "failed")
-    assert failed["error"]["type"] == "SourceNotFound"
+    assert failed["error"]["type"] == "SourceUnusable"
     assert source in failed["error"]["message"]
     assert failed["error"]["details"] == {"source": source}
     history = api.stack.temporal.cli("workflow", "show", "-w", job["id"], "-o", "json").stdout
@@ -115,7 +115,7 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     assert done["result"]["imported"] == 3
     first, second = done["attempts"]
     assert (first["attempt"], first["status"]) == (1, "failed")
-    assert first["error"]["type"] == "SourceNotFound"
+    assert first["error"]["type"] == "SourceUnusable"
     assert first["completed_at"] is not None
     assert (second["attempt"], second["status"]) == (2, "completed")
     assert first["run_id"] != second["run_id"]

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def finished_jobs(api: JobsApi, project: str) -> tuple[list[str], str]:
     """Three completed exports and a failed import in a fresh project."""
     done = [api.submit("probe", project, items=1)["id"] for _ in range(3)]
-    failed = api.submit("import", project, source="missing.csv")["id"]
+    failed = api.submit_failing_import(project)["id"]
     for job_id in done:
         api.wait_for_status(job_id, "completed")
     api.wait_for_status(failed, "failed")

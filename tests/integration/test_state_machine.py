@@ -57,7 +57,7 @@ class JobLifecycle(RuleBasedStateMachine):
 
     @rule(target=jobs)
     def submit_one_that_fails(self) -> str:
-        job = self.api.submit("import", self.project, source="never-there.csv")
+        job = self.api.submit_failing_import(self.project)
         return self.track(job["id"], "failed")
 
     @rule(target=jobs)

@@ -27,6 +27,12 @@ class JobsApi:
         assert response.status_code == 201, response.text
         return response.json()
 
+    def submit_failing_import(self, project_id: str, name: str = "empty.csv") -> dict[str, Any]:
+        """An import that is accepted (its file exists) and fails when it runs: the file is
+        empty, an input error, so it fails at once without retries."""
+        source = self.write_import(f"{uuid.uuid4().hex[:10]}-{name}", b"")
+        return self.submit("import", project_id, source=source)
+
     def create_project(self, project_id: str | None = None) -> str:
         project_id = project_id or new_project()
         response = self.http.post("/api/projects", json={"id": project_id})

@@ -24,7 +24,7 @@ def populate(api: JobsApi) -> None:
             api.submit("import", project, source=source, key_column="sku")["id"], "completed"
         )
         api.wait_for_status(api.submit("export", project, format="csv")["id"], "completed")
-        api.wait_for_status(api.submit("import", project, source="missing.csv")["id"], "failed")
+        api.wait_for_status(api.submit_failing_import(project)["id"], "failed")
     api.http.put("/api/projects/catalogue/schema", json={"properties": {"price": {"maximum": 30}}})
     api.wait_for_status(api.submit("validation", "catalogue")["id"], "completed")
     cancelled = api.submit("probe", "catalogue", items=1000, item_ms=100)

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pastools_jobs.datasets.artifacts import find_artifact, job_artifacts_dir, list_artifacts
 from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobStatus, advances
-from pastools_jobs.paths import UnsafePath, check_relative, resolve_under
+from pastools_jobs.paths import UnsafePath, open_under, resolve_under
 from pastools_jobs.repository import decode_cursor, encode_cursor
 
 ORDER = [JobStatus.QUEUED, JobStatus.RUNNING]
@@ -52,10 +53,32 @@ def test_foreign_cursor_is_invalid_input(cursor: str):
         decode_cursor(cursor)
 
 
-@pytest.mark.parametrize("name", ["../x.csv", "a/../../x", "/etc/passwd", "", "a\\..\\b"])
-def test_names_that_leave_the_import_directory_are_refused(name: str):
+@pytest.mark.parametrize(
+    "name", ["../x.csv", "a/../../x", "a/../b.csv", "/etc/passwd", "", "a\\..\\b", "a\x00.csv"]
+)
+def test_names_that_leave_the_import_directory_are_refused(name: str, tmp_path: Path):
     with pytest.raises(UnsafePath):
-        check_relative(name)
+        resolve_under(tmp_path, name)
+
+
+def test_an_absolute_path_inside_the_import_directory_is_accepted(tmp_path: Path):
+    (tmp_path / "ok.csv").write_text("y\n")
+    assert resolve_under(tmp_path, str(tmp_path / "ok.csv")) == (tmp_path / "ok.csv").resolve()
+
+
+def test_a_directory_swapped_for_a_symlink_out_after_the_check_is_refused(tmp_path: Path):
+    """What the import does when a source changes between submission and reading."""
+    base, outside = tmp_path / "imports", tmp_path / "outside"
+    (base / "sub").mkdir(parents=True)
+    (base / "sub" / "a.csv").write_text("inside\n")
+    outside.mkdir()
+    (outside / "a.csv").write_text("secret\n")
+    resolve_under(base, "sub/a.csv")  # the check at submission passes
+    (base / "sub" / "a.csv").unlink()
+    (base / "sub").rmdir()
+    (base / "sub").symlink_to(outside)
+    with pytest.raises(UnsafePath):
+        open_under(base, "sub/a.csv")
 
 
 def test_symlink_out_of_the_import_directory_is_refused(tmp_path: Path):
@@ -67,3 +90,22 @@ def test_symlink_out_of_the_import_directory_is_refused(tmp_path: Path):
     with pytest.raises(UnsafePath):
         resolve_under(base, "link.csv")
     assert resolve_under(base, "ok.csv") == (base / "ok.csv").resolve()
+
+
+@given(st.text(min_size=1, max_size=50), st.text(min_size=1, max_size=50))
+def test_each_job_has_its_own_artifacts_directory_inside_the_root(first: str, second: str):
+    root = Path("/artifacts")
+    directory = job_artifacts_dir(root, first)
+    assert directory.parent == root and directory.name not in (".", "..", "")
+    assert (directory == job_artifacts_dir(root, second)) == (first == second)
+
+
+def test_artifacts_are_only_the_jobs_own_plain_files(tmp_path: Path):
+    directory = job_artifacts_dir(tmp_path / "artifacts", "job-1")
+    directory.mkdir(parents=True)
+    (directory / "export.csv").write_text("id\n")
+    (tmp_path / "secret.txt").write_text("x\n")
+    (directory / "link.txt").symlink_to(tmp_path / "secret.txt")
+    assert [artifact.name for artifact in list_artifacts(directory)] == ["export.csv"]
+    for name in ("../secret.txt", "link.txt", "../../secret.txt", "/etc/passwd"):
+        assert find_artifact(directory, name) is None

@@ -10,6 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from pastools_jobs.api.limits import RequestBodyLimit
 from pastools_jobs.api.problems import install_problem_handlers
 from pastools_jobs.api.routes import (
     artifacts,
@@ -50,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.db = db
         app.state.client = client
-        app.state.service = JobService(db, launcher)
+        app.state.service = JobService(db, launcher, settings.resolved_import_dir)
         app.state.feed = JobFeed(
             db, lambda job: job_out(job, settings, utcnow()).model_dump(mode="json")
         )
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
+    app.add_middleware(RequestBodyLimit, limit_for=settings.body_limit)
     app.include_router(health.router)
     app.include_router(session.router)
     app.include_router(dashboard.router)

@@ -1,6 +1,8 @@
 """RFC 9457 problem details: every error the API returns, mapped in one place."""
 
 import logging
+from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -24,7 +26,9 @@ from pastools_jobs.domain import (
     PayloadTooLarge,
     ProjectExists,
     ProjectNotFound,
+    SourceNotFound,
     TemporalUnavailable,
+    UnsafeSource,
 )
 from pastools_jobs.temporal import is_unavailable
 
@@ -42,6 +46,8 @@ _STATUS_OF: dict[type[JobError], int] = {
     ProjectExists: 409,
     InvalidJobInput: 422,
     IdempotencyKeyReused: 422,
+    UnsafeSource: 400,
+    SourceNotFound: 400,
     PayloadTooLarge: 413,
     TemporalUnavailable: 503,
 }
@@ -66,9 +72,11 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _WHY = {
+    400: "The body cannot be parsed, or the import source is outside the import directory"
+    " or missing.",
     401: "No valid API token (or sign-in cookie).",
     403: "The token's role does not allow this, or a cross-site request used the cookie.",
-    413: "The upload is larger than the configured limit.",
+    413: "The request body is larger than the configured limit.",
     404: "No such job, project or record.",
     409: "The job's status does not allow this, or the project exists.",
     422: "Invalid input.",
@@ -78,13 +86,19 @@ _WHY = {
 
 RETRY_AFTER_SECONDS = 5
 """What a 503 asks clients to wait: outages the platform rides out last seconds."""
+_TITLE = {413: PayloadTooLarge.title}
+_DETAIL = {
+    404: "There is nothing at this address.",
+    405: "This address does not accept this method.",
+}
+"""Framework errors in our words (their own detail is only the status phrase)."""
 
 
 def problem(
     status: int,
     title: str,
     detail: str,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
@@ -119,7 +133,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, error: HTTPException) -> JSONResponse:
-        return problem(error.status_code, str(error.detail), str(error.detail))
+        title = _TITLE.get(error.status_code) or HTTPStatus(error.status_code).phrase
+        detail = _DETAIL.get(error.status_code, str(error.detail))
+        return problem(error.status_code, title, detail, headers=error.headers)
 
     @app.exception_handler(DBAPIError)
     async def database_error(request: Request, error: DBAPIError) -> JSONResponse:

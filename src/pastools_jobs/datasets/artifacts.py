@@ -6,6 +6,7 @@ reopens the part file, cuts it back to the size in its checkpoint and goes on: t
 finished file is byte-identical to that of an uninterrupted run.
 """
 
+import hashlib
 import mimetypes
 import os
 import re
@@ -29,7 +30,14 @@ class Artifact:
 
 
 def job_artifacts_dir(artifacts_root: Path, job_id: str) -> Path:
-    return artifacts_root / re.sub(r"[^A-Za-z0-9._-]", "_", job_id)
+    """A directory of the job's own, always inside the root.
+
+    An id that is a plain name is used as it is; any other (`..`, `a/b`, ids started from
+    the CLI with odd characters) by its hash, so no two jobs ever share a directory.
+    """
+    if _NAME.match(job_id):
+        return artifacts_root / job_id
+    return artifacts_root / f"~{hashlib.sha256(job_id.encode()).hexdigest()}"
 
 
 def list_artifacts(directory: Path) -> list[Artifact]:
@@ -38,7 +46,10 @@ def list_artifacts(directory: Path) -> list[Artifact]:
     return [
         _artifact(path)
         for path in sorted(directory.iterdir())
-        if path.is_file() and not path.name.endswith(PART) and _NAME.match(path.name)
+        if path.is_file()
+        and not path.is_symlink()
+        and not path.name.endswith(PART)
+        and _NAME.match(path.name)
     ]
 
 

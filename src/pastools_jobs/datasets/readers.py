@@ -2,17 +2,18 @@
 
 Each reader yields batches of parsed rows and, after each batch, the position just
 past it, so an import can commit a batch, heartbeat that position, and a retried
-attempt can seek straight back there. Memory holds one batch, whatever the file size.
-Rows the input got wrong are reported with their line and reason, never raised.
+attempt can seek straight back there. Memory holds one batch, whatever the file size,
+and one line at most `max_line_bytes` long. Rows the input got wrong are reported with
+their line and reason, never raised; a source that cannot be read at all (empty, binary,
+an archive, a line past the limit) raises SourceUnusable saying why.
 """
 
 import codecs
 import csv
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Literal
 
 import pyarrow.parquet as pq
@@ -57,8 +58,8 @@ class CsvOptions:
     encoding: str = "utf-8"
 
 
-def infer_format(path: Path) -> SourceFormat:
-    suffix = path.suffix.lower()
+def infer_format(source: str) -> SourceFormat:
+    suffix = PurePosixPath(source).suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     if suffix == ".parquet":
@@ -66,19 +67,82 @@ def infer_format(path: Path) -> SourceFormat:
     return "csv"
 
 
+@dataclass(frozen=True)
+class TextLimits:
+    """What a text source may hold: longer lines are refused, not read into memory."""
+
+    max_line_bytes: int
+
+
 def read_batches(
-    path: Path,
+    stream: BinaryIO,
     source_format: SourceFormat,
     start: Position,
     batch_rows: int,
     key_column: str | None,
     csv_options: CsvOptions,
+    limits: TextLimits,
 ) -> Iterator[Batch]:
+    """Batches from an open source; the caller owns (and closes) the stream."""
+    encoding = csv_options.encoding if source_format == "csv" else "utf-8"
+    check_content(stream, source_format, encoding)
     if source_format == "csv":
-        return _CsvReader(path, csv_options, key_column).batches(start, batch_rows)
+        return _CsvReader(stream, csv_options, key_column, limits).batches(start, batch_rows)
     if source_format == "jsonl":
-        return _jsonl_batches(path, start, batch_rows, key_column)
-    return _parquet_batches(path, start, batch_rows, key_column)
+        return _jsonl_batches(stream, start, batch_rows, key_column, limits)
+    return _parquet_batches(stream, start, batch_rows, key_column)
+
+
+_SIGNATURES = {
+    b"PK\x03\x04": "a ZIP archive",
+    b"PK\x05\x06": "a ZIP archive",
+    b"\x1f\x8b": "a gzip archive",
+    b"\xfd7zXZ\x00": "an xz archive",
+    b"\x28\xb5\x2f\xfd": "a Zstandard archive",
+    b"7z\xbc\xaf\x27\x1c": "a 7-Zip archive",
+    b"PAR1": "a Parquet file",
+    b"%PDF-": "a PDF document",
+}
+"""Magic bytes of files people rename by mistake (or on purpose: a zip bomb as .csv)."""
+SNIFF_BYTES = 8192
+_FORMAT_NAMES = {"csv": "CSV", "jsonl": "JSON Lines", "parquet": "Parquet"}
+
+
+def check_content(stream: BinaryIO, source_format: SourceFormat, encoding: str) -> None:
+    """Judge the content, not the extension: an archive is refused before it is read."""
+    try:
+        codec = codecs.lookup(encoding)
+    except LookupError:
+        raise SourceUnusable(f"unknown encoding '{encoding}'") from None
+    stream.seek(0)
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(0)
+    if not head:
+        raise SourceUnusable("the file is empty")
+    if source_format == "parquet":
+        return
+    expected = _FORMAT_NAMES[source_format]
+    for magic, kind in _SIGNATURES.items():
+        if head.startswith(magic):
+            raise SourceUnusable(f"the file looks like {kind}, not {expected}")
+    wide = codec.name.startswith(("utf-16", "utf-32"))
+    if not wide and b"\x00" in head:
+        raise SourceUnusable(f"the file looks like binary data, not {expected} text")
+
+
+def _size(limit: int) -> str:
+    for unit, shift in (("MiB", 20), ("KiB", 10)):
+        if limit >= 1 << shift and limit % (1 << shift) == 0:
+            return f"{limit >> shift} {unit}"
+    return f"{limit} bytes"
+
+
+def read_line(stream: BinaryIO, limit: int, line: int) -> bytes:
+    """The next physical line (b"" at the end), never more than `limit` bytes of it."""
+    raw = stream.readline(limit + 1)
+    if len(raw) > limit and not raw.endswith(b"\n"):
+        raise SourceUnusable(f"line {line} is longer than the {_size(limit)} limit")
+    return raw
 
 
 def _key(value: Any, key_column: str | None, row_number: int) -> str | None:
@@ -91,40 +155,50 @@ def _key(value: Any, key_column: str | None, row_number: int) -> str | None:
 
 
 class _Lines:
-    """Decoded physical lines of a binary file, counting bytes and lines consumed."""
+    """Decoded physical lines of a binary file, counting bytes and lines consumed.
 
-    def __init__(self, stream: BinaryIO, encoding: str, position: Position) -> None:
+    `undecodable_at` is the file offset of the first byte the encoding could not decode
+    since it was last reset: the CSV reader resets it before each record.
+    """
+
+    def __init__(
+        self, stream: BinaryIO, encoding: str, position: Position, max_line_bytes: int
+    ) -> None:
         self._stream = stream
         self._encoding = encoding
+        self._max_line_bytes = max_line_bytes
         self.offset = position.offset
         self.line = position.line
+        self.undecodable_at: int | None = None
         stream.seek(position.offset)
 
     def __iter__(self) -> Iterator[str]:
-        encoding = self._encoding
-        for raw in self._stream:
+        while raw := read_line(self._stream, self._max_line_bytes, self.line + 1):
+            text = self._decode(raw)
             self.offset += len(raw)
             self.line += 1
-            yield raw.decode(encoding, "surrogateescape")
+            yield text
 
-
-_UNDECODED = re.compile("[\udc80-\udcff]")
-
-
-def _undecodable(values: list[str]) -> bool:
-    """Bytes the encoding could not decode survive as lone surrogates (surrogateescape)."""
-    return _UNDECODED.search("\x00".join(values)) is not None
+    def _decode(self, raw: bytes) -> str:
+        try:
+            return raw.decode(self._encoding)
+        except UnicodeDecodeError as error:
+            if self.undecodable_at is None:
+                self.undecodable_at = self.offset + error.start
+            return raw.decode(self._encoding, "replace")
 
 
 class _CsvReader:
-    def __init__(self, path: Path, options: CsvOptions, key_column: str | None) -> None:
-        self._path = path
+    def __init__(
+        self, stream: BinaryIO, options: CsvOptions, key_column: str | None, limits: TextLimits
+    ) -> None:
+        self._stream = stream
         self._options = options
         self._key_column = key_column
-        try:
-            codecs.lookup(options.encoding)
-        except LookupError:
-            raise SourceUnusable(f"unknown encoding '{options.encoding}'") from None
+        self._limits = limits
+
+    def _lines(self, position: Position) -> _Lines:
+        return _Lines(self._stream, self._options.encoding, position, self._limits.max_line_bytes)
 
     def _reader(self, lines: _Lines) -> Iterator[list[str]]:
         return csv.reader(
@@ -134,16 +208,16 @@ class _CsvReader:
             strict=True,
         )
 
-    def _header(self, stream: BinaryIO) -> tuple[list[str], Position]:
-        lines = _Lines(stream, self._options.encoding, Position())
+    def _header(self) -> tuple[list[str], Position]:
+        lines = self._lines(Position())
         try:
             header = next(self._reader(lines))
         except StopIteration:
             raise SourceUnusable("the file is empty: a header row is expected") from None
         except csv.Error as error:
             raise SourceUnusable(f"line 1: the header cannot be read ({error})") from None
-        if _undecodable(header):
-            raise SourceUnusable(f"line 1: not valid {self._options.encoding}")
+        if lines.undecodable_at is not None:
+            raise SourceUnusable(f"line 1: {self._invalid(lines.undecodable_at)}")
         header = [name.strip().lstrip("\ufeff") for name in header]
         if self._key_column is not None and self._key_column not in header:
             raise SourceUnusable(f"the key column '{self._key_column}' is not in the header")
@@ -151,36 +225,42 @@ class _CsvReader:
             raise SourceUnusable("the header names a column twice")
         return header, Position(lines.offset, lines.line, 0)
 
+    def _invalid(self, offset: int) -> str:
+        return f"not valid {self._options.encoding} at byte {offset}"
+
     def batches(self, start: Position, batch_rows: int) -> Iterator[Batch]:
-        with self._path.open("rb") as stream:
-            header, after_header = self._header(stream)
-            key_index = header.index(self._key_column) if self._key_column else None
-            position = start if start.offset > after_header.offset else after_header
-            lines = _Lines(stream, self._options.encoding, position)
-            reader = self._reader(lines)
-            rows = position.rows
-            batch = Batch()
-            while True:
-                first_line = lines.line + 1
-                try:
-                    values = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as error:
-                    rows += 1
-                    batch.errors.append(RowError(first_line, f"malformed CSV ({error})"))
-                    reader = self._reader(lines)
+        header, after_header = self._header()
+        key_index = header.index(self._key_column) if self._key_column else None
+        position = start if start.offset > after_header.offset else after_header
+        lines = self._lines(position)
+        reader = self._reader(lines)
+        rows = position.rows
+        batch = Batch()
+        while True:
+            first_line = lines.line + 1
+            lines.undecodable_at = None
+            try:
+                values = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as error:
+                rows += 1
+                batch.errors.append(RowError(first_line, f"malformed CSV ({error})"))
+                reader = self._reader(lines)
+            else:
+                if not values or values == [""]:
+                    continue
+                rows += 1
+                if lines.undecodable_at is not None:
+                    batch.errors.append(RowError(first_line, self._invalid(lines.undecodable_at)))
                 else:
-                    if not values or values == [""]:
-                        continue
-                    rows += 1
                     self._add(batch, values, header, key_index, first_line, rows)
-                if len(batch.rows) + len(batch.errors) >= batch_rows:
-                    batch.end = Position(lines.offset, lines.line, rows)
-                    yield batch
-                    batch = Batch()
-            batch.end = Position(lines.offset, lines.line, rows)
-            yield batch
+            if len(batch.rows) + len(batch.errors) >= batch_rows:
+                batch.end = Position(lines.offset, lines.line, rows)
+                yield batch
+                batch = Batch()
+        batch.end = Position(lines.offset, lines.line, rows)
+        yield batch
 
     def _add(
         self,
@@ -191,9 +271,7 @@ class _CsvReader:
         line: int,
         row_number: int,
     ) -> None:
-        if _undecodable(values):
-            batch.errors.append(RowError(line, f"not valid {self._options.encoding}"))
-        elif len(values) != len(header):
+        if len(values) != len(header):
             batch.errors.append(
                 RowError(line, f"expected {len(header)} fields, found {len(values)}")
             )
@@ -208,38 +286,43 @@ class _CsvReader:
 
 
 def _jsonl_batches(
-    path: Path, start: Position, batch_rows: int, key_column: str | None
+    stream: BinaryIO, start: Position, batch_rows: int, key_column: str | None, limits: TextLimits
 ) -> Iterator[Batch]:
-    with path.open("rb") as stream:
-        stream.seek(start.offset)
-        offset, line, rows = start.offset, start.line, start.rows
-        batch = Batch()
-        for raw in stream:
-            offset += len(raw)
-            line += 1
-            if not raw.strip():
-                continue
-            rows += 1
-            _add_json_line(batch, raw, line, rows, key_column)
-            if len(batch.rows) + len(batch.errors) >= batch_rows:
-                batch.end = Position(offset, line, rows)
-                yield batch
-                batch = Batch()
-        batch.end = Position(offset, line, rows)
-        yield batch
+    stream.seek(start.offset)
+    offset, line, rows = start.offset, start.line, start.rows
+    batch = Batch()
+    while raw := read_line(stream, limits.max_line_bytes, line + 1):
+        line_offset = offset
+        offset += len(raw)
+        line += 1
+        if not raw.strip():
+            continue
+        rows += 1
+        _add_json_line(batch, raw, (line, line_offset), rows, key_column)
+        if len(batch.rows) + len(batch.errors) >= batch_rows:
+            batch.end = Position(offset, line, rows)
+            yield batch
+            batch = Batch()
+    batch.end = Position(offset, line, rows)
+    yield batch
 
 
 def _add_json_line(
-    batch: Batch, raw: bytes, line: int, row_number: int, key_column: str | None
+    batch: Batch, raw: bytes, where: tuple[int, int], row_number: int, key_column: str | None
 ) -> None:
+    """`where`: the line's number and the file offset it starts at."""
+    line, line_offset = where
     try:
         text = raw.decode("utf-8")
         document = json.loads(text)
-    except UnicodeDecodeError:
-        batch.errors.append(RowError(line, "not valid UTF-8"))
+    except UnicodeDecodeError as error:
+        batch.errors.append(RowError(line, f"not valid UTF-8 at byte {line_offset + error.start}"))
         return
     except json.JSONDecodeError as error:
         batch.errors.append(RowError(line, f"not valid JSON ({error.msg})"))
+        return
+    except RecursionError:
+        batch.errors.append(RowError(line, "JSON nested too deeply"))
         return
     if not isinstance(document, dict):
         batch.errors.append(RowError(line, f"a JSON {type(document).__name__}, not an object"))
@@ -251,11 +334,19 @@ def _add_json_line(
     batch.rows.append((line, key, text.strip()))  # valid JSON already: kept as written
 
 
+def parquet_rows(stream: BinaryIO) -> int:
+    """Rows of a Parquet file, from its footer."""
+    try:
+        return int(pq.read_metadata(stream).num_rows)
+    except Exception as error:
+        raise SourceUnusable(f"not a readable Parquet file ({error})") from None
+
+
 def _parquet_batches(
-    path: Path, start: Position, batch_rows: int, key_column: str | None
+    stream: BinaryIO, start: Position, batch_rows: int, key_column: str | None
 ) -> Iterator[Batch]:
     try:
-        source = pq.ParquetFile(path)
+        source = pq.ParquetFile(stream)
     except Exception as error:
         raise SourceUnusable(f"not a readable Parquet file ({error})") from None
     if key_column is not None and key_column not in source.schema_arrow.names:

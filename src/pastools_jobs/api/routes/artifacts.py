@@ -16,7 +16,7 @@ from pastools_jobs.domain import ArtifactNotFound
 router = APIRouter(
     prefix="/api/jobs",
     tags=["jobs"],
-    responses=responses(401, 404, 503),
+    responses=responses(401, 404, 422, 503),
     dependencies=[authenticated],
 )
 

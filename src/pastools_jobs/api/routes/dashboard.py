@@ -58,7 +58,15 @@ async def dashboard(
     )
 
 
-@router.get("/api/jobs/events", tags=["jobs"], responses=responses(401))
+@router.get(
+    "/api/jobs/events",
+    tags=["jobs"],
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "An endless stream."},
+        **responses(401),
+    },
+)
 async def job_events(request: Request, principal: PrincipalDep) -> StreamingResponse:
     """Live changes: `jobs` events carry changed jobs, `stats` events fresh counts;
     only of the projects the token sees."""

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from pastools_jobs.api.problems import problem
+from pastools_jobs.api.problems import problem, responses
 from pastools_jobs.db.engine import Database
 
 router = APIRouter(tags=["health"])
@@ -21,7 +21,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response_model=None)
+@router.get("/readyz", response_model=None, responses=responses(503))
 async def readyz(request: Request) -> dict[str, str] | JSONResponse:
     """The database and Temporal both answer."""
     checks = {

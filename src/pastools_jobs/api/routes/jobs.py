@@ -34,6 +34,7 @@ router = APIRouter(
     dependencies=[authenticated],
 )
 for_one_job = responses(404)
+with_body = responses(400, 413)
 for_transition = responses(403, 404, 409)
 
 JobId = Annotated[str, Path(min_length=1, max_length=200)]
@@ -43,13 +44,28 @@ WINDOWS = {
     "day": (timedelta(hours=1), timedelta(days=1)),
 }
 MAX_PAGE = 500
+MAX_VALUES = 20
+"""Values of a repeatable filter (`status`, `type`): more would only repeat one."""
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    """Times without a zone are taken as UTC."""
+    """In UTC, as the table stores them; times without a zone are taken as UTC.
+
+    Bounded, so that no time near year 1 or 9999 overflows in a conversion or a query.
+    """
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        moment = datetime.min.replace(tzinfo=UTC)
+    if not EARLIEST <= moment <= LATEST:
+        raise InvalidJobInput(f"Times must lie between {EARLIEST:%Y} and {LATEST:%Y}.")
+    return moment
 
 
 def _stats_out(stats: JobStats) -> JobStatsOut:
@@ -106,7 +122,7 @@ for_submission: dict[int | str, dict[str, Any]] = {
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=JobOut,
-    responses={**for_submission, **responses(403, 404)},
+    responses={**for_submission, **responses(403, 404), **with_body},
 )
 async def submit_job(
     submission: Annotated[JobSubmission, Body()],
@@ -116,7 +132,8 @@ async def submit_job(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> JobOut:
-    """Start a job; it is `queued` until a worker picks it up (operator or admin)."""
+    """Start a job; it is `queued` until a worker picks it up (operator or admin; 400: import
+    source refused)."""
     principal.require_project(submission.project_id, Role.OPERATOR)
     submitted = await service.submit(
         Submission(
@@ -138,8 +155,8 @@ async def list_jobs(
     service: ServiceDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    status: Annotated[list[JobStatus] | None, Query()] = None,
-    type: Annotated[list[JobType] | None, Query()] = None,
+    status: Annotated[list[JobStatus] | None, Query(max_length=MAX_VALUES)] = None,
+    type: Annotated[list[JobType] | None, Query(max_length=MAX_VALUES)] = None,
     project_id: Annotated[ProjectId | None, Query()] = None,
     created_from: Annotated[datetime | None, Query()] = None,
     created_to: Annotated[datetime | None, Query()] = None,
@@ -182,7 +199,7 @@ async def timeseries(
     )
 
 
-@router.post("/cleanup", response_model=CleanupOut, responses=responses(403))
+@router.post("/cleanup", response_model=CleanupOut, responses={**responses(403), **with_body})
 async def cleanup(
     request: CleanupRequest, service: ServiceDep, principal: PrincipalDep
 ) -> CleanupOut:
@@ -198,7 +215,7 @@ async def project_jobs(
     service: ServiceDep,
     settings: SettingsDep,
     principal: PrincipalDep,
-    status: Annotated[list[JobStatus] | None, Query()] = None,
+    status: Annotated[list[JobStatus] | None, Query(max_length=MAX_VALUES)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> JobPageOut:

@@ -23,7 +23,7 @@ router = APIRouter(
     dependencies=[authenticated],
 )
 for_one = responses(404)
-for_change = responses(403, 404)
+for_change = responses(400, 403, 404, 413)
 
 RecordKey = Annotated[str, Path(min_length=1, max_length=500)]
 
@@ -77,7 +77,7 @@ def _record(record: Record) -> RecordOut:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ProjectOut,
-    responses=responses(403, 409),
+    responses=responses(400, 403, 409, 413),
 )
 async def create_project(
     body: ProjectCreate, db: DatabaseDep, principal: PrincipalDep

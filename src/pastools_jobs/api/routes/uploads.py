@@ -12,7 +12,7 @@ from pastools_jobs.datasets.uploads import store_upload
 router = APIRouter(
     prefix="/api/uploads",
     tags=["imports"],
-    responses=responses(401, 403, 413, 422),
+    responses=responses(401, 403, 413, 422, 503),
     dependencies=[authenticated],
 )
 
