@@ -37,7 +37,9 @@ async def login_page(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(request, "login.html", {})
 
 
-@router.post("/api/session", response_model=SessionOut, responses=responses(401, 403, 422))
+@router.post(
+    "/api/session", response_model=SessionOut, responses=responses(400, 401, 403, 413, 422)
+)
 async def sign_in(
     body: SignIn, request: Request, response: Response, db: DatabaseDep
 ) -> SessionOut:
