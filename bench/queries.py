@@ -9,8 +9,8 @@ on the dev server (the platform stack's jobs), and the API is asked them again a
 exactly those jobs, so that one comparison is on equal data.
 
 The SQL of each hot path is captured from the repository functions themselves and
-EXPLAINed (ANALYZE, BUFFERS) on the large table; a Seq Scan on jobs is flagged. Then
-the fix proposed for the statistics is measured on the same table.
+EXPLAINed (ANALYZE, BUFFERS) on the large table; a Seq Scan on jobs is flagged. The
+statistics read the job_counts table, which the load recounts after its COPY.
 """
 
 import asyncio
@@ -23,7 +23,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-import psycopg
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.orm import Session
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
@@ -31,7 +30,7 @@ from temporalio.client import Client
 
 from bench.core import Report, Row, Target, below, latency_rows, markdown_table
 from bench.environment import BenchEnv, wait_completed
-from bench.scale_data import PROJECTS, STATUSES, TYPES, load_jobs, psycopg_dsn
+from bench.scale_data import PROJECTS, STATUSES, TYPES, load_jobs
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.repository import JobFilter, job_stats, list_jobs
@@ -307,62 +306,6 @@ def plans_section(plans: dict[str, str]) -> str:
     )
 
 
-# --- The proposed fix for statistics, measured --------------------------------------
-
-COVERING_INDEXES = (
-    "CREATE INDEX bench_ix_jobs_status_type ON jobs (status, type)",
-    "CREATE INDEX bench_ix_jobs_project_status_type ON jobs (project_id, status, type)",
-)
-COUNTS_TABLE = (
-    "CREATE TABLE bench_job_counts AS SELECT project_id, status, type, count(*) AS n "
-    "FROM jobs GROUP BY project_id, status, type",
-    "CREATE INDEX ON bench_job_counts (project_id)",
-    "ANALYZE bench_job_counts",
-)
-COUNTS_QUERY = "SELECT status, type, sum(n) FROM bench_job_counts {where} GROUP BY status, type"
-
-
-def sql_ms(database_url: str, sql: str, params: Sequence[Any], samples: int) -> list[float]:
-    with psycopg.connect(psycopg_dsn(database_url), autocommit=True) as connection:
-        connection.execute(sql, params).fetchall()
-        timings = []
-        for _ in range(samples):
-            started = time.perf_counter()
-            connection.execute(sql, params).fetchall()
-            timings.append((time.perf_counter() - started) * 1000)
-    return timings
-
-
-def apply_fix_candidates(database_url: str) -> None:
-    with psycopg.connect(psycopg_dsn(database_url), autocommit=True) as connection:
-        for statement in (*COVERING_INDEXES, *COUNTS_TABLE, "VACUUM ANALYZE jobs"):
-            connection.execute(statement)
-
-
-async def measure_fix(
-    http: httpx.AsyncClient, url: str, paths: ApiPaths, before: dict[str, list[float]], size: Sizes
-) -> str:
-    """Stats through the API with covering indexes, and from a counts table (SQL only)."""
-    await asyncio.to_thread(apply_fix_candidates, url)
-    after = await api_samples(http, ApiPaths([], [], paths.stats, paths.project_stats))
-    samples = size.stats_samples
-    all_sql = COUNTS_QUERY.format(where="")
-    one_sql = COUNTS_QUERY.format(where="WHERE project_id = %s")
-    rows = question_rows("5 fix", "")
-    table = [
-        *rows("GET /api/jobs/stats, covering index (status, type)", after["stats"],
-              before["stats"], "as is", STATS_TARGET),
-        *rows("GET …/projects/{p}/stats, covering index (project_id, status, type)",
-              after["project_stats"], before["project_stats"], "as is", STATS_TARGET),
-        *rows("all-project stats SQL from a counts table",
-              await asyncio.to_thread(sql_ms, url, all_sql, [], samples), None, "", STATS_TARGET),
-        *rows("one-project stats SQL from a counts table (largest project)",
-              await asyncio.to_thread(sql_ms, url, one_sql, [LARGEST_PROJECT], samples), None, "",
-              STATS_TARGET),
-    ]  # fmt: skip
-    return markdown_table(table)
-
-
 # --- The benchmark ----------------------------------------------------------------
 
 
@@ -433,7 +376,6 @@ async def run(env: BenchEnv, report: Report) -> None:
         large = await api_samples(http, paths)
         cursor = await cursor_at(http, project, status, size.depth)
         plans = await asyncio.to_thread(explain, url, hot_paths(scaled, cursor))
-        fix = await measure_fix(http, url, paths, large, size)
 
     visible = f"visibility, {equal.jobs:,} workflows"
     report.rows += rows_for(
@@ -451,4 +393,3 @@ async def run(env: BenchEnv, report: Report) -> None:
         f"{project}/{status} for the API; {equal.depth:,} rows in for visibility, as deep as the "
         f"{equal.jobs:,} workflows allow.\n\n{plans_section(plans)}"
     )
-    report.sections["Statistics: the proposed fixes, measured on the same table"] = fix

@@ -22,7 +22,8 @@ from typing import TypeVar
 import httpx
 from temporalio.client import Client, WorkflowHandle
 
-from bench.core import Report, Row, ratio_at_least
+from bench import cpu
+from bench.core import Report, Row, number, ratio_at_least
 from bench.environment import BACKENDS, BenchEnv, wait_completed
 from bench.memory import peak_mb, reset_peak
 from bench.raw import RawWork, RawWorkflow
@@ -45,6 +46,8 @@ class LoadOne:
     raw_rate: float = 0.0
     platform_rates: dict[str, float] = field(default_factory=dict)
     peaks: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    """CPU seconds of each process during each side's rounds: side -> process -> seconds."""
 
 
 async def in_lanes(count: int, lanes: int, work: Callable[[int], Awaitable[None]]) -> None:
@@ -135,10 +138,15 @@ async def load_one(env: BenchEnv) -> LoadOne:
         "raw": lambda n: raw_seconds(client, raw.task_queue, n),
         **{b: functools.partial(platform_seconds, stack) for b, stack in stacks.items()},
     }
+    pids = await process_ids(env, raw.process.pid, stacks)
     seconds = dict.fromkeys(sides, 0.0)
+    load.cpu = {side: dict.fromkeys([*pids, cpu.CLIENTS], 0.0) for side in sides}
     for index in range(rounds):
         for side in rotated(list(sides), index):
+            before = cpu.snapshot(pids)
             seconds[side] += await sides[side](load.jobs // rounds)
+            for name, spent in cpu.snapshot(pids).items():
+                load.cpu[side][name] += spent - before[name]
     load.raw_rate = load.jobs / seconds.pop("raw")
     load.platform_rates = {side: load.jobs / total for side, total in seconds.items()}
     load.peaks |= {
@@ -148,6 +156,39 @@ async def load_one(env: BenchEnv) -> LoadOne:
     }
     env.shared["load1"] = load
     return load
+
+
+async def process_ids(env: BenchEnv, raw_pid: int, stacks: dict[str, Stack]) -> dict[str, int]:
+    """The processes whose CPU the throughput run splits: every one of the run's services."""
+    pids = {"dev server": (await env.temporal()).process.pid, "raw worker": raw_pid}
+    for backend, stack in stacks.items():
+        assert stack.api is not None and stack.worker is not None
+        pids |= {f"API ({backend})": stack.api.pid, f"worker ({backend})": stack.worker.pid}
+    return pids
+
+
+def cpu_section(load: LoadOne) -> str:
+    """CPU seconds per 1,000 jobs of each process during each side's rounds.
+
+    Processes of the idle side still run (a stack's mirror sweeps, the raw worker's
+    polls); their small figures are part of what each side cost the machine.
+    """
+    sides = list(load.cpu)
+    names = list(next(iter(load.cpu.values())))
+    per_thousand = {side: {n: s * 1000 / load.jobs for n, s in load.cpu[side].items()}
+                    for side in sides}  # fmt: skip
+    lines = [
+        "| process | " + " | ".join(sides) + " |",
+        "|---|" + "--:|" * len(sides),
+        *(
+            f"| {name} | " + " | ".join(number(per_thousand[side][name]) for side in sides) + " |"
+            for name in names
+        ),
+        "| **total** | "
+        + " | ".join(f"**{number(sum(per_thousand[side].values()))}**" for side in sides)
+        + " |",
+    ]
+    return "\n".join(lines)
 
 
 async def run(env: BenchEnv, report: Report) -> None:
@@ -165,3 +206,7 @@ async def run(env: BenchEnv, report: Report) -> None:
         )
         for backend, rate in load.platform_rates.items()
     ]
+    report.sections["Throughput: CPU seconds per 1,000 jobs, by process and side"] = (
+        "Measured from /proc during each side's rounds (all rounds summed); columns are the "
+        "side that was running.\n\n" + cpu_section(load)
+    )

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from pastools_jobs.db.migrate import alembic_config, upgrade_database
 
@@ -17,7 +17,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres").create_database(f"migrate_{uuid.uuid4().hex[:12]}")
 
 
-TABLES = {"jobs", "job_attempts", "projects", "records", "api_tokens"}
+TABLES = {"jobs", "job_attempts", "job_counts", "projects", "records", "api_tokens"}
 
 
 def tables(url: str) -> set[str]:
@@ -40,3 +40,33 @@ def test_upgrade_downgrade_and_upgrade_again(empty_url: str) -> None:
 def test_models_and_migrations_agree(empty_url: str) -> None:
     upgrade_database(empty_url)
     command.check(alembic_config(empty_url))
+
+
+def test_counts_are_backfilled_from_existing_jobs(empty_url: str) -> None:
+    upgrade_database(empty_url, "0003")
+    engine = create_engine(empty_url)
+    try:
+        with engine.begin() as connection:
+            for index, (project, status) in enumerate(
+                [("a", "completed"), ("a", "completed"), ("a", "failed"), ("b", "queued")]
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO jobs (id, type, project_id, status, params, attempt, "
+                        "progress_done, created_at, updated_at) VALUES (:id, 'probe', :project, "
+                        ":status, '{}', 1, 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": f"job-{index}", "project": project, "status": status},
+                )
+        upgrade_database(empty_url)
+        with engine.connect() as connection:
+            counts = set(
+                connection.execute(text("SELECT project_id, status, type, n FROM job_counts"))
+            )
+    finally:
+        engine.dispose()
+    assert counts == {
+        ("a", "completed", "probe", 2),
+        ("a", "failed", "probe", 1),
+        ("b", "queued", "probe", 1),
+    }

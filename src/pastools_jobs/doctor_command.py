@@ -57,7 +57,7 @@ def _as_text(report: Report, settings: Settings, fix: bool) -> str:
         return f"consistent: the jobs table agrees with Temporal ({where}; {compared})"
     lines = [f"{len(report.differences)} differences ({where}; {compared}):"]
     for difference in report.differences:
-        line = f"{difference.kind:<13} {difference.job_id}  {difference.detail}"
+        line = f"{difference.kind:<13} {difference.subject}  {difference.detail}"
         if fix:
             line += " -> repaired" if difference.repaired else " -> NOT repaired"
         lines.append(line)
@@ -79,6 +79,7 @@ def _as_json(report: Report, fix: bool) -> str:
                 {
                     "kind": str(difference.kind),
                     "job_id": difference.job_id,
+                    "project_id": difference.project_id,
                     "detail": difference.detail,
                     **({"repaired": difference.repaired} if fix else {}),
                 }

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import IdempotencyKeyReused
-from pastools_jobs.repository import find_by_idempotency_key
+from pastools_jobs.repository import add_job, find_by_idempotency_key
 
 
 def request_hash(
@@ -46,13 +46,13 @@ def claim(session: Session, job: Job) -> Job:
     """
     key = job.idempotency_key
     if key is None:
-        session.add(job)
+        add_job(session, job)
         return job
     existing = find_by_idempotency_key(session, job.project_id, key)
     if existing is None:
         try:
             with session.begin_nested():
-                session.add(job)
+                add_job(session, job)
             return job
         except IntegrityError:
             # A concurrent request with the same key committed first: its row is visible now.

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, delete, func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
-from pastools_jobs.db.models import Job
+from pastools_jobs.counts import count_change, counted, record_counts
+from pastools_jobs.db.models import Job, JobCount
 from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobNotFound, JobStatus
 
 
@@ -72,12 +73,34 @@ def list_jobs(session: Session, where: JobFilter, limit: int, cursor: str | None
     return JobPage(jobs[:limit], encode_cursor(last.created_at, last.id))
 
 
+def add_job(session: Session, job: Job) -> None:
+    """A new job row, counted in job_counts in the same transaction."""
+    session.add(job)
+    record_counts(session, count_change(job.project_id, job.type, None, job.status))
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    deleted = session.execute(
+        delete(Job)
+        .where(Job.id == job_id)
+        .returning(Job.project_id, Job.status, Job.type)
+        .execution_options(synchronize_session=False)
+    )
+    record_counts(session, counted((p, s, t) for p, s, t in deleted))
+
+
 def job_stats(session: Session, project_id: str | None = None) -> JobStats:
-    query = select(Job.status, Job.type, func.count()).group_by(Job.status, Job.type)
+    """From job_counts, not jobs: a handful of rows whatever the table's size."""
+    query = select(JobCount.status, JobCount.type, func.sum(JobCount.n)).group_by(
+        JobCount.status, JobCount.type
+    )
     if project_id is not None:
-        query = query.where(Job.project_id == project_id)
+        query = query.where(JobCount.project_id == project_id)
     stats = JobStats()
-    for status, job_type, count in session.execute(query):
+    for status, job_type, total in session.execute(query):
+        count = int(total)
+        if count == 0:
+            continue
         stats.total += count
         stats.by_status[status] = stats.by_status.get(status, 0) + count
         stats.by_type[job_type] = stats.by_type.get(job_type, 0) + count
@@ -133,12 +156,15 @@ def changed_since(session: Session, since: datetime, limit: int) -> list[Job]:
 
 
 def delete_finished_before(session: Session, cutoff: datetime) -> int:
-    result = session.execute(
+    deleted = session.execute(
         delete(Job)
         .where(Job.status.in_(TERMINAL_STATUSES), Job.completed_at < cutoff)
+        .returning(Job.project_id, Job.status, Job.type)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0))
+    change = counted((p, s, t) for p, s, t in deleted)
+    record_counts(session, change)
+    return -sum(change.values())
 
 
 def open_jobs(session: Session, updated_before: datetime) -> list[Job]:

@@ -33,6 +33,7 @@ from pastools_jobs.repository import (
     JobPage,
     JobStats,
     delete_finished_before,
+    delete_job,
     finished_per_bucket,
     get_job,
     job_stats,
@@ -76,9 +77,10 @@ class JobService:
             run_id = await self._launcher.start(job)
         except TemporalUnavailable:
             # Deleting the row also frees its idempotency key for a later retry.
-            await self._db.run(lambda session: session.delete(session.get(Job, job.id)))
+            await self._db.run(lambda session: delete_job(session, job.id))
             raise
-        await self._db.run(lambda session: _set_run(session, job.id, run_id))
+        # The table learns the run id from the workflow's first record (`apply_event`):
+        # one transaction per submit instead of two.
         job.run_id = run_id
         return Submitted(job, replayed=False)
 
@@ -186,9 +188,3 @@ def _require(job: Job, action: str, allowed: frozenset[JobStatus]) -> None:
     status = JobStatus(job.status)
     if status not in allowed:
         raise IllegalTransition(job.id, status, action, allowed)
-
-
-def _set_run(session: Session, job_id: str, run_id: str) -> None:
-    job = session.get(Job, job_id)
-    if job is not None and job.run_id is None:
-        job.run_id = run_id

@@ -1,9 +1,16 @@
 """A job's life over HTTP, on each database backend, against real Temporal."""
 
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+from pastools_jobs.db.models import Job
+from pastools_jobs.domain import JobStatus
+from pastools_jobs.repository import add_job
 from tests.support.jobs import JobsApi, new_project
 from tests.support.waiting import wait_for
 
@@ -200,3 +207,30 @@ def test_failed_job_run_again_from_the_cli_becomes_its_next_attempt(api: JobsApi
     assert second["status"] == "completed"
     assert done["result"]["items"] == 2
     assert done["params"] == {"items": 2}, "the row shows the parameters of an older attempt"
+
+
+def test_row_whose_workflow_was_never_started_is_started_by_the_mirror(api: JobsApi) -> None:
+    """What a crash between the submit's commit and its start_workflow leaves behind."""
+    job_id = uuid.uuid4().hex
+    long_ago = datetime.now(UTC) - timedelta(minutes=5)
+    engine = create_engine(api.stack.database_url)
+    with Session(engine) as session, session.begin():
+        add_job(
+            session,
+            Job(
+                id=job_id,
+                type="probe",
+                project_id=new_project(),
+                status=JobStatus.QUEUED,
+                params={"items": 2},
+                attempt=1,
+                progress_done=0,
+                created_at=long_ago,
+                updated_at=long_ago,
+            ),
+        )
+    engine.dispose()
+
+    done = api.wait_for_status(job_id, "completed")
+    assert done["result"] == {"items": 2, "resumed_from": 0}
+    assert done["attempts"][0]["run_id"]

@@ -113,3 +113,35 @@ def test_cleanup_deletes_old_finished_jobs_only(api: JobsApi) -> None:
         "schedule", "describe", "--schedule-id", f"{api.stack.task_queue}-cleanup", "-o", "json"
     )
     assert "CleanupFinishedJobs" in schedule.stdout
+
+
+def test_job_counts_equal_the_jobs_table_after_a_mixed_workload(api: JobsApi) -> None:
+    project = new_project()
+    done, failed = finished_jobs(api, project)
+    cancelled = api.submit("probe", project, items=1000, item_ms=50)["id"]
+    api.wait_running(cancelled)
+    assert api.http.post(f"/api/jobs/{cancelled}/cancel").status_code == 202
+    api.wait_for_status(cancelled, "cancelled")
+    for job_id in (failed, cancelled):
+        assert api.http.post(f"/api/jobs/{job_id}/retry").status_code == 200
+    api.wait_for_job(failed, lambda job: job["status"] == "failed" and job["attempt"] == 2)
+    api.wait_running(cancelled)
+    assert api.http.post(f"/api/jobs/{cancelled}/cancel").status_code == 202
+    api.wait_for_status(cancelled, "cancelled")
+    engine = create_engine(api.stack.database_url)
+    with engine.begin() as connection:
+        long_ago = datetime.now(UTC) - timedelta(days=40)
+        connection.execute(update(Job).where(Job.id == done[0]).values(completed_at=long_ago))
+    engine.dispose()
+    assert api.http.post("/api/jobs/cleanup", json={"older_than_days": 30}).status_code == 200
+
+    assert api.count_drift() == []
+    stats = api.http.get(f"/api/jobs/projects/{project}/stats").json()
+    assert stats["by_status"] == {
+        "queued": 0,
+        "running": 0,
+        "completed": 2,
+        "failed": 1,
+        "cancelled": 1,
+    }
+    assert stats["by_type"] == {"probe": 3, "import": 1}

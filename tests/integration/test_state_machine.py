@@ -1,6 +1,7 @@
 """Property: any sequence of submit / cancel / retry / completion / failure leaves every
 job in a legal state, answers each request as the state machine says, and ends with the
-table equal to Temporal's view of each job (the original module's tasks 19.2 and 19.4)."""
+table equal to Temporal's view of each job (the original module's tasks 19.2 and 19.4),
+and job_counts equal to a GROUP BY of the table."""
 
 import functools
 import json
@@ -106,6 +107,10 @@ class JobLifecycle(RuleBasedStateMachine):
             )
             status = json.loads(described.stdout)["workflowExecutionInfo"]["status"]
             assert job["status"] in TEMPORAL_STATUS[status], (job_id, job["status"], status)
+
+    @invariant()
+    def counts_equal_jobs(self) -> None:
+        assert self.api.count_drift() == []
 
     def teardown(self) -> None:
         for job_id, expected in self.expected.items():

@@ -15,8 +15,12 @@ class DoctorRun:
     report: dict[str, Any]
 
     def kinds(self) -> dict[str, str]:
-        """Job id -> kind of difference."""
-        return {d["job_id"]: d["kind"] for d in self.report["differences"]}
+        """Job id -> kind of difference, for the differences of single jobs."""
+        return {d["job_id"]: d["kind"] for d in self.report["differences"] if d["job_id"]}
+
+    def drifted_projects(self) -> set[str]:
+        """The projects whose statistics disagree with the jobs table."""
+        return {d["project_id"] for d in self.report["differences"] if d["kind"] == "count-drift"}
 
 
 def doctor_command(stack: Stack, *flags: str) -> subprocess.CompletedProcess[str]:

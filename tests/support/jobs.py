@@ -5,7 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+from pastools_jobs.counts import CountDrift, count_drift
 from tests.support.services import Stack
 from tests.support.waiting import wait_for
 
@@ -75,3 +78,12 @@ class JobsApi:
             lambda job: job["status"] == "running" and job["progress"]["done"] >= min_done,
             what=f"running with {min_done} items done",
         )
+
+    def count_drift(self) -> list[CountDrift]:
+        """job_counts against a GROUP BY of jobs in the stack's database; empty when equal."""
+        engine = create_engine(self.stack.database_url)
+        try:
+            with Session(engine) as session:
+                return count_drift(session)
+        finally:
+            engine.dispose()

@@ -3,7 +3,17 @@
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -82,6 +92,21 @@ class Job(Base):
         # One job per key and project; rows without a key (NULL) never collide.
         Index("ux_jobs_project_idempotency_key", "project_id", "idempotency_key", unique=True),
     )
+
+
+class JobCount(Base):
+    """How many jobs each (project, status, type) holds: statistics without a scan of jobs.
+
+    Kept in the same transaction as every insert, delete and status change of a job
+    (`pastools_jobs.counts`), so it is exact; `count_drift` checks that it is.
+    """
+
+    __tablename__ = "job_counts"
+
+    project_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20), primary_key=True)
+    type: Mapped[str] = mapped_column(String(50), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class JobAttempt(Base):

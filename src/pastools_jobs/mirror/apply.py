@@ -6,11 +6,13 @@ visibility and history, for changes no workflow code sees: terminate, timeout).
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pastools_jobs.contracts import JobEvent, Progress
+from pastools_jobs.counts import count_change, record_counts
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobStatus, advances
 
@@ -21,15 +23,21 @@ def utcnow() -> datetime:
 
 def apply_event(session: Session, event: JobEvent) -> bool:
     """Bring the job's row up to `event`; returns whether anything changed."""
-    job = session.get(Job, event.job_id, with_for_update=True)
+    if _advance_in_place(session, event):
+        return True
+    job = session.get(Job, event.job_id, with_for_update=True, populate_existing=True)
     if job is None:
-        session.add(_new_job(event))
+        job = _new_job(event)
+        session.add(job)
+        record_counts(session, count_change(job.project_id, job.type, None, job.status))
         return True
     if job.run_id != event.run_id and not _adopt_run(session, job, event):
         return False
     if not advances(JobStatus(job.status), event.status):
         return False
+    before = job.status
     _advance(job, event)
+    record_counts(session, count_change(job.project_id, job.type, before, job.status))
     return True
 
 
@@ -42,34 +50,100 @@ def restate(session: Session, event: JobEvent) -> bool:
     job = session.get(Job, event.job_id, with_for_update=True)
     if job is None or job.run_id != event.run_id:
         return False
+    before = job.status
     job.result = None
     job.error_type = job.error_message = job.error_details = None
     job.completed_at = None
     _advance(job, event)
+    record_counts(session, count_change(job.project_id, job.type, before, job.status))
     return True
 
 
-def apply_progress(session: Session, job_id: str, run_id: str, progress: Progress) -> bool:
-    """Record a heartbeat's progress on the row of the attempt that is still open."""
-    now = utcnow()
-    result = session.execute(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            Job.run_id == run_id,
-            Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
-        )
-        .values(
-            status=JobStatus.RUNNING,
-            progress_done=progress.done,
-            progress_total=progress.total,
-            progress_message=progress.message,
-            checkpoint=progress.checkpoint,
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+_NEWEST_FIRST = [JobStatus.RUNNING, JobStatus.QUEUED]
+"""The statuses a row can advance from, the likeliest first: most events find it running."""
+
+
+def _advance_in_place(session: Session, event: JobEvent) -> bool:
+    """The common case in single UPDATEs, no row loaded: an event of the row's own run (or
+    of the run the API just started, whose id the row does not hold yet) that moves it
+    forward. `advances` decides which statuses qualify, in the WHERE clause; anything
+    else (a new row, another run, a repeat) is left to the locked read in `apply_event`."""
+    values = _advanced_values(event)
+    of_this_run = or_(
+        Job.run_id == event.run_id,
+        and_(
+            Job.run_id.is_(None),
+            ~exists().where(JobAttempt.job_id == event.job_id, JobAttempt.run_id == event.run_id),
+        ),
     )
-    return bool(getattr(result, "rowcount", 0))
+    for before in _NEWEST_FIRST:
+        if not advances(before, event.status):
+            continue
+        changed = session.execute(
+            update(Job)
+            .where(Job.id == event.job_id, Job.status == before, of_this_run)
+            .values(values)
+            .returning(Job.project_id, Job.type)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if changed is not None:
+            project_id, job_type = changed
+            record_counts(session, count_change(project_id, job_type, before, event.status))
+            return True
+    return False
+
+
+def _advanced_values(event: JobEvent) -> dict[Any, Any]:
+    """`_advance` as the SET clause of an UPDATE."""
+    status = event.status
+    values: dict[Any, Any] = {
+        Job.status: status,
+        Job.run_id: event.run_id,
+        Job.updated_at: utcnow(),
+    }
+    if status is JobStatus.QUEUED:
+        return values
+    values[Job.started_at] = func.coalesce(Job.started_at, event.started_at or event.at)
+    if not status.is_terminal:
+        return values
+    values[Job.completed_at] = event.at
+    if status is JobStatus.COMPLETED:
+        values[Job.result] = event.result
+        finished = Job.progress_total > 0
+        values[Job.progress_done] = case((finished, Job.progress_total), else_=Job.progress_done)
+        values[Job.progress_message] = case((finished, "Done"), else_=Job.progress_message)
+    if event.error is not None:
+        values[Job.error_type] = event.error.type
+        values[Job.error_message] = event.error.message
+        values[Job.error_details] = event.error.details
+    return values
+
+
+def apply_progress(session: Session, job_id: str, run_id: str, progress: Progress) -> bool:
+    """Record a heartbeat's progress on the row of the attempt that is still open.
+
+    The first report of a row still queued also makes it running (and counts that)."""
+    values = {
+        Job.status: JobStatus.RUNNING,
+        Job.progress_done: progress.done,
+        Job.progress_total: progress.total,
+        Job.progress_message: progress.message,
+        Job.checkpoint: progress.checkpoint,
+        Job.updated_at: utcnow(),
+    }
+    for before in _NEWEST_FIRST:
+        changed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.run_id == run_id, Job.status == before)
+            .values(values)
+            .returning(Job.project_id, Job.type)
+            .execution_options(synchronize_session=False)
+        ).first()
+        if changed is not None:
+            project_id, job_type = changed
+            record_counts(session, count_change(project_id, job_type, before, JobStatus.RUNNING))
+            return True
+    return False
 
 
 def archive_attempt(session: Session, job: Job) -> None:
@@ -89,6 +163,7 @@ def archive_attempt(session: Session, job: Job) -> None:
             completed_at=job.completed_at,
         )
     )
+    record_counts(session, count_change(job.project_id, job.type, job.status, JobStatus.QUEUED))
     job.attempt += 1
     job.run_id = None
     job.status = JobStatus.QUEUED

@@ -22,6 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from pastools_jobs.contracts import FailureInfo, JobEvent
+from pastools_jobs.counts import CountDrift, count_drift, rebuild_counts
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobError, JobStatus
@@ -45,15 +46,22 @@ class DifferenceKind(StrEnum):
     ORPHAN_ROW = "orphan-row"
     NOT_STARTED = "not-started"
     RUN_MISMATCH = "run-mismatch"
+    COUNT_DRIFT = "count-drift"
 
 
 @dataclass
 class Difference:
     kind: DifferenceKind
-    job_id: str
+    job_id: str | None
+    """None for a difference of a project's statistics rather than of one job."""
     detail: str
     event: JobEvent | None = field(default=None, repr=False)
     repaired: bool = False
+    project_id: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return self.job_id or f"project {self.project_id}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,7 @@ class Doctor:
                 found = await self._confirm(job_id, row, archived.get(job_id, set()))
                 if found is not None:
                     differences.append(found)
+        differences += [_drifted(drift) for drift in await self._db.run(count_drift)]
         return Report(rows=len(rows), workflows=len(latest), differences=differences)
 
     async def repair(self, report: Report) -> None:
@@ -110,7 +119,7 @@ class Doctor:
             try:
                 difference.repaired = await self._repair(difference)
             except (RPCError, JobError, WorkflowAlreadyStartedError) as error:
-                log.warning("could not repair job %s: %s", difference.job_id, error)
+                log.warning("could not repair %s: %s", difference.subject, error)
 
     async def _latest_runs(self) -> dict[str, WorkflowExecution]:
         """The newest run of each job workflow of the task queue that visibility still holds."""
@@ -158,11 +167,15 @@ class Doctor:
             return None
         if event is None or (event.run_id in archived and row.run_id is None):
             return _missing_workflow(row, now)
-        if event.run_id != row.run_id:
+        if row.run_id is None and not event.status.is_terminal:
+            # Submitted, and its workflow has not recorded its first state yet (no worker
+            # has picked it up): the row learns its run id from that first record.
+            return None
+        if event.run_id != row.run_id and row.run_id is not None:
             return Difference(
                 DifferenceKind.RUN_MISMATCH,
                 job_id,
-                f"the row names run {row.run_id or '(none)'}, but Temporal's latest run is "
+                f"the row names run {row.run_id}, but Temporal's latest run is "
                 f"{event.run_id} ({event.status})",
                 event,
             )
@@ -180,14 +193,20 @@ class Doctor:
         return event.status.is_terminal and event.at < now - self._keep_closed_for
 
     async def _repair(self, difference: Difference) -> bool:
+        if difference.kind is DifferenceKind.COUNT_DRIFT:
+            # One recount repairs every project's drift; the next ones find nothing to do.
+            await self._db.run(rebuild_counts)
+            return True
+        job_id = difference.job_id
+        assert job_id is not None
         if difference.kind is DifferenceKind.NOT_STARTED:
-            return await self._start(difference.job_id)
+            return await self._start(job_id)
         if difference.kind is DifferenceKind.ORPHAN_ROW:
-            return await self._db.run(lambda session: _fail_orphan(session, difference.job_id))
+            return await self._db.run(lambda session: _fail_orphan(session, job_id))
         event = difference.event
         assert event is not None
         if difference.kind is DifferenceKind.RUN_MISMATCH:
-            await self._close_row_run(difference.job_id)
+            await self._close_row_run(job_id)
         return await self._db.run(
             lambda session: apply_event(session, event) or restate(session, event)
         )
@@ -207,6 +226,16 @@ class Doctor:
             return False
         run_id = await self._launcher.start(job, rerun=job.attempt > 1)
         return await self._db.run(lambda session: _set_run(session, job_id, run_id))
+
+
+def _drifted(drift: CountDrift) -> Difference:
+    return Difference(
+        DifferenceKind.COUNT_DRIFT,
+        None,
+        f"the statistics count {drift.counted} {drift.status} {drift.type} jobs, "
+        f"but the table holds {drift.actual}",
+        project_id=drift.project_id,
+    )
 
 
 def _suspect(
