@@ -34,7 +34,11 @@ def test_worker_killed_mid_work_finishes_with_the_same_results(fault_api: JobsAp
         for kind, job_id in references.items()
     }
     target = api.create_project()
-    jobs = {"import": api.submit("import", target, source=big.source, key_column="id")["id"]}
+    jobs = {
+        "import": api.submit("import", target, source=big.source, key_column="id", batch_rows=100)[
+            "id"
+        ]
+    }
     jobs |= {kind: api.submit(kind, big.id, **params)["id"] for kind, params in DATASET_JOBS}
     for job_id in jobs.values():
         api.wait_running(job_id)

@@ -216,6 +216,7 @@ def test_an_unexpected_error_is_a_generic_500_without_details(tmp_path: Path) ->
         temporal_address=f"127.0.0.1:{free_port()}",
         migrate_on_start=False,
         mirror_enabled=False,
+        auth_enabled=False,  # the error is the subject here, not access
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         response = client.get("/api/jobs/odd")

@@ -35,7 +35,7 @@ def make_project(api: JobsApi) -> Project:
         api.submit("import", project, source=source, key_column="id")["id"], "completed"
     )
     export = api.submit("export", project, format="csv")
-    failed = api.submit("import", project, source="missing.csv")
+    failed = api.submit_failing_import(project)
     api.wait_for_status(export["id"], "completed")
     api.wait_for_status(failed["id"], "failed")
     return Project(project, export["id"], failed["id"])
