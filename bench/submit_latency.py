@@ -2,9 +2,9 @@
 
 Requests are sequential and alternate between the two sides, so that whatever else
 runs on the machine (including the jobs just submitted, which the workers execute)
-weighs on both alike. The platform's request does more by design: it commits the row
-before starting the workflow and records the run id after, so its overhead over the
-raw start is what the target (p99 at most 1.5 times raw) bounds.
+weighs on both alike. The platform's request does more by design: it checks the token,
+and commits the row (and its count) before starting the workflow, so its overhead over
+the raw start is what the target (p99 at most 1.5 times raw) bounds.
 """
 
 import time

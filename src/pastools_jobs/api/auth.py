@@ -7,6 +7,7 @@ A bearer token is never sent by a browser on its own, so it needs no CSRF check.
 
 import asyncio
 import hashlib
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
@@ -50,7 +51,7 @@ async def get_principal(
     principal = await resolve_token(db, session)
     if request.method not in SAFE_METHODS:
         require_same_origin(request)
-        if request.headers.get(CSRF_HEADER) != csrf_token(session):
+        if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), csrf_token(session)):
             raise Forbidden("The request lacks this session's CSRF token.")
     return principal
 
