@@ -46,17 +46,28 @@ def database_url(backend: str, base: Path, request: pytest.FixtureRequest, name:
     return cluster.create_database(name)
 
 
+def backend_stack(
+    request: pytest.FixtureRequest,
+    temporal: TemporalServer,
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
+    """A stack of its own (database, task queue, processes) on the backend that the
+    calling fixture is parametrized with."""
+    backend: str = request.param
+    base = tmp_path_factory.mktemp(f"{name}-{backend}")
+    url = database_url(backend, base, request, f"{name.replace('-', '_')}_{backend}")
+    return start_stack(f"{name}-{backend}", base, temporal, url, extra_env=extra_env)
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def stack(
     request: pytest.FixtureRequest,
     temporal: TemporalServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    backend: str = request.param
-    base = tmp_path_factory.mktemp(f"stack-{backend}")
-    running = start_stack(
-        backend, base, temporal, database_url(backend, base, request, f"jobs_{backend}")
-    )
+    running = backend_stack(request, temporal, tmp_path_factory, "jobs")
     yield running
     running.stop()
 

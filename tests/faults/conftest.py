@@ -6,9 +6,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import BACKENDS, database_url
+from tests.conftest import BACKENDS, backend_stack
 from tests.support.jobs import JobsApi
-from tests.support.services import Stack, TemporalServer, start_stack
+from tests.support.services import Stack, TemporalServer
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -17,10 +17,7 @@ def fault_stack(
     temporal: TemporalServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    backend: str = request.param
-    base = tmp_path_factory.mktemp(f"faults-{backend}")
-    url = database_url(backend, base, request, f"faults_{backend}")
-    stack = start_stack(f"faults-{backend}", base, temporal, url)
+    stack = backend_stack(request, temporal, tmp_path_factory, "faults")
     yield stack
     stack.stop()
 

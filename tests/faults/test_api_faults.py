@@ -15,11 +15,11 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from pastools_jobs.db.models import Job
-from tests.conftest import BACKENDS, database_url
+from tests.conftest import BACKENDS, backend_stack
 from tests.faults.tally import assert_nothing_lost, tally
 from tests.support.doctor import assert_consistent
 from tests.support.jobs import JobsApi, new_project
-from tests.support.services import Stack, TemporalServer, start_stack
+from tests.support.services import Stack, TemporalServer
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -40,10 +40,7 @@ def crash_stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """A stack of its own: its API gets killed."""
-    backend: str = request.param
-    base = tmp_path_factory.mktemp(f"api-crash-{backend}")
-    url = database_url(backend, base, request, f"api_crash_{backend}")
-    stack = start_stack(f"api-crash-{backend}", base, temporal, url)
+    stack = backend_stack(request, temporal, tmp_path_factory, "api-crash")
     yield stack
     stack.stop()
 

@@ -5,10 +5,11 @@ local activity and activity progress) and the reconciler (from Temporal's
 visibility and history, for changes no workflow code sees: terminate, timeout).
 """
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pastools_jobs.contracts import JobEvent, Progress
@@ -76,21 +77,10 @@ def _advance_in_place(session: Session, event: JobEvent) -> bool:
             ~exists().where(JobAttempt.job_id == event.job_id, JobAttempt.run_id == event.run_id),
         ),
     )
-    for before in _NEWEST_FIRST:
-        if not advances(before, event.status):
-            continue
-        changed = session.execute(
-            update(Job)
-            .where(Job.id == event.job_id, Job.status == before, of_this_run)
-            .values(values)
-            .returning(Job.project_id, Job.type)
-            .execution_options(synchronize_session=False)
-        ).first()
-        if changed is not None:
-            project_id, job_type = changed
-            record_counts(session, count_change(project_id, job_type, before, event.status))
-            return True
-    return False
+    origins = [before for before in _NEWEST_FIRST if advances(before, event.status)]
+    return _move_open_row(
+        session, and_(Job.id == event.job_id, of_this_run), origins, event.status, values
+    )
 
 
 def _advanced_values(event: JobEvent) -> dict[Any, Any]:
@@ -131,17 +121,30 @@ def apply_progress(session: Session, job_id: str, run_id: str, progress: Progres
         Job.checkpoint: progress.checkpoint,
         Job.updated_at: utcnow(),
     }
-    for before in _NEWEST_FIRST:
+    of_this_run = and_(Job.id == job_id, Job.run_id == run_id)
+    return _move_open_row(session, of_this_run, _NEWEST_FIRST, JobStatus.RUNNING, values)
+
+
+def _move_open_row(
+    session: Session,
+    row: ColumnElement[bool],
+    origins: Iterable[JobStatus],
+    status: JobStatus,
+    values: dict[Any, Any],
+) -> bool:
+    """One UPDATE per status the row may move from, likeliest first: the first that
+    matches moves the row, and its count with it, without loading it."""
+    for before in origins:
         changed = session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.run_id == run_id, Job.status == before)
+            .where(row, Job.status == before)
             .values(values)
             .returning(Job.project_id, Job.type)
             .execution_options(synchronize_session=False)
         ).first()
         if changed is not None:
             project_id, job_type = changed
-            record_counts(session, count_change(project_id, job_type, before, JobStatus.RUNNING))
+            record_counts(session, count_change(project_id, job_type, before, status))
             return True
     return False
 

@@ -300,8 +300,10 @@ def _fail_orphan(session: Session, job_id: str) -> bool:
 
 
 def _set_run(session: Session, job_id: str, run_id: str) -> bool:
+    """The started run's id on the row, unless the workflow's first record was quicker."""
     job = session.get(Job, job_id)
-    if job is None or job.run_id is not None:
+    if job is None:
         return False
-    job.run_id = run_id
-    return True
+    if job.run_id is None:
+        job.run_id = run_id
+    return job.run_id == run_id
