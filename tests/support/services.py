@@ -194,6 +194,10 @@ class Stack:
     def database_url(self) -> str:
         return self.env["PASTOOLS_DATABASE_URL"]
 
+    @property
+    def backend(self) -> str:
+        return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
+
     def _spawn(self, command: str) -> subprocess.Popen[bytes]:
         with (self.base / f"{command}.log").open("ab") as log:
             return subprocess.Popen(

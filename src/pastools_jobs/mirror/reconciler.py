@@ -165,6 +165,10 @@ async def _repeat(work: Callable[[], Awaitable[None]], seconds: float, name: str
             await work()
         except (RPCError, SQLAlchemyError, OSError) as error:
             log.warning("%s failed, retrying: %s", name, error)
+        except Exception:
+            # Anything else (a client that cannot connect yet, a bug) must not stop the
+            # mirror for good while the API goes on serving a table that no longer moves.
+            log.exception("%s failed unexpectedly, retrying", name)
         await asyncio.sleep(seconds)
 
 
