@@ -125,9 +125,7 @@ async def run(env: BenchEnv, report: Report) -> None:
     project = f"cancel-{uuid.uuid4().hex[:8]}"
     limit = asyncio.Semaphore(CONCURRENCY)
     with TablePoller(stack.database_url) as table:
-        async with httpx.AsyncClient(
-            base_url=stack.url, headers=stack.auth_headers, timeout=60
-        ) as http:
+        async with stack.async_client() as http:
             # Interleaved, so that both sides run under the same load.
             outcomes = await asyncio.gather(
                 *(

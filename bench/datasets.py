@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 from sqlalchemy import create_engine, text
 
@@ -241,9 +240,7 @@ def run(rows: int, backends: list[str]) -> list[Row]:
                 url = database_url(name, scratch, clusters)
                 stack = start_stack(name, scratch / name, temporal, url)
                 stacks.append(stack)
-                with httpx.Client(
-                    base_url=stack.url, headers=stack.auth_headers, timeout=60
-                ) as http:
+                with stack.client(timeout=60) as http:
                     results += measure_backend(JobsApi(http, stack), source, rows, scratch)
         finally:
             for stack in stacks:

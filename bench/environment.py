@@ -159,9 +159,7 @@ class BenchEnv:
 async def warm_up_platform(stack: Stack) -> None:
     """Wait until the worker runs jobs: a benchmark must not time the worker's start."""
     project = f"warm-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(
-        base_url=stack.url, headers=stack.auth_headers, timeout=60
-    ) as http:
+    async with stack.async_client() as http:
         for _ in range(WARM_UP_JOBS):
             body = {"type": "probe", "project_id": project, "params": {"items": 1}}
             (await http.post("/api/jobs", json=body)).raise_for_status()

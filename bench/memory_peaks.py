@@ -10,8 +10,6 @@ is what the load costs it.
 import asyncio
 import uuid
 
-import httpx
-
 from bench.core import Report, Row
 from bench.environment import BenchEnv, wait_completed
 from bench.memory import peak_mb, reset_peak
@@ -31,9 +29,7 @@ async def platform_progress_peaks(env: BenchEnv, jobs: int) -> tuple[float, floa
     project = f"memory-{uuid.uuid4().hex[:8]}"
     body = {"type": "probe", "project_id": project, "params": {"items": ITEMS, "item_ms": ITEM_MS}}
     reset_peak(stack.api.pid, stack.worker.pid)
-    async with httpx.AsyncClient(
-        base_url=stack.url, headers=stack.auth_headers, timeout=60
-    ) as http:
+    async with stack.async_client() as http:
         for response in await asyncio.gather(
             *(http.post("/api/jobs", json=body) for _ in range(jobs))
         ):

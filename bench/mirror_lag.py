@@ -80,7 +80,7 @@ async def close_lags(env: BenchEnv) -> tuple[list[float], list[float]]:
     with TablePoller(stack.database_url) as table:
         async with (
             VisibilityPoller(client, query) as visibility,
-            httpx.AsyncClient(base_url=stack.url, headers=stack.auth_headers, timeout=60) as http,
+            stack.async_client() as http,
         ):
             for _ in range(env.pick(1, 10)):
                 wave = await asyncio.gather(*(submit(http, project, 1) for _ in range(WAVE)))
@@ -139,9 +139,7 @@ async def progress_lags(env: BenchEnv) -> tuple[list[float], list[float]]:
     client = await env.client()
     jobs, items = env.pick(2, 6), env.pick(10, 50)
     project = f"progress-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(
-        base_url=stack.url, headers=stack.auth_headers, timeout=60
-    ) as http:
+    async with stack.async_client() as http:
         job_ids = list(
             await asyncio.gather(*(submit(http, project, items, ITEM_MS) for _ in range(jobs)))
         )

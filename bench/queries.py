@@ -316,9 +316,7 @@ async def ensure_workflows(stack: Stack, count: int) -> None:
         return
     project = f"visible-{uuid.uuid4().hex[:8]}"
     body = {"type": "probe", "project_id": project, "params": {"items": 1}}
-    async with httpx.AsyncClient(
-        base_url=stack.url, headers=stack.auth_headers, timeout=60
-    ) as http:
+    async with stack.async_client() as http:
         for _ in range(missing):
             (await http.post("/api/jobs", json=body)).raise_for_status()
         await wait_completed(http, project, missing, timeout=600)
@@ -354,9 +352,7 @@ async def on_equal_data(env: BenchEnv, size: Sizes) -> EqualData:
     depth = max(0, min(size.depth, (max(existing.combos.values()) - PAGE) // PAGE * PAGE))
     scope = f"TaskQueue = '{platform.task_queue}'"
     visibility = await visibility_samples(client, scope, existing, depth, size, seed=1)
-    async with httpx.AsyncClient(
-        base_url=platform.url, headers=platform.auth_headers, timeout=60
-    ) as http:
+    async with platform.async_client() as http:
         api = await api_samples(http, await api_paths(http, existing, depth, size, seed=1))
     return EqualData(sum(existing.combos.values()), depth, visibility, api)
 
@@ -371,7 +367,7 @@ async def run(env: BenchEnv, report: Report) -> None:
     scaled = read_dataset(url)
     [(project, status)] = scaled.largest(1)
     api = await env.start_api_only("scale", url)
-    async with httpx.AsyncClient(base_url=api.url, headers=api.auth_headers, timeout=60) as http:
+    async with api.async_client() as http:
         paths = await api_paths(http, scaled, size.depth, size, seed=2)
         large = await api_samples(http, paths)
         cursor = await cursor_at(http, project, status, size.depth)

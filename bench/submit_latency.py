@@ -44,9 +44,7 @@ async def run(env: BenchEnv, report: Report) -> None:
     project = f"submit-{uuid.uuid4().hex[:8]}"
     platform: list[float] = []
     baseline: list[float] = []
-    async with httpx.AsyncClient(
-        base_url=stack.url, headers=stack.auth_headers, timeout=60
-    ) as http:
+    async with stack.async_client() as http:
         for _ in range(requests):
             platform.append(await post_ms(http, project))
             baseline.append(await start_ms(client, raw.task_queue))

@@ -6,7 +6,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.support.jobs import JobsApi
@@ -74,5 +73,5 @@ def stack(
 
 @pytest.fixture
 def api(stack: Stack) -> Iterator[JobsApi]:
-    with httpx.Client(base_url=stack.url, timeout=30, headers=stack.auth_headers) as client:
+    with stack.client() as client:
         yield JobsApi(client, stack)

@@ -3,7 +3,6 @@ that the doctor each scenario ends with compares only the scenarios' jobs."""
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from tests.conftest import BACKENDS, backend_stack
@@ -24,7 +23,5 @@ def fault_stack(
 
 @pytest.fixture
 def fault_api(fault_stack: Stack) -> Iterator[JobsApi]:
-    with httpx.Client(
-        base_url=fault_stack.url, headers=fault_stack.auth_headers, timeout=30
-    ) as client:
+    with fault_stack.client() as client:
         yield JobsApi(client, fault_stack)

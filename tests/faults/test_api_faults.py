@@ -57,9 +57,7 @@ class Clients:
         self.retries = 0
 
     def submit_all(self, keys: list[str]) -> None:
-        with httpx.Client(
-            base_url=self._stack.url, headers=self._stack.auth_headers, timeout=30
-        ) as http:
+        with self._stack.client() as http:
             for key in keys:
                 job_id = self._submit(http, key)
                 with self._lock:
@@ -116,9 +114,7 @@ def test_api_killed_during_a_burst_loses_and_duplicates_nothing(crash_stack: Sta
             future.result()
     print(f"clients retried {clients.retries} times across the kill")
 
-    with httpx.Client(
-        base_url=crash_stack.url, headers=crash_stack.auth_headers, timeout=30
-    ) as http:
+    with crash_stack.client() as http:
         result = tally(
             JobsApi(http, crash_stack),
             project,

@@ -159,11 +159,7 @@ def submit_when_back(http: httpx.Client, submission: dict[str, Any]) -> str:
 def test_database_outage_is_ridden_out(outage_stack: Stack, own_postgres: PostgresCluster) -> None:
     project = new_project()
     with (
-        httpx.Client(
-            base_url=outage_stack.url,
-            headers=outage_stack.auth_headers,
-            timeout=REQUEST_TIMEOUT_SECONDS,
-        ) as http,
+        outage_stack.client(timeout=REQUEST_TIMEOUT_SECONDS) as http,
         contextlib.closing(FeedWatcher(outage_stack)) as feed,
     ):
         api = JobsApi(http, outage_stack)

@@ -72,9 +72,7 @@ class Submitter(threading.Thread):
 
     def run(self) -> None:
         body = {"type": "probe", "project_id": self.project, "params": {"items": 3}}
-        with httpx.Client(
-            base_url=self.stack.url, headers=self.stack.auth_headers, timeout=30
-        ) as http:
+        with self.stack.client() as http:
             while True:
                 self.submitted += 1
                 try:

@@ -7,7 +7,6 @@ It needs a server of its own: the session's is shared by every other test.
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.faults.tally import assert_nothing_lost, tally
@@ -29,7 +28,7 @@ def own_temporal(tmp_path: Path) -> Iterator[TemporalServer]:
 def restart_api(own_temporal: TemporalServer, tmp_path: Path) -> Iterator[JobsApi]:
     url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     stack = start_stack("temporal-restart", tmp_path / "stack", own_temporal, url)
-    with httpx.Client(base_url=stack.url, headers=stack.auth_headers, timeout=30) as client:
+    with stack.client() as client:
         yield JobsApi(client, stack)
     stack.stop()
 

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from sqlalchemy import delete, update
 
@@ -32,7 +31,7 @@ def unmirrored(
     stack = backend_stack(
         request, temporal, tmp_path_factory, "doctor", {"PASTOOLS_MIRROR_ENABLED": "false"}
     )
-    with httpx.Client(base_url=stack.url, headers=stack.auth_headers, timeout=30) as client:
+    with stack.client() as client:
         yield JobsApi(client, stack)
     stack.stop()
 

@@ -67,7 +67,7 @@ def test_simultaneous_requests_with_one_key_make_one_job(api: JobsApi) -> None:
 
     def submit(_: int) -> httpx.Response:
         stack = api.stack
-        with httpx.Client(base_url=stack.url, headers=stack.auth_headers, timeout=30) as http:
+        with stack.client() as http:
             return post(http, body, "burst")
 
     with ThreadPoolExecutor(16) as pool:

@@ -7,8 +7,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-
 from tests.support.browser import chromium, sign_in
 from tests.support.jobs import JobsApi
 from tests.support.services import start_stack, start_temporal
@@ -41,7 +39,7 @@ def main(target: Path) -> None:
         temporal = start_temporal(base / "temporal")
         stack = start_stack("screenshot", base / "stack", temporal, f"sqlite:///{base}/jobs.db")
         try:
-            with httpx.Client(base_url=stack.url, timeout=30, headers=stack.auth_headers) as http:
+            with stack.client() as http:
                 populate(JobsApi(http, stack))
                 # A queued job: one whose worker is not there to take it.
                 stack.kill_worker()

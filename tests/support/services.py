@@ -194,6 +194,13 @@ class Stack:
     def database_url(self) -> str:
         return self.env["PASTOOLS_DATABASE_URL"]
 
+    def client(self, timeout: float | httpx.Timeout = 30) -> httpx.Client:
+        """An HTTP client of this stack's API, with its admin token."""
+        return httpx.Client(base_url=self.url, headers=self.auth_headers, timeout=timeout)
+
+    def async_client(self, timeout: float | httpx.Timeout = 60) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, headers=self.auth_headers, timeout=timeout)
+
     @property
     def backend(self) -> str:
         return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"

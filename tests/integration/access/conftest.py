@@ -43,7 +43,7 @@ def make_project(api: JobsApi) -> Project:
 
 @pytest.fixture(scope="module")
 def world(stack: Stack) -> Iterator[World]:
-    with httpx.Client(base_url=stack.url, timeout=30, headers=stack.auth_headers) as http:
+    with stack.client() as http:
         api = JobsApi(http, stack)
         yield World(stack, make_project(api), make_project(api))
 

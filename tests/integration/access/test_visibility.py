@@ -104,7 +104,7 @@ def test_submitting_to_another_project_is_404(world: World, of_b: httpx.Client) 
 
 
 def test_listings_and_counts_leave_other_projects_out(world: World, of_b: httpx.Client) -> None:
-    admin = httpx.Client(base_url=world.stack.url, headers=world.stack.auth_headers, timeout=30)
+    admin = world.stack.client()
     with admin:
         b_stats = admin.get(f"/api/jobs/projects/{world.b.id}/stats").json()
         b_series = admin.get("/api/jobs/timeseries", params={"project_id": world.b.id}).json()
@@ -128,7 +128,7 @@ def events(response: httpx.Response) -> Iterator[tuple[str, dict]]:
 
 def test_the_live_feed_shows_only_the_visible_project(world: World, of_b: httpx.Client) -> None:
     stack = world.stack
-    admin = httpx.Client(base_url=stack.url, headers=stack.auth_headers, timeout=30)
+    admin = stack.client()
     seen_projects: set[str] = set()
     counts: list[dict] = []
     with admin, of_b.stream("GET", "/api/jobs/events", timeout=httpx.Timeout(30)) as feed:
