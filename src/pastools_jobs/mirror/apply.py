@@ -149,6 +149,17 @@ def _move_open_row(
     return False
 
 
+def record_run(session: Session, job_id: str, run_id: str) -> bool:
+    """The id of a run the platform started on a row that had none, unless the workflow's
+    first record was quicker; whether the row now names that run."""
+    job = session.get(Job, job_id)
+    if job is None:
+        return False
+    if job.run_id is None:
+        job.run_id = run_id
+    return job.run_id == run_id
+
+
 def archive_attempt(session: Session, job: Job) -> None:
     """Keep the finished attempt readable, then clear the row for the next one."""
     session.add(

@@ -27,7 +27,7 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobError, JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
-from pastools_jobs.mirror.apply import apply_event, restate, utcnow
+from pastools_jobs.mirror.apply import apply_event, record_run, restate, utcnow
 from pastools_jobs.mirror.observe import closed_status, observe_job
 from pastools_jobs.mirror.reconciler import ORPHAN_GRACE
 from pastools_jobs.temporal import JobLauncher
@@ -225,7 +225,7 @@ class Doctor:
         if job is None or job.run_id is not None:
             return False
         run_id = await self._launcher.start(job, rerun=job.attempt > 1)
-        return await self._db.run(lambda session: _set_run(session, job_id, run_id))
+        return await self._db.run(lambda session: record_run(session, job_id, run_id))
 
 
 def _drifted(drift: CountDrift) -> Difference:
@@ -297,13 +297,3 @@ def _fail_orphan(session: Session, job_id: str) -> bool:
         error=_WORKFLOW_MISSING,
     )
     return apply_event(session, event)
-
-
-def _set_run(session: Session, job_id: str, run_id: str) -> bool:
-    """The started run's id on the row, unless the workflow's first record was quicker."""
-    job = session.get(Job, job_id)
-    if job is None:
-        return False
-    if job.run_id is None:
-        job.run_id = run_id
-    return job.run_id == run_id

@@ -23,7 +23,7 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
-from pastools_jobs.mirror.apply import apply_event, utcnow
+from pastools_jobs.mirror.apply import apply_event, record_run, utcnow
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.repository import open_jobs
 from pastools_jobs.temporal import JobLauncher
@@ -128,7 +128,7 @@ class Reconciler:
     async def _start_orphan(self, job: Job) -> None:
         log.info("starting job %s, whose workflow was never started", job.id)
         run_id = await self._launcher.start(job, rerun=job.attempt > 1)
-        await asyncio.to_thread(self._set_run, job.id, run_id)
+        await self._db.run(lambda session: record_run(session, job.id, run_id))
 
     def _load(self, ids: list[str]) -> tuple[dict[str, tuple[str | None, str]], set[str]]:
         with self._db.transaction() as session:
@@ -150,12 +150,6 @@ class Reconciler:
     def _apply(self, event: JobEvent) -> None:
         with self._db.transaction() as session:
             apply_event(session, event)
-
-    def _set_run(self, job_id: str, run_id: str) -> None:
-        with self._db.transaction() as session:
-            job = session.get(Job, job_id)
-            if job is not None and job.run_id is None:
-                job.run_id = run_id
 
 
 async def _repeat(work: Callable[[], Awaitable[None]], seconds: float, name: str) -> None:
