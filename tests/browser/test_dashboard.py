@@ -72,6 +72,25 @@ def test_cancel_on_a_running_job_turns_it_cancelled(page: Page, api: JobsApi) ->
     assert api.get(job["id"])["status"] == "cancelled"
 
 
+def test_keyboard_focus_on_a_running_job_survives_its_progress_updates(
+    page: Page, api: JobsApi
+) -> None:
+    project = new_project()
+    job = api.submit("probe", project, items=1000, item_ms=50)
+    api.wait_running(job["id"])
+    page.goto(f"{api.stack.url}/?project_id={project}")
+    cancel = row(page, job["id"]).get_by_role("button", name="Cancel")
+    cancel.focus()
+
+    progress = row(page, job["id"]).locator("progress")
+    before = progress.get_attribute("value")
+    expect(progress).not_to_have_attribute("value", before or "", timeout=10_000)
+    expect(cancel).to_be_focused()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Enter")
+    expect(row(page, job["id"]).locator(".badge.status-cancelled")).to_be_visible()
+
+
 def test_dismissing_the_confirmation_does_not_cancel(page: Page, api: JobsApi) -> None:
     project = new_project()
     job = api.submit("probe", project, items=1000, item_ms=50)

@@ -208,12 +208,12 @@ function actionsCell(job) {
   const cell = element("div", { class: "actions" });
   if (job.status === "queued" || job.status === "running") {
     const label = job.cancel_requested ? "Cancelling…" : "Cancel";
-    const button = element("button", { type: "button", class: "secondary", onclick: () => cancelJob(job) }, label);
+    const button = element("button", { type: "button", class: "secondary", "data-action": "cancel", onclick: () => cancelJob(job) }, label);
     if (job.cancel_requested) button.disabled = true;
     cell.append(button);
   }
   if (job.status === "failed" || job.status === "cancelled") {
-    cell.append(element("button", { type: "button", onclick: () => retryJob(job) }, "Retry"));
+    cell.append(element("button", { type: "button", "data-action": "retry", onclick: () => retryJob(job) }, "Retry"));
   }
   return cell;
 }
@@ -222,7 +222,7 @@ function jobRow(job) {
   return element(
     "tr",
     { "data-job-id": job.id, "data-status": job.status },
-    element("td", { class: "id" }, element("button", { type: "button", onclick: () => openDetail(job.id), title: job.id }, job.id.slice(0, 12))),
+    element("td", { class: "id" }, element("button", { type: "button", "data-action": "open", onclick: () => openDetail(job.id), title: job.id }, job.id.slice(0, 12))),
     element("td", {}, element("span", { class: "badge type" }, job.type)),
     element("td", {}, job.project_id),
     element("td", {}, element("span", { class: `badge status-${job.status}` }, job.status)),
@@ -233,9 +233,20 @@ function jobRow(job) {
   );
 }
 
+/** Re-rendering a row must not take the keyboard focus away from the button on it. */
+function keepingFocus(render) {
+  const focused = document.activeElement;
+  const jobId = focused?.closest("tr[data-job-id]")?.dataset.jobId;
+  const action = focused?.dataset.action;
+  render();
+  if (!jobId || !action || document.contains(focused)) return;
+  const selector = `tr[data-job-id="${CSS.escape(jobId)}"] [data-action="${action}"]`;
+  document.querySelector(selector)?.focus();
+}
+
 function renderTable() {
   const body = $("#jobs tbody");
-  body.replaceChildren(...state.jobs.map(jobRow));
+  keepingFocus(() => body.replaceChildren(...state.jobs.map(jobRow)));
   $("#empty").hidden = state.jobs.length > 0;
   $("#prev").disabled = state.cursors.length <= 1;
   $("#next").disabled = !state.nextCursor && !state.nextIsStale;
@@ -479,7 +490,7 @@ function onJob(job) {
     if (new Date(job.updated_at) < new Date(state.jobs[index].updated_at)) return;
     state.jobs[index] = job;
     const row = $(`tr[data-job-id="${CSS.escape(job.id)}"]`);
-    if (row) row.replaceWith(jobRow(job));
+    if (row) keepingFocus(() => row.replaceWith(jobRow(job)));
   } else if (state.cursors.length === 1 && matchesFilters(job)) {
     state.jobs.unshift(job);
     if (state.jobs.length > PAGE_SIZE) {
