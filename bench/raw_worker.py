@@ -12,7 +12,7 @@ import signal
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from bench.raw import RawWorkflow, raw_items
+from bench.raw import RawWorkflow, ShapedRawWorkflow, raw_items, raw_record
 from pastools_jobs.config import Settings
 from pastools_jobs.worker import GRACEFUL_SHUTDOWN
 
@@ -22,8 +22,8 @@ def build_raw_worker(client: Client, task_queue: str, settings: Settings) -> Wor
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[RawWorkflow],
-        activities=[raw_items],
+        workflows=[RawWorkflow, ShapedRawWorkflow],
+        activities=[raw_items, raw_record],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
         max_heartbeat_throttle_interval=settings.heartbeat_interval,

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
@@ -26,7 +26,7 @@ from bench import cpu
 from bench.core import Report, Row, number, ratio_at_least
 from bench.environment import BACKENDS, BenchEnv, wait_completed
 from bench.memory import peak_mb, reset_peak
-from bench.raw import RawWork, RawWorkflow
+from bench.raw import RawWork, RawWorkflow, ShapedRawWorkflow, shaped_start_attributes
 from tests.support.services import Stack
 
 T = TypeVar("T")
@@ -35,6 +35,7 @@ CLIENTS = 32
 ROUNDS = 4
 """The full size's N jobs per side run in this many interleaved rounds."""
 IDLE_SECONDS = 2.0
+SHAPED = "raw + platform's Temporal calls"
 
 
 @dataclass
@@ -44,6 +45,8 @@ class LoadOne:
     jobs: int
     rounds: int
     raw_rate: float = 0.0
+    shaped_rate: float = 0.0
+    """The raw workflow with the platform workflow's Temporal calls (`ShapedRawWorkflow`)."""
     platform_rates: dict[str, float] = field(default_factory=dict)
     peaks: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -81,17 +84,25 @@ async def platform_seconds(stack: Stack, jobs: int) -> float:
         return time.perf_counter() - started
 
 
-async def raw_seconds(client: Client, task_queue: str, jobs: int) -> float:
-    """Seconds from the first start until the last workflow result has arrived."""
-    handles: list[WorkflowHandle[RawWorkflow, int]] = []
+async def raw_seconds(client: Client, task_queue: str, jobs: int, *, shaped: bool = False) -> float:
+    """Seconds from the first start until the last workflow result has arrived; `shaped`
+    runs `ShapedRawWorkflow`, started with the platform's search attributes."""
+    handles: list[WorkflowHandle[Any, int]] = []
+    project = f"load-{uuid.uuid4().hex[:8]}"
 
     async def start(_index: int) -> None:
-        handles.append(
-            await client.start_workflow(
-                RawWorkflow.run, RawWork(items=1), id=f"raw-{uuid.uuid4().hex}",
-                task_queue=task_queue,
+        workflow_id = f"raw-{uuid.uuid4().hex}"
+        handle: WorkflowHandle[Any, int]
+        if shaped:
+            handle = await client.start_workflow(
+                ShapedRawWorkflow.run, RawWork(items=1), id=workflow_id, task_queue=task_queue,
+                search_attributes=shaped_start_attributes(project),
+            )  # fmt: skip
+        else:
+            handle = await client.start_workflow(
+                RawWorkflow.run, RawWork(items=1), id=workflow_id, task_queue=task_queue
             )
-        )  # fmt: skip
+        handles.append(handle)
 
     async def results(lane: int) -> None:
         for handle in handles[lane::CLIENTS]:
@@ -136,6 +147,7 @@ async def load_one(env: BenchEnv) -> LoadOne:
     reset_peak(raw.process.pid, main.api.pid, main.worker.pid)
     sides: dict[str, Callable[[int], Awaitable[float]]] = {
         "raw": lambda n: raw_seconds(client, raw.task_queue, n),
+        SHAPED: lambda n: raw_seconds(client, raw.task_queue, n, shaped=True),
         **{b: functools.partial(platform_seconds, stack) for b, stack in stacks.items()},
     }
     pids = await process_ids(env, raw.process.pid, stacks)
@@ -148,6 +160,7 @@ async def load_one(env: BenchEnv) -> LoadOne:
             for name, spent in cpu.snapshot(pids).items():
                 load.cpu[side][name] += spent - before[name]
     load.raw_rate = load.jobs / seconds.pop("raw")
+    load.shaped_rate = load.jobs / seconds.pop(SHAPED)
     load.platform_rates = {side: load.jobs / total for side, total in seconds.items()}
     load.peaks |= {
         "raw worker": peak_mb(raw.process.pid),
@@ -194,6 +207,17 @@ def cpu_section(load: LoadOne) -> str:
 async def run(env: BenchEnv, report: Report) -> None:
     load = await load_one(env)
     target = ratio_at_least(0.9)
+    report.rows.append(
+        Row(
+            "1 throughput",
+            f"Temporal's share: the raw workflow plus the platform's Temporal calls, no API "
+            f"or table, N={load.jobs}",
+            "jobs/s",
+            load.shaped_rate,
+            load.raw_rate,
+            "raw SDK",
+        )
+    )
     report.rows += [
         Row(
             "1 throughput",

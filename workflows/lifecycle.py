@@ -71,7 +71,7 @@ class JobWorkflow:
     async def run_job(self, request: JobRequest) -> dict[str, Any]:
         self._request = request
         try:
-            await self._record(JobStatus.RUNNING)
+            await self._start()
             result = await self.execute(self._parse(request))
         except (asyncio.CancelledError, ActivityError, ApplicationError) as error:
             if _is_cancellation(error):
@@ -103,6 +103,25 @@ class JobWorkflow:
                 non_retryable=True,
             ) from None
 
+    async def _start(self) -> None:
+        """Say in the search attributes that the job runs (a workflow started from the CLI
+        gets its type and project there too).
+
+        A row the API wrote learns it from the work's first progress report (one local
+        activity, two activations and one transaction fewer per job); other workflows,
+        and runs begun before `row_exists` existed (replayed as they ran), record it."""
+        assert self._request is not None
+        workflow.upsert_search_attributes(
+            [
+                JOB_STATUS.value_set(JobStatus.RUNNING),
+                JOB_TYPE.value_set(self.job_type),
+                PROJECT_ID.value_set(self._request.project_id),
+                JOB_PROGRESS.value_set(0),
+            ]
+        )
+        if not self._request.row_exists:
+            await self._record_in_table(JobStatus.RUNNING)
+
     async def _record(
         self,
         status: JobStatus,
@@ -110,19 +129,23 @@ class JobWorkflow:
         result: dict[str, Any] | None = None,
         error: FailureInfo | None = None,
     ) -> None:
-        """Tell the table and the search attributes; the reconciler repairs a missed write."""
-        assert self._request is not None
-        info = workflow.info()
+        """Tell the search attributes and the table how the job ended."""
         attributes: list[SearchAttributeUpdate[Any]] = [JOB_STATUS.value_set(status)]
-        if status is JobStatus.RUNNING:
-            attributes += [
-                JOB_TYPE.value_set(self.job_type),
-                PROJECT_ID.value_set(self._request.project_id),
-                JOB_PROGRESS.value_set(0),
-            ]
-        elif status is JobStatus.COMPLETED:
+        if status is JobStatus.COMPLETED:
             attributes.append(JOB_PROGRESS.value_set(100))
         workflow.upsert_search_attributes(attributes)
+        await self._record_in_table(status, result=result, error=error)
+
+    async def _record_in_table(
+        self,
+        status: JobStatus,
+        *,
+        result: dict[str, Any] | None = None,
+        error: FailureInfo | None = None,
+    ) -> None:
+        """Through a local activity; the reconciler repairs a missed write."""
+        assert self._request is not None
+        info = workflow.info()
         now = workflow.now()
         event = JobEvent(
             job_id=info.workflow_id,

@@ -35,6 +35,10 @@ class JobRequest(BaseModel):
 
     project_id: str = Field(min_length=1, max_length=200)
     params: dict[str, Any] = Field(default_factory=dict)
+    row_exists: bool = False
+    """The API wrote the job's row before starting the workflow, which then leaves the row
+    to its work's first progress report. A workflow started from outside (the temporal
+    CLI) records itself at its start instead, which creates the row at once."""
 
 
 class FailureInfo(BaseModel):

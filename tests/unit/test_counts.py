@@ -125,10 +125,10 @@ def test_counts_stay_exact_under_concurrent_writers(db: Database) -> None:
         job_id = jobs[index]
         final = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED][index % 3]
         with db.transaction() as session:
-            apply_progress(session, job_id, "r", Progress(done=1))  # no run id yet: ignored
-        record(db, event(job_id, "r", project, JobStatus.RUNNING))
+            apply_progress(session, job_id, "r", Progress(done=1))  # makes it running
+        record(db, event(job_id, "r", project, JobStatus.RUNNING))  # a replayed record
         with db.transaction() as session:
-            apply_progress(session, job_id, "r", Progress(done=1))
+            apply_progress(session, job_id, "r", Progress(done=2))
         record(db, event(job_id, "r", project, final))
 
     with ThreadPoolExecutor(max_workers=8) as pool:

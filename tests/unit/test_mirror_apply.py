@@ -152,3 +152,39 @@ def test_a_retry_archives_the_attempt_and_ignores_late_news_of_it(db: Database) 
     with db.transaction() as session:
         job = get_job(session, job_id)
         assert (job.status, job.run_id, job.attempt) == ("completed", "run-1", 2)
+
+
+def test_first_progress_of_the_run_the_api_started_makes_its_row_running(db: Database) -> None:
+    job_id = uuid.uuid4().hex
+    with db.transaction() as session:
+        session.add(
+            Job(id=job_id, type="probe", project_id="p", status=JobStatus.QUEUED, params={},
+                attempt=1, progress_done=0, created_at=T0, updated_at=T0)
+        )  # fmt: skip
+    with db.transaction() as session:
+        assert apply_progress(session, job_id, "run-0", Progress(done=1, total=4, message="m"))
+    with db.transaction() as session:
+        job = get_job(session, job_id)
+        assert (job.status, job.run_id, job.progress_done) == ("running", "run-0", 1)
+        assert job.started_at is not None
+        started = job.started_at
+    with db.transaction() as session:
+        assert apply_progress(session, job_id, "run-0", Progress(done=2, total=4))
+        assert not apply_progress(session, job_id, "run-1", Progress(done=3, total=4))
+    with db.transaction() as session:
+        job = get_job(session, job_id)
+        assert (job.run_id, job.progress_done, job.started_at) == ("run-0", 2, started)
+
+
+def test_progress_of_an_archived_run_never_takes_over_a_retried_row(db: Database) -> None:
+    job_id = uuid.uuid4().hex
+    [queued, running, failed] = run_events(job_id, 0, JobStatus.FAILED)
+    with db.transaction() as session:
+        for event in (queued, running, failed):
+            apply_event(session, event)
+    with db.transaction() as session:
+        archive_attempt(session, get_job(session, job_id, lock=True))  # the retry's new row
+    with db.transaction() as session:
+        assert not apply_progress(session, job_id, "run-0", Progress(done=1, total=2))
+        job = get_job(session, job_id)
+        assert (job.status, job.run_id) == ("queued", None)

@@ -70,16 +70,24 @@ def _advance_in_place(session: Session, event: JobEvent) -> bool:
     forward. `advances` decides which statuses qualify, in the WHERE clause; anything
     else (a new row, another run, a repeat) is left to the locked read in `apply_event`."""
     values = _advanced_values(event)
-    of_this_run = or_(
-        Job.run_id == event.run_id,
-        and_(
-            Job.run_id.is_(None),
-            ~exists().where(JobAttempt.job_id == event.job_id, JobAttempt.run_id == event.run_id),
-        ),
-    )
     origins = [before for before in _NEWEST_FIRST if advances(before, event.status)]
     return _move_open_row(
-        session, and_(Job.id == event.job_id, of_this_run), origins, event.status, values
+        session, _row_of_run(event.job_id, event.run_id), origins, event.status, values
+    )
+
+
+def _row_of_run(job_id: str, run_id: str) -> ColumnElement[bool]:
+    """The job's row if it holds `run_id`, or holds no run id yet (the run the API just
+    started) and `run_id` is not one of its archived attempts."""
+    return and_(
+        Job.id == job_id,
+        or_(
+            Job.run_id == run_id,
+            and_(
+                Job.run_id.is_(None),
+                ~exists().where(JobAttempt.job_id == job_id, JobAttempt.run_id == run_id),
+            ),
+        ),
     )
 
 
@@ -112,17 +120,22 @@ def _advanced_values(event: JobEvent) -> dict[Any, Any]:
 def apply_progress(session: Session, job_id: str, run_id: str, progress: Progress) -> bool:
     """Record a heartbeat's progress on the row of the attempt that is still open.
 
-    The first report of a row still queued also makes it running (and counts that)."""
+    The first report of a run is also how its row learns that the work started: it makes
+    a queued row running, with its start time and run id (and counts that)."""
+    now = utcnow()
     values = {
         Job.status: JobStatus.RUNNING,
+        Job.run_id: run_id,
+        Job.started_at: func.coalesce(Job.started_at, now),
         Job.progress_done: progress.done,
         Job.progress_total: progress.total,
         Job.progress_message: progress.message,
         Job.checkpoint: progress.checkpoint,
-        Job.updated_at: utcnow(),
+        Job.updated_at: now,
     }
-    of_this_run = and_(Job.id == job_id, Job.run_id == run_id)
-    return _move_open_row(session, of_this_run, _NEWEST_FIRST, JobStatus.RUNNING, values)
+    return _move_open_row(
+        session, _row_of_run(job_id, run_id), _NEWEST_FIRST, JobStatus.RUNNING, values
+    )
 
 
 def _move_open_row(
