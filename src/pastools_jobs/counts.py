@@ -7,6 +7,7 @@ concurrent writers can both apply without losing one. `count_drift` and
 `rebuild_counts` are for checking and repairing it (e.g. by `pastools doctor`).
 """
 
+import functools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,32 +35,32 @@ def count_change(
 
 
 def record_counts(session: Session, change: Counter[CountKey]) -> None:
-    """Apply `change` in one statement; keys in sorted order, so that concurrent writers
+    """Apply `change` as one UPSERT per key, in sorted order, so that concurrent writers
     lock the same rows in the same order and cannot deadlock each other."""
     rows = [
         {"project_id": p, "status": s, "type": t, "n": n}
         for (p, s, t), n in sorted(change.items())
         if n != 0
     ]
-    if not rows:
-        return
-    statement = _upsert(session).values(rows)
-    session.execute(
-        statement.on_conflict_do_update(  # type: ignore[attr-defined]
-            index_elements=["project_id", "status", "type"],
-            set_={"n": JobCount.n + statement.excluded.n},  # type: ignore[attr-defined]
-        )
-    )
+    if rows:
+        session.connection().execute(_increment(session.get_bind().dialect.name), rows)
 
 
-def _upsert(session: Session) -> Insert:
-    """INSERT … ON CONFLICT of the session's database (both spell it the same way)."""
-    dialect = session.get_bind().dialect.name
+@functools.cache
+def _increment(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT DO UPDATE of the dialect (both spell it the same way), built
+    once: one statement for every call keeps SQLAlchemy's compiled cache warm."""
+    statement: postgresql.Insert | sqlite.Insert
     if dialect == "postgresql":
-        return postgresql.insert(JobCount)
-    if dialect == "sqlite":
-        return sqlite.insert(JobCount)
-    raise NotImplementedError(f"no UPSERT for {dialect}")
+        statement = postgresql.insert(JobCount)
+    elif dialect == "sqlite":
+        statement = sqlite.insert(JobCount)
+    else:
+        raise NotImplementedError(f"no UPSERT for {dialect}")
+    return statement.on_conflict_do_update(
+        index_elements=["project_id", "status", "type"],
+        set_={"n": JobCount.n + statement.excluded.n},
+    )
 
 
 def counted(rows: Iterable[tuple[str, str, str]]) -> Counter[CountKey]:

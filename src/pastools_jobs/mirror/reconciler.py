@@ -1,11 +1,13 @@
 """The loop that keeps the table equal to Temporal when no workflow code can tell it.
 
-Each sweep asks visibility which of the platform's workflows started or closed since
-the last sweep (with a short overlap, since visibility lags) and looks closely only at
-those the table disagrees with. Less often, in a task of its own, a slower pass sweeps
-with a wide overlap and checks the open rows against one list of the open workflows,
-which catches whatever the sweeps missed, and starts the workflow of a row that a
-crash left without one.
+Workflows record their own state (a local activity, and their work's progress); what
+no workflow code sees is a run terminated or timed out. A frequent sweep asks
+visibility for exactly those, closed since the last sweep (with a short overlap, since
+visibility lags). Less often, in a task of its own, a slower pass sweeps every workflow
+started or closed lately, with a wide overlap, looks closely at those the table
+disagrees with (a record lost to a database outage, a workflow started from the CLI
+while the database was down), checks the open rows against one list of the open
+workflows, and starts the workflow of a row that a crash left without one.
 """
 
 import asyncio
@@ -32,8 +34,9 @@ log = logging.getLogger(__name__)
 
 SWEEP_OVERLAP = timedelta(seconds=2)
 """How far each sweep looks back before the previous one: visibility lags behind (on the
-dev server, p99 about 0.6 s). Every workflow in the window is listed again each sweep,
-so a wide window costs Temporal and the API on every sweep."""
+dev server, p99 about 0.6 s)."""
+UNRECORDED_ENDS = "ExecutionStatus IN ('Terminated', 'TimedOut')"
+"""The ends no workflow code runs for, so that only the mirror can record them."""
 VISIBILITY_OVERLAP = timedelta(seconds=10)
 """How far the slower pass of the open-row task looks back, for lags the sweeps missed."""
 
@@ -61,23 +64,26 @@ class Reconciler:
             )
 
     async def sweep(self) -> None:
+        """Runs terminated or timed out lately. Listing every workflow that started or
+        closed instead cost the API a third of its CPU under load, each workflow being
+        listed in every sweep of the overlap."""
         started = utcnow()
-        await self._sweep_recent(self._since - SWEEP_OVERLAP)
+        stamp = _visibility_time(self._since - SWEEP_OVERLAP)
+        await self._reconcile_listed(f"CloseTime >= '{stamp}' AND {UNRECORDED_ENDS}")
         self._since = started
 
     async def slow_pass(self) -> None:
-        """A sweep with a wide overlap, then the open rows; every few seconds."""
+        """Every workflow started or closed lately, with a wide overlap, then the open rows;
+        every few seconds."""
         started = utcnow()
-        await self._sweep_recent(self._slow_since - VISIBILITY_OVERLAP)
+        stamp = _visibility_time(self._slow_since - VISIBILITY_OVERLAP)
+        await self._reconcile_listed(f"(StartTime >= '{stamp}' OR CloseTime >= '{stamp}')")
         self._slow_since = started
         await self.check_open_rows()
 
-    async def _sweep_recent(self, since: datetime) -> None:
-        stamp = since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        query = (
-            f"TaskQueue = '{self._launcher.task_queue}' "
-            f"AND (StartTime >= '{stamp}' OR CloseTime >= '{stamp}')"
-        )
+    async def _reconcile_listed(self, condition: str) -> None:
+        """Refresh the rows that disagree with the platform's workflows matching `condition`."""
+        query = f"TaskQueue = '{self._launcher.task_queue}' AND {condition}"
         executions = [
             execution
             async for execution in self._client.list_workflows(query)
@@ -150,6 +156,10 @@ class Reconciler:
     def _apply(self, event: JobEvent) -> None:
         with self._db.transaction() as session:
             apply_event(session, event)
+
+
+def _visibility_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 async def _repeat(work: Callable[[], Awaitable[None]], seconds: float, name: str) -> None:
