@@ -1,4 +1,9 @@
-"""Dependencies of the routes, as typed aliases."""
+"""Dependencies of the routes, as typed aliases.
+
+They are `async` though they never await: FastAPI runs a plain `def` dependency in its
+thread pool, a hop per dependency per request, which cost the submit route about as
+much CPU as its database work.
+"""
 
 from typing import Annotated
 
@@ -9,15 +14,15 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.service import JobService
 
 
-def get_service(request: Request) -> JobService:
+async def get_service(request: Request) -> JobService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
