@@ -5,6 +5,8 @@ cancel reaches the activity; when the worker shuts down (SIGTERM) the activity s
 right after the checkpoint it just heartbeated, and its retry resumes there. The
 table row is what users read, written at most once per heartbeat interval; the
 JobProgress search attribute moves in 10 % steps because each step is a history event.
+The row of a job the API submitted turns `running` with its work's first report, or one
+heartbeat interval after the work began if no report came by then.
 """
 
 import asyncio
@@ -23,7 +25,7 @@ from temporalio.service import RPCError
 
 from pastools_jobs.contracts import PROGRESS_SIGNAL, Progress
 from pastools_jobs.db.engine import Database
-from pastools_jobs.mirror.apply import apply_progress
+from pastools_jobs.mirror.apply import apply_progress, apply_started
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -62,11 +64,27 @@ class ProgressReporter:
             raise RuntimeError("progress is reported only by activities of a job workflow")
         self._job_id: str = info.workflow_id
         self._run_id: str = info.workflow_run_id
+        self._started_at = info.started_time
         self._db = db
         self._interval = interval_seconds
         self._last_write = -math.inf
         self._signalled_step = -1
         self._last: dict[str, Any] | None = None
+        self._start_write: asyncio.Future[None] | None = None
+        asyncio.get_running_loop().call_later(interval_seconds, self._write_start_if_silent)
+
+    def _write_start_if_silent(self) -> None:
+        """A job whose first report is slow (a large file's first batch) still shows
+        `running` after one interval; a quick first report saves this transaction."""
+        if self._last_write == -math.inf:
+            self._start_write = asyncio.ensure_future(asyncio.to_thread(self._write_start))
+
+    def _write_start(self) -> None:
+        try:
+            with self._db.transaction() as session:
+                apply_started(session, self._job_id, self._run_id, self._started_at)
+        except SQLAlchemyError as error:
+            log.warning("could not record the start of job %s: %s", self._job_id, error)
 
     async def in_thread(self, work: Callable[[threading.Event], T]) -> T:
         """Run blocking `work` in a thread, heartbeating meanwhile so that a cancel still
@@ -109,7 +127,7 @@ class ProgressReporter:
     def _write(self, progress: Progress) -> None:
         try:
             with self._db.transaction() as session:
-                apply_progress(session, self._job_id, self._run_id, progress)
+                apply_progress(session, self._job_id, self._run_id, progress, self._started_at)
         except SQLAlchemyError as error:
             # Progress is advisory: the job goes on and the next report catches up.
             log.warning("could not record progress of job %s: %s", self._job_id, error)

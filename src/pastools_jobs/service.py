@@ -79,8 +79,8 @@ class JobService:
             # Deleting the row also frees its idempotency key for a later retry.
             await self._db.run(lambda session: delete_job(session, job.id))
             raise
-        # The table learns the run id from the workflow's first record (`apply_event`):
-        # one transaction per submit instead of two.
+        # The table learns the run id when the work first reports (`apply_started`,
+        # `apply_progress`): one transaction per submit instead of two.
         job.run_id = run_id
         return Submitted(job, replayed=False)
 

@@ -89,6 +89,8 @@ def test_keyboard_focus_on_a_running_job_survives_its_progress_updates(
     page.once("dialog", lambda dialog: dialog.accept())
     page.keyboard.press("Enter")
     expect(row(page, job["id"]).locator(".badge.status-cancelled")).to_be_visible()
+    # Its Cancel button is gone: the focus stays on the row, not lost to the page.
+    expect(row(page, job["id"]).locator("td.id button")).to_be_focused()
 
 
 def test_dismissing_the_confirmation_does_not_cancel(page: Page, api: JobsApi) -> None:

@@ -44,6 +44,18 @@ def test_submitted_job_runs_to_completed_with_progress_rising_to_100(api: JobsAp
     assert done["error"] is None
 
 
+def test_job_whose_first_report_is_slow_shows_running_before_it(api: JobsApi) -> None:
+    job = api.submit("probe", new_project(), items=1, item_ms=3000)
+
+    running = api.wait_for_status(job["id"], "running", "completed")
+
+    assert running["status"] == "running", "running only once its first report came"
+    assert running["progress"]["done"] == 0
+    assert running["created_at"] <= running["started_at"]
+    done = api.wait_for_status(job["id"], "completed")
+    assert done["started_at"] == running["started_at"]
+
+
 def test_running_job_cancelled_over_http_stops_its_activity(api: JobsApi) -> None:
     job = api.submit("probe", new_project(), items=1000, item_ms=50)
     api.wait_running(job["id"], min_done=3)

@@ -11,7 +11,12 @@ from pastools_jobs.contracts import FailureInfo, JobEvent, Progress
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
-from pastools_jobs.mirror.apply import apply_event, apply_progress, archive_attempt
+from pastools_jobs.mirror.apply import (
+    apply_event,
+    apply_progress,
+    apply_started,
+    archive_attempt,
+)
 from pastools_jobs.repository import get_job
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -188,3 +193,24 @@ def test_progress_of_an_archived_run_never_takes_over_a_retried_row(db: Database
         assert not apply_progress(session, job_id, "run-0", Progress(done=1, total=2))
         job = get_job(session, job_id)
         assert (job.status, job.run_id) == ("queued", None)
+
+
+def test_work_without_a_report_yet_shows_running_from_when_it_began(db: Database) -> None:
+    job_id = uuid.uuid4().hex
+    began = T0 + timedelta(seconds=3)
+    done = run_events(job_id, 0, JobStatus.COMPLETED)[-1]
+    with db.transaction() as session:
+        session.add(
+            Job(id=job_id, type="export", project_id="p", status=JobStatus.QUEUED, params={},
+                attempt=1, progress_done=0, created_at=T0, updated_at=T0)
+        )  # fmt: skip
+    with db.transaction() as session:
+        assert apply_started(session, job_id, "run-0", began)
+        assert not apply_started(session, job_id, "run-0", began + timedelta(seconds=1))
+    with db.transaction() as session:
+        job = get_job(session, job_id)
+        assert (job.status, job.run_id, job.started_at) == ("running", "run-0", began)
+        apply_event(session, done)
+    with db.transaction() as session:
+        assert not apply_started(session, job_id, "run-0", began), "an ended run restarted"
+        assert get_job(session, job_id).status == "completed"

@@ -117,25 +117,45 @@ def _advanced_values(event: JobEvent) -> dict[Any, Any]:
     return values
 
 
-def apply_progress(session: Session, job_id: str, run_id: str, progress: Progress) -> bool:
+def apply_progress(
+    session: Session,
+    job_id: str,
+    run_id: str,
+    progress: Progress,
+    started_at: datetime | None = None,
+) -> bool:
     """Record a heartbeat's progress on the row of the attempt that is still open.
 
     The first report of a run is also how its row learns that the work started: it makes
     a queued row running, with its start time and run id (and counts that)."""
-    now = utcnow()
-    values = {
-        Job.status: JobStatus.RUNNING,
-        Job.run_id: run_id,
-        Job.started_at: func.coalesce(Job.started_at, now),
+    values = _started_values(run_id, started_at) | {
         Job.progress_done: progress.done,
         Job.progress_total: progress.total,
         Job.progress_message: progress.message,
         Job.checkpoint: progress.checkpoint,
+    }
+    # Running again last: a concurrent write (`apply_started`) may move the row from
+    # queued to running between the first two UPDATEs, which then both miss it.
+    origins = [*_NEWEST_FIRST, JobStatus.RUNNING]
+    return _move_open_row(session, _row_of_run(job_id, run_id), origins, JobStatus.RUNNING, values)
+
+
+def apply_started(session: Session, job_id: str, run_id: str, started_at: datetime) -> bool:
+    """Make the queued row of the run the API started running, before any progress."""
+    values = _started_values(run_id, started_at)
+    return _move_open_row(
+        session, _row_of_run(job_id, run_id), [JobStatus.QUEUED], JobStatus.RUNNING, values
+    )
+
+
+def _started_values(run_id: str, started_at: datetime | None) -> dict[Any, Any]:
+    now = utcnow()
+    return {
+        Job.status: JobStatus.RUNNING,
+        Job.run_id: run_id,
+        Job.started_at: func.coalesce(Job.started_at, started_at or now),
         Job.updated_at: now,
     }
-    return _move_open_row(
-        session, _row_of_run(job_id, run_id), _NEWEST_FIRST, JobStatus.RUNNING, values
-    )
 
 
 def _move_open_row(
@@ -149,8 +169,7 @@ def _move_open_row(
     matches moves the row, and its count with it, without loading it. Core statements:
     the ORM's bulk-update machinery cost more than the UPDATE on these hot paths. The
     session's pending changes go first, as they would before an ORM statement."""
-    if session.new or session.dirty:
-        session.flush()
+    session.flush()
     connection = session.connection()
     for before in origins:
         changed = connection.execute(
@@ -167,8 +186,8 @@ def _move_open_row(
 
 
 def record_run(session: Session, job_id: str, run_id: str) -> bool:
-    """The id of a run the platform started on a row that had none, unless the workflow's
-    first record was quicker; whether the row now names that run."""
+    """The id of a run the platform started on a row that had none, unless its work's
+    first report was quicker; whether the row now names that run."""
     job = session.get(Job, job_id)
     if job is None:
         return False

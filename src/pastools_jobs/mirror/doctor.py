@@ -168,8 +168,8 @@ class Doctor:
         if event is None or (event.run_id in archived and row.run_id is None):
             return _missing_workflow(row, now)
         if row.run_id is None and not event.status.is_terminal:
-            # Submitted, and its workflow has not recorded its first state yet (no worker
-            # has picked it up): the row learns its run id from that first record.
+            # Submitted, and its work has not begun yet (no worker has picked it up): the
+            # row learns its run id when the work first reports.
             return None
         if event.run_id != row.run_id and row.run_id is not None:
             return Difference(

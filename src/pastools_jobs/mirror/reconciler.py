@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError
 
-from pastools_jobs.contracts import JOB_STATUS, JobEvent
+from pastools_jobs.contracts import JobEvent
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobStatus
@@ -179,14 +179,11 @@ async def _repeat(work: Callable[[], Awaitable[None]], seconds: float, name: str
 def _agrees_open(job: Job, execution: WorkflowExecution | None) -> bool:
     """Whether an open row matches the open workflow visibility lists under its id.
 
-    A row without a run id is the run the API started; it takes the id from the
-    workflow's first record. A row still queued while the workflow says (by its
-    JobStatus attribute) that it runs missed that record.
+    A row without a run id is the run the API started, queued until its work begins;
+    it takes the run id from the work's first progress report, or from the workflow's
+    record of how it ended.
     """
-    if execution is None or job.run_id not in (None, execution.run_id):
-        return False
-    started = execution.typed_search_attributes.get(JOB_STATUS) == JobStatus.RUNNING
-    return not (started and job.status == JobStatus.QUEUED)
+    return execution is not None and job.run_id in (None, execution.run_id)
 
 
 def _disagrees(
@@ -198,8 +195,8 @@ def _disagrees(
         return not closed
     run_id, status = row
     if run_id is None:
-        # The run the API started, not yet recorded by its workflow: it will be, unless
-        # it closed first.
+        # The run the API started, whose work has not reported yet: it will, or its
+        # workflow will record how it ended, unless it closed first.
         return closed and execution.run_id not in archived
     if execution.run_id != run_id:
         return execution.run_id not in archived

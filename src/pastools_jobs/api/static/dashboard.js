@@ -240,8 +240,10 @@ function keepingFocus(render) {
   const action = focused?.dataset.action;
   render();
   if (!jobId || !action || document.contains(focused)) return;
-  const selector = `tr[data-job-id="${CSS.escape(jobId)}"] [data-action="${action}"]`;
-  document.querySelector(selector)?.focus();
+  const row = document.querySelector(`tr[data-job-id="${CSS.escape(jobId)}"]`);
+  const same = row?.querySelector(`[data-action="${action}"]`);
+  // The action may be gone or disabled (Cancel became "Cancelling…"): stay on the row.
+  (same && !same.disabled ? same : row?.querySelector('[data-action="open"]'))?.focus();
 }
 
 function renderTable() {
