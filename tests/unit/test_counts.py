@@ -3,7 +3,7 @@ run at once; `count_drift` finds a difference and `rebuild_counts` repairs it.""
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -11,40 +11,16 @@ from sqlalchemy.orm import Session
 from pastools_jobs.contracts import FailureInfo, JobEvent, Progress
 from pastools_jobs.counts import actual_counts, count_drift, rebuild_counts
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job, JobCount
+from pastools_jobs.db.models import JobCount
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.mirror.apply import apply_event, apply_progress, archive_attempt
 from pastools_jobs.repository import (
-    add_job,
     delete_finished_before,
     delete_job,
     get_job,
     job_stats,
 )
-
-LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
-"""Finished jobs of these tests end here, so that a cleanup deletes only theirs."""
-
-
-def submitted(db: Database, project: str, job_type: str = "probe") -> str:
-    """A row as `JobService.submit` writes it: queued, no run id yet."""
-    job_id = uuid.uuid4().hex
-    with db.transaction() as session:
-        add_job(
-            session,
-            Job(
-                id=job_id,
-                type=job_type,
-                project_id=project,
-                status=JobStatus.QUEUED,
-                params={},
-                attempt=1,
-                progress_done=0,
-                created_at=LONG_AGO,
-                updated_at=LONG_AGO,
-            ),
-        )
-    return job_id
+from tests.support.rows import LONG_AGO, submitted
 
 
 def event(

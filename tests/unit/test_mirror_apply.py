@@ -18,6 +18,7 @@ from pastools_jobs.mirror.apply import (
     archive_attempt,
 )
 from pastools_jobs.repository import get_job
+from tests.support.rows import submitted
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FINAL = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED]
@@ -160,12 +161,7 @@ def test_a_retry_archives_the_attempt_and_ignores_late_news_of_it(db: Database) 
 
 
 def test_first_progress_of_the_run_the_api_started_makes_its_row_running(db: Database) -> None:
-    job_id = uuid.uuid4().hex
-    with db.transaction() as session:
-        session.add(
-            Job(id=job_id, type="probe", project_id="p", status=JobStatus.QUEUED, params={},
-                attempt=1, progress_done=0, created_at=T0, updated_at=T0)
-        )  # fmt: skip
+    job_id = submitted(db, "p")
     with db.transaction() as session:
         assert apply_progress(session, job_id, "run-0", Progress(done=1, total=4, message="m"))
     with db.transaction() as session:
@@ -196,14 +192,9 @@ def test_progress_of_an_archived_run_never_takes_over_a_retried_row(db: Database
 
 
 def test_work_without_a_report_yet_shows_running_from_when_it_began(db: Database) -> None:
-    job_id = uuid.uuid4().hex
+    job_id = submitted(db, "p", "export")
     began = T0 + timedelta(seconds=3)
     done = run_events(job_id, 0, JobStatus.COMPLETED)[-1]
-    with db.transaction() as session:
-        session.add(
-            Job(id=job_id, type="export", project_id="p", status=JobStatus.QUEUED, params={},
-                attempt=1, progress_done=0, created_at=T0, updated_at=T0)
-        )  # fmt: skip
     with db.transaction() as session:
         assert apply_started(session, job_id, "run-0", began)
         assert not apply_started(session, job_id, "run-0", began + timedelta(seconds=1))
