@@ -4,7 +4,7 @@ One workflow that runs one activity, which heartbeats once per item (a probe job
 `items=1` heartbeats once). No jobs table, no search attributes, no local activities:
 what the platform adds on top of the SDK is exactly what the benchmarks compare.
 
-The activity options match the platform's (`JobWorkflow.run_activity_options`), so
+The activity options are the platform's (`workflows.work_options`), so
 that heartbeat throttling and cancellation behave the same on both sides.
 `ShapedRawWorkflow` adds exactly the platform workflow's Temporal calls to it (the
 search attributes set at start and upserted twice, the local activity that records
@@ -16,13 +16,13 @@ This module is imported by the workflow sandbox: no side effects at import time.
 import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from temporalio import activity, workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JOB_PROGRESS, JOB_STATUS, JOB_TYPE, PROJECT_ID
+    from workflows.work_options import work_activity_options
 
 RAW_WORKFLOW = "BenchRawWorkflow"
 SHAPED_WORKFLOW = "BenchShapedWorkflow"
@@ -45,20 +45,6 @@ async def raw_items(work: RawWork) -> int:
     return work.items
 
 
-ACTIVITY_OPTIONS: dict[str, Any] = {
-    "start_to_close_timeout": timedelta(hours=24),
-    "heartbeat_timeout": timedelta(seconds=5),
-    "retry_policy": RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        backoff_coefficient=2.0,
-        maximum_interval=timedelta(seconds=30),
-        maximum_attempts=10,
-    ),
-    "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-}
-"""The platform's heartbeat timeout, retries and cancellation type."""
-
-
 @workflow.defn(name=RAW_WORKFLOW)
 class RawWorkflow:
     """One activity with the platform's activity options."""
@@ -69,7 +55,7 @@ class RawWorkflow:
 
 
 async def run_items(work: RawWork) -> int:
-    done: int = await workflow.execute_activity(raw_items, work, **ACTIVITY_OPTIONS)
+    done: int = await workflow.execute_activity(raw_items, work, **work_activity_options())
     return done
 
 

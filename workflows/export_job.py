@@ -9,6 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ExportParams
+    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="ExportJob")
@@ -31,5 +32,5 @@ class ExportJob(JobWorkflow):
             batch_rows=params.batch_rows,
         )
         return await workflow.execute_activity_method(
-            ExportActivities.export_records, work, **self.run_activity_options()
+            ExportActivities.export_records, work, **work_activity_options()
         )

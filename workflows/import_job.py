@@ -10,6 +10,7 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.datasets.readers import CsvOptions
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ImportParams
+    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="ImportJob")
@@ -36,5 +37,5 @@ class ImportJob(JobWorkflow):
             batch_rows=params.batch_rows,
         )
         return await workflow.execute_activity_method(
-            ImportActivities.import_records, work, **self.run_activity_options()
+            ImportActivities.import_records, work, **work_activity_options()
         )

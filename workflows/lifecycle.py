@@ -35,17 +35,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from pastools_jobs.domain import JobStatus
 
-HEARTBEAT_TIMEOUT = timedelta(seconds=5)
-"""A worker killed mid-activity is noticed, and the activity retried, after this long."""
-
-WORK_RETRY_POLICY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=10,
-)
-"""Transient failures retry; errors raised with `non_retryable=True` fail the job at once."""
-
 _RECORD_POLICY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
 
 
@@ -172,15 +161,6 @@ class JobWorkflow:
             # ApplicationError such as OperationalError), not an ActivityError: an
             # unreachable database must never fail the job it only records.
             workflow.logger.warning("job state not recorded, left to the reconciler: %s", failure)
-
-    def run_activity_options(self) -> dict[str, Any]:
-        """Options for the type's long activities: heartbeats, retries, real cancellation."""
-        return {
-            "start_to_close_timeout": timedelta(hours=24),
-            "heartbeat_timeout": HEARTBEAT_TIMEOUT,
-            "retry_policy": WORK_RETRY_POLICY,
-            "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-        }
 
 
 def _is_cancellation(error: BaseException) -> bool:

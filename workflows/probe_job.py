@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ItemsParams
+    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="ProbeJob")
@@ -30,6 +31,6 @@ class ProbeJob(JobWorkflow):
         outcome = await workflow.execute_activity_method(
             ItemActivities.process_items,
             ItemsWork(items=params.items, item_seconds=params.item_ms / 1000, verb="Processed"),
-            **self.run_activity_options(),
+            **work_activity_options(),
         )
         return {"items": outcome.items, "resumed_from": outcome.resumed_from}

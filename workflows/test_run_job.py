@@ -9,6 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from workflows.lifecycle import JobWorkflow
     from workflows.params import TestRunParams
+    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="TestRunJob")
@@ -26,5 +27,5 @@ class TestRunJob(JobWorkflow):
         assert self._request is not None
         work = TestRunWork(project_id=self._request.project_id, **params.model_dump())
         return await workflow.execute_activity_method(
-            TestRunActivities.run_data_tests, work, **self.run_activity_options()
+            TestRunActivities.run_data_tests, work, **work_activity_options()
         )

@@ -9,6 +9,7 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ValidationParams
+    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="ValidationJob")
@@ -26,5 +27,5 @@ class ValidationJob(JobWorkflow):
         assert self._request is not None
         work = ValidationWork(project_id=self._request.project_id, **params.model_dump())
         return await workflow.execute_activity_method(
-            ValidationActivities.validate_records, work, **self.run_activity_options()
+            ValidationActivities.validate_records, work, **work_activity_options()
         )
