@@ -6,7 +6,8 @@ right after the checkpoint it just heartbeated, and its retry resumes there. The
 table row is what users read, written at most once per heartbeat interval; the
 JobProgress search attribute moves in 10 % steps because each step is a history event.
 The row of a job the API submitted turns `running` with its work's first report, or one
-heartbeat interval after the work began if no report came by then.
+heartbeat interval after the work began if no report came by then; its JobStatus
+attribute with the first signal (a 10 % step, or one interval into the work).
 """
 
 import asyncio
@@ -70,14 +71,27 @@ class ProgressReporter:
         self._last_write = -math.inf
         self._signalled_step = -1
         self._last: dict[str, Any] | None = None
-        self._start_write: asyncio.Future[None] | None = None
-        asyncio.get_running_loop().call_later(interval_seconds, self._write_start_if_silent)
+        self._work = asyncio.current_task()
+        self._start_news: asyncio.Future[None] | None = None
+        asyncio.get_running_loop().call_later(interval_seconds, self._say_started_if_silent)
 
-    def _write_start_if_silent(self) -> None:
-        """A job whose first report is slow (a large file's first batch) still shows
-        `running` after one interval; a quick first report saves this transaction."""
+    def _say_started_if_silent(self) -> None:
+        """One interval into the work, make sure the row and JobStatus say `running`.
+
+        A job whose first report is slow (a large file's first batch) still shows it
+        then; a quick first report saves the transaction, a quick 10 % step the signal,
+        and a job done within the interval both."""
+        if self._work is not None and self._work.done():
+            return
+        if self._last_write == -math.inf or self._signalled_step < 0:
+            self._start_news = asyncio.ensure_future(self._say_started())
+
+    async def _say_started(self) -> None:
+        if self._signalled_step < 0:
+            self._signalled_step = 0
+            await self._signal(0)
         if self._last_write == -math.inf:
-            self._start_write = asyncio.ensure_future(asyncio.to_thread(self._write_start))
+            await asyncio.to_thread(self._write_start)
 
     def _write_start(self) -> None:
         try:

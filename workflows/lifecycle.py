@@ -47,12 +47,22 @@ class JobWorkflow:
     def __init__(self) -> None:
         self._percent = 0
         self._request: JobRequest | None = None
+        self._running_said = False
+        """Whether JobStatus says `running` (or has moved past it)."""
 
     @workflow.signal(name=PROGRESS_SIGNAL)
     def report_progress(self, percent: int) -> None:
+        """The work's progress; its first signal also makes JobStatus `running` when the
+        API set the attributes at start (`JobRequest.attributes_set`)."""
+        updates: list[SearchAttributeUpdate[Any]] = []
+        if not self._running_said:
+            self._running_said = True
+            updates.append(JOB_STATUS.value_set(JobStatus.RUNNING))
         if percent > self._percent:
             self._percent = percent
-            workflow.upsert_search_attributes([JOB_PROGRESS.value_set(percent)])
+            updates.append(JOB_PROGRESS.value_set(percent))
+        if updates:
+            workflow.upsert_search_attributes(updates)
 
     async def execute(self, params: Any) -> dict[str, Any]:
         raise NotImplementedError
@@ -94,12 +104,18 @@ class JobWorkflow:
 
     async def _start(self) -> None:
         """Say in the search attributes that the job runs (a workflow started from the CLI
-        gets its type and project there too).
+        gets its type and project there too), unless the API set them at start.
 
         A row the API wrote learns it from the work's first progress report (one local
-        activity, two activations and one transaction fewer per job); other workflows,
-        and runs begun before `row_exists` existed (replayed as they ran), record it."""
+        activity, two activations and one transaction fewer per job), and so does
+        JobStatus (`report_progress`: one history event and one visibility write fewer
+        per job, and a job waiting for a worker slot stays `queued` there too). Other
+        workflows, and runs begun before `row_exists` or `attributes_set` existed
+        (replayed as they ran), say and record it here."""
         assert self._request is not None
+        if self._request.attributes_set:
+            return
+        self._running_said = True
         workflow.upsert_search_attributes(
             [
                 JOB_STATUS.value_set(JobStatus.RUNNING),
@@ -119,6 +135,7 @@ class JobWorkflow:
         error: FailureInfo | None = None,
     ) -> None:
         """Tell the search attributes and the table how the job ended."""
+        self._running_said = True  # a late progress signal must not say `running` again
         attributes: list[SearchAttributeUpdate[Any]] = [JOB_STATUS.value_set(status)]
         if status is JobStatus.COMPLETED:
             attributes.append(JOB_PROGRESS.value_set(100))

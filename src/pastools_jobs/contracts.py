@@ -39,6 +39,10 @@ class JobRequest(BaseModel):
     """The API wrote the job's row before starting the workflow, which then leaves the row
     to its work's first progress report. A workflow started from outside (the temporal
     CLI) records itself at its start instead, which creates the row at once."""
+    attributes_set: bool = False
+    """The API started the workflow with all its search attributes (JobStatus `queued`):
+    JobStatus turns `running` with the work's first progress signal, as the row does with
+    its first report, instead of at the workflow's start."""
 
 
 class FailureInfo(BaseModel):

@@ -70,7 +70,12 @@ class JobLauncher:
         with unavailable_as_domain_error():
             handle = await self.client.start_workflow(
                 workflow_name(workflow),
-                JobRequest(project_id=job.project_id, params=job.params, row_exists=True),
+                JobRequest(
+                    project_id=job.project_id,
+                    params=job.params,
+                    row_exists=True,
+                    attributes_set=True,
+                ),
                 id=job.id,
                 task_queue=self.task_queue,
                 id_reuse_policy=policy,

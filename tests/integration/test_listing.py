@@ -66,14 +66,15 @@ def test_filters_cursor_pages_and_stats(api: JobsApi) -> None:
     assert overall["total"] == sum(overall["by_status"].values())
 
 
+def temporal_ids(api: JobsApi, query: str) -> set[str]:
+    """The ids `temporal workflow list --query` answers with."""
+    listed = api.stack.temporal.cli("workflow", "list", "--query", query, "-o", "json")
+    return {item["execution"]["workflowId"] for item in json.loads(listed.stdout or "[]")}
+
+
 def test_search_attributes_answer_like_the_api(api: JobsApi) -> None:
     project = new_project()
     done, failed = finished_jobs(api, project)
-
-    def temporal_ids(query: str) -> set[str]:
-        listed = api.stack.temporal.cli("workflow", "list", "--query", query, "-o", "json")
-        return {item["execution"]["workflowId"] for item in json.loads(listed.stdout or "[]")}
-
     for job_type, status, expected in (
         ("import", "failed", {failed}),
         ("probe", "completed", set(done)),
@@ -84,9 +85,29 @@ def test_search_attributes_answer_like_the_api(api: JobsApi) -> None:
         ).json()["items"]
         assert {job["id"] for job in from_api} == expected
         wait_for(
-            functools.partial(lambda q, e: temporal_ids(q) == e, query, expected),
+            functools.partial(lambda q, e: temporal_ids(api, q) == e, query, expected),
             what=f"visibility: {query}",
         )
+
+
+def test_a_job_shows_running_in_its_search_attributes_before_any_progress_step(
+    api: JobsApi,
+) -> None:
+    """The API starts a job as `queued` in JobStatus too; its work says `running` one
+    heartbeat interval in, long before this job's first 10 % step (10 s)."""
+    project = new_project()
+    job_id = api.submit("probe", project, items=1000, item_ms=100)["id"]
+    queued = f"JobStatus='queued' AND ProjectId='{project}'"
+    running = f"JobStatus='running' AND ProjectId='{project}'"
+    wait_for(lambda: temporal_ids(api, running) == {job_id}, timeout=8, what=running)
+    assert temporal_ids(api, queued) == set()
+    assert api.get(job_id)["status"] == "running"
+    assert api.get(job_id)["progress"]["percent"] < 10
+
+    api.http.post(f"/api/jobs/{job_id}/cancel")
+    api.wait_for_status(job_id, "cancelled")
+    cancelled = f"JobStatus='cancelled' AND ProjectId='{project}'"
+    wait_for(lambda: temporal_ids(api, cancelled) == {job_id}, what=cancelled)
 
 
 def test_cleanup_deletes_old_finished_jobs_only(api: JobsApi) -> None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
+from temporalio.client import Client
 from temporalio.service import RPCError
 
 from pastools_jobs.contracts import JobEvent
@@ -26,6 +26,7 @@ from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
 from pastools_jobs.mirror.apply import apply_event, record_run, utcnow
+from pastools_jobs.mirror.listing import ListedRun, list_runs
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.repository import open_jobs
 from pastools_jobs.temporal import JobLauncher
@@ -84,17 +85,17 @@ class Reconciler:
     async def _reconcile_listed(self, condition: str) -> None:
         """Refresh the rows that disagree with the platform's workflows matching `condition`."""
         query = f"TaskQueue = '{self._launcher.task_queue}' AND {condition}"
-        executions = [
-            execution
-            async for execution in self._client.list_workflows(query)
-            if execution.workflow_type in BY_WORKFLOW_NAME
+        runs = [
+            run
+            async for run in list_runs(self._client, query)
+            if run.workflow_type in BY_WORKFLOW_NAME
         ]
-        if not executions:
+        if not runs:
             return
-        rows, archived = await asyncio.to_thread(self._load, [e.id for e in executions])
-        for execution in executions:
-            if _disagrees(execution, rows.get(execution.id), archived):
-                await self._refresh(execution.id, execution.run_id)
+        rows, archived = await asyncio.to_thread(self._load, [run.job_id for run in runs])
+        for run in runs:
+            if _disagrees(run, rows.get(run.job_id), archived):
+                await self._refresh(run.job_id, run.run_id)
 
     async def check_open_rows(self) -> None:
         """Open rows not touched lately against one visibility list of the open workflows;
@@ -104,9 +105,10 @@ class Reconciler:
         if not rows:
             return
         running = {
-            execution.id: execution
-            async for execution in self._client.list_workflows(
-                f"TaskQueue = '{self._launcher.task_queue}' AND ExecutionStatus = 'Running'"
+            run.job_id: run
+            async for run in list_runs(
+                self._client,
+                f"TaskQueue = '{self._launcher.task_queue}' AND ExecutionStatus = 'Running'",
             )
         }
         for job in rows:
@@ -176,20 +178,18 @@ async def _repeat(work: Callable[[], Awaitable[None]], seconds: float, name: str
         await asyncio.sleep(seconds)
 
 
-def _agrees_open(job: Job, execution: WorkflowExecution | None) -> bool:
+def _agrees_open(job: Job, run: ListedRun | None) -> bool:
     """Whether an open row matches the open workflow visibility lists under its id.
 
     A row without a run id is the run the API started, queued until its work begins;
     it takes the run id from the work's first progress report, or from the workflow's
     record of how it ended.
     """
-    return execution is not None and job.run_id in (None, execution.run_id)
+    return run is not None and job.run_id in (None, run.run_id)
 
 
-def _disagrees(
-    execution: WorkflowExecution, row: tuple[str | None, str] | None, archived: Iterable[str]
-) -> bool:
-    closed = execution.status not in (None, WorkflowExecutionStatus.RUNNING)
+def _disagrees(run: ListedRun, row: tuple[str | None, str] | None, archived: Iterable[str]) -> bool:
+    closed = not run.running
     if row is None:
         # A closed job without a row was cleaned up; an open one was started from outside.
         return not closed
@@ -197,7 +197,7 @@ def _disagrees(
     if run_id is None:
         # The run the API started, whose work has not reported yet: it will, or its
         # workflow will record how it ended, unless it closed first.
-        return closed and execution.run_id not in archived
-    if execution.run_id != run_id:
-        return execution.run_id not in archived
+        return closed and run.run_id not in archived
+    if run.run_id != run_id:
+        return run.run_id not in archived
     return closed and not JobStatus(status).is_terminal
