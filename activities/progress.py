@@ -69,6 +69,8 @@ class ProgressReporter:
         self._db = db
         self._interval = interval_seconds
         self._last_write = -math.inf
+        # Until a write of this reporter commits, its row is likeliest still queued.
+        self._row_written = False
         self._signalled_step = -1
         self._last: dict[str, Any] | None = None
         self._work = asyncio.current_task()
@@ -95,8 +97,9 @@ class ProgressReporter:
 
     def _write_start(self) -> None:
         try:
-            with self._db.transaction() as session:
-                apply_started(session, self._job_id, self._run_id, self._started_at)
+            with self._db.writing() as connection:
+                apply_started(connection, self._job_id, self._run_id, self._started_at)
+            self._row_written = True
         except SQLAlchemyError as error:
             log.warning("could not record the start of job %s: %s", self._job_id, error)
 
@@ -140,8 +143,16 @@ class ProgressReporter:
 
     def _write(self, progress: Progress) -> None:
         try:
-            with self._db.transaction() as session:
-                apply_progress(session, self._job_id, self._run_id, progress, self._started_at)
+            with self._db.writing() as connection:
+                apply_progress(
+                    connection,
+                    self._job_id,
+                    self._run_id,
+                    progress,
+                    self._started_at,
+                    likely_queued=not self._row_written,
+                )
+            self._row_written = True
         except SQLAlchemyError as error:
             # Progress is advisory: the job goes on and the next report catches up.
             log.warning("could not record progress of job %s: %s", self._job_id, error)

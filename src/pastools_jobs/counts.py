@@ -12,8 +12,17 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Insert, delete, func, insert, literal, select, text, union_all
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Connection,
+    TextClause,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from pastools_jobs.db.models import Job, JobCount
@@ -34,32 +43,45 @@ def count_change(
     return change
 
 
-def record_counts(session: Session, change: Counter[CountKey]) -> None:
-    """Apply `change` as one UPSERT per key, in sorted order, so that concurrent writers
-    lock the same rows in the same order and cannot deadlock each other."""
-    rows = [
-        {"project_id": p, "status": s, "type": t, "n": n}
-        for (p, s, t), n in sorted(change.items())
-        if n != 0
-    ]
-    if rows:
-        session.connection().execute(_increment(session.get_bind().dialect.name), rows)
+ROWS_PER_UPSERT = 100
+"""Keys per statement: a bulk delete's change may hold many; this bounds the statement's
+parameters (SQLite allows 32,766) and the number of statement shapes kept."""
+
+
+def record_counts(connection: Connection, change: Counter[CountKey]) -> None:
+    """Apply `change` as UPSERTs of up to `ROWS_PER_UPSERT` keys (one for a status change),
+    in sorted order, so that concurrent writers lock the same rows in the same order and
+    cannot deadlock each other."""
+    rows = [(key, n) for key, n in sorted(change.items()) if n != 0]
+    for start in range(0, len(rows), ROWS_PER_UPSERT):
+        batch = rows[start : start + ROWS_PER_UPSERT]
+        connection.execute(_increment(len(batch)), _numbered(batch))
+
+
+def _numbered(rows: list[tuple[CountKey, int]]) -> dict[str, str | int]:
+    """The parameters of `_increment`'s rows: the columns' names suffixed with the row's index."""
+    parameters: dict[str, str | int] = {}
+    for index, ((project_id, status, job_type), n) in enumerate(rows):
+        parameters[f"project_id_{index}"] = project_id
+        parameters[f"status_{index}"] = status
+        parameters[f"type_{index}"] = job_type
+        parameters[f"n_{index}"] = n
+    return parameters
 
 
 @functools.cache
-def _increment(dialect: str) -> Insert:
-    """INSERT … ON CONFLICT DO UPDATE of the dialect (both spell it the same way), built
-    once: one statement for every call keeps SQLAlchemy's compiled cache warm."""
-    statement: postgresql.Insert | sqlite.Insert
-    if dialect == "postgresql":
-        statement = postgresql.insert(JobCount)
-    elif dialect == "sqlite":
-        statement = sqlite.insert(JobCount)
-    else:
-        raise NotImplementedError(f"no UPSERT for {dialect}")
-    return statement.on_conflict_do_update(
-        index_elements=["project_id", "status", "type"],
-        set_={"n": JobCount.n + statement.excluded.n},
+def _increment(rows: int) -> TextClause:
+    """INSERT of `rows` rows … ON CONFLICT DO UPDATE, built once per row count: one
+    statement instead of an executemany, which psycopg pipelines at a cost for the two
+    rows of a status change. Text because SQLAlchemy compiles a multi-row INSERT anew on
+    every call (it never caches one); PostgreSQL and SQLite spell this one the same."""
+    values = ", ".join(
+        f"(:project_id_{index}, :status_{index}, :type_{index}, :n_{index})"
+        for index in range(rows)
+    )
+    return text(
+        f"INSERT INTO job_counts (project_id, status, type, n) VALUES {values} "
+        "ON CONFLICT (project_id, status, type) DO UPDATE SET n = job_counts.n + excluded.n"
     )
 
 

@@ -76,7 +76,7 @@ def list_jobs(session: Session, where: JobFilter, limit: int, cursor: str | None
 def add_job(session: Session, job: Job) -> None:
     """A new job row, counted in job_counts in the same transaction."""
     session.add(job)
-    record_counts(session, count_change(job.project_id, job.type, None, job.status))
+    record_counts(session.connection(), count_change(job.project_id, job.type, None, job.status))
 
 
 def delete_job(session: Session, job_id: str) -> None:
@@ -86,7 +86,7 @@ def delete_job(session: Session, job_id: str) -> None:
         .returning(Job.project_id, Job.status, Job.type)
         .execution_options(synchronize_session=False)
     )
-    record_counts(session, counted((p, s, t) for p, s, t in deleted))
+    record_counts(session.connection(), counted((p, s, t) for p, s, t in deleted))
 
 
 def job_stats(session: Session, project_id: str | None = None) -> JobStats:
@@ -163,7 +163,7 @@ def delete_finished_before(session: Session, cutoff: datetime) -> int:
         .execution_options(synchronize_session=False)
     )
     change = counted((p, s, t) for p, s, t in deleted)
-    record_counts(session, change)
+    record_counts(session.connection(), change)
     return -sum(change.values())
 
 

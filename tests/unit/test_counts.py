@@ -2,6 +2,7 @@
 run at once; `count_drift` finds a difference and `rebuild_counts` repairs it."""
 
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -9,7 +10,14 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from pastools_jobs.contracts import FailureInfo, JobEvent, Progress
-from pastools_jobs.counts import actual_counts, count_drift, rebuild_counts
+from pastools_jobs.counts import (
+    ROWS_PER_UPSERT,
+    CountKey,
+    actual_counts,
+    count_drift,
+    rebuild_counts,
+    record_counts,
+)
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import JobCount
 from pastools_jobs.domain import JobStatus
@@ -67,9 +75,9 @@ def test_counts_follow_a_mixed_workload(db: Database) -> None:
     with db.transaction() as session:
         archive_attempt(session, get_job(session, retried, lock=True))
     record(db, event(retried, "r4b", project, JobStatus.RUNNING))
-    with db.transaction() as session:
-        apply_event(session, event(progressed, "r5", project, JobStatus.QUEUED))
-        assert apply_progress(session, progressed, "r5", Progress(done=1, total=2))
+    record(db, event(progressed, "r5", project, JobStatus.QUEUED))
+    with db.writing() as connection:
+        assert apply_progress(connection, progressed, "r5", Progress(done=1, total=2))
     outside = uuid.uuid4().hex
     record(db, event(outside, "r6", project, JobStatus.RUNNING, "export"))
     with db.transaction() as session:
@@ -100,11 +108,11 @@ def test_counts_stay_exact_under_concurrent_writers(db: Database) -> None:
     def run_to_the_end(index: int) -> None:
         job_id = jobs[index]
         final = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED][index % 3]
-        with db.transaction() as session:
-            apply_progress(session, job_id, "r", Progress(done=1))  # makes it running
+        with db.writing() as connection:
+            apply_progress(connection, job_id, "r", Progress(done=1), likely_queued=True)
         record(db, event(job_id, "r", project, JobStatus.RUNNING))  # a replayed record
-        with db.transaction() as session:
-            apply_progress(session, job_id, "r", Progress(done=2))
+        with db.writing() as connection:
+            apply_progress(connection, job_id, "r", Progress(done=2))
         record(db, event(job_id, "r", project, final))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -133,3 +141,18 @@ def test_drift_is_found_and_a_rebuild_repairs_it(db: Database) -> None:
         assert rebuild_counts(session) == len(actual_counts(session))
         assert_exact(session)
         session.rollback()
+
+
+def test_a_change_of_more_keys_than_one_upsert_takes_is_recorded_whole(db: Database) -> None:
+    project = f"counts-{uuid.uuid4().hex[:8]}"
+    keys = [(project, "queued", f"type-{index:03d}") for index in range(2 * ROWS_PER_UPSERT + 1)]
+    added: Counter[CountKey] = Counter({key: 2 for key in keys})
+    with db.writing() as connection:
+        record_counts(connection, added)
+    with db.transaction() as session:
+        assert job_stats(session, project).total == 2 * len(keys)
+    with db.writing() as connection:
+        record_counts(connection, Counter({key: -2 for key in keys}))
+    with db.transaction() as session:
+        assert job_stats(session, project).total == 0
+        assert_exact(session)

@@ -125,16 +125,16 @@ def test_progress_is_recorded_only_for_the_open_current_run(db: Database) -> Non
     [queued, running, done] = run_events(job_id, 0, JobStatus.COMPLETED)
     with db.transaction() as session:
         apply_event(session, queued)
-    with db.transaction() as session:
-        assert apply_progress(session, job_id, "run-0", Progress(done=3, total=10, message="m"))
-        assert not apply_progress(session, job_id, "other-run", Progress(done=9, total=10))
+    with db.writing() as connection:
+        assert apply_progress(connection, job_id, "run-0", Progress(done=3, total=10, message="m"))
+        assert not apply_progress(connection, job_id, "other-run", Progress(done=9, total=10))
     with db.transaction() as session:
         job = get_job(session, job_id)
         assert (job.status, job.progress_done, job.progress_message) == ("running", 3, "m")
         apply_event(session, running)
         apply_event(session, done)
     with db.transaction() as session:
-        assert not apply_progress(session, job_id, "run-0", Progress(done=5, total=10))
+        assert not apply_progress(session.connection(), job_id, "run-0", Progress(done=5, total=10))
         job = get_job(session, job_id)
         assert (job.status, job.progress_done) == ("completed", 10)
 
@@ -162,19 +162,22 @@ def test_a_retry_archives_the_attempt_and_ignores_late_news_of_it(db: Database) 
 
 def test_first_progress_of_the_run_the_api_started_makes_its_row_running(db: Database) -> None:
     job_id = submitted(db, "p")
-    with db.transaction() as session:
-        assert apply_progress(session, job_id, "run-0", Progress(done=1, total=4, message="m"))
+    with db.writing() as connection:
+        assert apply_progress(
+            connection, job_id, "run-0", Progress(done=1, total=4, message="m"), likely_queued=True
+        )
     with db.transaction() as session:
         job = get_job(session, job_id)
         assert (job.status, job.run_id, job.progress_done) == ("running", "run-0", 1)
         assert job.started_at is not None
         started = job.started_at
-    with db.transaction() as session:
-        assert apply_progress(session, job_id, "run-0", Progress(done=2, total=4))
-        assert not apply_progress(session, job_id, "run-1", Progress(done=3, total=4))
+    with db.writing() as connection:
+        assert apply_progress(connection, job_id, "run-0", Progress(done=2, total=4))
+        assert not apply_progress(connection, job_id, "run-1", Progress(done=3, total=4))
+        assert apply_progress(connection, job_id, "run-0", Progress(done=3), likely_queued=True)
     with db.transaction() as session:
         job = get_job(session, job_id)
-        assert (job.run_id, job.progress_done, job.started_at) == ("run-0", 2, started)
+        assert (job.run_id, job.progress_done, job.started_at) == ("run-0", 3, started)
 
 
 def test_progress_of_an_archived_run_never_takes_over_a_retried_row(db: Database) -> None:
@@ -186,7 +189,7 @@ def test_progress_of_an_archived_run_never_takes_over_a_retried_row(db: Database
     with db.transaction() as session:
         archive_attempt(session, get_job(session, job_id, lock=True))  # the retry's new row
     with db.transaction() as session:
-        assert not apply_progress(session, job_id, "run-0", Progress(done=1, total=2))
+        assert not apply_progress(session.connection(), job_id, "run-0", Progress(done=1, total=2))
         job = get_job(session, job_id)
         assert (job.status, job.run_id) == ("queued", None)
 
@@ -195,13 +198,15 @@ def test_work_without_a_report_yet_shows_running_from_when_it_began(db: Database
     job_id = submitted(db, "p", "export")
     began = T0 + timedelta(seconds=3)
     done = run_events(job_id, 0, JobStatus.COMPLETED)[-1]
-    with db.transaction() as session:
-        assert apply_started(session, job_id, "run-0", began)
-        assert not apply_started(session, job_id, "run-0", began + timedelta(seconds=1))
+    with db.writing() as connection:
+        assert apply_started(connection, job_id, "run-0", began)
+        assert not apply_started(connection, job_id, "run-0", began + timedelta(seconds=1))
     with db.transaction() as session:
         job = get_job(session, job_id)
         assert (job.status, job.run_id, job.started_at) == ("running", "run-0", began)
         apply_event(session, done)
     with db.transaction() as session:
-        assert not apply_started(session, job_id, "run-0", began), "an ended run restarted"
+        assert not apply_started(session.connection(), job_id, "run-0", began), (
+            "an ended run restarted"
+        )
         assert get_job(session, job_id).status == "completed"
