@@ -6,9 +6,10 @@ what the platform adds on top of the SDK is exactly what the benchmarks compare.
 
 The activity options are the platform's (`workflows.work_options`), so
 that heartbeat throttling and cancellation behave the same on both sides.
-`ShapedRawWorkflow` adds exactly the platform workflow's Temporal calls to it (the
-search attributes set at start and upserted twice, the local activity that records
-the outcome, here recording nothing): it splits what the platform costs into what its
+`ShapedRawWorkflow` adds exactly the platform workflow's Temporal calls for a job the
+API submitted to it (the search attributes set at start and upserted at the end, the
+local activity that records the outcome, here recording nothing; a job shorter than a
+heartbeat interval sends no progress signal): it splits what the platform costs into what its
 use of Temporal costs and what its own code (HTTP, the jobs table) costs.
 This module is imported by the workflow sandbox: no side effects at import time.
 """
@@ -78,20 +79,11 @@ async def raw_record(status: str) -> None:
 
 @workflow.defn(name=SHAPED_WORKFLOW)
 class ShapedRawWorkflow:
-    """`RawWorkflow` with the platform workflow's search-attribute upserts and closing
+    """`RawWorkflow` with the platform workflow's closing search-attribute upsert and
     local activity, in the same order (`JobWorkflow.run_job`, for a job the API started)."""
 
     @workflow.run
     async def run(self, work: RawWork) -> int:
-        project_id = workflow.info().typed_search_attributes.get(PROJECT_ID) or ""
-        workflow.upsert_search_attributes(
-            [
-                JOB_STATUS.value_set("running"),
-                JOB_TYPE.value_set("probe"),
-                PROJECT_ID.value_set(project_id),
-                JOB_PROGRESS.value_set(0),
-            ]
-        )
         done = await run_items(work)
         workflow.upsert_search_attributes(
             [JOB_STATUS.value_set("completed"), JOB_PROGRESS.value_set(100)]
