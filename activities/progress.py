@@ -72,9 +72,12 @@ class ProgressReporter:
         # Until a write of this reporter commits, its row is likeliest still queued.
         self._row_written = False
         self._signalled_step = -1
+        """The last percentage the workflow was told; -1: nothing yet (JobStatus `queued`)."""
+        self._interval_passed = False
         self._last: dict[str, Any] | None = None
         self._work = asyncio.current_task()
-        self._start_news: asyncio.Future[None] | None = None
+        self._start_task: asyncio.Future[None] | None = None
+        """Held only so that the event loop's weak reference keeps the task alive."""
         asyncio.get_running_loop().call_later(interval_seconds, self._say_started_if_silent)
 
     def _say_started_if_silent(self) -> None:
@@ -83,14 +86,14 @@ class ProgressReporter:
         A job whose first report is slow (a large file's first batch) still shows it
         then; a quick first report saves the transaction, a quick 10 % step the signal,
         and a job done within the interval both."""
+        self._interval_passed = True
         if self._work is not None and self._work.done():
             return
         if self._last_write == -math.inf or self._signalled_step < 0:
-            self._start_news = asyncio.ensure_future(self._say_started())
+            self._start_task = asyncio.ensure_future(self._say_started())
 
     async def _say_started(self) -> None:
         if self._signalled_step < 0:
-            self._signalled_step = 0
             await self._signal(0)
         if self._last_write == -math.inf:
             await asyncio.to_thread(self._write_start)
@@ -133,11 +136,9 @@ class ProgressReporter:
         if force or stopping or now - self._last_write >= self._interval:
             self._last_write = now
             await asyncio.to_thread(self._write, progress)
-        step = progress.percent // SEARCH_ATTRIBUTE_STEP * SEARCH_ATTRIBUTE_STEP
-        # The workflow itself sets 0 at start and 100 at completion.
-        if step > self._signalled_step and 0 < step < 100:
-            self._signalled_step = step
-            await self._signal(step)
+        percent = self._signal_due(progress.percent)
+        if percent is not None:
+            await self._signal(percent)
         if stopping:
             raise worker_stopping()
 
@@ -157,9 +158,24 @@ class ProgressReporter:
             # Progress is advisory: the job goes on and the next report catches up.
             log.warning("could not record progress of job %s: %s", self._job_id, error)
 
+    def _signal_due(self, percent: int) -> int | None:
+        """What to tell the workflow now, if anything: each new 10 % step, and 0 once the
+        work has run an interval untold (a signal that failed is due again). JobProgress
+        0 and 100 are set at start and at completion, without a signal."""
+        step = percent // SEARCH_ATTRIBUTE_STEP * SEARCH_ATTRIBUTE_STEP
+        if 0 < step < 100 and step > self._signalled_step:
+            return step
+        if self._signalled_step < 0 and self._interval_passed:
+            return 0
+        return None
+
     async def _signal(self, percent: int) -> None:
+        """Tell the workflow; its first signal also makes JobStatus `running`."""
+        told = self._signalled_step
+        self._signalled_step = max(told, percent)
         handle = activity.client().get_workflow_handle(self._job_id, run_id=self._run_id)
         try:
             await handle.signal(PROGRESS_SIGNAL, percent)
         except RPCError as error:
+            self._signalled_step = told
             log.warning("could not signal progress of job %s: %s", self._job_id, error)

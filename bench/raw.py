@@ -7,10 +7,10 @@ what the platform adds on top of the SDK is exactly what the benchmarks compare.
 The activity options are the platform's (`workflows.work_options`), so
 that heartbeat throttling and cancellation behave the same on both sides.
 `ShapedRawWorkflow` adds exactly the platform workflow's Temporal calls for a job the
-API submitted to it (the search attributes set at start and upserted at the end, the
-local activity that records the outcome, here recording nothing; a job shorter than a
-heartbeat interval sends no progress signal): it splits what the platform costs into what its
-use of Temporal costs and what its own code (HTTP, the jobs table) costs.
+API submitted to it: the search attributes set at start and upserted at the end, and
+the local activity that records the outcome (here recording nothing). A one-item job
+sends no progress signal. It splits what the platform costs into what its use of
+Temporal costs and what its own code (HTTP, the jobs table) costs.
 This module is imported by the workflow sandbox: no side effects at import time.
 """
 

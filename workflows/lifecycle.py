@@ -113,17 +113,16 @@ class JobWorkflow:
         workflows, and runs begun before `row_exists` or `attributes_set` existed
         (replayed as they ran), say and record it here."""
         assert self._request is not None
-        if self._request.attributes_set:
-            return
-        self._running_said = True
-        workflow.upsert_search_attributes(
-            [
-                JOB_STATUS.value_set(JobStatus.RUNNING),
-                JOB_TYPE.value_set(self.job_type),
-                PROJECT_ID.value_set(self._request.project_id),
-                JOB_PROGRESS.value_set(0),
-            ]
-        )
+        if not self._request.attributes_set:
+            self._running_said = True
+            workflow.upsert_search_attributes(
+                [
+                    JOB_STATUS.value_set(JobStatus.RUNNING),
+                    JOB_TYPE.value_set(self.job_type),
+                    PROJECT_ID.value_set(self._request.project_id),
+                    JOB_PROGRESS.value_set(0),
+                ]
+            )
         if not self._request.row_exists:
             await self._record_in_table(JobStatus.RUNNING)
 

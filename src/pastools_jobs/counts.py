@@ -27,6 +27,8 @@ from sqlalchemy.orm import Session
 
 from pastools_jobs.db.models import Job, JobCount
 
+TABLE = JobCount.__tablename__
+
 CountKey = tuple[str, str, str]
 """(project_id, status, type)"""
 
@@ -80,8 +82,8 @@ def _increment(rows: int) -> TextClause:
         for index in range(rows)
     )
     return text(
-        f"INSERT INTO job_counts (project_id, status, type, n) VALUES {values} "
-        "ON CONFLICT (project_id, status, type) DO UPDATE SET n = job_counts.n + excluded.n"
+        f"INSERT INTO {TABLE} (project_id, status, type, n) VALUES {values} "
+        f"ON CONFLICT (project_id, status, type) DO UPDATE SET n = {TABLE}.n + excluded.n"
     )
 
 

@@ -13,6 +13,11 @@ from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
 from temporalio.client import Client
 
 PAGE_SIZE = 1000
+OPEN = (
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED,
+    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING,
+)
+"""Statuses of a run not known to be closed (the SDK reads an unspecified one as open too)."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +25,7 @@ class ListedRun:
     job_id: str
     run_id: str
     workflow_type: str
-    running: bool
+    closed: bool
 
 
 async def list_runs(client: Client, query: str) -> AsyncIterator[ListedRun]:
@@ -38,7 +43,7 @@ async def list_runs(client: Client, query: str) -> AsyncIterator[ListedRun]:
                 job_id=info.execution.workflow_id,
                 run_id=info.execution.run_id,
                 workflow_type=info.type.name,
-                running=info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING,
+                closed=info.status not in OPEN,
             )
         token = page.next_page_token
         if not token:

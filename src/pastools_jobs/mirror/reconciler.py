@@ -189,7 +189,7 @@ def _agrees_open(job: Job, run: ListedRun | None) -> bool:
 
 
 def _disagrees(run: ListedRun, row: tuple[str | None, str] | None, archived: Iterable[str]) -> bool:
-    closed = not run.running
+    closed = run.closed
     if row is None:
         # A closed job without a row was cleaned up; an open one was started from outside.
         return not closed
