@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -71,9 +72,7 @@ class ProgressReporter:
         self._last_write = -math.inf
         # Until a write of this reporter commits, its row is likeliest still queued.
         self._row_written = False
-        self._signalled_step = -1
-        """The last percentage the workflow was told; -1: nothing yet (JobStatus `queued`)."""
-        self._interval_passed = False
+        self._signals = SignalPlan()
         self._last: dict[str, Any] | None = None
         self._work = asyncio.current_task()
         self._start_task: asyncio.Future[None] | None = None
@@ -86,14 +85,14 @@ class ProgressReporter:
         A job whose first report is slow (a large file's first batch) still shows it
         then; a quick first report saves the transaction, a quick 10 % step the signal,
         and a job done within the interval both."""
-        self._interval_passed = True
+        self._signals.interval_passed = True
         if self._work is not None and self._work.done():
             return
-        if self._last_write == -math.inf or self._signalled_step < 0:
+        if self._last_write == -math.inf or self._signals.untold:
             self._start_task = asyncio.ensure_future(self._say_started())
 
     async def _say_started(self) -> None:
-        if self._signalled_step < 0:
+        if self._signals.untold:
             await self._signal(0)
         if self._last_write == -math.inf:
             await asyncio.to_thread(self._write_start)
@@ -136,7 +135,7 @@ class ProgressReporter:
         if force or stopping or now - self._last_write >= self._interval:
             self._last_write = now
             await asyncio.to_thread(self._write, progress)
-        percent = self._signal_due(progress.percent)
+        percent = self._signals.due(progress.percent)
         if percent is not None:
             await self._signal(percent)
         if stopping:
@@ -158,24 +157,45 @@ class ProgressReporter:
             # Progress is advisory: the job goes on and the next report catches up.
             log.warning("could not record progress of job %s: %s", self._job_id, error)
 
-    def _signal_due(self, percent: int) -> int | None:
-        """What to tell the workflow now, if anything: each new 10 % step, and 0 once the
-        work has run an interval untold (a signal that failed is due again). JobProgress
-        0 and 100 are set at start and at completion, without a signal."""
-        step = percent // SEARCH_ATTRIBUTE_STEP * SEARCH_ATTRIBUTE_STEP
-        if 0 < step < 100 and step > self._signalled_step:
-            return step
-        if self._signalled_step < 0 and self._interval_passed:
-            return 0
-        return None
-
     async def _signal(self, percent: int) -> None:
         """Tell the workflow; its first signal also makes JobStatus `running`."""
-        told = self._signalled_step
-        self._signalled_step = max(told, percent)
+        before = self._signals.sending(percent)
         handle = activity.client().get_workflow_handle(self._job_id, run_id=self._run_id)
         try:
             await handle.signal(PROGRESS_SIGNAL, percent)
         except RPCError as error:
-            self._signalled_step = told
+            self._signals.failed(before)
             log.warning("could not signal progress of job %s: %s", self._job_id, error)
+
+
+@dataclass
+class SignalPlan:
+    """Which progress signals a piece of work owes its workflow: each new 10 % step, and
+    a first one (0) once the work has run one heartbeat interval, which makes JobStatus
+    `running`. JobProgress 0 and 100 are set at start and at completion, unsignalled."""
+
+    told: int = -1
+    """The last percentage sent; -1 while the workflow has been told nothing."""
+    interval_passed: bool = False
+
+    @property
+    def untold(self) -> bool:
+        return self.told < 0
+
+    def due(self, percent: int) -> int | None:
+        step = percent // SEARCH_ATTRIBUTE_STEP * SEARCH_ATTRIBUTE_STEP
+        if 0 < step < 100 and step > self.told:
+            return step
+        if self.untold and self.interval_passed:
+            return 0
+        return None
+
+    def sending(self, percent: int) -> int:
+        """Count `percent` as told while it is sent; returns what to restore if it fails."""
+        before = self.told
+        self.told = max(before, percent)
+        return before
+
+    def failed(self, before: int) -> None:
+        """The signal did not arrive: what it said is due again."""
+        self.told = before
