@@ -42,6 +42,7 @@ def test_worker_killed_mid_work_finishes_with_the_same_results(fault_api: JobsAp
     jobs |= {kind: api.submit(kind, big.id, **params)["id"] for kind, params in DATASET_JOBS}
     for job_id in jobs.values():
         api.wait_running(job_id)
+    api.wait_checkpointed(jobs["import"])
 
     api.stack.kill_worker()
     api.stack.start_worker()

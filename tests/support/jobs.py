@@ -1,5 +1,6 @@
 """The REST API as a test (or a user) drives it."""
 
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,23 @@ class JobsApi:
             lambda job: job["status"] == "running" and job["progress"]["done"] >= min_done,
             what=f"running with {min_done} items done",
         )
+
+    def wait_checkpointed(self, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """Until Temporal holds a heartbeat of the job's work past its start: the checkpoint a
+        retry resumes from. The row shows progress at once; the heartbeat that carries it
+        reaches Temporal up to one throttle interval later, so a kill in between would
+        leave the retry nothing to resume from."""
+
+        def checkpoint() -> dict[str, Any] | None:
+            described = self.stack.temporal.cli("workflow", "describe", "-w", job_id, "-o", "json")
+            for pending in json.loads(described.stdout).get("pendingActivities", []):
+                # The CLI prints JSON payloads decoded: the details are the heartbeat's values.
+                for progress in pending.get("heartbeatDetails") or []:
+                    if progress.get("done", 0) > 0:
+                        return progress
+            return None
+
+        return wait_for(checkpoint, timeout=timeout, what=f"a checkpoint of job {job_id}")
 
     def count_drift(self) -> list[CountDrift]:
         """job_counts against a GROUP BY of jobs in the stack's database; empty when equal."""

@@ -161,6 +161,7 @@ def test_worker_killed_mid_import_resumes_and_imports_each_key_once(api: JobsApi
     api.wait_for_job(
         job["id"], lambda j: j["progress"]["percent"] >= 20, what="a fifth imported", timeout=60
     )
+    api.wait_checkpointed(job["id"])
 
     api.stack.kill_worker()
     api.stack.start_worker()
