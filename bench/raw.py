@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity, workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
-    from pastools_jobs.contracts import JOB_PROGRESS, JOB_STATUS, JOB_TYPE, PROJECT_ID
+    from pastools_jobs.contracts import JOB_PROGRESS, JOB_STATUS
     from workflows.work_options import work_activity_options
 
 RAW_WORKFLOW = "BenchRawWorkflow"
@@ -58,18 +57,6 @@ class RawWorkflow:
 async def run_items(work: RawWork) -> int:
     done: int = await workflow.execute_activity(raw_items, work, **work_activity_options())
     return done
-
-
-def shaped_start_attributes(project_id: str) -> TypedSearchAttributes:
-    """The search attributes the platform's API starts a job with."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(JOB_TYPE, "probe"),
-            SearchAttributePair(JOB_STATUS, "queued"),
-            SearchAttributePair(PROJECT_ID, project_id),
-            SearchAttributePair(JOB_PROGRESS, 0),
-        ]
-    )
 
 
 @activity.defn(name="bench_raw_record")

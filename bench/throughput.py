@@ -26,7 +26,8 @@ from bench import cpu
 from bench.core import Report, Row, number, ratio_at_least
 from bench.environment import BACKENDS, BenchEnv, wait_completed
 from bench.memory import peak_mb, reset_peak
-from bench.raw import RawWork, RawWorkflow, ShapedRawWorkflow, shaped_start_attributes
+from bench.raw import RawWork, RawWorkflow, ShapedRawWorkflow
+from pastools_jobs.contracts import queued_attributes
 from tests.support.services import Stack
 
 T = TypeVar("T")
@@ -91,17 +92,13 @@ async def raw_seconds(client: Client, task_queue: str, jobs: int, *, shaped: boo
     project = f"load-{uuid.uuid4().hex[:8]}"
 
     async def start(_index: int) -> None:
-        workflow_id = f"raw-{uuid.uuid4().hex}"
-        handle: WorkflowHandle[Any, int]
-        if shaped:
-            handle = await client.start_workflow(
-                ShapedRawWorkflow.run, RawWork(items=1), id=workflow_id, task_queue=task_queue,
-                search_attributes=shaped_start_attributes(project),
-            )  # fmt: skip
-        else:
-            handle = await client.start_workflow(
-                RawWorkflow.run, RawWork(items=1), id=workflow_id, task_queue=task_queue
-            )
+        handle: WorkflowHandle[Any, int] = await client.start_workflow(
+            ShapedRawWorkflow.run if shaped else RawWorkflow.run,
+            RawWork(items=1),
+            id=f"raw-{uuid.uuid4().hex}",
+            task_queue=task_queue,
+            search_attributes=queued_attributes("probe", project) if shaped else None,
+        )
         handles.append(handle)
 
     async def results(lane: int) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from temporalio.common import SearchAttributeKey
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
 from pastools_jobs.domain import JobStatus
 
@@ -23,6 +23,19 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     PROJECT_ID.name: "Keyword",
     JOB_PROGRESS.name: "Int",
 }
+
+
+def queued_attributes(job_type: str, project_id: str) -> TypedSearchAttributes:
+    """The search attributes a job the API submits starts with."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(JOB_TYPE, job_type),
+            SearchAttributePair(JOB_STATUS, JobStatus.QUEUED.value),
+            SearchAttributePair(PROJECT_ID, project_id),
+            SearchAttributePair(JOB_PROGRESS, 0),
+        ]
+    )
+
 
 PROGRESS_SIGNAL = "report_progress"
 """Signal by which an activity tells its workflow the percentage, for the JobProgress attribute."""

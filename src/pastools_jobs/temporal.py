@@ -5,18 +5,14 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from temporalio.client import Client
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
-)
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
 from pastools_jobs.config import Settings
-from pastools_jobs.contracts import JOB_PROGRESS, JOB_STATUS, JOB_TYPE, PROJECT_ID, JobRequest
+from pastools_jobs.contracts import JobRequest, queued_attributes
 from pastools_jobs.db.models import Job
-from pastools_jobs.domain import JobStatus, TemporalUnavailable
+from pastools_jobs.domain import TemporalUnavailable
 from pastools_jobs.job_types import BY_TYPE, workflow_name
 
 _UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
@@ -80,14 +76,7 @@ class JobLauncher:
                 task_queue=self.task_queue,
                 id_reuse_policy=policy,
                 execution_timeout=timeout,
-                search_attributes=TypedSearchAttributes(
-                    [
-                        SearchAttributePair(JOB_TYPE, job.type),
-                        SearchAttributePair(JOB_STATUS, JobStatus.QUEUED.value),
-                        SearchAttributePair(PROJECT_ID, job.project_id),
-                        SearchAttributePair(JOB_PROGRESS, 0),
-                    ]
-                ),
+                search_attributes=queued_attributes(job.type, job.project_id),
             )
         assert handle.result_run_id is not None
         return handle.result_run_id

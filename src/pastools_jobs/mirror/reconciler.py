@@ -189,15 +189,14 @@ def _agrees_open(job: Job, run: ListedRun | None) -> bool:
 
 
 def _disagrees(run: ListedRun, row: tuple[str | None, str] | None, archived: Iterable[str]) -> bool:
-    closed = run.closed
     if row is None:
         # A closed job without a row was cleaned up; an open one was started from outside.
-        return not closed
+        return not run.closed
     run_id, status = row
     if run_id is None:
         # The run the API started, whose work has not reported yet: it will, or its
         # workflow will record how it ended, unless it closed first.
-        return closed and run.run_id not in archived
+        return run.closed and run.run_id not in archived
     if run.run_id != run_id:
         return run.run_id not in archived
-    return closed and not JobStatus(status).is_terminal
+    return run.closed and not JobStatus(status).is_terminal
