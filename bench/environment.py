@@ -8,6 +8,7 @@ support code) and the raw worker (`bench.raw_worker`), each on its own task queu
 
 import asyncio
 import contextlib
+import functools
 import shutil
 import subprocess
 import sys
@@ -28,10 +29,12 @@ from tests.support.services import (
     PostgresCluster,
     Stack,
     TemporalServer,
+    free_port,
     start_postgres,
     start_stack,
     start_temporal,
 )
+from tests.support.waiting import wait_for
 
 T = TypeVar("T")
 
@@ -51,6 +54,14 @@ class RawWorker:
 
 
 @dataclass
+class Relay:
+    """The bare HTTP relay (`bench.relay`) in front of the raw worker's task queue."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+
+
+@dataclass
 class BenchEnv:
     """Lazily started services shared by the benchmarks of one run."""
 
@@ -62,6 +73,7 @@ class BenchEnv:
     _client: Client | None = None
     _stacks: dict[str, Stack] = field(default_factory=dict)
     _raw: RawWorker | None = None
+    _relay: Relay | None = None
     shared: dict[str, Any] = field(default_factory=dict)
     """Results one benchmark leaves for another (the memory benchmark reuses load 1)."""
 
@@ -134,19 +146,44 @@ class BenchEnv:
         if self._raw is None:
             temporal = await self.temporal()
             queue = "bench-raw"
-            with (self.workdir / "raw-worker.log").open("ab") as log:
-                process = subprocess.Popen(
-                    [sys.executable, "-m", "bench.raw_worker", "--address", temporal.address,
-                     "--task-queue", queue],
-                    cwd=REPO_ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    **child_process_options(),
-                )  # fmt: skip
-            self._cleanups.callback(stop_process, process)
+            process = self._spawn(
+                "bench.raw_worker", "--address", temporal.address, "--task-queue", queue
+            )
             self._raw = RawWorker(process, queue)
             await warm_up_raw(await self.client(), queue)
         return self._raw
+
+    async def relay(self) -> Relay:
+        """The bare HTTP relay to the raw worker, started once and ready to answer."""
+        if self._relay is None:
+            temporal = await self.temporal()
+            raw = await self.raw()
+            port = free_port()
+            process = self._spawn(
+                "bench.relay", "--address", temporal.address, "--task-queue", raw.task_queue,
+                "--port", str(port),
+            )  # fmt: skip
+            relay = Relay(process, f"http://127.0.0.1:{port}")
+            await asyncio.to_thread(
+                functools.partial(wait_for, timeout=60, what="the HTTP relay"),
+                lambda: relay_ready(relay),
+            )
+            await warm_up_relay(relay, await self.client())
+            self._relay = relay
+        return self._relay
+
+    def _spawn(self, module: str, *args: str) -> subprocess.Popen[bytes]:
+        """`python -m module args`, logging to `<module>.log` in the workdir, stopped at close."""
+        with (self.workdir / f"{module}.log").open("ab") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", module, *args],
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **child_process_options(),
+            )
+        self._cleanups.callback(stop_process, process)
+        return process
 
     def on_close(self, callback: Callable[[], object]) -> None:
         self._cleanups.callback(callback)
@@ -154,6 +191,15 @@ class BenchEnv:
     def close(self) -> None:
         """Stop everything in reverse order of start: stacks, workers, then the servers."""
         self._cleanups.close()
+
+
+def relay_ready(relay: Relay) -> bool:
+    if relay.process.poll() is not None:
+        raise RuntimeError("the HTTP relay exited; see bench.relay.log in the bench workdir")
+    try:
+        return httpx.get(f"{relay.url}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 async def warm_up_platform(stack: Stack) -> None:
@@ -191,3 +237,14 @@ async def warm_up_raw(client: Client, task_queue: str) -> None:
     ]
     async with asyncio.timeout(120):
         await asyncio.gather(*(handle.result() for handle in handles))
+
+
+async def warm_up_relay(relay: Relay, client: Client) -> None:
+    async with httpx.AsyncClient(base_url=relay.url, timeout=60) as http:
+        ids = []
+        for _ in range(WARM_UP_JOBS):
+            response = await http.post("/workflows", json={"project_id": "warm"})
+            response.raise_for_status()
+            ids.append(response.json()["id"])
+    async with asyncio.timeout(120):
+        await asyncio.gather(*(client.get_workflow_handle(id).result() for id in ids))

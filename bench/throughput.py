@@ -3,7 +3,9 @@
 Both sides start N one-heartbeat workflows from 32 concurrent clients on the same dev
 server, with workers of the same settings, and the clock stops when all of them have
 completed: for the platform when the jobs table says so (that is what a user sees),
-for the raw SDK when every workflow result has arrived. The peak RSS of each process
+for the raw SDK when every workflow result has arrived. Two more sides split the gap:
+the raw workflow with the platform's Temporal calls, started from the SDK, then
+submitted over HTTP to a bare relay (`bench.relay`). The peak RSS of each process
 during these runs is kept for the memory benchmark ("load 1").
 
 The workload is the `probe` job with `items=1` (one heartbeat): the issue's `export`
@@ -24,7 +26,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from bench import cpu
 from bench.core import Report, Row, number, ratio_at_least
-from bench.environment import BACKENDS, BenchEnv, wait_completed
+from bench.environment import BACKENDS, BenchEnv, Relay, wait_completed
 from bench.memory import peak_mb, reset_peak
 from bench.raw import RawWork, RawWorkflow, ShapedRawWorkflow
 from pastools_jobs.contracts import queued_attributes
@@ -37,6 +39,7 @@ ROUNDS = 4
 """The full size's N jobs per side run in this many interleaved rounds."""
 IDLE_SECONDS = 2.0
 SHAPED = "raw + platform's Temporal calls"
+HOP = "… + bare HTTP hop"
 
 
 @dataclass
@@ -48,6 +51,8 @@ class LoadOne:
     raw_rate: float = 0.0
     shaped_rate: float = 0.0
     """The raw workflow with the platform workflow's Temporal calls (`ShapedRawWorkflow`)."""
+    hop_rate: float = 0.0
+    """`ShapedRawWorkflow` submitted over HTTP to the bare relay (`bench.relay`)."""
     platform_rates: dict[str, float] = field(default_factory=dict)
     peaks: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -85,6 +90,36 @@ async def platform_seconds(stack: Stack, jobs: int) -> float:
         return time.perf_counter() - started
 
 
+async def relay_seconds(relay: Relay, client: Client, jobs: int) -> float:
+    """Seconds from the first POST to the bare relay until the last workflow result has
+    arrived: the platform's clients in front, the shaped raw workflow behind."""
+    body = {"project_id": f"load-{uuid.uuid4().hex[:8]}"}
+    ids: list[str] = []
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    async with httpx.AsyncClient(base_url=relay.url, timeout=120, limits=limits) as http:
+
+        async def submit(_index: int) -> None:
+            response = await http.post("/workflows", json=body)
+            if response.status_code != 201:
+                raise RuntimeError(f"relay failed: {response.status_code} {response.text}")
+            ids.append(response.json()["id"])
+
+        started = time.perf_counter()
+        await in_lanes(jobs, CLIENTS, submit)
+        await all_results([client.get_workflow_handle(id) for id in ids])
+        return time.perf_counter() - started
+
+
+async def all_results(handles: list[WorkflowHandle[Any, Any]]) -> None:
+    """Wait for every handle's result from `CLIENTS` lanes, as the raw side's clients do."""
+
+    async def results(lane: int) -> None:
+        for handle in handles[lane::CLIENTS]:
+            await handle.result()
+
+    await asyncio.gather(*(results(lane) for lane in range(CLIENTS)))
+
+
 async def raw_seconds(client: Client, task_queue: str, jobs: int, *, shaped: bool = False) -> float:
     """Seconds from the first start until the last workflow result has arrived; `shaped`
     runs `ShapedRawWorkflow`, started with the platform's search attributes."""
@@ -101,13 +136,9 @@ async def raw_seconds(client: Client, task_queue: str, jobs: int, *, shaped: boo
         )
         handles.append(handle)
 
-    async def results(lane: int) -> None:
-        for handle in handles[lane::CLIENTS]:
-            await handle.result()
-
     started = time.perf_counter()
     await in_lanes(jobs, CLIENTS, start)
-    await asyncio.gather(*(results(lane) for lane in range(CLIENTS)))
+    await all_results(handles)
     return time.perf_counter() - started
 
 
@@ -136,6 +167,7 @@ async def load_one(env: BenchEnv) -> LoadOne:
     rounds = env.pick(1, ROUNDS)
     load = LoadOne(jobs=env.pick(20, 1000), rounds=rounds)
     raw = await env.raw()
+    relay = await env.relay()
     client = await env.client()
     stacks = {backend: await env.platform(backend) for backend in BACKENDS}
     main = stacks["postgresql"]
@@ -145,9 +177,10 @@ async def load_one(env: BenchEnv) -> LoadOne:
     sides: dict[str, Callable[[int], Awaitable[float]]] = {
         "raw": lambda n: raw_seconds(client, raw.task_queue, n),
         SHAPED: lambda n: raw_seconds(client, raw.task_queue, n, shaped=True),
+        HOP: lambda n: relay_seconds(relay, client, n),
         **{b: functools.partial(platform_seconds, stack) for b, stack in stacks.items()},
     }
-    pids = await process_ids(env, raw.process.pid, stacks)
+    pids = await process_ids(env, raw.process.pid, relay.process.pid, stacks)
     seconds = dict.fromkeys(sides, 0.0)
     load.cpu = {side: dict.fromkeys([*pids, cpu.CLIENTS], 0.0) for side in sides}
     for index in range(rounds):
@@ -158,6 +191,7 @@ async def load_one(env: BenchEnv) -> LoadOne:
                 load.cpu[side][name] += spent - before[name]
     load.raw_rate = load.jobs / seconds.pop("raw")
     load.shaped_rate = load.jobs / seconds.pop(SHAPED)
+    load.hop_rate = load.jobs / seconds.pop(HOP)
     load.platform_rates = {side: load.jobs / total for side, total in seconds.items()}
     load.peaks |= {
         "raw worker": peak_mb(raw.process.pid),
@@ -168,9 +202,15 @@ async def load_one(env: BenchEnv) -> LoadOne:
     return load
 
 
-async def process_ids(env: BenchEnv, raw_pid: int, stacks: dict[str, Stack]) -> dict[str, int]:
+async def process_ids(
+    env: BenchEnv, raw_pid: int, relay_pid: int, stacks: dict[str, Stack]
+) -> dict[str, int]:
     """The processes whose CPU the throughput run splits: every one of the run's services."""
-    pids = {"dev server": (await env.temporal()).process.pid, "raw worker": raw_pid}
+    pids = {
+        "dev server": (await env.temporal()).process.pid,
+        "raw worker": raw_pid,
+        "HTTP relay": relay_pid,
+    }
     for backend, stack in stacks.items():
         assert stack.api is not None and stack.worker is not None
         pids |= {f"API ({backend})": stack.api.pid, f"worker ({backend})": stack.worker.pid}
@@ -211,6 +251,17 @@ async def run(env: BenchEnv, report: Report) -> None:
             f"or table, N={load.jobs}",
             "jobs/s",
             load.shaped_rate,
+            load.raw_rate,
+            "raw SDK",
+        )
+    )
+    report.rows.append(
+        Row(
+            "1 throughput",
+            f"the same, submitted over HTTP to a bare FastAPI relay (no token, no table), "
+            f"{CLIENTS} clients, N={load.jobs}",
+            "jobs/s",
+            load.hop_rate,
             load.raw_rate,
             "raw SDK",
         )
