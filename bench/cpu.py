@@ -13,10 +13,32 @@ CLIENTS = "clients (bench process)"
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU of `pid` so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    """User + system CPU so far of `pid` and of every process under it.
+
+    A PostgreSQL server is a postmaster with one backend per connection: the live ones
+    are counted from their own accounting, the exited ones from their parent's (the CPU
+    of reaped children, fields 16 and 17 of /proc/<pid>/stat).
+    """
     # The command name, in parentheses, may hold spaces: split after its closing one.
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = sum(int(value) for value in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK") + sum(_live_cpu_seconds(c) for c in _children(pid))
+
+
+def _live_cpu_seconds(pid: int) -> float:
+    """A child's CPU, or nothing if it has exited meanwhile (its parent then holds it)."""
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for children in Path(f"/proc/{pid}/task").glob("*/children")
+        for child in children.read_text().split()
+    ]
 
 
 def own_cpu_seconds() -> float:

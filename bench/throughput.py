@@ -214,7 +214,7 @@ async def process_ids(
     for backend, stack in stacks.items():
         assert stack.api is not None and stack.worker is not None
         pids |= {f"API ({backend})": stack.api.pid, f"worker ({backend})": stack.worker.pid}
-    return pids
+    return pids | {"PostgreSQL server": (await env.postgres()).pid}
 
 
 def cpu_section(load: LoadOne) -> str:

@@ -112,6 +112,11 @@ class PostgresCluster:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's: the first line of its pid file."""
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def pg_ctl(self, *args: str) -> None:
         subprocess.run(
             [*self.owner, _postgres_bin("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", *args],
