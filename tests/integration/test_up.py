@@ -71,6 +71,7 @@ class Up:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env=env,
+                preexec_fn=as_from_a_terminal,
             )
         self.url = f"http://127.0.0.1:{self.ports['api']}"
         wait_for(self.printed_urls, timeout=90, interval=0.3, what="pastools up")
@@ -89,6 +90,12 @@ class Up:
     def interrupt(self) -> int:
         self.process.send_signal(signal.SIGINT)
         return self.process.wait(timeout=60)
+
+
+def as_from_a_terminal() -> None:
+    """Ctrl-C reaches a command started from a terminal; a test run started in the
+    background by a non-interactive shell ignores SIGINT, and its children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
