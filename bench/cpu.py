@@ -17,7 +17,9 @@ def cpu_seconds(pid: int) -> float:
 
     A PostgreSQL server is a postmaster with one backend per connection: the live ones
     are counted from their own accounting, the exited ones from their parent's (the CPU
-    of reaped children, fields 16 and 17 of /proc/<pid>/stat).
+    of reaped children, fields 16 and 17 of /proc/<pid>/stat). A child reaped between
+    the two reads is missed; the benchmark's backends are pooled connections, which
+    live as long as the run. Needs /proc/<pid>/task/<tid>/children (Linux 4.2+).
     """
     # The command name, in parentheses, may hold spaces: split after its closing one.
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -26,7 +28,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def _live_cpu_seconds(pid: int) -> float:
-    """A child's CPU, or nothing if it has exited meanwhile (its parent then holds it)."""
+    """A child's CPU, or nothing if it has exited since it was listed."""
     try:
         return cpu_seconds(pid)
     except (FileNotFoundError, ProcessLookupError):

@@ -8,7 +8,6 @@ support code) and the raw worker (`bench.raw_worker`), each on its own task queu
 
 import asyncio
 import contextlib
-import functools
 import shutil
 import subprocess
 import sys
@@ -165,8 +164,7 @@ class BenchEnv:
             )  # fmt: skip
             relay = Relay(process, f"http://127.0.0.1:{port}")
             await asyncio.to_thread(
-                functools.partial(wait_for, timeout=60, what="the HTTP relay"),
-                lambda: relay_ready(relay),
+                wait_for, lambda: relay_ready(relay), timeout=60, what="the HTTP relay"
             )
             await warm_up_relay(relay, await self.client())
             self._relay = relay
@@ -194,6 +192,7 @@ class BenchEnv:
 
 
 def relay_ready(relay: Relay) -> bool:
+    """Whether the relay answers; a relay that exited will not, so fail at once."""
     if relay.process.poll() is not None:
         raise RuntimeError("the HTTP relay exited; see bench.relay.log in the bench workdir")
     try:
@@ -240,11 +239,13 @@ async def warm_up_raw(client: Client, task_queue: str) -> None:
 
 
 async def warm_up_relay(relay: Relay, client: Client) -> None:
+    """Run a few workflows through the relay, so that its imports and its Temporal
+    connection are not part of the first round's time."""
     async with httpx.AsyncClient(base_url=relay.url, timeout=60) as http:
-        ids = []
+        workflow_ids = []
         for _ in range(WARM_UP_JOBS):
             response = await http.post("/workflows", json={"project_id": "warm"})
             response.raise_for_status()
-            ids.append(response.json()["id"])
+            workflow_ids.append(response.json()["id"])
     async with asyncio.timeout(120):
-        await asyncio.gather(*(client.get_workflow_handle(id).result() for id in ids))
+        await asyncio.gather(*(client.get_workflow_handle(w).result() for w in workflow_ids))

@@ -1,21 +1,20 @@
-"""The floor of any HTTP job platform on Temporal: `python -m bench.relay --address A
---task-queue Q --port P`.
+"""The floor of an HTTP front for the platform's workflows: `python -m bench.relay
+--address A --task-queue Q --port P`.
 
-One FastAPI route on the API's own server settings (uvicorn, uvloop, httptools) that
-starts `ShapedRawWorkflow` (the platform workflow's Temporal calls, nothing else) and
-answers its id: no token check, no validation beyond the body's JSON, no jobs table.
-Benchmark 1 submits to it with the platform's HTTP clients, so the gap between it and
-the raw SDK is what an HTTP hop plus the platform's Temporal calls cost, and the gap
-between it and the platform is what the platform's own code costs.
+One FastAPI route on the API's own server settings (uvicorn, uvloop, httptools, access
+log) that starts `ShapedRawWorkflow` (the platform workflow's Temporal calls, nothing
+else) and answers its id: no token check, no validation beyond its body, no jobs table.
+Benchmark 1 submits to it with the platform side's HTTP clients, so the gap between it
+and the raw SDK is what an HTTP hop plus the platform's Temporal calls cost, and the gap
+between it and the platform is what the platform's own code and its database cost.
 """
 
 import argparse
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from pydantic import BaseModel
 from temporalio.client import Client
 
@@ -24,15 +23,21 @@ from pastools_jobs.contracts import queued_attributes
 
 
 class Submission(BaseModel):
+    """The project only: it goes into the search attributes, as a job's does."""
+
     project_id: str
 
 
+class Started(BaseModel):
+    id: str
+
+
 def create_relay(address: str, task_queue: str) -> FastAPI:
-    clients: dict[str, Client] = {}
+    """The relay's app, connected to Temporal for its lifetime like the platform's API."""
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        clients["temporal"] = await Client.connect(address)
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.temporal = await Client.connect(address)
         yield
 
     app = FastAPI(lifespan=lifespan)
@@ -42,15 +47,16 @@ def create_relay(address: str, task_queue: str) -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/workflows", status_code=201)
-    async def start(submission: Submission) -> dict[str, Any]:
-        handle = await clients["temporal"].start_workflow(
+    async def start(submission: Submission, request: Request) -> Started:
+        temporal: Client = request.app.state.temporal
+        handle = await temporal.start_workflow(
             ShapedRawWorkflow.run,
             RawWork(items=1),
             id=f"relay-{uuid.uuid4().hex}",
             task_queue=task_queue,
             search_attributes=queued_attributes("probe", submission.project_id),
         )
-        return {"id": handle.id}
+        return Started(id=handle.id)
 
     return app
 

@@ -94,7 +94,7 @@ async def relay_seconds(relay: Relay, client: Client, jobs: int) -> float:
     """Seconds from the first POST to the bare relay until the last workflow result has
     arrived: the platform's clients in front, the shaped raw workflow behind."""
     body = {"project_id": f"load-{uuid.uuid4().hex[:8]}"}
-    ids: list[str] = []
+    workflow_ids: list[str] = []
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
     async with httpx.AsyncClient(base_url=relay.url, timeout=120, limits=limits) as http:
 
@@ -102,11 +102,11 @@ async def relay_seconds(relay: Relay, client: Client, jobs: int) -> float:
             response = await http.post("/workflows", json=body)
             if response.status_code != 201:
                 raise RuntimeError(f"relay failed: {response.status_code} {response.text}")
-            ids.append(response.json()["id"])
+            workflow_ids.append(response.json()["id"])
 
         started = time.perf_counter()
         await in_lanes(jobs, CLIENTS, submit)
-        await all_results([client.get_workflow_handle(id) for id in ids])
+        await all_results([client.get_workflow_handle(w) for w in workflow_ids])
         return time.perf_counter() - started
 
 
