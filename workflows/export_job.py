@@ -9,7 +9,6 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ExportParams
-    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="ExportJob")
@@ -31,6 +30,4 @@ class ExportJob(JobWorkflow):
             key_prefix=params.key_prefix,
             batch_rows=params.batch_rows,
         )
-        return await workflow.execute_activity_method(
-            ExportActivities.export_records, work, **work_activity_options()
-        )
+        return await self.run_work(ExportActivities.export_records, work)

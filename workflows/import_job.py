@@ -10,7 +10,6 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.datasets.readers import CsvOptions
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ImportParams
-    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="ImportJob")
@@ -36,6 +35,4 @@ class ImportJob(JobWorkflow):
             max_examples=params.max_examples,
             batch_rows=params.batch_rows,
         )
-        return await workflow.execute_activity_method(
-            ImportActivities.import_records, work, **work_activity_options()
-        )
+        return await self.run_work(ImportActivities.import_records, work)

@@ -6,8 +6,9 @@ wants the run method on the class itself).
 """
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -34,6 +35,13 @@ with workflow.unsafe.imports_passed_through():
         JobRequest,
     )
     from pastools_jobs.domain import JobStatus
+    from workflows.work_options import work_activity_options
+
+T = TypeVar("T")
+W = TypeVar("W")
+
+OUTCOME_WINS_PATCH = "outcome-wins-over-a-late-cancel"
+"""Runs begun before it let a cancel that met the work's outcome win; they replay so."""
 
 _RECORD_POLICY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
 
@@ -66,6 +74,12 @@ class JobWorkflow:
 
     async def execute(self, params: Any) -> dict[str, Any]:
         raise NotImplementedError
+
+    async def run_work(self, activity: Callable[[Any, W], Awaitable[T]], work: W) -> T:
+        """Run the type's long activity (heartbeats, retries, real cancellation) to its
+        outcome: a cancel requested once that outcome has reached the workflow loses to it."""
+        handle = workflow.start_activity_method(activity, work, **work_activity_options())
+        return await _outcome(handle)
 
     async def run_job(self, request: JobRequest) -> dict[str, Any]:
         self._request = request
@@ -133,7 +147,14 @@ class JobWorkflow:
         result: dict[str, Any] | None = None,
         error: FailureInfo | None = None,
     ) -> None:
-        """Tell the search attributes and the table how the job ended."""
+        """Tell the search attributes and the table how the job ended. The outcome is
+        decided by now: a cancel arriving meanwhile must not cut the record short, or the
+        workflow would close otherwise than the table says."""
+        await _uncancellable(self._record_outcome(status, result, error))
+
+    async def _record_outcome(
+        self, status: JobStatus, result: dict[str, Any] | None, error: FailureInfo | None
+    ) -> None:
         self._running_said = True  # a late progress signal must not say `running` again
         attributes: list[SearchAttributeUpdate[Any]] = [JOB_STATUS.value_set(status)]
         if status is JobStatus.COMPLETED:
@@ -177,6 +198,45 @@ class JobWorkflow:
             # ApplicationError such as OperationalError), not an ActivityError: an
             # unreachable database must never fail the job it only records.
             workflow.logger.warning("job state not recorded, left to the reconciler: %s", failure)
+
+
+async def _outcome(work: "asyncio.Task[T]") -> T:
+    """The work's result or failure. A workflow cancel reaches this as CancelledError even
+    when the work's outcome arrived in the same activation (after a failed workflow task,
+    replay delivers both at once): then the outcome wins. Otherwise the activity is told to
+    stop, and waited for (`WAIT_CANCELLATION_COMPLETED`): if it ended anyway, that counts."""
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if not workflow.patched(OUTCOME_WINS_PATCH):
+            raise
+        _uncancel()
+        # Every task made ready by this activation runs before a condition is checked: an
+        # outcome that came with the cancel has settled the work's task by then.
+        await workflow.wait_condition(lambda: True)
+        if not work.done():
+            work.cancel()
+        return await work
+
+
+async def _uncancellable(step: Awaitable[T]) -> T:
+    """Run `step` to its end even if the workflow is cancelled meanwhile."""
+    task = asyncio.ensure_future(step)
+    while True:
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not workflow.patched(OUTCOME_WINS_PATCH):
+                task.cancel()  # as runs begun earlier did: the step is cancelled with them
+                return await task
+            _uncancel()
+
+
+def _uncancel() -> None:
+    """A cancel that was caught and overruled no longer counts against the task."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
 
 
 def _is_cancellation(error: BaseException) -> bool:

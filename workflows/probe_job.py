@@ -13,7 +13,6 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ItemsParams
-    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="ProbeJob")
@@ -28,9 +27,8 @@ class ProbeJob(JobWorkflow):
         return await self.run_job(request)
 
     async def execute(self, params: ItemsParams) -> dict[str, Any]:
-        outcome = await workflow.execute_activity_method(
+        outcome = await self.run_work(
             ItemActivities.process_items,
             ItemsWork(items=params.items, item_seconds=params.item_ms / 1000, verb="Processed"),
-            **work_activity_options(),
         )
         return {"items": outcome.items, "resumed_from": outcome.resumed_from}

@@ -9,7 +9,6 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from workflows.lifecycle import JobWorkflow
     from workflows.params import TestRunParams
-    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="TestRunJob")
@@ -26,6 +25,4 @@ class TestRunJob(JobWorkflow):
     async def execute(self, params: TestRunParams) -> dict[str, Any]:
         assert self._request is not None
         work = TestRunWork(project_id=self._request.project_id, **params.model_dump())
-        return await workflow.execute_activity_method(
-            TestRunActivities.run_data_tests, work, **work_activity_options()
-        )
+        return await self.run_work(TestRunActivities.run_data_tests, work)

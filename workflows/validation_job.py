@@ -9,7 +9,6 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ValidationParams
-    from workflows.work_options import work_activity_options
 
 
 @workflow.defn(name="ValidationJob")
@@ -26,6 +25,4 @@ class ValidationJob(JobWorkflow):
     async def execute(self, params: ValidationParams) -> dict[str, Any]:
         assert self._request is not None
         work = ValidationWork(project_id=self._request.project_id, **params.model_dump())
-        return await workflow.execute_activity_method(
-            ValidationActivities.validate_records, work, **work_activity_options()
-        )
+        return await self.run_work(ValidationActivities.validate_records, work)

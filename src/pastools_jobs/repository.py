@@ -79,6 +79,14 @@ def add_job(session: Session, job: Job) -> None:
     record_counts(session.connection(), count_change(job.project_id, job.type, None, job.status))
 
 
+def mark_cancel_requested(session: Session, job_id: str, attempt: int, at: datetime) -> Job:
+    """Stamp the attempt whose cancel Temporal accepted, unless it has ended meanwhile."""
+    job = get_job(session, job_id, lock=True)
+    if job.attempt == attempt and not JobStatus(job.status).is_terminal:
+        job.cancel_requested_at = job.updated_at = at
+    return job
+
+
 def delete_job(session: Session, job_id: str) -> None:
     deleted = session.execute(
         delete(Job)

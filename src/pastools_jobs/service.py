@@ -1,10 +1,12 @@
 """What users do to jobs, independent of HTTP: submit, cancel, retry, read, clean up.
 
-The row is committed before its workflow starts, so a crash between the two leaves
-a queued row that the mirror starts later; never a workflow the table does not know.
+The row is committed before its workflow starts, so a crash (or a Temporal outage)
+between the two leaves a queued row that the mirror starts later; never a workflow the
+table does not know. No transaction is ever held across a call to Temporal.
 """
 
 import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +17,7 @@ from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from pastools_jobs.contracts import FailureInfo
 from pastools_jobs.datasets.sources import check_source
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
@@ -26,20 +29,23 @@ from pastools_jobs.domain import (
     TemporalUnavailable,
 )
 from pastools_jobs.idempotency import claim, request_hash
-from pastools_jobs.mirror.apply import archive_attempt, utcnow
+from pastools_jobs.mirror.apply import end_unstarted, record_rerun, utcnow
+from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.repository import (
     FinishedCount,
     JobFilter,
     JobPage,
     JobStats,
     delete_finished_before,
-    delete_job,
     finished_per_bucket,
     get_job,
     job_stats,
     list_jobs,
+    mark_cancel_requested,
 )
 from pastools_jobs.temporal import JobLauncher, unavailable_as_domain_error
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,24 +71,40 @@ class JobService:
         self._import_dir = import_dir
 
     async def submit(self, submission: Submission) -> Submitted:
+        """The job exists once its row is committed: its workflow is started then, or, while
+        Temporal cannot be reached, by the mirror later. A client never holds the id of a
+        job that is not there, and a replayed key never makes a second one."""
         source = submission.params.get("source")
         if isinstance(source, str):
             # Any job type's `source` names a file in the import directory.
             await asyncio.to_thread(check_source, self._import_dir, source)
         job = new_job(submission)
         claimed = await self._db.run(lambda session: claim(session, job))
-        if claimed is not job:
-            return Submitted(claimed, replayed=True)
+        replayed = claimed is not job
+        if not replayed or _never_started(claimed):
+            claimed = await self._start(claimed)
+        return Submitted(claimed, replayed=replayed)
+
+    async def _start(self, job: Job) -> Job:
+        """Start the workflow of a committed row (again, for a replay: starting is
+        idempotent). The table learns the run id when the work first reports
+        (`apply_started`, `apply_progress`): one transaction per submit instead of two."""
         try:
-            run_id = await self._launcher.start(job)
+            run_id = await self._launcher.ensure_started(job)
         except TemporalUnavailable:
-            # Deleting the row also frees its idempotency key for a later retry.
-            await self._db.run(lambda session: delete_job(session, job.id))
-            raise
-        # The table learns the run id when the work first reports (`apply_started`,
-        # `apply_progress`): one transaction per submit instead of two.
-        job.run_id = run_id
-        return Submitted(job, replayed=False)
+            # Not started, or started without our hearing of it: the mirror finds out.
+            log.warning("job %s is queued until Temporal answers; the mirror starts it", job.id)
+            return job
+        except RPCError as error:
+            log.error("Temporal refused to start job %s: %s", job.id, error)
+            refused = FailureInfo(
+                type="StartRefused",
+                message=f"Temporal refused to start the job's workflow: {error.message}",
+            )
+            return await self._db.run(lambda session: _end_unstarted(session, job.id, refused))
+        if run_id is not None:
+            job.run_id = run_id
+        return job
 
     async def get(self, job_id: str) -> Job:
         return await self._db.run(lambda session: get_job(session, job_id))
@@ -94,53 +116,69 @@ class JobService:
         return await self._db.run(lambda session: job_stats(session, project_id))
 
     async def cancel(self, job_id: str) -> Job:
-        """Ask Temporal to cancel; the job turns `cancelled` once its activity has stopped."""
+        """Ask Temporal to cancel; the job turns `cancelled` once its activity has stopped.
+        The row says a cancel was requested only once Temporal has accepted it."""
+        job = await self.get(job_id)
+        _require(job, "cancelled", CANCELLABLE_STATUSES)
+        await self._request_cancel(job)
+        now = utcnow()
+        return await self._db.run(
+            lambda session: mark_cancel_requested(session, job.id, job.attempt, now)
+        )
 
-        def mark(session: Session) -> Job:
-            job = get_job(session, job_id, lock=True)
-            _require(job, "cancelled", CANCELLABLE_STATUSES)
-            job.cancel_requested_at = job.updated_at = utcnow()
-            return job
-
-        job = await self._db.run(mark)
-        handle = self._launcher.client.get_workflow_handle(job.id, run_id=job.run_id)
+    async def _request_cancel(self, job: Job) -> None:
         try:
-            with unavailable_as_domain_error():
-                await handle.cancel()
+            await self._cancel_workflow(job.id, job.run_id)
+            return
         except RPCError as error:
-            if error.status is RPCStatusCode.NOT_FOUND:
-                # Closed meanwhile: the mirror will show how it ended.
-                raise IllegalTransition(
-                    job.id, JobStatus.COMPLETED, "cancelled", CANCELLABLE_STATUSES
-                ) from error
-            raise
-        return job
+            if error.status is not RPCStatusCode.NOT_FOUND or not _never_started(job):
+                raise await self._ended(job) from error
+        # Never started (its API died between commit and start), or its start is still on
+        # its way: start it, then cancel it, so that Temporal decides as for any cancel and
+        # no later start can bring it back.
+        with unavailable_as_domain_error():
+            await self._launcher.ensure_started(job)
+        try:
+            await self._cancel_workflow(job.id, None)
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            raise await self._ended(job) from error
+
+    async def _cancel_workflow(self, job_id: str, run_id: str | None) -> None:
+        handle = self._launcher.client.get_workflow_handle(job_id, run_id=run_id)
+        with unavailable_as_domain_error():
+            await handle.cancel()
+
+    async def _ended(self, job: Job) -> IllegalTransition:
+        """The run closed before the cancel reached it: a 409 saying how it ended."""
+        event = await observe_job(self._launcher.client, job.id, job.run_id)
+        ended = event.status if event is not None else JobStatus(job.status)
+        return IllegalTransition(job.id, ended, "cancelled", CANCELLABLE_STATUSES)
 
     async def retry(self, job_id: str) -> Job:
         """Run a failed or cancelled job again as a new run of the same workflow id.
 
-        The row changes only if Temporal accepts the new run, so a refused retry
-        leaves the failed attempt as it was.
-        """
+        Temporal decides first (a job whose workflow still runs is refused), then the row
+        records the new attempt: no transaction waits on Temporal, and a refused retry
+        leaves the failed attempt as it was."""
+        job = await self.get(job_id)
+        _require(job, "retried", RETRYABLE_STATUSES)
+        try:
+            run_id = await self._launcher.start(job, rerun=True)
+        except WorkflowAlreadyStartedError:
+            raise IllegalTransition(
+                job.id, JobStatus.RUNNING, "retried", RETRYABLE_STATUSES
+            ) from None
 
-        def rerun(session: Session) -> Job:
-            job = get_job(session, job_id, lock=True)
-            _require(job, "retried", RETRYABLE_STATUSES)
-            archive_attempt(session, job)
+        def record(session: Session) -> Job:
+            row = get_job(session, job_id, lock=True)
+            record_rerun(session, row, job.attempt, run_id)
             session.flush()
-            try:
-                job.run_id = asyncio.run_coroutine_threadsafe(
-                    self._launcher.start(job, rerun=True), loop
-                ).result()
-            except WorkflowAlreadyStartedError:
-                raise IllegalTransition(
-                    job.id, JobStatus.RUNNING, "retried", RETRYABLE_STATUSES
-                ) from None
-            session.refresh(job, ["past_attempts"])
-            return job
+            session.refresh(row, ["past_attempts"])
+            return row
 
-        loop = asyncio.get_running_loop()
-        return await self._db.run(rerun)
+        return await self._db.run(record)
 
     async def finished_per_bucket(
         self, bucket: timedelta, span: timedelta, project_id: str | None
@@ -182,6 +220,17 @@ def new_job(submission: Submission) -> Job:
     )
     job.past_attempts = []
     return job
+
+
+def _never_started(job: Job) -> bool:
+    """Queued without a run id: its workflow may not have been started (or its work has
+    not reported yet); starting it again is harmless."""
+    return job.status == JobStatus.QUEUED and job.run_id is None
+
+
+def _end_unstarted(session: Session, job_id: str, error: FailureInfo) -> Job:
+    end_unstarted(session.connection(), job_id, JobStatus.FAILED, error)
+    return get_job(session, job_id)
 
 
 def _require(job: Job, action: str, allowed: frozenset[JobStatus]) -> None:

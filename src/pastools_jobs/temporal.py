@@ -7,6 +7,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from pastools_jobs.config import Settings
@@ -15,7 +16,13 @@ from pastools_jobs.db.models import Job
 from pastools_jobs.domain import TemporalUnavailable
 from pastools_jobs.job_types import BY_TYPE, workflow_name
 
-_UNAVAILABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+_UNAVAILABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.RESOURCE_EXHAUSTED,
+}
+"""Temporal down, slow or shedding load: worth a later try. After DEADLINE_EXCEEDED the
+request may have been carried out anyway."""
 
 
 async def connect(settings: Settings, *, lazy: bool = False) -> Client:
@@ -80,3 +87,14 @@ class JobLauncher:
             )
         assert handle.result_run_id is not None
         return handle.result_run_id
+
+    async def ensure_started(self, job: Job) -> str | None:
+        """Make sure the workflow of a row that may never have been started runs.
+
+        Starting a workflow id is idempotent: when another API replica, a replayed request
+        or an earlier call whose answer was lost started it first, that is success too.
+        Returns the run id this call started, None if it was started already."""
+        try:
+            return await self.start(job, rerun=job.attempt > 1)
+        except WorkflowAlreadyStartedError:
+            return None

@@ -226,28 +226,44 @@ def test_an_unexpected_error_is_a_generic_500_without_details(tmp_path: Path) ->
         assert leak not in response.text
 
 
-def test_submission_while_temporal_is_down_is_503_and_leaves_no_job(
+def test_submission_while_temporal_is_down_is_kept_queued_for_the_mirror(
     app_without_temporal: TestClient,
 ) -> None:
+    """The row is the job: a client told 201 holds an id that exists, and the mirror starts
+    the workflow once Temporal answers (a start that reached Temporal is found started)."""
     response = app_without_temporal.post("/api/jobs", json={"type": "probe", "project_id": "p"})
-    assert_problem(response, 503)
-    assert app_without_temporal.get("/api/jobs").json()["items"] == []
+    assert response.status_code == 201, response.text
+    job = response.json()
+    assert (job["status"], job["cancel_requested"]) == ("queued", False)
+    assert app_without_temporal.get(f"/api/jobs/{job['id']}").json()["status"] == "queued"
     ready = assert_problem(app_without_temporal.get("/readyz"), 503)
     assert "temporal" in ready["detail"]
     assert app_without_temporal.get("/healthz").status_code == 200
 
 
-def test_refused_submission_frees_its_idempotency_key(app_without_temporal: TestClient) -> None:
-    for items in (1, 2):
-        response = app_without_temporal.post(
-            "/api/jobs",
-            json={"type": "probe", "project_id": "p", "params": {"items": items}},
-            headers={"Idempotency-Key": "retry-me"},
-        )
-        # 503 both times: the second, different body does not find the key taken (422).
-        assert_problem(response, 503)
-        assert response.headers["Retry-After"]
-    assert app_without_temporal.get("/api/jobs").json()["items"] == []
+def test_replay_while_temporal_is_down_is_the_same_job(app_without_temporal: TestClient) -> None:
+    """Whatever Temporal answered the first request, its key never makes a second job, and
+    the id a replay answers with exists."""
+    body = {"type": "probe", "project_id": "p", "params": {"items": 1}}
+    key = {"Idempotency-Key": "retry-me"}
+    first = app_without_temporal.post("/api/jobs", json=body, headers=key)
+    again = app_without_temporal.post("/api/jobs", json=body, headers=key)
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert app_without_temporal.get(f"/api/jobs/{first.json()['id']}").status_code == 200
+    other = {**body, "params": {"items": 2}}
+    assert_problem(app_without_temporal.post("/api/jobs", json=other, headers=key), 422)
+    assert len(app_without_temporal.get("/api/jobs").json()["items"]) == 1
+
+
+def test_cancel_that_cannot_reach_temporal_is_503_and_not_stamped(
+    app_without_temporal: TestClient,
+) -> None:
+    """The row says "cancelling" only once Temporal has accepted the cancel."""
+    job = app_without_temporal.post("/api/jobs", json={"type": "probe", "project_id": "p"}).json()
+    assert_problem(app_without_temporal.post(f"/api/jobs/{job['id']}/cancel"), 503)
+    after = app_without_temporal.get(f"/api/jobs/{job['id']}").json()
+    assert (after["status"], after["cancel_requested"]) == ("queued", False)
 
 
 def test_requests_while_the_database_is_down_are_503(temporal) -> None:

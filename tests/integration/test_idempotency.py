@@ -5,8 +5,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from pastools_jobs.db.engine import Database
 from tests.integration.test_api_errors import assert_problem
 from tests.support.jobs import JobsApi, new_project
+from tests.support.rows import start_lost
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -83,3 +85,20 @@ def test_simultaneous_requests_with_one_key_make_one_job(api: JobsApi) -> None:
         what="the project's jobs",
     )
     assert [job["id"] for job in jobs] == [job_id]
+
+
+def test_replay_of_a_job_whose_start_was_lost_starts_it(api: JobsApi) -> None:
+    """The first request's API died between the commit and the start: the client's retry
+    with the same key starts the job there and then, not after the mirror's grace."""
+    project = new_project()
+    db = Database(api.stack.database_url)
+    job_id = start_lost(db, project, params={"items": 1}, key="lost-start")
+    db.dispose()
+    assert api.temporal_status(job_id) is None
+
+    replay = post(api.http, probe(project, items=1), "lost-start")
+
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["id"] == job_id
+    assert api.temporal_status(job_id) is not None, "the replay left the job unstarted"
+    api.wait_for_status(job_id, "completed")

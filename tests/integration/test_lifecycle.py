@@ -8,10 +8,12 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
+from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.repository import add_job
 from tests.support.jobs import JobsApi, new_project
+from tests.support.rows import start_lost
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -246,3 +248,19 @@ def test_row_whose_workflow_was_never_started_is_started_by_the_mirror(api: Jobs
     done = api.wait_for_status(job_id, "completed")
     assert done["result"] == {"items": 2, "resumed_from": 0}
     assert done["attempts"][0]["run_id"]
+
+
+def test_cancel_of_a_job_whose_workflow_was_never_started_cancels_it(api: JobsApi) -> None:
+    """The API died between the commit and the start: the cancel must not answer that the
+    job completed, nor let the mirror start it later."""
+    db = Database(api.stack.database_url)
+    job_id = start_lost(db, new_project(), params={"items": 5, "item_ms": 100})
+    db.dispose()
+
+    response = api.http.post(f"/api/jobs/{job_id}/cancel")
+
+    assert response.status_code == 202, response.text
+    assert response.json()["cancel_requested"]
+    cancelled = api.wait_for_status(job_id, "cancelled")
+    assert (cancelled["result"], cancelled["error"]["type"]) == (None, "Cancelled")
+    assert api.temporal_status(job_id) == "CANCELED"

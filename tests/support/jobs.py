@@ -80,6 +80,17 @@ class JobsApi:
             what=f"running with {min_done} items done",
         )
 
+    def temporal_status(self, job_id: str) -> str | None:
+        """What `temporal workflow describe` says of the job's latest run (`COMPLETED`,
+        `CANCELED`, …), None if Temporal has no workflow of that id."""
+        described = self.stack.temporal.cli(
+            "workflow", "describe", "-w", job_id, "-o", "json", check=False
+        )
+        if described.returncode != 0:
+            return None
+        status: str = json.loads(described.stdout)["workflowExecutionInfo"]["status"]
+        return status.removeprefix("WORKFLOW_EXECUTION_STATUS_")
+
     def wait_checkpointed(self, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
         """Until Temporal holds a heartbeat of the job's work past its start: the checkpoint a
         retry resumes from. The row shows progress at once; the heartbeat that carries it

@@ -1,12 +1,15 @@
 """Job rows written straight to a database, as the platform's writers would."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
+from pastools_jobs.job_types import BY_TYPE
 from pastools_jobs.repository import add_job
+from pastools_jobs.service import Submission, new_job
 
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
 """Finished jobs of these tests end here, so that a cleanup deletes only theirs."""
@@ -31,3 +34,25 @@ def submitted(db: Database, project: str, job_type: str = "probe") -> str:
             ),
         )
     return job_id
+
+
+def start_lost(
+    db: Database,
+    project: str,
+    *,
+    params: dict[str, Any] | None = None,
+    key: str | None = None,
+    age: timedelta = timedelta(0),
+    cancel_requested: bool = False,
+) -> str:
+    """The row a submission leaves when its API dies between the commit and the start: the
+    platform's own row (`new_job`), committed `age` ago, whose workflow was never started.
+    `cancel_requested`: as an earlier version left it when a cancel then failed."""
+    checked = BY_TYPE["probe"].params_model.model_validate(params or {}).model_dump(mode="json")
+    job = new_job(Submission("probe", project, checked, idempotency_key=key))
+    job.created_at = job.updated_at = datetime.now(UTC) - age
+    if cancel_requested:
+        job.cancel_requested_at = job.updated_at
+    with db.transaction() as session:
+        add_job(session, job)
+    return job.id

@@ -13,10 +13,10 @@ from typing import Any
 from sqlalchemy import Connection, Update, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from pastools_jobs.contracts import JobEvent, Progress
+from pastools_jobs.contracts import FailureInfo, JobEvent, Progress
 from pastools_jobs.counts import count_change, record_counts
 from pastools_jobs.db.models import Job, JobAttempt
-from pastools_jobs.domain import JobStatus, advances
+from pastools_jobs.domain import RETRYABLE_STATUSES, JobStatus, advances
 
 
 def utcnow() -> datetime:
@@ -46,14 +46,25 @@ def apply_event(session: Session, event: JobEvent) -> bool:
     return True
 
 
-def restate(session: Session, event: JobEvent) -> bool:
-    """Overwrite the row's attempt with Temporal's account of the same run, even backwards.
+def apply_observed(session: Session, event: JobEvent) -> bool:
+    """Bring the row up to what Temporal's own records say of a run (describe, history).
 
-    Only the operator's consistency check does this, for a row that contradicts its own
-    run's workflow (a hand edit, a lost fix): Temporal's history is the truth.
-    """
+    Like `apply_event`, and more: a run that Temporal closed otherwise than the row's final
+    status says (a cancel that won a race with the work's end in an earlier version, a
+    terminate in the instant after the workflow recorded its end, a hand edit) is restated,
+    because a closed run cannot change any more and the row must agree with it."""
+    return apply_event(session, event) or restate(session, event)
+
+
+def restate(session: Session, event: JobEvent) -> bool:
+    """Overwrite the row's finished attempt with Temporal's account of the same closed run.
+
+    Never the other way: an open run does not move a finished row back (the workflow may
+    have recorded its end an instant before closing)."""
+    if not event.status.is_terminal:
+        return False
     job = session.get(Job, event.job_id, with_for_update=True)
-    if job is None or job.run_id != event.run_id:
+    if job is None or job.run_id != event.run_id or job.status == event.status:
         return False
     before = job.status
     job.result = None
@@ -131,6 +142,21 @@ def apply_started(connection: Connection, job_id: str, run_id: str, started_at: 
     return _move_open_row(connection, job_id, run_id, [JobStatus.QUEUED], JobStatus.RUNNING, values)
 
 
+def end_unstarted(
+    connection: Connection, job_id: str, status: JobStatus, error: FailureInfo
+) -> bool:
+    """End a queued row whose workflow was never started (Temporal refused the start, or
+    a cancel was requested before a crash let it be sent): no run will ever record it."""
+    values = {
+        "updated_at": utcnow(),
+        "completed_at": utcnow(),
+        "error_type": error.type,
+        "error_message": error.message,
+        "error_details": error.details,
+    }
+    return _move_open_row(connection, job_id, None, [JobStatus.QUEUED], status, values)
+
+
 def _started_values(started_at: datetime | None) -> dict[str, Any]:
     now = utcnow()
     return {"started_at": started_at or now, "updated_at": now}
@@ -139,7 +165,7 @@ def _started_values(started_at: datetime | None) -> dict[str, Any]:
 def _move_open_row(
     connection: Connection,
     job_id: str,
-    run_id: str,
+    run_id: str | None,
     origins: Iterable[JobStatus],
     status: JobStatus,
     values: dict[str, Any],
@@ -208,6 +234,15 @@ def record_run(session: Session, job_id: str, run_id: str) -> bool:
     if job.run_id is None:
         job.run_id = run_id
     return job.run_id == run_id
+
+
+def record_rerun(session: Session, job: Job, attempt: int, run_id: str) -> None:
+    """The run a retry of `attempt` started, once Temporal accepted it. If a writer of
+    that run got there first (its work reported, or it ended, and the row adopted it),
+    the row is already the new attempt's and stays as it is."""
+    if job.attempt == attempt and JobStatus(job.status) in RETRYABLE_STATUSES:
+        archive_attempt(session, job)
+        job.run_id = run_id
 
 
 def archive_attempt(session: Session, job: Job) -> None:

@@ -27,15 +27,16 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobError, JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
-from pastools_jobs.mirror.apply import apply_event, record_run, restate, utcnow
-from pastools_jobs.mirror.observe import closed_status, observe_job
-from pastools_jobs.mirror.reconciler import ORPHAN_GRACE
+from pastools_jobs.mirror.apply import apply_event, apply_observed, utcnow
+from pastools_jobs.mirror.listing import closed_status
+from pastools_jobs.mirror.observe import observe_job
+from pastools_jobs.mirror.reconciler import ORPHAN_GRACE, start_unstarted
 from pastools_jobs.temporal import JobLauncher
 
 log = logging.getLogger(__name__)
 
 SETTLE_GRACE = timedelta(seconds=10)
-"""An open job touched this recently may only be catching up: not judged yet."""
+"""A row written this recently may only be catching up with its workflow: not judged yet."""
 
 _OPEN_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
 
@@ -163,7 +164,9 @@ class Doctor:
                 f"{event.status} in Temporal, but the jobs table has no row for it",
                 event,
             )
-        if now - row.updated_at < SETTLE_GRACE and row.status in _OPEN_STATUSES:
+        if now - row.updated_at < SETTLE_GRACE:
+            # Caught mid-step: an open row catching up, or a finished one whose workflow
+            # recorded its end an instant before closing.
             return None
         if event is None or (event.run_id in archived and row.run_id is None):
             return _missing_workflow(row, now)
@@ -180,12 +183,8 @@ class Doctor:
                 event,
             )
         if event.status != row.status:
-            why = f" ({event.error.type})" if event.error else ""
             return Difference(
-                DifferenceKind.WRONG_STATUS,
-                job_id,
-                f"the row says {row.status}, but its workflow is {event.status}{why} in Temporal",
-                event,
+                DifferenceKind.WRONG_STATUS, job_id, _status_detail(row, event), event
             )
         return None
 
@@ -207,9 +206,7 @@ class Doctor:
         assert event is not None
         if difference.kind is DifferenceKind.RUN_MISMATCH:
             await self._close_row_run(job_id)
-        return await self._db.run(
-            lambda session: apply_event(session, event) or restate(session, event)
-        )
+        return await self._db.run(lambda session: apply_observed(session, event))
 
     async def _close_row_run(self, job_id: str) -> None:
         """The row's own run ended unseen before the newer one began: record its end first."""
@@ -224,8 +221,16 @@ class Doctor:
         job = await self._db.run(lambda session: session.get(Job, job_id))
         if job is None or job.run_id is not None:
             return False
-        run_id = await self._launcher.start(job, rerun=job.attempt > 1)
-        return await self._db.run(lambda session: record_run(session, job_id, run_id))
+        return await start_unstarted(self._db, self._launcher, job)
+
+
+def _status_detail(row: RowState, event: JobEvent) -> str:
+    why = f" ({event.error.type})" if event.error else ""
+    detail = f"the row says {row.status}, but its workflow is {event.status}{why} in Temporal"
+    if row.status.is_terminal and not event.status.is_terminal:
+        # A finished row never moves back: it is repaired when the workflow closes.
+        detail += "; a finished row is not moved back, it follows the workflow once it closes"
+    return detail
 
 
 def _drifted(drift: CountDrift) -> Difference:

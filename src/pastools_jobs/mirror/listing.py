@@ -8,16 +8,26 @@ load that decoding was most of its CPU (about 15 % of the API's).
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import ListWorkflowExecutionsRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from pastools_jobs.domain import JobStatus
 
 PAGE_SIZE = 1000
-OPEN = (
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_UNSPECIFIED,
-    WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING,
-)
-"""Statuses of a run not known to be closed (the SDK reads an unspecified one as open too)."""
+
+_CLOSED_AS = {
+    WorkflowExecutionStatus.COMPLETED: JobStatus.COMPLETED,
+    WorkflowExecutionStatus.FAILED: JobStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED: JobStatus.CANCELLED,
+    WorkflowExecutionStatus.TERMINATED: JobStatus.FAILED,
+    WorkflowExecutionStatus.TIMED_OUT: JobStatus.FAILED,
+}
+
+
+def closed_status(status: int) -> JobStatus | None:
+    """What a closed workflow's status means to a user; None while it is open (an
+    unspecified status too, as the SDK reads it)."""
+    return _CLOSED_AS.get(WorkflowExecutionStatus(status)) if status else None
 
 
 @dataclass(frozen=True)
@@ -25,7 +35,12 @@ class ListedRun:
     job_id: str
     run_id: str
     workflow_type: str
-    closed: bool
+    closed_as: JobStatus | None
+    """The job status its close means; None while the run is open."""
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_as is not None
 
 
 async def list_runs(client: Client, query: str) -> AsyncIterator[ListedRun]:
@@ -43,7 +58,7 @@ async def list_runs(client: Client, query: str) -> AsyncIterator[ListedRun]:
                 job_id=info.execution.workflow_id,
                 run_id=info.execution.run_id,
                 workflow_type=info.type.name,
-                closed=info.status not in OPEN,
+                closed_as=closed_status(info.status),
             )
         token = page.next_page_token
         if not token:

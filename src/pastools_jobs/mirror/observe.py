@@ -12,7 +12,6 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     Client,
     WorkflowExecutionDescription,
-    WorkflowExecutionStatus,
     WorkflowHistoryEventFilterType,
 )
 from temporalio.service import RPCError, RPCStatusCode
@@ -20,21 +19,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from pastools_jobs.contracts import FailureInfo, JobEvent, JobRequest
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
+from pastools_jobs.mirror.listing import closed_status
 from workflows.lifecycle import describe_failure
-
-_STATUS = {
-    WorkflowExecutionStatus.COMPLETED: JobStatus.COMPLETED,
-    WorkflowExecutionStatus.FAILED: JobStatus.FAILED,
-    WorkflowExecutionStatus.CANCELED: JobStatus.CANCELLED,
-    WorkflowExecutionStatus.TERMINATED: JobStatus.FAILED,
-    WorkflowExecutionStatus.TIMED_OUT: JobStatus.FAILED,
-}
-
-
-def closed_status(status: WorkflowExecutionStatus) -> JobStatus | None:
-    """What a closed workflow's status means to a user; None while it is open."""
-    return _STATUS.get(status)
-
 
 _CANCELLED = FailureInfo(type="Cancelled", message="The job was cancelled.")
 
@@ -53,7 +39,7 @@ async def observe_job(client: Client, job_id: str, run_id: str | None = None) ->
         return None
     handle = client.get_workflow_handle(job_id, run_id=description.run_id)
     request = await _request(client, handle.fetch_history_events(page_size=1))
-    status = _STATUS.get(description.status)
+    status = closed_status(description.status)
     event = JobEvent(
         job_id=job_id,
         run_id=description.run_id,

@@ -20,12 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from pastools_jobs.contracts import JobEvent
+from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
-from pastools_jobs.mirror.apply import apply_event, record_run, utcnow
+from pastools_jobs.mirror.apply import apply_observed, end_unstarted, record_run, utcnow
 from pastools_jobs.mirror.listing import ListedRun, list_runs
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.repository import open_jobs
@@ -134,9 +134,7 @@ class Reconciler:
         await asyncio.to_thread(self._apply, event)
 
     async def _start_orphan(self, job: Job) -> None:
-        log.info("starting job %s, whose workflow was never started", job.id)
-        run_id = await self._launcher.start(job, rerun=job.attempt > 1)
-        await self._db.run(lambda session: record_run(session, job.id, run_id))
+        await start_unstarted(self._db, self._launcher, job)
 
     def _load(self, ids: list[str]) -> tuple[dict[str, tuple[str | None, str]], set[str]]:
         with self._db.transaction() as session:
@@ -157,7 +155,31 @@ class Reconciler:
 
     def _apply(self, event: JobEvent) -> None:
         with self._db.transaction() as session:
-            apply_event(session, event)
+            apply_observed(session, event)
+
+
+_CANCELLED_BEFORE_START = FailureInfo(
+    type="Cancelled", message="The job was cancelled before its workflow started."
+)
+
+
+async def start_unstarted(db: Database, launcher: JobLauncher, job: Job) -> bool:
+    """Start the workflow of a row a crash left without one; whether the row now has a run.
+
+    Another replica may be starting it at the same moment: starting an id that has started
+    is success. A row whose cancel was requested is never started: it ends cancelled (an
+    earlier version stamped the request before sending it, and a crash could come between)."""
+    if job.cancel_requested_at is not None:
+        return await db.run(
+            lambda session: end_unstarted(
+                session.connection(), job.id, JobStatus.CANCELLED, _CANCELLED_BEFORE_START
+            )
+        )
+    log.info("starting job %s, whose workflow was never started", job.id)
+    run_id = await launcher.ensure_started(job)
+    if run_id is None:
+        return True
+    return await db.run(lambda session: record_run(session, job.id, run_id))
 
 
 def _visibility_time(moment: datetime) -> str:
@@ -199,4 +221,5 @@ def _disagrees(run: ListedRun, row: tuple[str | None, str] | None, archived: Ite
         return run.closed and run.run_id not in archived
     if run.run_id != run_id:
         return run.run_id not in archived
-    return run.closed and not JobStatus(status).is_terminal
+    # An open run's row follows its work's reports; a closed run's row must say how it closed.
+    return run.closed and run.closed_as != JobStatus(status)
