@@ -53,6 +53,7 @@ def test_unknown_job_is_404(api: JobsApi) -> None:
         ({"type": "probe", "project_id": ""}, "project_id"),
         ({"type": "import", "project_id": "p", "params": {"source": "a.csv", "x": 1}}, "x"),
         ({"type": "probe", "project_id": "p", "timeout_seconds": 0}, "timeout_seconds"),
+        ({"type": "export", "project_id": "p", "params": {"key_prefix": "a\x00"}}, "key_prefix"),
     ],
 )
 def test_invalid_submission_is_422_naming_the_field(

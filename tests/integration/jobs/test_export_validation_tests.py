@@ -137,6 +137,32 @@ def test_export_filtered_by_key_prefix(api: JobsApi) -> None:
     assert done["result"]["rows"] == 1
 
 
+FRUIT: list[dict[str, Any]] = [
+    {"id": "apricot", "sweet": True},
+    {"id": "Apple", "colour": "red"},
+    {"id": "ap_x", "odd": 1},
+    {"id": "apXx", "odd": 2},
+]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "keys", "header"),
+    [("Ap", ["Apple"], ["key", "colour", "id"]), ("ap_", ["ap_x"], ["key", "id", "odd"])],
+)
+def test_key_prefix_matches_exactly_and_with_case_on_either_database(
+    api: JobsApi, prefix: str, keys: list[str], header: list[str]
+) -> None:
+    project = project_with(api, FRUIT)
+
+    done = finished(api, "export", project, format="csv", key_prefix=prefix)
+
+    assert done["status"] == "completed", done["error"]
+    assert done["result"]["rows"] == len(keys)
+    table = list(csv.reader(io.StringIO(download(api, done["id"], "export.csv").text)))
+    assert table[0] == header
+    assert [row[0] for row in table[1:]] == keys
+
+
 def test_worker_killed_mid_export_gives_a_byte_identical_file(api: JobsApi) -> None:
     rows = [{"id": f"k{i:06d}", "n": i, "text": "x" * 40} for i in range(60_000)]
     project = project_with(api, rows)
