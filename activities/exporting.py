@@ -20,6 +20,7 @@ from temporalio import activity
 
 from activities.batches import read_ahead
 from activities.context import ActivityGroup
+from activities.errors import project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
@@ -103,7 +104,7 @@ class ExportActivities(ActivityGroup):
             state = ExportCheckpoint()  # a Parquet file cannot be appended to: start over
         state.fields = fields
         encoder = _Encoder(work.format, fields)
-        name = f"{work.project_id}-export.{work.format}"
+        name = f"export.{work.format}"  # the job's own directory says whose export it is
         directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
         output = ResumableFile(directory, name, state.size if state.rows else None)
         try:
@@ -150,7 +151,9 @@ class ExportActivities(ActivityGroup):
         return await asyncio.to_thread(output.finish)
 
     def _count(self, work: ExportWork) -> int:
+        """Fails at once for a project that does not exist, rather than exporting nothing."""
         with self.context.db.transaction() as session:
+            project_or_fail(session, work.project_id)
             return count_records(session, work.project_id, work.key_prefix)
 
     def _fields(self, work: ExportWork) -> list[str]:

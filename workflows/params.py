@@ -50,7 +50,10 @@ class ExportParams(BaseModel):
 
     format: Literal["csv", "jsonl", "parquet"] = "jsonl"
     key_prefix: str | None = Field(
-        default=None, max_length=500, description="Export only records whose key starts so."
+        default=None,
+        max_length=500,
+        pattern=r"^[^\x00]*$",  # PostgreSQL refuses NUL in text: refused here, on both
+        description="Export only records whose key starts with exactly this (case counts).",
     )
     batch_rows: int = Field(default=5000, ge=100, le=100_000)
 

@@ -3,6 +3,7 @@
 Pure logic shared by the API, the mirror and the workflows: no I/O here.
 """
 
+import re
 from enum import StrEnum
 
 
@@ -113,6 +114,27 @@ class SourceNotFound(UnsafeSource):
 
 class InvalidJobInput(JobError):
     title = "Invalid job input"
+
+
+PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+"""What a new project's id may be. It names directories, URLs, search attributes and
+command-line arguments, so it starts with a letter or digit: never `.`, `..` or an
+option's `-`. Ids of projects created before this rule are still looked up as they are."""
+
+
+class InvalidProjectId(InvalidJobInput):
+    title = "Invalid project id"
+
+    def __init__(self, project_id: str) -> None:
+        super().__init__(
+            f"'{project_id}' is not a valid project id: it must match {PROJECT_ID_PATTERN} "
+            "(a letter or digit, then at most 199 letters, digits, '_', '.', ':' or '-')."
+        )
+
+
+def check_new_project_id(project_id: str) -> None:
+    if re.fullmatch(PROJECT_ID_PATTERN, project_id) is None:
+        raise InvalidProjectId(project_id)
 
 
 class IdempotencyKeyReused(JobError):

@@ -229,8 +229,8 @@ def test_import_submitted_with_an_uploaded_file_and_its_export_downloadable(
     export = api.submit("export", project, format="csv")
     api.wait_for_status(export["id"], "completed")
     row(page, export["id"]).locator("td.id button").click()
-    link = page.get_by_role("dialog").get_by_role("link", name=f"{project}-export.csv")
+    link = page.get_by_role("dialog").get_by_role("link", name="export.csv")
     with page.expect_download() as download:
         link.click()
-    assert download.value.suggested_filename == f"{project}-export.csv"
+    assert download.value.suggested_filename == "export.csv"
     assert "Grace" in download.value.path().read_text()

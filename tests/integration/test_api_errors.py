@@ -14,6 +14,7 @@ from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.db.models import Job
+from pastools_jobs.domain import PROJECT_ID_PATTERN
 from tests.support.jobs import JobsApi, new_project
 from tests.support.services import free_port
 
@@ -52,6 +53,7 @@ def test_unknown_job_is_404(api: JobsApi) -> None:
         ({"type": "probe", "project_id": ""}, "project_id"),
         ({"type": "import", "project_id": "p", "params": {"source": "a.csv", "x": 1}}, "x"),
         ({"type": "probe", "project_id": "p", "timeout_seconds": 0}, "timeout_seconds"),
+        ({"type": "export", "project_id": "p", "params": {"key_prefix": "a\x00"}}, "key_prefix"),
     ],
 )
 def test_invalid_submission_is_422_naming_the_field(
@@ -61,6 +63,14 @@ def test_invalid_submission_is_422_naming_the_field(
     body = assert_problem(api.http.post("/api/jobs", json=submission), 422)
     assert any(field in error["field"] for error in body["errors"]), body
     assert api.http.get("/api/jobs/stats").json()["total"] == before, "a job was created"
+
+
+@pytest.mark.parametrize("template", ["_{}", ".{}", "-{}", "a/{}", "{}" + "x" * 190])
+def test_project_id_outside_the_rule_is_refused_at_creation(api: JobsApi, template: str) -> None:
+    project = template.format(uuid.uuid4().hex)
+    body = assert_problem(api.http.post("/api/projects", json={"id": project}), 422)
+    assert PROJECT_ID_PATTERN in str(body["errors"]), "the answer does not say what is allowed"
+    assert project not in [p["id"] for p in api.http.get("/api/projects").json()]
 
 
 def test_malformed_json_is_422(api: JobsApi) -> None:

@@ -114,12 +114,7 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     assert failed["error"]["type"] == "SourceUnusable"
     assert source in failed["error"]["message"]
     assert failed["error"]["details"] == {"source": source}
-    history = api.stack.temporal.cli("workflow", "show", "-w", job["id"], "-o", "json").stdout
-    attempts = [
-        event["activityTaskStartedEventAttributes"].get("attempt", 1)
-        for event in json.loads(history)["events"]
-        if "activityTaskStartedEventAttributes" in event
-    ]
+    attempts = api.activity_attempts(job["id"])
     assert attempts == [1], f"an input error was retried: attempts {attempts}"
 
     api.write_import(source, "name\na\nb\nc\n")

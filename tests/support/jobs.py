@@ -108,6 +108,16 @@ class JobsApi:
 
         return wait_for(checkpoint, timeout=timeout, what=f"a checkpoint of job {job_id}")
 
+    def activity_attempts(self, job_id: str) -> list[int]:
+        """The attempt number of each activity start in the job's Temporal history: `[1]`
+        for work that ran once and was never retried."""
+        history = self.stack.temporal.cli("workflow", "show", "-w", job_id, "-o", "json").stdout
+        return [
+            event["activityTaskStartedEventAttributes"].get("attempt", 1)
+            for event in json.loads(history)["events"]
+            if "activityTaskStartedEventAttributes" in event
+        ]
+
     def count_drift(self) -> list[CountDrift]:
         """job_counts against a GROUP BY of jobs in the stack's database; empty when equal."""
         engine = create_engine(self.stack.database_url)

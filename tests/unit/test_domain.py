@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pastools_jobs.datasets.artifacts import find_artifact, job_artifacts_dir, list_artifacts
-from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobStatus, advances
+from pastools_jobs.domain import (
+    TERMINAL_STATUSES,
+    InvalidJobInput,
+    InvalidProjectId,
+    JobStatus,
+    advances,
+    check_new_project_id,
+)
 from pastools_jobs.paths import UnsafePath, open_under, resolve_under
 from pastools_jobs.repository import decode_cursor, encode_cursor
 
@@ -90,6 +97,19 @@ def test_symlink_out_of_the_import_directory_is_refused(tmp_path: Path):
     with pytest.raises(UnsafePath):
         resolve_under(base, "link.csv")
     assert resolve_under(base, "ok.csv") == (base / "ok.csv").resolve()
+
+
+@pytest.mark.parametrize("project_id", ["a", "team:alpha", "A.b_c-d:9", "9" * 200])
+def test_a_new_project_id_may_hold_colons_dots_dashes_and_underscores(project_id: str):
+    check_new_project_id(project_id)
+
+
+@pytest.mark.parametrize("project_id", ["", "_a", ".a", "-a", "..", "a/b", "a b", "a\n", "a" * 201])
+def test_a_new_project_id_starts_with_a_letter_or_digit_and_has_no_other_characters(
+    project_id: str,
+):
+    with pytest.raises(InvalidProjectId, match="letter or digit"):
+        check_new_project_id(project_id)
 
 
 @given(st.text(min_size=1, max_size=50), st.text(min_size=1, max_size=50))

@@ -12,13 +12,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pastools_jobs.config import Settings
 from pastools_jobs.db.models import Job, JobAttempt
-from pastools_jobs.domain import JobStatus
+from pastools_jobs.domain import PROJECT_ID_PATTERN, JobStatus
 from pastools_jobs.job_types import JOB_WORKFLOWS
 from workflows.lifecycle import JobWorkflow
 
 JobType = StrEnum("JobType", {wf.job_type.upper(): wf.job_type for wf in JOB_WORKFLOWS})  # type: ignore[misc]
 
 ProjectId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
+"""An id that names a project which may exist: lenient, so that projects created before
+the rule for new ids (`NewProjectId`) stay reachable."""
+
+NewProjectId = Annotated[
+    str,
+    Field(
+        pattern=PROJECT_ID_PATTERN,
+        description="A letter or digit, then at most 199 letters, digits, '_', '.', ':' or '-'.",
+    ),
+]
 
 MAX_RUN_TIMEOUT_SECONDS = 7 * 24 * 3600
 

@@ -7,11 +7,12 @@ from sqlalchemy.orm import Session
 
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.db.models import Project, Record
-from pastools_jobs.domain import ProjectExists, ProjectNotFound
+from pastools_jobs.domain import ProjectExists, ProjectNotFound, check_new_project_id
 from pastools_jobs.mirror.apply import utcnow
 
 
 def create_project(session: Session, project_id: str, name: str | None) -> Project:
+    check_new_project_id(project_id)
     if session.get(Project, project_id) is not None:
         raise ProjectExists(project_id)
     now = utcnow()

@@ -79,16 +79,28 @@ def _upsert_postgresql(
         cursor.execute(_PG_MERGE, (project_id, now))
 
 
+_HAS_PREFIX = "substr({key}, 1, CAST(:prefix_length AS INTEGER)) = :prefix"
+"""Whether a key starts with the prefix, exactly and case-sensitively on both databases:
+SQLite's LIKE ignores case and PostgreSQL's does not, and a range of keys would follow
+PostgreSQL's collation. Every query that filters by prefix uses this one test."""
+
+
+def _prefix_params(prefix: str | None) -> dict[str, str | int]:
+    """No prefix is the empty one, which every key starts with."""
+    return {"prefix": prefix or "", "prefix_length": len(prefix or "")}
+
+
 def count_records(session: Session, project_id: str, key_prefix: str | None = None) -> int:
     query = select(func.count()).select_from(Record).where(Record.project_id == project_id)
     if key_prefix:
-        query = query.where(Record.key.startswith(key_prefix, autoescape=True))
+        has_prefix = text(_HAS_PREFIX.format(key="records.key"))
+        query = query.where(has_prefix.bindparams(**_prefix_params(key_prefix)))
     return int(session.scalar(query) or 0)
 
 
 _BATCH = (
     "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
-    "AND key LIKE :prefix ESCAPE '/' ORDER BY key LIMIT :limit"
+    f"AND {_HAS_PREFIX.format(key='key')} ORDER BY key LIMIT :limit"
 )
 
 
@@ -106,8 +118,8 @@ def record_batches(
     params = {
         "project": project_id,
         "after": after_key or "",
-        "prefix": _like_prefix(key_prefix),
         "limit": batch_size,
+        **_prefix_params(key_prefix),
     }
     while True:
         with db.reading() as connection:
@@ -120,19 +132,15 @@ def record_batches(
         params["after"] = rows[-1][0]
 
 
-def _like_prefix(prefix: str | None) -> str:
-    return (prefix or "").replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
-
-
 _FIELDS = {
     "postgresql": (
         "SELECT DISTINCT f FROM records, jsonb_object_keys("
         "CASE WHEN jsonb_typeof(data) = 'object' THEN data ELSE '{}' END) AS f "
-        "WHERE project_id = :project AND key LIKE :prefix ESCAPE '/' ORDER BY f"
+        f"WHERE project_id = :project AND {_HAS_PREFIX.format(key='key')} ORDER BY f"
     ),
     "sqlite": (
         "SELECT DISTINCT j.key FROM records, json_each(records.data) AS j "
-        "WHERE records.project_id = :project AND records.key LIKE :prefix ESCAPE '/' "
+        f"WHERE records.project_id = :project AND {_HAS_PREFIX.format(key='records.key')} "
         "AND json_type(records.data) = 'object' ORDER BY j.key"
     ),
 }
@@ -141,9 +149,7 @@ _FIELDS = {
 def field_names(session: Session, project_id: str, key_prefix: str | None = None) -> list[str]:
     """The top-level field names of the documents, in name order, found by the database."""
     sql = _FIELDS[session.get_bind().dialect.name]
-    return list(
-        session.scalars(text(sql), {"project": project_id, "prefix": _like_prefix(key_prefix)})
-    )
+    return list(session.scalars(text(sql), {"project": project_id, **_prefix_params(key_prefix)}))
 
 
 def keys_present(session: Session, project_id: str, keys: Sequence[str]) -> set[str]:

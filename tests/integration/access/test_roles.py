@@ -28,7 +28,7 @@ class Action:
 
 def actions(world: World) -> list[Action]:
     a = world.a
-    export_file = f"/api/jobs/{a.export_id}/artifacts/{a.id}-export.csv"
+    export_file = f"/api/jobs/{a.export_id}/artifacts/export.csv"
     probe = {"type": "probe", "project_id": a.id, "params": {"items": 1}}
     return [
         Action("list", "GET", "/api/jobs", "viewer"),

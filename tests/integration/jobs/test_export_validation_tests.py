@@ -3,12 +3,18 @@
 import csv
 import io
 import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from xml.etree import ElementTree
 
 import pyarrow.parquet as pq
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+from pastools_jobs.db.models import Project
 from tests.support.jobs import JobsApi
 
 pytestmark = pytest.mark.integration
@@ -16,11 +22,30 @@ pytestmark = pytest.mark.integration
 
 def project_with(api: JobsApi, rows: list[dict], key: str = "id") -> str:
     project = api.create_project()
+    import_rows(api, project, rows, key)
+    return project
+
+
+def import_rows(api: JobsApi, project: str, rows: list[dict], key: str = "id") -> None:
     content = "".join(json.dumps(row) + "\n" for row in rows)
-    source = api.write_import(f"{project}.jsonl", content)
+    source = api.write_import(f"{uuid.uuid4().hex}.jsonl", content)
     job = api.submit("import", project, source=source, key_column=key)
     assert api.wait_for_status(job["id"], "completed", "failed")["status"] == "completed"
-    return project
+
+
+def created_over_http(api: JobsApi, project: str) -> None:
+    api.create_project(project)
+
+
+def left_by_an_older_release(api: JobsApi, project: str) -> None:
+    """A project created before the rule for new ids existed, which must keep working."""
+    engine = create_engine(api.stack.database_url)
+    now = datetime.now(UTC)
+    try:
+        with Session(engine) as session, session.begin():
+            session.add(Project(id=project, name=None, created_at=now, updated_at=now))
+    finally:
+        engine.dispose()
 
 
 def finished(api: JobsApi, job_type: str, project: str, **params) -> dict:
@@ -66,6 +91,38 @@ def test_export_writes_a_downloadable_artifact(api: JobsApi, export_format: str)
         assert rows[1] == {"key": "b2", "id": "b2", "name": "Bob", "age": "17", "tags": ""}
 
 
+@pytest.mark.parametrize(
+    ("project", "make"),
+    [("team:{}", created_over_http), ("_{}", left_by_an_older_release)],
+    ids=["colon", "leading-underscore"],
+)
+def test_export_of_any_valid_project_id_completes_and_downloads(
+    api: JobsApi, project: str, make: Callable[[JobsApi, str], None]
+) -> None:
+    project = project.format(uuid.uuid4().hex[:10])
+    make(api, project)
+    import_rows(api, project, PEOPLE)
+
+    done = finished(api, "export", project, format="csv")
+
+    assert done["status"] == "completed", done["error"]
+    assert api.activity_attempts(done["id"]) == [1]
+    response = download(api, done["id"], done["result"]["artifact"])
+    assert response.status_code == 200
+    assert [row["key"] for row in csv.DictReader(io.StringIO(response.text))] == ["a1", "b2", "c3"]
+
+
+def test_export_of_a_missing_project_fails_on_its_first_attempt(api: JobsApi) -> None:
+    project = f"_{uuid.uuid4().hex[:10]}"
+
+    failed = finished(api, "export", project)
+
+    assert failed["status"] == "failed"
+    assert failed["error"]["type"] == "ProjectNotFound"
+    assert project in failed["error"]["message"]
+    assert api.activity_attempts(failed["id"]) == [1], "an input error was retried"
+
+
 def test_unknown_or_escaping_artifact_names_are_404(api: JobsApi) -> None:
     project = project_with(api, PEOPLE)
     done = finished(api, "export", project)
@@ -78,6 +135,32 @@ def test_export_filtered_by_key_prefix(api: JobsApi) -> None:
     project = project_with(api, PEOPLE)
     done = finished(api, "export", project, key_prefix="b")
     assert done["result"]["rows"] == 1
+
+
+FRUIT: list[dict[str, Any]] = [
+    {"id": "apricot", "sweet": True},
+    {"id": "Apple", "colour": "red"},
+    {"id": "ap_x", "odd": 1},
+    {"id": "apXx", "odd": 2},
+]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "keys", "header"),
+    [("Ap", ["Apple"], ["key", "colour", "id"]), ("ap_", ["ap_x"], ["key", "id", "odd"])],
+)
+def test_key_prefix_matches_exactly_and_with_case_on_either_database(
+    api: JobsApi, prefix: str, keys: list[str], header: list[str]
+) -> None:
+    project = project_with(api, FRUIT)
+
+    done = finished(api, "export", project, format="csv", key_prefix=prefix)
+
+    assert done["status"] == "completed", done["error"]
+    assert done["result"]["rows"] == len(keys)
+    table = list(csv.reader(io.StringIO(download(api, done["id"], "export.csv").text)))
+    assert table[0] == header
+    assert [row[0] for row in table[1:]] == keys
 
 
 def test_worker_killed_mid_export_gives_a_byte_identical_file(api: JobsApi) -> None:

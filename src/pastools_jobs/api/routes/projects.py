@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pastools_jobs.api.auth import PrincipalDep, authenticated
 from pastools_jobs.api.deps import DatabaseDep
 from pastools_jobs.api.problems import responses
-from pastools_jobs.api.schemas import ProjectId
+from pastools_jobs.api.schemas import NewProjectId, ProjectId
 from pastools_jobs.auth.principal import Role
 from pastools_jobs.datasets import projects
 from pastools_jobs.datasets.records import count_records
@@ -31,7 +31,7 @@ RecordKey = Annotated[str, Path(min_length=1, max_length=500)]
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: ProjectId
+    id: NewProjectId
     name: str | None = Field(default=None, max_length=500)
 
 
