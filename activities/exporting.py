@@ -4,7 +4,8 @@ to a CSV, JSON Lines or Parquet artifact, in key order, batch by batch.
 CSV and Parquet get one column per top-level field (in name order, found by the
 database); values that are not strings are written as JSON. A retried
 attempt resumes a CSV or JSON Lines file at its checkpointed size and key; a Parquet
-file, which cannot be appended to, is written again from the start.
+file, which cannot be appended to, is written again from the start unless the attempt
+before had finished it.
 """
 
 import asyncio
@@ -41,6 +42,8 @@ class ExportCheckpoint(BaseModel):
     rows: int = 0
     size: int = 0
     fields: list[str] | None = None
+    finished: bool = False
+    """The whole file is on disk: a retry keeps it (or its part) and writes nothing."""
 
 
 def _cell(value: Any) -> str:
@@ -91,24 +94,28 @@ class ExportActivities(ActivityGroup):
     @activity.defn(name="export_records")
     async def export_records(self, work: ExportWork) -> dict[str, Any]:
         job_id = activity.info().workflow_id or "unknown"
-        reporter = ProgressReporter(
-            self.context.db, self.context.settings.heartbeat_interval_seconds
-        )
+        interval = self.context.settings.heartbeat_interval_seconds
+        reporter = ProgressReporter(self.context.db, interval)
         previous = last_checkpoint()
         state = ExportCheckpoint.model_validate(previous.checkpoint if previous else {})
-        total = await asyncio.to_thread(self._count, work)
-        fields = state.fields
-        if fields is None:
-            fields = await asyncio.to_thread(self._fields, work) if work.format != "jsonl" else []
-        if work.format == "parquet":
-            state = ExportCheckpoint()  # a Parquet file cannot be appended to: start over
-        state.fields = fields
-        encoder = _Encoder(work.format, fields)
         name = f"export.{work.format}"  # the job's own directory says whose export it is
         directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
-        output = ResumableFile(directory, name, state.size if state.rows else None)
+        output = ResumableFile(
+            directory, name, _resume_at(state, work.format), checkpoint_interval=interval
+        )
         try:
-            size = await self._write(work, state, encoder, output, reporter, total)
+            if not output.resumed:
+                state = ExportCheckpoint()  # the bytes it counted are gone: count afresh
+            total = await asyncio.to_thread(self._count, work)
+            if state.fields is None:
+                state.fields = (
+                    await asyncio.to_thread(self._fields, work) if work.format != "jsonl" else []
+                )
+            if not state.finished:
+                encoder = _Encoder(work.format, state.fields)
+                await self._write(work, state, encoder, output, reporter, total)
+            await reporter.report(_progress(state, total, state), force=True)
+            size = await reporter.in_thread(lambda _stop: output.finish())
         finally:
             output.close()
         return {"artifact": name, "format": work.format, "rows": state.rows, "bytes": size}
@@ -121,7 +128,9 @@ class ExportActivities(ActivityGroup):
         output: ResumableFile,
         reporter: ProgressReporter,
         total: int,
-    ) -> int:
+    ) -> None:
+        """Write the records after the checkpoint, heartbeating only positions whose bytes
+        are synced; at the end the whole file is, and `state` says it is finished."""
         parquet = (
             pq.ParquetWriter(output.stream, encoder.table([("k", {})]).schema)
             if work.format == "parquet"
@@ -136,6 +145,7 @@ class ExportActivities(ActivityGroup):
             key_prefix=work.key_prefix,
             batch_size=work.batch_rows,
         )
+        durable = state.model_copy()
         async for batch in read_ahead(batches):
             if parquet is not None:
                 await asyncio.to_thread(parquet.write_table, encoder.table(batch))
@@ -143,12 +153,15 @@ class ExportActivities(ActivityGroup):
                 output.stream.write(await asyncio.to_thread(encoder.encode, batch))
             state.rows += len(batch)
             state.after_key = batch[-1][0]
-            state.size = output.checkpoint()
-            await reporter.report(_progress(state, total))
+            # A Parquet file resumes only once finished: syncing it midway would buy nothing.
+            if output.checkpoint_due() and parquet is None:
+                state.size = await reporter.in_thread(lambda _stop: output.checkpoint())
+                durable = state.model_copy()
+            await reporter.report(_progress(state, total, durable))
         if parquet is not None:
             parquet.close()
-        await reporter.report(_progress(state, total), force=True)
-        return await asyncio.to_thread(output.finish)
+        state.size = await reporter.in_thread(lambda _stop: output.checkpoint())
+        state.finished = True
 
     def _count(self, work: ExportWork) -> int:
         """Fails at once for a project that does not exist, rather than exporting nothing."""
@@ -161,10 +174,20 @@ class ExportActivities(ActivityGroup):
             return field_names(session, work.project_id, work.key_prefix)
 
 
-def _progress(state: ExportCheckpoint, total: int) -> Progress:
+def _resume_at(state: ExportCheckpoint, export_format: ExportFormat) -> int | None:
+    """Where a retry goes on: a Parquet file cannot be appended to, so only a finished one
+    is kept; any other file from its checkpoint, once it holds a row."""
+    if state.finished or (state.rows and export_format != "parquet"):
+        return state.size
+    return None
+
+
+def _progress(state: ExportCheckpoint, total: int, durable: ExportCheckpoint) -> Progress:
+    """The progress made so far, and `durable` as the checkpoint: the last position
+    whose bytes are synced."""
     return Progress(
         done=min(state.rows, total),
         total=max(total, 1) if total else 1,
         message=f"Exported {state.rows} of {total} records",
-        checkpoint=state.model_dump(mode="json"),
+        checkpoint=durable.model_dump(mode="json"),
     )

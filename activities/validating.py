@@ -43,6 +43,8 @@ class ValidationCheckpoint(BaseModel):
     invalid: int = 0
     size: int = 0
     by_path: dict[str, PathErrors] = Field(default_factory=dict)
+    finished: bool = False
+    """The whole report is on disk: a retry keeps it (or its part) and checks nothing."""
 
 
 def _pointer(parts: Any) -> str:
@@ -58,28 +60,20 @@ class ValidationActivities(ActivityGroup):
         except InvalidJobInput as error:
             raise input_error(str(error), "InvalidSchema") from None
         job_id = activity.info().workflow_id or "unknown"
-        reporter = ProgressReporter(
-            self.context.db, self.context.settings.heartbeat_interval_seconds
-        )
+        interval = self.context.settings.heartbeat_interval_seconds
+        reporter = ProgressReporter(self.context.db, interval)
         previous = last_checkpoint()
         state = ValidationCheckpoint.model_validate(previous.checkpoint if previous else {})
         directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
-        report = ResumableFile(directory, REPORT, state.size if state.after_key else None)
+        resume_at = state.size if state.after_key or state.finished else None
+        report = ResumableFile(directory, REPORT, resume_at, checkpoint_interval=interval)
         try:
-            batches = record_batches(
-                self.context.db,
-                work.project_id,
-                after_key=state.after_key,
-                batch_size=work.batch_rows,
-            )
-            async for batch in read_ahead(batches):
-                lines = await asyncio.to_thread(_check, validator, batch, state, work)
-                report.stream.write(lines)
-                state.after_key = batch[-1][0]
-                state.size = report.checkpoint()
-                await reporter.report(_progress(state, total))
-            await reporter.report(_progress(state, total), force=True)
-            await asyncio.to_thread(report.finish)
+            if not report.resumed:
+                state = ValidationCheckpoint()  # the lines it counted are gone: count afresh
+            if not state.finished:
+                await self._check_all(work, validator, state, report, reporter, total)
+            await reporter.report(_progress(state, total, state), force=True)
+            await reporter.in_thread(lambda _stop: report.finish())
         finally:
             report.close()
         groups = sorted(state.by_path.values(), key=lambda group: -group.count)
@@ -89,6 +83,32 @@ class ValidationActivities(ActivityGroup):
             "errors_by_path": [group.model_dump() for group in groups],
             "report": REPORT,
         }
+
+    async def _check_all(
+        self,
+        work: ValidationWork,
+        validator: Any,
+        state: ValidationCheckpoint,
+        report: ResumableFile,
+        reporter: ProgressReporter,
+        total: int,
+    ) -> None:
+        """Check the records after the checkpoint, heartbeating only positions whose report
+        lines are synced; at the end the whole report is, and `state` says it is finished."""
+        batches = record_batches(
+            self.context.db, work.project_id, after_key=state.after_key, batch_size=work.batch_rows
+        )
+        durable = state.model_copy(deep=True)
+        async for batch in read_ahead(batches):
+            lines = await asyncio.to_thread(_check, validator, batch, state, work)
+            report.stream.write(lines)
+            state.after_key = batch[-1][0]
+            if report.checkpoint_due():
+                state.size = await reporter.in_thread(lambda _stop: report.checkpoint())
+                durable = state.model_copy(deep=True)
+            await reporter.report(_progress(state, total, durable))
+        state.size = await reporter.in_thread(lambda _stop: report.checkpoint())
+        state.finished = True
 
     def _schema_and_count(self, project_id: str) -> tuple[Any, int]:
         with self.context.db.transaction() as session:
@@ -126,11 +146,13 @@ def _check(
     return "".join(line + "\n" for line in lines).encode()
 
 
-def _progress(state: ValidationCheckpoint, total: int) -> Progress:
+def _progress(state: ValidationCheckpoint, total: int, durable: ValidationCheckpoint) -> Progress:
+    """The progress made so far, and `durable` as the checkpoint: the last position
+    whose report lines are synced."""
     done = state.valid + state.invalid
     return Progress(
         done=min(done, total),
         total=max(total, 1),
         message=f"Checked {done} of {total} records: {state.invalid} invalid",
-        checkpoint=state.model_dump(mode="json"),
+        checkpoint=durable.model_dump(mode="json"),
     )

@@ -1,0 +1,105 @@
+"""A job's file across attempts: a retry continues exactly after its checkpoint or starts
+over from nothing, keeps a file an attempt finished, and never shares it with another."""
+
+import os
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pastools_jobs.datasets import artifacts
+from pastools_jobs.datasets.artifacts import ResumableFile, list_artifacts
+
+NAME = "p-export.csv"
+
+
+def finished_content(directory: Path) -> bytes:
+    return (directory / NAME).read_bytes()
+
+
+def test_a_retry_after_the_rename_keeps_the_finished_file(tmp_path: Path) -> None:
+    """The attempt died after `finish()`, before Temporal recorded its end."""
+    first = ResumableFile(tmp_path, NAME, None)
+    first.stream.write(b"key\na\nb\n")
+    checkpoint = first.checkpoint()
+    first.finish()
+
+    retry = ResumableFile(tmp_path, NAME, checkpoint)
+    assert retry.resumed
+    assert retry.finish() == checkpoint
+
+    assert finished_content(tmp_path) == b"key\na\nb\n"
+    assert [artifact.name for artifact in list_artifacts(tmp_path)] == [NAME]
+
+
+def test_a_retry_whose_checkpoint_lags_the_finished_file_goes_on_from_it(tmp_path: Path) -> None:
+    first = ResumableFile(tmp_path, NAME, None)
+    first.stream.write(b"key\na\n")
+    checkpoint = first.checkpoint()
+    first.stream.write(b"b\n")
+    first.finish()
+
+    retry = ResumableFile(tmp_path, NAME, checkpoint)
+    assert retry.resumed
+    retry.stream.write(b"b\n")
+    retry.finish()
+
+    assert finished_content(tmp_path) == b"key\na\nb\n"
+
+
+def test_a_checkpoint_beyond_the_part_starts_over_without_padding(tmp_path: Path) -> None:
+    """The bytes the checkpoint counted are gone: nothing of them may be made up."""
+    first = ResumableFile(tmp_path, NAME, None)
+    first.stream.write(b"key\na\n")
+    first.close()  # died with only these bytes on disk
+
+    retry = ResumableFile(tmp_path, NAME, 4096)
+    assert not retry.resumed, "the caller must count its rows afresh"
+    retry.stream.write(b"key\na\nb\n")
+    retry.finish()
+
+    assert finished_content(tmp_path) == b"key\na\nb\n"
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_part(tmp_path: Path) -> None:
+    """An attempt stalled past its heartbeat timeout still writes: its retry must wait."""
+    first = ResumableFile(tmp_path, NAME, None)
+    first.stream.write(b"key\na\n")
+    checkpoint = first.checkpoint()
+
+    with pytest.raises(artifacts.ArtifactBusy):
+        ResumableFile(tmp_path, NAME, checkpoint)
+    with pytest.raises(artifacts.ArtifactBusy):
+        ResumableFile(tmp_path, NAME, None)
+
+    first.stream.write(b"b\n")
+    first.finish()
+    assert finished_content(tmp_path) == b"key\na\nb\n"
+    retry = ResumableFile(tmp_path, NAME, None)  # once it is let go, a retry may start over
+    retry.close()
+
+
+@pytest.fixture
+def synced_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each regular file at the moment it is fsynced."""
+    sizes: list[int] = []
+    real_fsync: Callable[[int], None] = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        status = os.fstat(fd)
+        if stat.S_ISREG(status.st_mode):
+            sizes.append(status.st_size)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    return sizes
+
+
+def test_a_checkpoint_never_exceeds_what_is_synced(tmp_path: Path, synced_sizes: list[int]) -> None:
+    output = ResumableFile(tmp_path, NAME, None)
+    for line in (b"key\n", b"a\n", b"b\n"):
+        output.stream.write(line)
+        checkpoint = output.checkpoint()
+        assert synced_sizes and checkpoint <= synced_sizes[-1]
+    output.close()
