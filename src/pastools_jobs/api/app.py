@@ -53,7 +53,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.client = client
         app.state.service = JobService(db, launcher, settings.resolved_import_dir)
         app.state.feed = JobFeed(
-            db, lambda job: job_out(job, settings, utcnow()).model_dump(mode="json")
+            db,
+            lambda job: job_out(job, settings, utcnow()).model_dump(mode="json"),
+            recheck_seconds=settings.feed_recheck_seconds,
         )
         mirror = None
         if settings.mirror_enabled:
