@@ -108,7 +108,7 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     client = await connect_when_ready(settings)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, application_name="pastools-worker")
     await ensure_cleanup_schedule(client, settings)
     try:
         async with build_worker(client, settings, db):
