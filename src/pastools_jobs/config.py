@@ -63,6 +63,18 @@ class Settings(BaseSettings):
         gt=0,
         description="How often the mirror asks Temporal's visibility what changed.",
     )
+    feed_keepalive_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long an idle live feed waits before a keepalive comment: proxies "
+        "close connections that stay silent.",
+    )
+    feed_recheck_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often the live feed checks that its subscribers' tokens are still "
+        "valid: a revoked token's open streams end within about this long.",
+    )
     mirror_enabled: bool = Field(default=True, description="Run the reconciler in the API process.")
     migrate_on_start: bool = Field(
         default=True, description="Upgrade the jobs database schema when the API starts."

@@ -35,7 +35,7 @@ def run_doctor(settings: Settings, *, fix: bool, as_json: bool) -> int:
 
 async def _examine(settings: Settings, *, fix: bool) -> Report:
     client = await connect(settings)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, application_name="pastools-doctor")
     try:
         doctor = Doctor(
             db,

@@ -6,18 +6,22 @@ The poller runs only while someone listens. Each round it reads the rows written
 since the last round, and the counts of the projects they belong to, once; every
 subscriber gets the same messages through its own bounded queue. A subscriber too
 slow to keep up is dropped and reconnects (EventSource does so by itself).
+
+A stream outlives the request that authenticated it, so every few seconds the poller
+checks the tokens of all its subscribers in one query and ends those revoked since.
 """
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from pastools_jobs.auth.tokens import active_tokens
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.mirror.apply import utcnow
@@ -38,26 +42,38 @@ class FeedMessage:
     data: Any
 
 
+@dataclass(frozen=True)
+class Subscriber:
+    project_id: str | None
+    """The one project it sees, or None for all."""
+    token_id: str | None
+    """The token it was opened with; None when authentication is off."""
+
+
 class JobFeed:
     def __init__(
         self,
         db: Database,
         render: Callable[[Job], dict[str, Any]],
         interval_seconds: float = 0.5,
+        recheck_seconds: float = 5.0,
     ) -> None:
         self._db = db
         self._render = render
         self._interval = interval_seconds
-        # Each queue with the one project its subscriber sees, or None for all.
-        self._subscribers: dict[asyncio.Queue[FeedMessage | None], str | None] = {}
+        self._recheck = recheck_seconds
+        self._subscribers: dict[asyncio.Queue[FeedMessage | None], Subscriber] = {}
         self._poller: asyncio.Task[None] | None = None
         self._seen: dict[str, datetime] = {}
         self._since = utcnow()
 
-    async def subscribe(self, project_id: str | None = None) -> AsyncIterator[FeedMessage]:
-        """Every change, or only `project_id`'s: its counts then stand for "all" as well."""
+    async def subscribe(
+        self, project_id: str | None = None, token_id: str | None = None
+    ) -> AsyncGenerator[FeedMessage, None]:
+        """Every change, or only `project_id`'s: its counts then stand for "all" as well.
+        It ends when `token_id` is revoked."""
         queue: asyncio.Queue[FeedMessage | None] = asyncio.Queue(QUEUE_SIZE)
-        self._subscribers[queue] = project_id
+        self._subscribers[queue] = Subscriber(project_id, token_id)
         self._ensure_polling()
         try:
             while (message := await queue.get()) is not None:
@@ -80,7 +96,12 @@ class JobFeed:
             self._poller = asyncio.create_task(self._poll(), name="job-feed")
 
     async def _poll(self) -> None:
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         while self._subscribers:
+            # Before the changes are read: after an outage, a revoked token is sent none.
+            if loop.time() - checked >= self._recheck and await self._end_revoked():
+                checked = loop.time()
             try:
                 messages = await asyncio.to_thread(self._read_changes)
             except SQLAlchemyError as error:
@@ -89,6 +110,21 @@ class JobFeed:
             for message in messages:
                 self._publish(message)
             await asyncio.sleep(self._interval)
+
+    async def _end_revoked(self) -> bool:
+        """End the streams of tokens revoked since they opened; False if it could not tell."""
+        tokens = {s.token_id for s in self._subscribers.values() if s.token_id is not None}
+        if not tokens:
+            return True
+        try:
+            revoked = tokens - await asyncio.to_thread(active_tokens, self._db, tokens)
+        except SQLAlchemyError as error:
+            log.warning("job feed cannot check its subscribers' tokens: %s", error)
+            return False
+        for queue, subscriber in list(self._subscribers.items()):
+            if subscriber.token_id in revoked:
+                self._end(queue)
+        return True
 
     def _read_changes(self) -> list[FeedMessage]:
         started = utcnow()
@@ -116,13 +152,17 @@ class JobFeed:
         self._seen = {job_id: at for job_id, at in self._seen.items() if at >= since}
 
     def _publish(self, message: FeedMessage) -> None:
-        for queue, project_id in list(self._subscribers.items()):
-            for visible in visible_to(message, project_id):
+        for queue, subscriber in list(self._subscribers.items()):
+            for visible in visible_to(message, subscriber.project_id):
                 if not _offer(queue, visible):
                     log.info("dropping a live-feed subscriber that fell behind")
-                    self._subscribers.pop(queue, None)
-                    _offer(queue, None, force=True)
+                    self._end(queue)
                     break
+
+    def _end(self, queue: asyncio.Queue[FeedMessage | None]) -> None:
+        """Its subscription stops at once, whatever it has not read yet."""
+        self._subscribers.pop(queue, None)
+        _offer(queue, None, force=True)
 
 
 def visible_to(message: FeedMessage, project_id: str | None) -> list[FeedMessage]:

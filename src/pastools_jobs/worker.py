@@ -1,9 +1,9 @@
 """The worker process: runs every job type's workflows and activities on one task queue."""
 
 import asyncio
-import contextlib
 import logging
 import signal
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -14,6 +14,7 @@ from temporalio.client import (
     ScheduleAlreadyRunningError,
     ScheduleIntervalSpec,
     ScheduleSpec,
+    ScheduleUpdate,
 )
 from temporalio.worker import Worker
 
@@ -58,25 +59,33 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
 
 
 async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
-    """The periodic cleanup, created once per task queue; an existing one is kept."""
+    """The periodic cleanup of the task queue, brought in line with this worker's
+    settings: created, or updated when an earlier worker made it with other values."""
     schedule_id = f"{settings.task_queue}-cleanup"
-    with contextlib.suppress(ScheduleAlreadyRunningError):
-        await client.create_schedule(
-            schedule_id,
-            Schedule(
-                action=ScheduleActionStartWorkflow(
-                    CleanupFinishedJobs.run,
-                    settings.cleanup_max_age_days,
-                    id=schedule_id,
-                    task_queue=settings.task_queue,
-                ),
-                spec=ScheduleSpec(
-                    intervals=[
-                        ScheduleIntervalSpec(every=timedelta(hours=settings.cleanup_interval_hours))
-                    ]
-                ),
-            ),
+    wanted = _cleanup_schedule(settings, schedule_id)
+    try:
+        await client.create_schedule(schedule_id, wanted)
+    except ScheduleAlreadyRunningError:
+        await client.get_schedule_handle(schedule_id).update(
+            lambda current: ScheduleUpdate(
+                # What the settings say; the rest (an operator's pause) stays as it is.
+                replace(current.description.schedule, action=wanted.action, spec=wanted.spec)
+            )
         )
+
+
+def _cleanup_schedule(settings: Settings, schedule_id: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            CleanupFinishedJobs.run,
+            settings.cleanup_max_age_days,
+            id=schedule_id,
+            task_queue=settings.task_queue,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(hours=settings.cleanup_interval_hours))]
+        ),
+    )
 
 
 async def connect_when_ready(settings: Settings, deadline_seconds: float = 60.0) -> Client:
@@ -99,7 +108,7 @@ async def run_worker(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     client = await connect_when_ready(settings)
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, application_name="pastools-worker")
     await ensure_cleanup_schedule(client, settings)
     try:
         async with build_worker(client, settings, db):

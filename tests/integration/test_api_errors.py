@@ -206,7 +206,7 @@ def test_an_unexpected_error_is_a_generic_500_without_details(tmp_path: Path) ->
     url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     upgrade_database(url)
     now = datetime.now(UTC)
-    with Database(url).transaction() as session:
+    with Database(url, application_name="pastools-tests").transaction() as session:
         session.add(
             Job(
                 id="odd",

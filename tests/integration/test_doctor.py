@@ -40,7 +40,7 @@ def hand_made_row(stack: Stack, status: str, run_id: str | None, age: timedelta)
     """A row written straight into the table, as a crash or a hand edit leaves one."""
     job_id = f"doctor-{uuid.uuid4().hex[:12]}"
     when = datetime.now(UTC) - age
-    db = Database(stack.database_url)
+    db = Database(stack.database_url, application_name="pastools-tests")
     with db.transaction() as session:
         session.add(
             Job(
@@ -68,7 +68,7 @@ def rerun_lost_to_the_table(api: JobsApi, project: str) -> str:
     api.wait_running(job_id)
     assert api.http.post(f"/api/jobs/{job_id}/cancel").status_code == 202
     api.wait_for_status(job_id, "cancelled")
-    db = Database(api.stack.database_url)
+    db = Database(api.stack.database_url, application_name="pastools-tests")
     with db.transaction() as session:
         before = {
             column: getattr(session.get(Job, job_id), column)
@@ -95,7 +95,7 @@ def rerun_lost_to_the_table(api: JobsApi, project: str) -> str:
 
 
 def edit_rows(stack: Stack, statement: object) -> None:
-    db = Database(stack.database_url)
+    db = Database(stack.database_url, application_name="pastools-tests")
     with db.transaction() as session:
         session.execute(statement)  # type: ignore[call-overload]
     db.dispose()

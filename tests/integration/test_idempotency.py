@@ -91,7 +91,7 @@ def test_replay_of_a_job_whose_start_was_lost_starts_it(api: JobsApi) -> None:
     """The first request's API died between the commit and the start: the client's retry
     with the same key starts the job there and then, not after the mirror's grace."""
     project = new_project()
-    db = Database(api.stack.database_url)
+    db = Database(api.stack.database_url, application_name="pastools-tests")
     job_id = start_lost(db, project, params={"items": 1}, key="lost-start")
     db.dispose()
     assert api.temporal_status(job_id) is None

@@ -248,7 +248,7 @@ def test_row_whose_workflow_was_never_started_is_started_by_the_mirror(api: Jobs
 def test_cancel_of_a_job_whose_workflow_was_never_started_cancels_it(api: JobsApi) -> None:
     """The API died between the commit and the start: the cancel must not answer that the
     job completed, nor let the mirror start it later."""
-    db = Database(api.stack.database_url)
+    db = Database(api.stack.database_url, application_name="pastools-tests")
     job_id = start_lost(db, new_project(), params={"items": 5, "item_ms": 100})
     db.dispose()
 

@@ -36,7 +36,7 @@ def db(
     name = f"mirror_{uuid.uuid4().hex[:8]}"
     url = database_url(request.param, tmp_path_factory.mktemp(name), request, name)
     upgrade_database(url)
-    database = Database(url)
+    database = Database(url, application_name="pastools-tests")
     yield database
     database.dispose()
 
@@ -48,7 +48,7 @@ def test_finished_row_that_disagrees_with_its_closed_run_follows_it(api: JobsApi
     api.wait_running(job_id)
     assert api.http.post(f"/api/jobs/{job_id}/cancel").status_code == 202
     api.wait_for_status(job_id, "cancelled")
-    db = Database(api.stack.database_url)
+    db = Database(api.stack.database_url, application_name="pastools-tests")
     with db.transaction() as session:
         row = session.get(Job, job_id)
         assert row is not None and row.run_id is not None
@@ -80,7 +80,7 @@ def completed_event(row: Job, run_id: str) -> JobEvent:
 def test_row_whose_cancel_was_requested_is_never_started(api: JobsApi) -> None:
     """An earlier version stamped a cancel before sending it; the API then died. The mirror
     must not start such a job: it ends cancelled, with no workflow ever run."""
-    db = Database(api.stack.database_url)
+    db = Database(api.stack.database_url, application_name="pastools-tests")
     job_id = start_lost(db, new_project(), age=LONG_AGO, cancel_requested=True)
     db.dispose()
 

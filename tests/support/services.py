@@ -105,6 +105,11 @@ class PostgresCluster:
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
+    @property
+    def log(self) -> Path:
+        """The server's log, which `start` appends to."""
+        return self.data.parent / "postgres.log"
+
     def create_database(self, name: str) -> str:
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
@@ -128,7 +133,9 @@ class PostgresCluster:
         """Start (or start again, on the same port) the initialized cluster."""
         base = self.data.parent
         options = f"-p {self.port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self.pg_ctl("start", "-o", options, "-l", str(base / "postgres.log"))
+        # Each line says which database and which process (application_name) it is about.
+        options += " -c log_line_prefix='%m [%p] %d %a: '"
+        self.pg_ctl("start", "-o", options, "-l", str(self.log))
 
     def stop(self) -> None:
         self.pg_ctl("stop", "-m", "fast")

@@ -20,6 +20,6 @@ def migrated_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="session")
 def db(migrated_url: str) -> Iterator[Database]:
-    database = Database(migrated_url)
+    database = Database(migrated_url, application_name="pastools-tests")
     yield database
     database.dispose()

@@ -45,7 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
-        db = Database(settings.resolved_database_url)
+        db = Database(settings.resolved_database_url, application_name="pastools-api")
         client = await connect(settings, lazy=True)
         launcher = JobLauncher(client, settings.task_queue)
         app.state.settings = settings
@@ -53,11 +53,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.client = client
         app.state.service = JobService(db, launcher, settings.resolved_import_dir)
         app.state.feed = JobFeed(
-            db, lambda job: job_out(job, settings, utcnow()).model_dump(mode="json")
+            db,
+            lambda job: job_out(job, settings, utcnow()).model_dump(mode="json"),
+            recheck_seconds=settings.feed_recheck_seconds,
         )
         mirror = None
+        # Its own engine: its connections are named apart from the requests'.
+        mirror_db = Database(settings.resolved_database_url, application_name="pastools-mirror")
         if settings.mirror_enabled:
-            reconciler = Reconciler(db, launcher, settings.mirror_interval_seconds)
+            reconciler = Reconciler(mirror_db, launcher, settings.mirror_interval_seconds)
             mirror = asyncio.create_task(reconciler.run(), name="mirror")
         try:
             yield
@@ -67,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 mirror.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await mirror
+            mirror_db.dispose()
             db.dispose()
 
     app = FastAPI(

@@ -88,7 +88,7 @@ def sign_in_token(settings: Settings) -> str:
 
 
 def _in_database(settings: Settings, work: Callable[[Session], T]) -> T:
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, application_name="pastools-cli")
     try:
         with db.transaction() as session:
             return work(session)

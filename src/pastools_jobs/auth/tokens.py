@@ -8,6 +8,7 @@ compared in constant time. The token is shown once, when it is issued.
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -100,6 +101,13 @@ def authenticate(db: Database, token: str) -> Principal | None:
         return None
     _touch(db, token_id, row.last_used_at)
     return Principal(Role(row.role), row.project_id, token_id)
+
+
+def active_tokens(db: Database, token_ids: Collection[str]) -> set[str]:
+    """Those of `token_ids` still valid: how open streams learn of a revoke."""
+    query = select(ApiToken.id).where(ApiToken.id.in_(token_ids), ApiToken.revoked_at.is_(None))
+    with db.reading() as connection:
+        return set(connection.scalars(query))
 
 
 def _touch(db: Database, token_id: str, last_used_at: datetime | None) -> None:

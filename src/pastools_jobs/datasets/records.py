@@ -27,6 +27,7 @@ _PG_STAGING = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS record_staging (key text, data jsonb) "
     "ON COMMIT DELETE ROWS"
 )
+_PG_ANY_PRESENT = "SELECT 1 FROM records WHERE project_id = %s AND key = ANY(%s) LIMIT 1"
 _PG_MERGE = (
     "INSERT INTO records (project_id, key, data, updated_at) "
     "SELECT %s, key, data, %s FROM record_staging "
@@ -57,20 +58,42 @@ def upsert_records(
 def _upsert_postgresql(
     connection: Connection, project_id: str, rows: dict[str, str], now: datetime
 ) -> None:
-    """COPY straight into the table, which is what a first import of new keys needs; if a
-    key exists already, undo that (a savepoint) and merge through a staging table."""
+    """COPY straight into the table when none of the keys exists yet, which is what a
+    first import needs; otherwise merge through a staging table. A COPY that met an
+    existing key would fail, and the server would log the error: the keys are looked up
+    first, so only two imports racing on the same new keys can still meet one."""
     raw = connection.connection.driver_connection
     assert raw is not None
     documents = list(rows.items())
+    new = not _any_present(raw, project_id, list(rows))
+    if not (new and _copy_new(raw, project_id, documents, now)):
+        _merge(raw, project_id, documents, now)
+
+
+def _any_present(raw: psycopg.Connection[Any], project_id: str, keys: list[str]) -> bool:
+    with raw.cursor() as cursor:
+        cursor.execute(_PG_ANY_PRESENT, (project_id, keys))
+        return cursor.fetchone() is not None
+
+
+def _copy_new(
+    raw: psycopg.Connection[Any], project_id: str, documents: list[tuple[str, str]], now: datetime
+) -> bool:
+    """False, with nothing written (a savepoint), if a racing import added one of the keys."""
     stamp = now.isoformat()  # adapted once, not once per row
     direct = "COPY records (project_id, key, data, updated_at) FROM STDIN"
     try:
         with raw.transaction(), raw.cursor() as cursor, cursor.copy(direct) as copy:
             for key, document in documents:
                 copy.write_row((project_id, key, document, stamp))
-        return
     except psycopg.errors.UniqueViolation:
-        pass
+        return False
+    return True
+
+
+def _merge(
+    raw: psycopg.Connection[Any], project_id: str, documents: list[tuple[str, str]], now: datetime
+) -> None:
     with raw.cursor() as cursor:
         cursor.execute(_PG_STAGING)
         with cursor.copy("COPY record_staging (key, data) FROM STDIN") as copy:

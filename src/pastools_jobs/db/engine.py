@@ -14,8 +14,10 @@ T = TypeVar("T")
 PG_CONNECT_TIMEOUT_SECONDS = 5
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine tuned for concurrent API, worker and mirror writers."""
+def create_db_engine(url: str, application_name: str) -> Engine:
+    """An engine tuned for concurrent API, worker and mirror writers. PostgreSQL shows
+    `application_name` in pg_stat_activity and its logs, so that an operator can tell
+    the processes apart; SQLite has no such thing."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -29,7 +31,10 @@ def create_db_engine(url: str) -> Engine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_SECONDS},
+        connect_args={
+            "connect_timeout": PG_CONNECT_TIMEOUT_SECONDS,
+            "application_name": application_name,
+        },
     )
 
 
@@ -59,8 +64,8 @@ def _sqlite_begin_immediate(connection: Any) -> None:
 class Database:
     """One engine and its session factory; `transaction()` is the unit of work."""
 
-    def __init__(self, url: str) -> None:
-        self.engine = create_db_engine(url)
+    def __init__(self, url: str, *, application_name: str) -> None:
+        self.engine = create_db_engine(url, application_name)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

@@ -2,6 +2,7 @@
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from pastools_jobs.db.models import Base
 
@@ -11,7 +12,11 @@ config = context.config
 def run_migrations() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
-    engine = create_engine(url)
+    # Named like the platform's other connections, so that an operator can tell them apart.
+    postgresql = make_url(url).get_backend_name() == "postgresql"
+    engine = create_engine(
+        url, connect_args={"application_name": "pastools-migrate"} if postgresql else {}
+    )
     with engine.connect() as connection:
         context.configure(
             connection=connection,

@@ -44,7 +44,7 @@ def anyio_backend() -> str:
 def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     url = f"sqlite:///{tmp_path_factory.mktemp('retries') / 'jobs.sqlite3'}"
     upgrade_database(url)
-    database = Database(url)
+    database = Database(url, application_name="pastools-tests")
     with database.transaction() as session:
         create_project(session, PROJECT, None)
         set_schema(session, PROJECT, SCHEMA)

@@ -1,8 +1,9 @@
 """The jobs dashboard page and its live feed (Server-Sent Events)."""
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates"
 # Keep the parameters in the order their models declare them: the form shows them so.
 templates.env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 
-KEEPALIVE_SECONDS = 15.0
 RECONNECT_MILLISECONDS = 2000
 
 
@@ -67,32 +67,43 @@ async def dashboard(
         **responses(401),
     },
 )
-async def job_events(request: Request, principal: PrincipalDep) -> StreamingResponse:
+async def job_events(
+    request: Request, principal: PrincipalDep, settings: SettingsDep
+) -> StreamingResponse:
     """Live changes: `jobs` events carry changed jobs, `stats` events fresh counts;
-    only of the projects the token sees."""
+    only of the projects the token sees, and only while the token is valid."""
     feed: JobFeed = request.app.state.feed
+    messages = feed.subscribe(principal.project_id, principal.token_id)
     return StreamingResponse(
-        _stream(feed, principal.project_id),
+        _stream(messages, settings.feed_keepalive_seconds),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
-async def _stream(feed: JobFeed, project_id: str | None) -> AsyncIterator[str]:
+async def _stream(
+    messages: AsyncGenerator[FeedMessage, None], keepalive_seconds: float
+) -> AsyncIterator[str]:
+    """One pending read of the subscription, waited on with a timeout: a timeout that
+    cancelled the read itself (`wait_for`) would close the subscription with it."""
     yield f"retry: {RECONNECT_MILLISECONDS}\n: connected\n\n"
-    messages = aiter(feed.subscribe(project_id))
+    pending = asyncio.ensure_future(anext(messages, None))
     try:
         while True:
-            try:
-                message = await asyncio.wait_for(anext(messages), KEEPALIVE_SECONDS)
-            except TimeoutError:
+            done, _ = await asyncio.wait({pending}, timeout=keepalive_seconds)
+            if not done:
                 yield ": keepalive\n\n"
                 continue
-            except StopAsyncIteration:
+            message = pending.result()
+            if message is None:
                 return
             yield _event(message)
+            pending = asyncio.ensure_future(anext(messages, None))
     finally:
-        await messages.aclose()  # type: ignore[attr-defined]
+        pending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pending
+        await messages.aclose()
 
 
 def _event(message: FeedMessage) -> str:
