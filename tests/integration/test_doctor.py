@@ -7,6 +7,7 @@ doctor sees it.
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, update
@@ -169,3 +170,36 @@ def test_doctor_reports_every_kind_of_difference_and_fix_repairs_them(
     assert [a["status"] for a in adopted["attempts"]] == ["cancelled", "completed"]
     again = run_doctor(stack)
     assert (again.exit_code, again.report["differences"]) == (0, [])
+
+
+def test_a_finished_row_is_given_time_to_settle_and_never_moved_back(
+    unmirrored: JobsApi,
+) -> None:
+    """The row of a job that has recorded its end while its workflow has not closed yet
+    (the normal instant between the two) is no difference; one that stays so is reported,
+    and `--fix` does not move it back to running: it follows the run once the run closes."""
+    api, stack = unmirrored, unmirrored.stack
+    job_id = api.submit("probe", new_project(), items=1000, item_ms=50)["id"]
+    api.wait_running(job_id)
+    just_now = datetime.now(UTC)
+    finished = {"status": "completed", "completed_at": just_now, "updated_at": just_now}
+    edit_rows(stack, update(Job).where(Job.id == job_id).values(**finished))
+
+    assert job_id not in run_doctor(stack).kinds()
+
+    long_ago = just_now - timedelta(minutes=1)
+    edit_rows(stack, update(Job).where(Job.id == job_id).values(updated_at=long_ago))
+    fixed = run_doctor(stack, "--fix")
+    assert fixed.kinds()[job_id] == "wrong-status"
+    assert api.get(job_id)["status"] == "completed"
+
+    stack.temporal.cli("workflow", "terminate", "-w", job_id, "--reason", "doctor test")
+
+    def repaired_after_close() -> dict[str, Any] | None:
+        run_doctor(stack, "--fix")
+        error: dict[str, Any] | None = api.get(job_id)["error"]
+        return error
+
+    error = wait_for(repaired_after_close, timeout=30, interval=1, what="the row to follow")
+    assert error["type"] == "Terminated"
+    assert run_doctor(stack).report["differences"] == []
