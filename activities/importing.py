@@ -20,17 +20,14 @@ from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.readers import (
-    Batch,
     CsvOptions,
-    Position,
-    RowError,
     SourceFormat,
-    SourceUnusable,
     TextLimits,
     infer_format,
     parquet_rows,
     read_batches,
 )
+from pastools_jobs.datasets.reading import Batch, Position, RowError, SourceUnusable
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.datasets.sources import open_source
 from pastools_jobs.domain import SourceNotFound, UnsafeSource

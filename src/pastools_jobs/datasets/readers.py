@@ -12,43 +12,25 @@ import codecs
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO, Literal
 
 import pyarrow.parquet as pq
 
+from pastools_jobs.datasets.lines import LineReader, TextEncoding, text_encoding
+from pastools_jobs.datasets.reading import (
+    Batch,
+    Position,
+    RowError,
+    SourceUnusable,
+    record_key,
+)
+
 SourceFormat = Literal["csv", "jsonl", "parquet"]
 
 encode_document = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """One encoder for all rows: json.dumps with options builds a new one per call."""
-
-
-class SourceUnusable(Exception):
-    """The whole source is wrong (no header, no key column, unreadable format)."""
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where the next batch starts: byte offset, physical line and data rows read."""
-
-    offset: int = 0
-    line: int = 0
-    rows: int = 0
-
-
-@dataclass
-class RowError:
-    line: int
-    reason: str
-
-
-@dataclass
-class Batch:
-    rows: list[tuple[int, str, str]] = field(default_factory=list)
-    """(line, key, the document as JSON text)"""
-    errors: list[RowError] = field(default_factory=list)
-    end: Position = field(default_factory=Position)
 
 
 @dataclass(frozen=True)
@@ -87,7 +69,10 @@ def read_batches(
     encoding = csv_options.encoding if source_format == "csv" else "utf-8"
     check_content(stream, source_format, encoding)
     if source_format == "csv":
-        return _CsvReader(stream, csv_options, key_column, limits).batches(start, batch_rows)
+        reader = _CsvReader(
+            stream, csv_options, text_encoding(stream, encoding), key_column, limits
+        )
+        return reader.batches(start, batch_rows)
     if source_format == "jsonl":
         return _jsonl_batches(stream, start, batch_rows, key_column, limits)
     return _parquet_batches(stream, start, batch_rows, key_column)
@@ -130,30 +115,6 @@ def check_content(stream: BinaryIO, source_format: SourceFormat, encoding: str) 
         raise SourceUnusable(f"the file looks like binary data, not {expected} text")
 
 
-def _size(limit: int) -> str:
-    for unit, shift in (("MiB", 20), ("KiB", 10)):
-        if limit >= 1 << shift and limit % (1 << shift) == 0:
-            return f"{limit >> shift} {unit}"
-    return f"{limit} bytes"
-
-
-def read_line(stream: BinaryIO, limit: int, line: int) -> bytes:
-    """The next physical line (b"" at the end), never more than `limit` bytes of it."""
-    raw = stream.readline(limit + 1)
-    if len(raw) > limit and not raw.endswith(b"\n"):
-        raise SourceUnusable(f"line {line} is longer than the {_size(limit)} limit")
-    return raw
-
-
-def _key(value: Any, key_column: str | None, row_number: int) -> str | None:
-    """The record key: the key column's value, or the row number when none is chosen."""
-    if key_column is None:
-        return str(row_number)
-    if value is None or isinstance(value, dict | list) or value == "":
-        return None
-    return str(value)
-
-
 class _Lines:
     """Decoded physical lines of a binary file, counting bytes and lines consumed.
 
@@ -162,18 +123,16 @@ class _Lines:
     """
 
     def __init__(
-        self, stream: BinaryIO, encoding: str, position: Position, max_line_bytes: int
+        self, stream: BinaryIO, encoding: TextEncoding, position: Position, max_line_bytes: int
     ) -> None:
-        self._stream = stream
-        self._encoding = encoding
-        self._max_line_bytes = max_line_bytes
+        self._reader = LineReader(stream, encoding, position.offset, max_line_bytes)
+        self._codec = encoding.codec
         self.offset = position.offset
         self.line = position.line
         self.undecodable_at: int | None = None
-        stream.seek(position.offset)
 
     def __iter__(self) -> Iterator[str]:
-        while raw := read_line(self._stream, self._max_line_bytes, self.line + 1):
+        while raw := self._reader.read(self.line + 1):
             text = self._decode(raw)
             self.offset += len(raw)
             self.line += 1
@@ -181,24 +140,30 @@ class _Lines:
 
     def _decode(self, raw: bytes) -> str:
         try:
-            return raw.decode(self._encoding)
+            return raw.decode(self._codec)
         except UnicodeDecodeError as error:
             if self.undecodable_at is None:
                 self.undecodable_at = self.offset + error.start
-            return raw.decode(self._encoding, "replace")
+            return raw.decode(self._codec, "replace")
 
 
 class _CsvReader:
     def __init__(
-        self, stream: BinaryIO, options: CsvOptions, key_column: str | None, limits: TextLimits
+        self,
+        stream: BinaryIO,
+        options: CsvOptions,
+        encoding: TextEncoding,
+        key_column: str | None,
+        limits: TextLimits,
     ) -> None:
         self._stream = stream
         self._options = options
+        self._encoding = encoding
         self._key_column = key_column
         self._limits = limits
 
     def _lines(self, position: Position) -> _Lines:
-        return _Lines(self._stream, self._options.encoding, position, self._limits.max_line_bytes)
+        return _Lines(self._stream, self._encoding, position, self._limits.max_line_bytes)
 
     def _reader(self, lines: _Lines) -> Iterator[list[str]]:
         return csv.reader(
@@ -277,7 +242,7 @@ class _CsvReader:
             )
         else:
             value = values[key_index] if key_index is not None else None
-            key = _key(value, self._key_column, row_number)
+            key = record_key(value, self._key_column, row_number)
             if key is None:
                 batch.errors.append(RowError(line, f"the key column '{self._key_column}' is empty"))
             else:
@@ -285,13 +250,17 @@ class _CsvReader:
                 batch.rows.append((line, key, encode_document(document)))
 
 
+_UTF8 = TextEncoding("utf-8", b"\n")
+"""JSON Lines are UTF-8, whatever the CSV options say."""
+
+
 def _jsonl_batches(
     stream: BinaryIO, start: Position, batch_rows: int, key_column: str | None, limits: TextLimits
 ) -> Iterator[Batch]:
-    stream.seek(start.offset)
+    lines = LineReader(stream, _UTF8, start.offset, limits.max_line_bytes)
     offset, line, rows = start.offset, start.line, start.rows
     batch = Batch()
-    while raw := read_line(stream, limits.max_line_bytes, line + 1):
+    while raw := lines.read(line + 1):
         line_offset = offset
         offset += len(raw)
         line += 1
@@ -327,7 +296,7 @@ def _add_json_line(
     if not isinstance(document, dict):
         batch.errors.append(RowError(line, f"a JSON {type(document).__name__}, not an object"))
         return
-    key = _key(document.get(key_column) if key_column else None, key_column, row_number)
+    key = record_key(document.get(key_column) if key_column else None, key_column, row_number)
     if key is None:
         batch.errors.append(RowError(line, f"the key field '{key_column}' is missing or empty"))
         return
@@ -361,7 +330,7 @@ def _parquet_batches(
         for index, document in enumerate(record_batch.to_pylist(), start=first + 1):
             if index <= start.rows:
                 continue
-            key = _key(document.get(key_column) if key_column else None, key_column, index)
+            key = record_key(document.get(key_column) if key_column else None, key_column, index)
             if key is None:
                 batch.errors.append(RowError(index, f"the key column '{key_column}' is empty"))
             else:
