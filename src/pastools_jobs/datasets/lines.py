@@ -12,7 +12,7 @@ import codecs
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from pastools_jobs.datasets.reading import SourceUnusable, describe_size
+from pastools_jobs.datasets.reading import RECORD_LIMIT_SETTING, SourceUnusable, describe_size
 
 _WIDE_BOMS = {"utf-16": codecs.BOM_UTF16_LE, "utf-32": codecs.BOM_UTF32_LE}
 """The little-endian BOM of each: any other start is read big-endian."""
@@ -46,7 +46,9 @@ def text_encoding(stream: BinaryIO, encoding: str) -> TextEncoding:
 
 
 def _too_long(line: int, limit: int) -> SourceUnusable:
-    return SourceUnusable(f"line {line} is longer than the {describe_size(limit)} limit")
+    return SourceUnusable(
+        f"line {line} is longer than the {describe_size(limit)} limit ({RECORD_LIMIT_SETTING})"
+    )
 
 
 class LineReader:

@@ -2,10 +2,12 @@
 
 Each reader yields batches of parsed rows and, after each batch, the position just
 past it, so an import can commit a batch, heartbeat that position, and a retried
-attempt can seek straight back there. Memory holds one batch, whatever the file size,
-and one line at most `max_line_bytes` long. Rows the input got wrong are reported with
-their line and reason, never raised; a source that cannot be read at all (empty, binary,
-an archive, a line past the limit) raises SourceUnusable saying why.
+attempt can seek straight back there. Memory holds one batch, whatever the file size:
+a batch ends at `batch_rows` rows or `batch_bytes` of documents, and a record (a line,
+a CSV record, a Parquet row) past `record_bytes` is refused before it is held. Rows the
+input got wrong are reported with their line and reason, never raised; a source that
+cannot be read at all (empty, binary, an archive, a record past the limit) raises
+SourceUnusable saying why.
 """
 
 import codecs
@@ -14,16 +16,18 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, Literal
-
-import pyarrow.parquet as pq
+from typing import BinaryIO, Literal
 
 from pastools_jobs.datasets.lines import LineReader, TextEncoding, text_encoding
+from pastools_jobs.datasets.parquet_reader import parquet_batches
 from pastools_jobs.datasets.reading import (
+    RECORD_LIMIT_SETTING,
     Batch,
     Position,
+    ReadLimits,
     RowError,
     SourceUnusable,
+    describe_size,
     record_key,
 )
 
@@ -49,21 +53,13 @@ def infer_format(source: str) -> SourceFormat:
     return "csv"
 
 
-@dataclass(frozen=True)
-class TextLimits:
-    """What a text source may hold: longer lines are refused, not read into memory."""
-
-    max_line_bytes: int
-
-
 def read_batches(
     stream: BinaryIO,
     source_format: SourceFormat,
     start: Position,
-    batch_rows: int,
     key_column: str | None,
     csv_options: CsvOptions,
-    limits: TextLimits,
+    limits: ReadLimits,
 ) -> Iterator[Batch]:
     """Batches from an open source; the caller owns (and closes) the stream."""
     encoding = csv_options.encoding if source_format == "csv" else "utf-8"
@@ -72,10 +68,10 @@ def read_batches(
         reader = _CsvReader(
             stream, csv_options, text_encoding(stream, encoding), key_column, limits
         )
-        return reader.batches(start, batch_rows)
+        return reader.batches(start)
     if source_format == "jsonl":
-        return _jsonl_batches(stream, start, batch_rows, key_column, limits)
-    return _parquet_batches(stream, start, batch_rows, key_column)
+        return _jsonl_batches(stream, start, key_column, limits)
+    return parquet_batches(stream, start, key_column, limits)
 
 
 _SIGNATURES = {
@@ -118,21 +114,34 @@ def check_content(stream: BinaryIO, source_format: SourceFormat, encoding: str) 
 class _Lines:
     """Decoded physical lines of a binary file, counting bytes and lines consumed.
 
-    `undecodable_at` is the file offset of the first byte the encoding could not decode
-    since it was last reset: the CSV reader resets it before each record.
+    The CSV reader calls `start_record` before each record: `undecodable_at` is then the
+    file offset of the first byte the encoding could not decode in the record, and a
+    record spanning lines (quoted newlines) is refused past the record limit.
     """
 
     def __init__(
-        self, stream: BinaryIO, encoding: TextEncoding, position: Position, max_line_bytes: int
+        self, stream: BinaryIO, encoding: TextEncoding, position: Position, record_bytes: int
     ) -> None:
-        self._reader = LineReader(stream, encoding, position.offset, max_line_bytes)
+        self._reader = LineReader(stream, encoding, position.offset, record_bytes)
         self._codec = encoding.codec
+        self._record_bytes = record_bytes
         self.offset = position.offset
         self.line = position.line
+        self.start_record()
+
+    def start_record(self) -> None:
         self.undecodable_at: int | None = None
+        self._record_offset = self.offset
+        self._record_line = self.line + 1
 
     def __iter__(self) -> Iterator[str]:
         while raw := self._reader.read(self.line + 1):
+            if self.offset + len(raw) - self._record_offset > self._record_bytes:
+                raise SourceUnusable(
+                    f"the record from line {self._record_line} to line {self.line + 1} is "
+                    f"longer than the {describe_size(self._record_bytes)} limit "
+                    f"({RECORD_LIMIT_SETTING})"
+                )
             text = self._decode(raw)
             self.offset += len(raw)
             self.line += 1
@@ -154,7 +163,7 @@ class _CsvReader:
         options: CsvOptions,
         encoding: TextEncoding,
         key_column: str | None,
-        limits: TextLimits,
+        limits: ReadLimits,
     ) -> None:
         self._stream = stream
         self._options = options
@@ -163,7 +172,7 @@ class _CsvReader:
         self._limits = limits
 
     def _lines(self, position: Position) -> _Lines:
-        return _Lines(self._stream, self._encoding, position, self._limits.max_line_bytes)
+        return _Lines(self._stream, self._encoding, position, self._limits.record_bytes)
 
     def _reader(self, lines: _Lines) -> Iterator[list[str]]:
         return csv.reader(
@@ -193,7 +202,7 @@ class _CsvReader:
     def _invalid(self, offset: int) -> str:
         return f"not valid {self._options.encoding} at byte {offset}"
 
-    def batches(self, start: Position, batch_rows: int) -> Iterator[Batch]:
+    def batches(self, start: Position) -> Iterator[Batch]:
         header, after_header = self._header()
         key_index = header.index(self._key_column) if self._key_column else None
         position = start if start.offset > after_header.offset else after_header
@@ -203,7 +212,7 @@ class _CsvReader:
         batch = Batch()
         while True:
             first_line = lines.line + 1
-            lines.undecodable_at = None
+            lines.start_record()
             try:
                 values = next(reader)
             except StopIteration:
@@ -220,7 +229,7 @@ class _CsvReader:
                     batch.errors.append(RowError(first_line, self._invalid(lines.undecodable_at)))
                 else:
                     self._add(batch, values, header, key_index, first_line, rows)
-            if len(batch.rows) + len(batch.errors) >= batch_rows:
+            if batch.is_full(self._limits):
                 batch.end = Position(lines.offset, lines.line, rows)
                 yield batch
                 batch = Batch()
@@ -247,7 +256,7 @@ class _CsvReader:
                 batch.errors.append(RowError(line, f"the key column '{self._key_column}' is empty"))
             else:
                 document = dict(zip(header, values, strict=True))
-                batch.rows.append((line, key, encode_document(document)))
+                batch.add(line, key, encode_document(document))
 
 
 _UTF8 = TextEncoding("utf-8", b"\n")
@@ -255,9 +264,9 @@ _UTF8 = TextEncoding("utf-8", b"\n")
 
 
 def _jsonl_batches(
-    stream: BinaryIO, start: Position, batch_rows: int, key_column: str | None, limits: TextLimits
+    stream: BinaryIO, start: Position, key_column: str | None, limits: ReadLimits
 ) -> Iterator[Batch]:
-    lines = LineReader(stream, _UTF8, start.offset, limits.max_line_bytes)
+    lines = LineReader(stream, _UTF8, start.offset, limits.record_bytes)
     offset, line, rows = start.offset, start.line, start.rows
     batch = Batch()
     while raw := lines.read(line + 1):
@@ -268,7 +277,7 @@ def _jsonl_batches(
             continue
         rows += 1
         _add_json_line(batch, raw, (line, line_offset), rows, key_column)
-        if len(batch.rows) + len(batch.errors) >= batch_rows:
+        if batch.is_full(limits):
             batch.end = Position(offset, line, rows)
             yield batch
             batch = Batch()
@@ -300,45 +309,4 @@ def _add_json_line(
     if key is None:
         batch.errors.append(RowError(line, f"the key field '{key_column}' is missing or empty"))
         return
-    batch.rows.append((line, key, text.strip()))  # valid JSON already: kept as written
-
-
-def parquet_rows(stream: BinaryIO) -> int:
-    """Rows of a Parquet file, from its footer."""
-    try:
-        return int(pq.read_metadata(stream).num_rows)
-    except Exception as error:
-        raise SourceUnusable(f"not a readable Parquet file ({error})") from None
-
-
-def _parquet_batches(
-    stream: BinaryIO, start: Position, batch_rows: int, key_column: str | None
-) -> Iterator[Batch]:
-    try:
-        source = pq.ParquetFile(stream)
-    except Exception as error:
-        raise SourceUnusable(f"not a readable Parquet file ({error})") from None
-    if key_column is not None and key_column not in source.schema_arrow.names:
-        raise SourceUnusable(f"the key column '{key_column}' is not in the file")
-    rows = 0
-    for record_batch in source.iter_batches(batch_size=batch_rows):
-        first = rows
-        rows += record_batch.num_rows
-        if rows <= start.rows:
-            continue
-        batch = Batch()
-        for index, document in enumerate(record_batch.to_pylist(), start=first + 1):
-            if index <= start.rows:
-                continue
-            key = record_key(document.get(key_column) if key_column else None, key_column, index)
-            if key is None:
-                batch.errors.append(RowError(index, f"the key column '{key_column}' is empty"))
-            else:
-                batch.rows.append((index, key, _jsonable(document)))
-        batch.end = Position(0, rows, rows)
-        yield batch
-
-
-def _jsonable(document: dict[str, Any]) -> str:
-    """Parquet values that JSON has no type for (dates, decimals, bytes) as strings."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
+    batch.add(line, key, text.strip())  # valid JSON already: kept as written
