@@ -26,10 +26,6 @@ class TextEncoding:
     codec: str
     newline: bytes
 
-    @property
-    def wide(self) -> bool:
-        return len(self.newline) > 1
-
 
 def text_encoding(stream: BinaryIO, encoding: str) -> TextEncoding:
     """`utf-16` and `utf-32` name no byte order: the file's BOM gives it (big-endian
