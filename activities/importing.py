@@ -19,18 +19,9 @@ from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.readers import (
-    Batch,
-    CsvOptions,
-    Position,
-    RowError,
-    SourceFormat,
-    SourceUnusable,
-    TextLimits,
-    infer_format,
-    parquet_rows,
-    read_batches,
-)
+from pastools_jobs.datasets.parquet_reader import parquet_rows
+from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, infer_format, read_batches
+from pastools_jobs.datasets.reading import Batch, Position, ReadLimits, RowError, SourceUnusable
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.datasets.sources import open_source
 from pastools_jobs.domain import SourceNotFound, UnsafeSource
@@ -66,7 +57,10 @@ class ImportActivities(ActivityGroup):
     async def _import(self, work: ImportWork, stream: BinaryIO) -> dict[str, Any]:
         await asyncio.to_thread(self._check_project, work.project_id)
         source_format = work.format or infer_format(work.source)
-        limits = TextLimits(self.context.settings.import_max_line_bytes)
+        settings = self.context.settings
+        limits = ReadLimits(
+            settings.import_max_record_bytes, settings.import_batch_max_bytes, work.batch_rows
+        )
         reporter = ProgressReporter(
             self.context.db, self.context.settings.heartbeat_interval_seconds
         )
@@ -76,9 +70,7 @@ class ImportActivities(ActivityGroup):
         state.resumed_from_row = start.rows
         try:
             total = _total(stream, source_format)
-            batches = read_batches(
-                stream, source_format, start, work.batch_rows, work.key_column, work.csv, limits
-            )
+            batches = read_batches(stream, source_format, start, work.key_column, work.csv, limits)
             async for batch in read_ahead(batches):
                 await self._apply(work, batch, state)
                 state.position = vars(batch.end)

@@ -48,10 +48,21 @@ class Settings(BaseSettings):
         gt=0,
         description="Largest request body accepted by every route but uploads (413 past it).",
     )
-    import_max_line_bytes: int = Field(
+    import_max_record_bytes: int = Field(
         default=1 << 20,
         gt=0,
-        description="Longest line a CSV or JSON Lines import reads: one line is held at a time.",
+        validation_alias=AliasChoices(
+            "PASTOOLS_IMPORT_MAX_RECORD_BYTES", "PASTOOLS_IMPORT_MAX_LINE_BYTES"
+        ),
+        description="Largest record an import takes (a CSV or JSON Lines line, a CSV record, "
+        "a Parquet row decoded); a larger one fails the job. The old name, "
+        "PASTOOLS_IMPORT_MAX_LINE_BYTES, is still read.",
+    )
+    import_batch_max_bytes: int = Field(
+        default=16 << 20,
+        gt=0,
+        description="Documents an import batch holds at most, whatever its batch_rows: the "
+        "memory of an import is a few batches, and past a few MiB a batch is no faster.",
     )
     heartbeat_interval_seconds: float = Field(
         default=1.0,

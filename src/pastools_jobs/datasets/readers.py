@@ -2,53 +2,39 @@
 
 Each reader yields batches of parsed rows and, after each batch, the position just
 past it, so an import can commit a batch, heartbeat that position, and a retried
-attempt can seek straight back there. Memory holds one batch, whatever the file size,
-and one line at most `max_line_bytes` long. Rows the input got wrong are reported with
-their line and reason, never raised; a source that cannot be read at all (empty, binary,
-an archive, a line past the limit) raises SourceUnusable saying why.
+attempt can seek straight back there. Memory holds one batch, whatever the file size:
+a batch ends at `batch_rows` rows or `batch_bytes` of documents, and a record (a line,
+a CSV record, a Parquet row) past `record_bytes` is refused before it is held. Rows the
+input got wrong are reported with their line and reason, never raised; a source that
+cannot be read at all (empty, binary, an archive, a record past the limit) raises
+SourceUnusable saying why.
 """
 
 import codecs
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, Literal
+from typing import BinaryIO, Literal
 
-import pyarrow.parquet as pq
+from pastools_jobs.datasets.lines import LineReader, TextEncoding, text_encoding
+from pastools_jobs.datasets.parquet_reader import parquet_batches
+from pastools_jobs.datasets.reading import (
+    RECORD_LIMIT_SETTING,
+    Batch,
+    Position,
+    ReadLimits,
+    RowError,
+    SourceUnusable,
+    describe_size,
+    record_key,
+)
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
 
 encode_document = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 """One encoder for all rows: json.dumps with options builds a new one per call."""
-
-
-class SourceUnusable(Exception):
-    """The whole source is wrong (no header, no key column, unreadable format)."""
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where the next batch starts: byte offset, physical line and data rows read."""
-
-    offset: int = 0
-    line: int = 0
-    rows: int = 0
-
-
-@dataclass
-class RowError:
-    line: int
-    reason: str
-
-
-@dataclass
-class Batch:
-    rows: list[tuple[int, str, str]] = field(default_factory=list)
-    """(line, key, the document as JSON text)"""
-    errors: list[RowError] = field(default_factory=list)
-    end: Position = field(default_factory=Position)
 
 
 @dataclass(frozen=True)
@@ -67,30 +53,25 @@ def infer_format(source: str) -> SourceFormat:
     return "csv"
 
 
-@dataclass(frozen=True)
-class TextLimits:
-    """What a text source may hold: longer lines are refused, not read into memory."""
-
-    max_line_bytes: int
-
-
 def read_batches(
     stream: BinaryIO,
     source_format: SourceFormat,
     start: Position,
-    batch_rows: int,
     key_column: str | None,
     csv_options: CsvOptions,
-    limits: TextLimits,
+    limits: ReadLimits,
 ) -> Iterator[Batch]:
     """Batches from an open source; the caller owns (and closes) the stream."""
     encoding = csv_options.encoding if source_format == "csv" else "utf-8"
     check_content(stream, source_format, encoding)
     if source_format == "csv":
-        return _CsvReader(stream, csv_options, key_column, limits).batches(start, batch_rows)
+        reader = _CsvReader(
+            stream, csv_options, text_encoding(stream, encoding), key_column, limits
+        )
+        return reader.batches(start)
     if source_format == "jsonl":
-        return _jsonl_batches(stream, start, batch_rows, key_column, limits)
-    return _parquet_batches(stream, start, batch_rows, key_column)
+        return _jsonl_batches(stream, start, key_column, limits)
+    return parquet_batches(stream, start, key_column, limits)
 
 
 _SIGNATURES = {
@@ -130,50 +111,37 @@ def check_content(stream: BinaryIO, source_format: SourceFormat, encoding: str) 
         raise SourceUnusable(f"the file looks like binary data, not {expected} text")
 
 
-def _size(limit: int) -> str:
-    for unit, shift in (("MiB", 20), ("KiB", 10)):
-        if limit >= 1 << shift and limit % (1 << shift) == 0:
-            return f"{limit >> shift} {unit}"
-    return f"{limit} bytes"
-
-
-def read_line(stream: BinaryIO, limit: int, line: int) -> bytes:
-    """The next physical line (b"" at the end), never more than `limit` bytes of it."""
-    raw = stream.readline(limit + 1)
-    if len(raw) > limit and not raw.endswith(b"\n"):
-        raise SourceUnusable(f"line {line} is longer than the {_size(limit)} limit")
-    return raw
-
-
-def _key(value: Any, key_column: str | None, row_number: int) -> str | None:
-    """The record key: the key column's value, or the row number when none is chosen."""
-    if key_column is None:
-        return str(row_number)
-    if value is None or isinstance(value, dict | list) or value == "":
-        return None
-    return str(value)
-
-
 class _Lines:
     """Decoded physical lines of a binary file, counting bytes and lines consumed.
 
-    `undecodable_at` is the file offset of the first byte the encoding could not decode
-    since it was last reset: the CSV reader resets it before each record.
+    The CSV reader calls `start_record` before each record: `undecodable_at` is then the
+    file offset of the first byte the encoding could not decode in the record, and a
+    record spanning lines (quoted newlines) is refused past the record limit.
     """
 
     def __init__(
-        self, stream: BinaryIO, encoding: str, position: Position, max_line_bytes: int
+        self, stream: BinaryIO, encoding: TextEncoding, position: Position, record_bytes: int
     ) -> None:
-        self._stream = stream
-        self._encoding = encoding
-        self._max_line_bytes = max_line_bytes
+        self._reader = LineReader(stream, encoding, position.offset, record_bytes)
+        self._codec = encoding.codec
+        self._record_bytes = record_bytes
         self.offset = position.offset
         self.line = position.line
+        self.start_record()
+
+    def start_record(self) -> None:
         self.undecodable_at: int | None = None
-        stream.seek(position.offset)
+        self._record_offset = self.offset
+        self._record_line = self.line + 1
 
     def __iter__(self) -> Iterator[str]:
-        while raw := read_line(self._stream, self._max_line_bytes, self.line + 1):
+        while raw := self._reader.read(self.line + 1):
+            if self.offset + len(raw) - self._record_offset > self._record_bytes:
+                raise SourceUnusable(
+                    f"the record from line {self._record_line} to line {self.line + 1} is "
+                    f"longer than the {describe_size(self._record_bytes)} limit "
+                    f"({RECORD_LIMIT_SETTING})"
+                )
             text = self._decode(raw)
             self.offset += len(raw)
             self.line += 1
@@ -181,24 +149,30 @@ class _Lines:
 
     def _decode(self, raw: bytes) -> str:
         try:
-            return raw.decode(self._encoding)
+            return raw.decode(self._codec)
         except UnicodeDecodeError as error:
             if self.undecodable_at is None:
                 self.undecodable_at = self.offset + error.start
-            return raw.decode(self._encoding, "replace")
+            return raw.decode(self._codec, "replace")
 
 
 class _CsvReader:
     def __init__(
-        self, stream: BinaryIO, options: CsvOptions, key_column: str | None, limits: TextLimits
+        self,
+        stream: BinaryIO,
+        options: CsvOptions,
+        encoding: TextEncoding,
+        key_column: str | None,
+        limits: ReadLimits,
     ) -> None:
         self._stream = stream
         self._options = options
+        self._encoding = encoding
         self._key_column = key_column
         self._limits = limits
 
     def _lines(self, position: Position) -> _Lines:
-        return _Lines(self._stream, self._options.encoding, position, self._limits.max_line_bytes)
+        return _Lines(self._stream, self._encoding, position, self._limits.record_bytes)
 
     def _reader(self, lines: _Lines) -> Iterator[list[str]]:
         return csv.reader(
@@ -228,7 +202,7 @@ class _CsvReader:
     def _invalid(self, offset: int) -> str:
         return f"not valid {self._options.encoding} at byte {offset}"
 
-    def batches(self, start: Position, batch_rows: int) -> Iterator[Batch]:
+    def batches(self, start: Position) -> Iterator[Batch]:
         header, after_header = self._header()
         key_index = header.index(self._key_column) if self._key_column else None
         position = start if start.offset > after_header.offset else after_header
@@ -238,7 +212,7 @@ class _CsvReader:
         batch = Batch()
         while True:
             first_line = lines.line + 1
-            lines.undecodable_at = None
+            lines.start_record()
             try:
                 values = next(reader)
             except StopIteration:
@@ -255,7 +229,7 @@ class _CsvReader:
                     batch.errors.append(RowError(first_line, self._invalid(lines.undecodable_at)))
                 else:
                     self._add(batch, values, header, key_index, first_line, rows)
-            if len(batch.rows) + len(batch.errors) >= batch_rows:
+            if batch.is_full(self._limits):
                 batch.end = Position(lines.offset, lines.line, rows)
                 yield batch
                 batch = Batch()
@@ -277,21 +251,25 @@ class _CsvReader:
             )
         else:
             value = values[key_index] if key_index is not None else None
-            key = _key(value, self._key_column, row_number)
+            key = record_key(value, self._key_column, row_number)
             if key is None:
                 batch.errors.append(RowError(line, f"the key column '{self._key_column}' is empty"))
             else:
                 document = dict(zip(header, values, strict=True))
-                batch.rows.append((line, key, encode_document(document)))
+                batch.add(line, key, encode_document(document))
+
+
+_UTF8 = TextEncoding("utf-8", b"\n")
+"""JSON Lines are UTF-8, whatever the CSV options say."""
 
 
 def _jsonl_batches(
-    stream: BinaryIO, start: Position, batch_rows: int, key_column: str | None, limits: TextLimits
+    stream: BinaryIO, start: Position, key_column: str | None, limits: ReadLimits
 ) -> Iterator[Batch]:
-    stream.seek(start.offset)
+    lines = LineReader(stream, _UTF8, start.offset, limits.record_bytes)
     offset, line, rows = start.offset, start.line, start.rows
     batch = Batch()
-    while raw := read_line(stream, limits.max_line_bytes, line + 1):
+    while raw := lines.read(line + 1):
         line_offset = offset
         offset += len(raw)
         line += 1
@@ -299,7 +277,7 @@ def _jsonl_batches(
             continue
         rows += 1
         _add_json_line(batch, raw, (line, line_offset), rows, key_column)
-        if len(batch.rows) + len(batch.errors) >= batch_rows:
+        if batch.is_full(limits):
             batch.end = Position(offset, line, rows)
             yield batch
             batch = Batch()
@@ -327,49 +305,8 @@ def _add_json_line(
     if not isinstance(document, dict):
         batch.errors.append(RowError(line, f"a JSON {type(document).__name__}, not an object"))
         return
-    key = _key(document.get(key_column) if key_column else None, key_column, row_number)
+    key = record_key(document.get(key_column) if key_column else None, key_column, row_number)
     if key is None:
         batch.errors.append(RowError(line, f"the key field '{key_column}' is missing or empty"))
         return
-    batch.rows.append((line, key, text.strip()))  # valid JSON already: kept as written
-
-
-def parquet_rows(stream: BinaryIO) -> int:
-    """Rows of a Parquet file, from its footer."""
-    try:
-        return int(pq.read_metadata(stream).num_rows)
-    except Exception as error:
-        raise SourceUnusable(f"not a readable Parquet file ({error})") from None
-
-
-def _parquet_batches(
-    stream: BinaryIO, start: Position, batch_rows: int, key_column: str | None
-) -> Iterator[Batch]:
-    try:
-        source = pq.ParquetFile(stream)
-    except Exception as error:
-        raise SourceUnusable(f"not a readable Parquet file ({error})") from None
-    if key_column is not None and key_column not in source.schema_arrow.names:
-        raise SourceUnusable(f"the key column '{key_column}' is not in the file")
-    rows = 0
-    for record_batch in source.iter_batches(batch_size=batch_rows):
-        first = rows
-        rows += record_batch.num_rows
-        if rows <= start.rows:
-            continue
-        batch = Batch()
-        for index, document in enumerate(record_batch.to_pylist(), start=first + 1):
-            if index <= start.rows:
-                continue
-            key = _key(document.get(key_column) if key_column else None, key_column, index)
-            if key is None:
-                batch.errors.append(RowError(index, f"the key column '{key_column}' is empty"))
-            else:
-                batch.rows.append((index, key, _jsonable(document)))
-        batch.end = Position(0, rows, rows)
-        yield batch
-
-
-def _jsonable(document: dict[str, Any]) -> str:
-    """Parquet values that JSON has no type for (dates, decimals, bytes) as strings."""
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), default=str)
+    batch.add(line, key, text.strip())  # valid JSON already: kept as written

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from tests.support.jobs import JobsApi
@@ -31,6 +33,32 @@ def zip_bomb() -> bytes:
         for _ in range(100):
             member.write(bytes(MiB))
     return buffer.getvalue()
+
+
+def parquet_of_one_long_string(rows: int, length: int, use_dictionary: bool) -> bytes:
+    """The same long string on every row, zstd-compressed: with a dictionary, Parquet
+    stores it once (the issue's 906-byte file of 100 MB); without, one page inflates."""
+    table = pa.table({"id": [str(i) for i in range(rows)], "blob": ["x" * length] * rows})
+    buffer = io.BytesIO()
+    pq.write_table(
+        table,
+        buffer,
+        compression="zstd",
+        compression_level=22,
+        use_dictionary=use_dictionary,
+        store_schema=False,
+    )
+    return buffer.getvalue()
+
+
+def corrupt_parquet() -> bytes:
+    """A readable footer over a damaged page: an input error, not worth one retry."""
+    table = pa.table({"id": [str(i) for i in range(1000)], "v": [f"v{i}" for i in range(1000)]})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    content = bytearray(buffer.getvalue())
+    content[600:640] = b"\xff" * 40
+    return bytes(content)
 
 
 @dataclass(frozen=True)
@@ -82,6 +110,20 @@ CASES = [
     Hostile("empty.csv", bytes, "SourceUnusable", "the file is empty"),
     Hostile("empty.jsonl", bytes, "SourceUnusable", "the file is empty"),
     Hostile("bomb.csv", zip_bomb, "SourceUnusable", "the file looks like a ZIP archive, not CSV"),
+    Hostile(
+        "dictionary-bomb.parquet",
+        lambda: parquet_of_one_long_string(50, 2_000_000, use_dictionary=True),
+        "SourceUnusable",
+        "row 1 is larger than the 1 MiB record limit (PASTOOLS_IMPORT_MAX_RECORD_BYTES)",
+    ),
+    Hostile(
+        "inflating-page.parquet",
+        lambda: parquet_of_one_long_string(1, 128 * MiB, use_dictionary=False),
+        "SourceUnusable",
+        "past the 16 MiB batch limit (PASTOOLS_IMPORT_BATCH_MAX_BYTES)",
+        heavy=True,
+    ),
+    Hostile("corrupt.parquet", corrupt_parquet, "SourceUnusable", "not a readable Parquet file"),
 ]
 
 

@@ -1,5 +1,6 @@
 """Import jobs on real files: formats, upserts, bad input, cancel and kill-and-resume."""
 
+import codecs
 import io
 import json
 
@@ -171,3 +172,35 @@ def test_worker_killed_mid_import_resumes_and_imports_each_key_once(api: JobsApi
     assert api.http.get(f"/api/projects/{project}").json()["records"] == rows
     sample = api.http.get(f"/api/projects/{project}/records/12345").json()
     assert sample["data"] == {"id": "12345", "value": str(12345 * 7)}
+
+
+WIDE_CSV = 'id,name\n1,Björk\n2,"Zoë, 😀"\n3,ਗੁਰੂ\n'
+"""A non-BMP character (a surrogate pair in UTF-16), and Gurmukhi, whose UTF-16-LE code
+units hold the byte of a newline: a reader splitting bytes at b"\\n" breaks on both."""
+
+
+@pytest.mark.parametrize(
+    ("encoding", "content"),
+    [
+        ("utf-16", codecs.BOM_UTF16_LE + WIDE_CSV.encode("utf-16-le")),
+        ("utf-16", codecs.BOM_UTF16_BE + WIDE_CSV.encode("utf-16-be")),
+        ("utf-16-le", WIDE_CSV.encode("utf-16-le")),
+        ("utf-32", codecs.BOM_UTF32_LE + WIDE_CSV.encode("utf-32-le")),
+        ("utf-32", codecs.BOM_UTF32_BE + WIDE_CSV.encode("utf-32-be")),
+    ],
+    ids=["utf-16-bom-le", "utf-16-bom-be", "utf-16-le", "utf-32-bom-le", "utf-32-bom-be"],
+)
+def test_utf16_and_utf32_csv_imports_with_the_right_values(
+    api: JobsApi, encoding: str, content: bytes
+) -> None:
+    project = api.create_project()
+    source = api.write_import(f"{project}.csv", content)
+
+    done = run_import(api, project, source=source, key_column="id", encoding=encoding)
+
+    assert done["status"] == "completed", done["error"]
+    assert records(api, project) == {
+        "1": {"id": "1", "name": "Björk"},
+        "2": {"id": "2", "name": "Zoë, 😀"},
+        "3": {"id": "3", "name": "ਗੁਰੂ"},
+    }
