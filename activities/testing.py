@@ -23,6 +23,7 @@ from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
 from pastools_jobs.datasets.records import keys_present, record_batches
 from pastools_jobs.datasets.testsuite import DataTest, TestSuite, Verdict
+from pastools_jobs.domain import ProjectNotFound
 
 JUNIT = "test-results.xml"
 RESULTS = "test-results.json"
@@ -30,6 +31,8 @@ RESULTS = "test-results.json"
 
 class TestRunWork(BaseModel):
     project_id: str
+    scope: str | None = None
+    """The one project the submitter sees (None: all): relationships reach no further."""
 
 
 class TestRunCheckpoint(BaseModel):
@@ -40,6 +43,7 @@ class TestRunActivities(ActivityGroup):
     @activity.defn(name="run_data_tests")
     async def run_data_tests(self, work: TestRunWork) -> dict[str, Any]:
         suite = await asyncio.to_thread(self._suite, work.project_id)
+        await asyncio.to_thread(self._check_reach, suite, work.scope)
         reporter = ProgressReporter(
             self.context.db, self.context.settings.heartbeat_interval_seconds
         )
@@ -81,6 +85,16 @@ class TestRunActivities(ActivityGroup):
                     "NoTestSuite",
                 )
             return TestSuite.model_validate({"tests": project.test_suite})
+
+    def _check_reach(self, suite: TestSuite, scope: str | None) -> None:
+        """Checked again at each run: the suite may have been set by someone who sees more
+        than whoever runs it, or a project it points to may be gone since. Either answers
+        as a project that does not exist, so that no other project's keys leak."""
+        with self.context.db.transaction() as session:
+            for other in sorted(suite.other_projects()):
+                if scope is not None and other != scope:
+                    raise input_error(str(ProjectNotFound(other)), "ProjectNotFound")
+                project_or_fail(session, other)
 
     def _evaluate(self, project_id: str, test: DataTest, stop: threading.Event) -> Verdict:
         batches = _until(stop, record_batches(self.context.db, project_id))

@@ -24,5 +24,8 @@ class TestRunJob(JobWorkflow):
 
     async def execute(self, params: TestRunParams) -> dict[str, Any]:
         assert self._request is not None
-        work = TestRunWork(project_id=self._request.project_id, **params.model_dump())
+        request = self._request
+        work = TestRunWork(
+            project_id=request.project_id, scope=request.scope, **params.model_dump()
+        )
         return await self.run_work(TestRunActivities.run_data_tests, work)

@@ -52,6 +52,9 @@ class JobRequest(BaseModel):
     """The API wrote the job's row before starting the workflow, which then leaves the row
     to its work's first progress report. A workflow started from outside (the temporal
     CLI) records itself at its start instead, which creates the row at once."""
+    scope: str | None = None
+    """The one project the submitter sees (a viewer's or operator's token), whose work may
+    read no other project's data; None for one who sees all (an admin, the temporal CLI)."""
     attributes_set: bool = False
     """The API started the workflow with all its search attributes (JobStatus `queued`):
     JobStatus turns `running` with the work's first progress signal, as the row does with

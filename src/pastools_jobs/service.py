@@ -55,6 +55,8 @@ class Submission:
     params: dict[str, Any]
     run_timeout_seconds: int | None = None
     idempotency_key: str | None = None
+    scope: str | None = None
+    """The one project the submitter sees; None for one who sees all."""
 
 
 @dataclass(frozen=True)
@@ -156,14 +158,16 @@ class JobService:
         ended = event.status if event is not None else JobStatus(job.status)
         return IllegalTransition(job.id, ended, "cancelled", CANCELLABLE_STATUSES)
 
-    async def retry(self, job_id: str) -> Job:
+    async def retry(self, job_id: str, *, scope: str | None) -> Job:
         """Run a failed or cancelled job again as a new run of the same workflow id.
 
         Temporal decides first (a job whose workflow still runs is refused), then the row
         records the new attempt: no transaction waits on Temporal, and a refused retry
-        leaves the failed attempt as it was."""
+        leaves the failed attempt as it was. The new run reads data on behalf of whoever
+        retried it (`scope`), not of the first submitter."""
         job = await self.get(job_id)
         _require(job, "retried", RETRYABLE_STATUSES)
+        job.submitter_scope = scope
         try:
             run_id = await self._launcher.start(job, rerun=True)
         except WorkflowAlreadyStartedError:
@@ -173,7 +177,7 @@ class JobService:
 
         def record(session: Session) -> Job:
             row = get_job(session, job_id, lock=True)
-            record_rerun(session, row, job.attempt, run_id)
+            record_rerun(session, row, job.attempt, run_id, scope)
             session.flush()
             session.refresh(row, ["past_attempts"])
             return row
@@ -207,6 +211,7 @@ def new_job(submission: Submission) -> Job:
         progress_done=0,
         run_timeout_seconds=submission.run_timeout_seconds,
         idempotency_key=key,
+        submitter_scope=submission.scope,
         request_hash=None
         if key is None
         else request_hash(

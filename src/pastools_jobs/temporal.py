@@ -76,6 +76,7 @@ class JobLauncher:
                 JobRequest(
                     project_id=job.project_id,
                     params=job.params,
+                    scope=job.submitter_scope,
                     row_exists=True,
                     attributes_set=True,
                 ),

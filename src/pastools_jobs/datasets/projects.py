@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pastools_jobs.datasets.schema import compile_schema
+from pastools_jobs.datasets.testsuite import TestSuite
 from pastools_jobs.db.models import Project, Record
 from pastools_jobs.domain import ProjectExists, ProjectNotFound, check_new_project_id
 from pastools_jobs.mirror.apply import utcnow
@@ -42,7 +43,11 @@ def set_schema(session: Session, project_id: str, schema: Any) -> Project:
     return project
 
 
-def set_test_suite(session: Session, project_id: str, tests: list[dict[str, Any]]) -> Project:
+def set_test_suite(session: Session, project_id: str, suite: TestSuite) -> Project:
+    """A relationship to a project that does not exist is refused now, as a 404."""
+    for other in suite.other_projects():
+        get_project(session, other)
+    tests = [test.model_dump(mode="json") for test in suite.tests]
     project = get_project(session, project_id, lock=True)
     project.test_suite = tests
     project.updated_at = utcnow()

@@ -227,6 +227,10 @@ class TestSuite(BaseModel):
             raise ValueError("test names must be unique")
         return self
 
+    def other_projects(self) -> set[str]:
+        """The projects whose keys the suite's relationship tests read."""
+        return {test.to_project for test in self.tests if isinstance(test, Relationship)}
+
 
 SUITE = TypeAdapter(TestSuite)
 

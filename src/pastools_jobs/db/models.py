@@ -65,6 +65,9 @@ class Job(Base):
     run_timeout_seconds: Mapped[int | None] = mapped_column(Integer)
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    submitter_scope: Mapped[str | None] = mapped_column(String(200))
+    """The one project whoever submitted (or last retried) the job sees; None for one who
+    sees all. The job's work reads no other project's data on their behalf."""
     cancel_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]

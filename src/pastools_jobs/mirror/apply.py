@@ -236,13 +236,16 @@ def record_run(session: Session, job_id: str, run_id: str) -> bool:
     return job.run_id == run_id
 
 
-def record_rerun(session: Session, job: Job, attempt: int, run_id: str) -> None:
+def record_rerun(session: Session, job: Job, attempt: int, run_id: str, scope: str | None) -> None:
     """The run a retry of `attempt` started, once Temporal accepted it. If a writer of
     that run got there first (its work reported, or it ended, and the row adopted it),
-    the row is already the new attempt's and stays as it is."""
+    the row is already the new attempt's; either way it records whose scope the run reads
+    data with."""
     if job.attempt == attempt and JobStatus(job.status) in RETRYABLE_STATUSES:
         archive_attempt(session, job)
         job.run_id = run_id
+    if job.run_id == run_id:
+        job.submitter_scope = scope
 
 
 def archive_attempt(session: Session, job: Job) -> None:

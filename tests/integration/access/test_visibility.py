@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.integration.access.conftest import World, client_with
+from tests.support.jobs import JobsApi
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -161,3 +162,53 @@ def test_the_live_feed_shows_only_the_visible_project(world: World, of_b: httpx.
     assert seen_projects == {world.b.id}
     overall = [c for c in counts if c["project_id"] is None]
     assert overall and overall[-1]["total"] == b_stats["total"], "'all projects' counted others"
+
+
+def relationship_to(project_id: str) -> dict[str, object]:
+    test = {"kind": "relationship", "name": "points", "field": "name", "to_project": project_id}
+    return {"tests": [test]}
+
+
+def test_a_relationship_to_another_project_is_404_like_a_missing_one(
+    world: World, clients: dict[str, httpx.Client]
+) -> None:
+    """An operator of A who could set a test against B would learn from its verdicts
+    which keys B holds."""
+    operator, nowhere = clients["operator"], f"nowhere-{uuid.uuid4().hex[:8]}"
+    tests = f"/api/projects/{world.a.id}/tests"
+    same_answer(
+        operator.put(tests, json=relationship_to(world.b.id)),
+        operator.put(tests, json=relationship_to(nowhere)),
+        world.b.id,
+        nowhere,
+    )
+    assert operator.get(f"/api/projects/{world.a.id}").json()["test_suite"] is None
+    assert clients["admin"].put(tests, json=relationship_to(nowhere)).status_code == 404
+
+
+def test_a_relationship_is_checked_again_when_the_test_runs(
+    world: World, clients: dict[str, httpx.Client]
+) -> None:
+    """An admin may point A's tests at B; an operator of A who runs them learns nothing
+    of B: the run fails as if B did not exist, while the admin's own run reads B."""
+    tests = f"/api/projects/{world.a.id}/tests"
+    assert clients["admin"].put(tests, json=relationship_to(world.b.id)).status_code == 200
+    by_operator = JobsApi(clients["operator"], world.stack)
+    by_admin = JobsApi(clients["admin"], world.stack)
+
+    refused = by_operator.submit("test_run", world.a.id)["id"]
+    failed = by_operator.wait_for_status(refused, "failed", "completed")
+    admins = by_admin.wait_for_status(by_admin.submit("test_run", world.a.id)["id"], "completed")
+
+    assert failed["status"] == "failed", failed
+    assert failed["error"]["type"] == "ProjectNotFound"
+    assert failed["error"]["message"] == f"There is no project '{world.b.id}'."
+    assert failed["result"] is None
+    assert admins["result"]["results"][0]["name"] == "points"
+    retried = clients["operator"].post(f"/api/jobs/{refused}/retry")
+    assert retried.status_code == 200, retried.text
+    again = by_operator.wait_for_job(
+        refused, lambda job: job["attempt"] == 2 and job["status"] == "failed", what="refused"
+    )
+    assert again["error"]["type"] == "ProjectNotFound"
+    assert clients["admin"].put(tests, json={"tests": []}).status_code == 200

@@ -142,6 +142,7 @@ async def submit_job(
             params=submission.params.model_dump(mode="json"),
             run_timeout_seconds=submission.timeout_seconds,
             idempotency_key=idempotency_key,
+            scope=principal.project_id,
         )
     )
     if submitted.replayed:
@@ -261,4 +262,5 @@ async def retry_job(
 ) -> JobOut:
     """Run a failed or cancelled job again under the same id (409 otherwise)."""
     principal.require_job(await service.get(job_id), Role.OPERATOR)
-    return job_out(await service.retry(job_id), settings, datetime.now(UTC))
+    retried = await service.retry(job_id, scope=principal.project_id)
+    return job_out(retried, settings, datetime.now(UTC))

@@ -128,11 +128,13 @@ async def set_schema(
 async def set_tests(
     project_id: ProjectId, suite: TestSuite, db: DatabaseDep, principal: PrincipalDep
 ) -> ProjectOut:
-    """Set the test suite that `test_run` jobs execute, one test after another."""
+    """Set the test suite that `test_run` jobs execute, one test after another. A
+    relationship test may point only to a project the token sees: any other is 404."""
     principal.require_project(project_id, Role.OPERATOR)
-    tests = [test.model_dump(mode="json") for test in suite.tests]
+    for other in suite.other_projects():
+        principal.require_project(other)
     return await db.run(
-        lambda s: _out(projects.set_test_suite(s, project_id, tests), count_records(s, project_id))
+        lambda s: _out(projects.set_test_suite(s, project_id, suite), count_records(s, project_id))
     )
 
 
