@@ -25,4 +25,5 @@ class TestRunJob(JobWorkflow):
     async def execute(self, params: TestRunParams) -> dict[str, Any]:
         assert self._request is not None
         work = TestRunWork(project_id=self._request.project_id, **params.model_dump())
+        work.snapshot = await self.snapshot(TestRunActivities.snapshot_test_suite, work)
         return await self.run_work(TestRunActivities.run_data_tests, work)
