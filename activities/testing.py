@@ -1,8 +1,10 @@
 """The test-run activity: a project's declarative data tests, one after another.
 
-Each test is a unit of progress and of checkpoint: a retried attempt skips the tests
-already judged. A failing test is a result, not an error: the job completes with the
-verdicts (JSON) and a JUnit XML report that CI tools read.
+The suite is read once, when the job starts (`snapshot_test_suite`), and every attempt
+runs that snapshot. Each test is a unit of progress and of checkpoint: a retried attempt
+skips the tests already judged, which only means something if it runs the same suite. A
+failing test is a result, not an error: the job completes with the verdicts (JSON) and a
+JUnit XML report that CI tools read; both name the suite by its digest.
 """
 
 import asyncio
@@ -21,6 +23,7 @@ from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
+from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import keys_present, record_batches
 from pastools_jobs.datasets.testsuite import DataTest, TestSuite, Verdict
 from pastools_jobs.domain import ProjectNotFound
@@ -29,10 +32,19 @@ JUNIT = "test-results.xml"
 RESULTS = "test-results.json"
 
 
+class SuiteSnapshot(BaseModel):
+    """The test suite as the job found it when it started."""
+
+    suite: TestSuite
+    sha256: str
+
+
 class TestRunWork(BaseModel):
     project_id: str
     scope: str | None = None
     """The one project the submitter sees (None: all): relationships reach no further."""
+    snapshot: SuiteSnapshot | None = None
+    """None in runs begun before snapshots existed: each of their attempts reads the suite."""
 
 
 class TestRunCheckpoint(BaseModel):
@@ -40,9 +52,17 @@ class TestRunCheckpoint(BaseModel):
 
 
 class TestRunActivities(ActivityGroup):
+    @activity.defn(name="snapshot_test_suite")
+    async def snapshot_test_suite(self, work: TestRunWork) -> SuiteSnapshot:
+        """Taken by the workflow when the job starts; its history keeps the result."""
+        return await asyncio.to_thread(self._snapshot, work.project_id)
+
     @activity.defn(name="run_data_tests")
     async def run_data_tests(self, work: TestRunWork) -> dict[str, Any]:
-        suite = await asyncio.to_thread(self._suite, work.project_id)
+        snapshot = work.snapshot
+        if snapshot is None:  # a run begun before snapshots existed, read per attempt as then
+            snapshot = await asyncio.to_thread(self._snapshot, work.project_id)
+        suite = snapshot.suite
         await asyncio.to_thread(self._check_reach, suite, work.scope)
         reporter = ProgressReporter(
             self.context.db, self.context.settings.heartbeat_interval_seconds
@@ -65,15 +85,22 @@ class TestRunActivities(ActivityGroup):
                 )
             )
         job_id = activity.info().workflow_id or "unknown"
-        await asyncio.to_thread(self._write_reports, job_id, work.project_id, state.verdicts)
+        await asyncio.to_thread(
+            self._write_reports, job_id, work.project_id, snapshot.sha256, state.verdicts
+        )
         failed = sum(not verdict.passed for verdict in state.verdicts)
         return {
             "tests": total,
             "passed": total - failed,
             "failed": failed,
             "results": [verdict.model_dump() for verdict in state.verdicts],
+            "suite_sha256": snapshot.sha256,
             "artifacts": [JUNIT, RESULTS],
         }
+
+    def _snapshot(self, project_id: str) -> SuiteSnapshot:
+        suite = self._suite(project_id)
+        return SuiteSnapshot(suite=suite, sha256=sha256_of(suite.model_dump(mode="json")))
 
     def _suite(self, project_id: str) -> TestSuite:
         with self.context.db.transaction() as session:
@@ -106,10 +133,12 @@ class TestRunActivities(ActivityGroup):
 
         return test.evaluate(batches, present)
 
-    def _write_reports(self, job_id: str, project_id: str, verdicts: list[Verdict]) -> None:
+    def _write_reports(
+        self, job_id: str, project_id: str, suite_sha256: str, verdicts: list[Verdict]
+    ) -> None:
         directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
         junit = ResumableFile(directory, JUNIT, None)
-        junit.stream.write(junit_xml(project_id, verdicts))
+        junit.stream.write(junit_xml(project_id, suite_sha256, verdicts))
         junit.finish()
         results = ResumableFile(directory, RESULTS, None)
         body = [verdict.model_dump() for verdict in verdicts]
@@ -130,7 +159,7 @@ def _until(
         yield batch
 
 
-def junit_xml(project_id: str, verdicts: list[Verdict]) -> bytes:
+def junit_xml(project_id: str, suite_sha256: str, verdicts: list[Verdict]) -> bytes:
     failures = sum(not verdict.passed for verdict in verdicts)
     suite = ElementTree.Element(
         "testsuite",
@@ -139,6 +168,8 @@ def junit_xml(project_id: str, verdicts: list[Verdict]) -> bytes:
         failures=str(failures),
         errors="0",
     )
+    properties = ElementTree.SubElement(suite, "properties")
+    ElementTree.SubElement(properties, "property", name="suite_sha256", value=suite_sha256)
     for verdict in verdicts:
         case = ElementTree.SubElement(
             suite, "testcase", name=verdict.name, classname=f"{project_id}.{verdict.kind}"

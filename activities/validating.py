@@ -1,8 +1,11 @@
 """The validation activity: every record of a project against its JSON Schema.
 
-The schema is compiled once (jsonschema-rs, native code). Errors are grouped by the
-schema path that failed, with counts and the first examples; every invalid record
-goes, with all its errors, into a JSON Lines report artifact, resumable like exports.
+The schema is read once, when the job starts (`snapshot_schema`): a retry after the
+schema changed must not count records against two schemas, and the result names the
+one it used by its digest. Each attempt compiles it once (jsonschema-rs, native code).
+Errors are grouped by the schema path that failed, with counts and the first examples;
+every invalid record goes, with all its errors, into a JSON Lines report artifact,
+resumable like exports.
 """
 
 import asyncio
@@ -18,6 +21,7 @@ from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
+from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import count_records, record_batches
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.domain import InvalidJobInput
@@ -25,10 +29,19 @@ from pastools_jobs.domain import InvalidJobInput
 REPORT = "validation-report.jsonl"
 
 
+class SchemaSnapshot(BaseModel):
+    """The project's JSON Schema as the job found it when it started."""
+
+    json_schema: Any
+    sha256: str
+
+
 class ValidationWork(BaseModel):
     project_id: str
     examples_per_path: int
     batch_rows: int
+    snapshot: SchemaSnapshot | None = None
+    """None in runs begun before snapshots existed: each of their attempts reads the schema."""
 
 
 class PathErrors(BaseModel):
@@ -52,11 +65,19 @@ def _pointer(parts: Any) -> str:
 
 
 class ValidationActivities(ActivityGroup):
+    @activity.defn(name="snapshot_schema")
+    async def snapshot_schema(self, work: ValidationWork) -> SchemaSnapshot:
+        """Taken by the workflow when the job starts; its history keeps the result."""
+        return await asyncio.to_thread(self._snapshot, work.project_id)
+
     @activity.defn(name="validate_records")
     async def validate_records(self, work: ValidationWork) -> dict[str, Any]:
-        schema, total = await asyncio.to_thread(self._schema_and_count, work.project_id)
+        snapshot = work.snapshot
+        if snapshot is None:  # a run begun before snapshots existed, read per attempt as then
+            snapshot = await asyncio.to_thread(self._snapshot, work.project_id)
+        total = await asyncio.to_thread(self._count, work.project_id)
         try:
-            validator = compile_schema(schema)
+            validator = compile_schema(snapshot.json_schema)
         except InvalidJobInput as error:
             raise input_error(str(error), "InvalidSchema") from None
         job_id = activity.info().workflow_id or "unknown"
@@ -81,6 +102,7 @@ class ValidationActivities(ActivityGroup):
             "valid": state.valid,
             "invalid": state.invalid,
             "errors_by_path": [group.model_dump() for group in groups],
+            "schema_sha256": snapshot.sha256,
             "report": REPORT,
         }
 
@@ -110,7 +132,7 @@ class ValidationActivities(ActivityGroup):
         state.size = await reporter.in_thread(lambda _stop: report.checkpoint())
         state.finished = True
 
-    def _schema_and_count(self, project_id: str) -> tuple[Any, int]:
+    def _snapshot(self, project_id: str) -> SchemaSnapshot:
         with self.context.db.transaction() as session:
             project = project_or_fail(session, project_id)
             if project.json_schema is None:
@@ -119,7 +141,12 @@ class ValidationActivities(ActivityGroup):
                     f"PUT /api/projects/{project_id}/schema.",
                     "NoSchema",
                 )
-            return project.json_schema, count_records(session, project_id)
+            schema = project.json_schema
+        return SchemaSnapshot(json_schema=schema, sha256=sha256_of(schema))
+
+    def _count(self, project_id: str) -> int:
+        with self.context.db.transaction() as session:
+            return count_records(session, project_id)
 
 
 def _check(

@@ -35,13 +35,19 @@ with workflow.unsafe.imports_passed_through():
         JobRequest,
     )
     from pastools_jobs.domain import JobStatus
-    from workflows.work_options import work_activity_options
+    from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
 
 T = TypeVar("T")
 W = TypeVar("W")
 
 OUTCOME_WINS_PATCH = "outcome-wins-over-a-late-cancel"
 """Runs begun before it let a cancel that met the work's outcome win; they replay so."""
+
+SNAPSHOT_PATCH = "snapshot-what-the-work-runs-against"
+"""Runs begun before it took no snapshot: their work read the project's schema or test
+suite in every attempt; they replay so."""
+
+_SNAPSHOT_TIMEOUT = timedelta(seconds=30)
 
 _RECORD_POLICY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
 
@@ -74,6 +80,16 @@ class JobWorkflow:
 
     async def execute(self, params: Any) -> dict[str, Any]:
         raise NotImplementedError
+
+    async def snapshot(self, activity: Callable[[Any, W], Awaitable[T]], work: W) -> T | None:
+        """What the work runs against (a schema, a test suite), read once when the job starts
+        and kept in its history: every attempt of the work gets the same, so a retry after
+        the project changed cannot mix two versions. None when replaying an earlier run."""
+        if not workflow.patched(SNAPSHOT_PATCH):
+            return None
+        return await workflow.execute_local_activity_method(
+            activity, work, start_to_close_timeout=_SNAPSHOT_TIMEOUT, retry_policy=WORK_RETRY_POLICY
+        )
 
     async def run_work(self, activity: Callable[[Any, W], Awaitable[T]], work: W) -> T:
         """Run the type's long activity (heartbeats, retries, real cancellation) to its

@@ -23,9 +23,10 @@ class TestRunJob(JobWorkflow):
         return await self.run_job(request)
 
     async def execute(self, params: TestRunParams) -> dict[str, Any]:
-        assert self._request is not None
         request = self._request
+        assert request is not None
         work = TestRunWork(
             project_id=request.project_id, scope=request.scope, **params.model_dump()
         )
+        work.snapshot = await self.snapshot(TestRunActivities.snapshot_test_suite, work)
         return await self.run_work(TestRunActivities.run_data_tests, work)

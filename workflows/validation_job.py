@@ -25,4 +25,5 @@ class ValidationJob(JobWorkflow):
     async def execute(self, params: ValidationParams) -> dict[str, Any]:
         assert self._request is not None
         work = ValidationWork(project_id=self._request.project_id, **params.model_dump())
+        work.snapshot = await self.snapshot(ValidationActivities.snapshot_schema, work)
         return await self.run_work(ValidationActivities.validate_records, work)
