@@ -117,4 +117,4 @@ def test_a_retry_waiting_on_temporal_holds_no_transaction(
     assert writers_got_in, "the retry held the database while it waited on Temporal"
     assert answer.status_code == 503, answer.text
     after = hung_temporal_app.get(f"/api/jobs/{failed}").json()
-    assert (after["status"], after["attempt"], after["attempts"]) == ("failed", 1, [])
+    assert (after["status"], [a["attempt"] for a in after["attempts"]]) == ("failed", [1])
