@@ -5,11 +5,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pastools_jobs.clock import utcnow
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.datasets.testsuite import TestSuite
 from pastools_jobs.db.models import Project, Record
 from pastools_jobs.domain import ProjectExists, ProjectNotFound, check_new_project_id
-from pastools_jobs.mirror.apply import utcnow
 
 
 def create_project(session: Session, project_id: str, name: str | None) -> Project:
