@@ -6,7 +6,7 @@ from datetime import timedelta
 from temporalio import activity
 
 from activities.context import ActivityGroup
-from pastools_jobs.mirror.apply import utcnow
+from pastools_jobs.clock import utcnow
 from pastools_jobs.repository import delete_finished_before
 
 

@@ -24,7 +24,7 @@ from activities.context import ActivityGroup
 from activities.errors import project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
+from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.records import count_records, field_names, record_batches
 
 ExportFormat = Literal["csv", "jsonl", "parquet"]
@@ -93,13 +93,12 @@ class _Encoder:
 class ExportActivities(ActivityGroup):
     @activity.defn(name="export_records")
     async def export_records(self, work: ExportWork) -> dict[str, Any]:
-        job_id = activity.info().workflow_id or "unknown"
         interval = self.context.settings.heartbeat_interval_seconds
         reporter = ProgressReporter(self.context.db, interval)
         previous = last_checkpoint()
         state = ExportCheckpoint.model_validate(previous.checkpoint if previous else {})
         name = f"export.{work.format}"  # the job's own directory says whose export it is
-        directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
+        directory = self.artifacts_dir()
         output = ResumableFile(
             directory, name, _resume_at(state, work.format), checkpoint_interval=interval
         )

@@ -18,6 +18,7 @@ from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
+from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.parquet_reader import parquet_rows
 from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, infer_format, read_batches
@@ -25,7 +26,6 @@ from pastools_jobs.datasets.reading import Batch, Position, ReadLimits, RowError
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.datasets.sources import open_source
 from pastools_jobs.domain import SourceNotFound, UnsafeSource
-from pastools_jobs.mirror.apply import utcnow
 
 
 class ImportWork(BaseModel):

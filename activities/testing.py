@@ -12,6 +12,7 @@ import functools
 import json
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -22,7 +23,7 @@ from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
+from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import keys_present, record_batches
 from pastools_jobs.datasets.testsuite import DataTest, TestSuite, Verdict
@@ -84,9 +85,12 @@ class TestRunActivities(ActivityGroup):
                     checkpoint=state.model_dump(mode="json"),
                 )
             )
-        job_id = activity.info().workflow_id or "unknown"
         await asyncio.to_thread(
-            self._write_reports, job_id, work.project_id, snapshot.sha256, state.verdicts
+            self._write_reports,
+            self.artifacts_dir(),
+            work.project_id,
+            snapshot.sha256,
+            state.verdicts,
         )
         failed = sum(not verdict.passed for verdict in state.verdicts)
         return {
@@ -134,9 +138,8 @@ class TestRunActivities(ActivityGroup):
         return test.evaluate(batches, present)
 
     def _write_reports(
-        self, job_id: str, project_id: str, suite_sha256: str, verdicts: list[Verdict]
+        self, directory: Path, project_id: str, suite_sha256: str, verdicts: list[Verdict]
     ) -> None:
-        directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
         junit = ResumableFile(directory, JUNIT, None)
         junit.stream.write(junit_xml(project_id, suite_sha256, verdicts))
         junit.finish()

@@ -20,7 +20,7 @@ from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
+from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import count_records, record_batches
 from pastools_jobs.datasets.schema import compile_schema
@@ -80,12 +80,11 @@ class ValidationActivities(ActivityGroup):
             validator = compile_schema(snapshot.json_schema)
         except InvalidJobInput as error:
             raise input_error(str(error), "InvalidSchema") from None
-        job_id = activity.info().workflow_id or "unknown"
         interval = self.context.settings.heartbeat_interval_seconds
         reporter = ProgressReporter(self.context.db, interval)
         previous = last_checkpoint()
         state = ValidationCheckpoint.model_validate(previous.checkpoint if previous else {})
-        directory = job_artifacts_dir(self.context.settings.artifacts_dir, job_id)
+        directory = self.artifacts_dir()
         resume_at = state.size if state.after_key or state.finished else None
         report = ResumableFile(directory, REPORT, resume_at, checkpoint_interval=interval)
         try:

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         JobRequest,
     )
     from pastools_jobs.domain import JobStatus
+    from pastools_jobs.failures import describe_failure
     from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
 
 T = TypeVar("T")
@@ -259,25 +260,3 @@ def _is_cancellation(error: BaseException) -> bool:
     if isinstance(error, asyncio.CancelledError | CancelledError):
         return True
     return isinstance(error, ActivityError) and isinstance(error.cause, CancelledError)
-
-
-def describe_failure(error: BaseException) -> FailureInfo:
-    """The failure of an attempt in words a user understands."""
-    cause = error.cause if isinstance(error, ActivityError) and error.cause else error
-    if isinstance(cause, ApplicationError):
-        details = cause.details[0] if cause.details else None
-        return FailureInfo(
-            type=cause.type or "ApplicationError", message=cause.message, details=details
-        )
-    if isinstance(cause, TimeoutError):
-        step = error.activity_type if isinstance(error, ActivityError) else "work"
-        return FailureInfo(
-            type="ActivityTimeout",
-            message=f"The '{step}' step stopped responding ({_timeout_kind(cause)} timeout) "
-            "and ran out of retries.",
-        )
-    return FailureInfo(type=type(cause).__name__, message=str(cause) or "The job failed.")
-
-
-def _timeout_kind(timeout: TimeoutError) -> str:
-    return timeout.type.name.lower().replace("_", "-") if timeout.type else "unknown"

@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from pastools_jobs.auth.tokens import active_tokens
+from pastools_jobs.clock import utcnow
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
-from pastools_jobs.mirror.apply import utcnow
 from pastools_jobs.repository import JobStats, changed_since, job_stats
 
 log = logging.getLogger(__name__)

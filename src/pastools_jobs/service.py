@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo
 from pastools_jobs.datasets.sources import check_source
 from pastools_jobs.db.engine import Database
@@ -29,7 +30,7 @@ from pastools_jobs.domain import (
     TemporalUnavailable,
 )
 from pastools_jobs.idempotency import claim, request_hash
-from pastools_jobs.mirror.apply import end_unstarted, record_rerun, utcnow
+from pastools_jobs.mirror.apply import end_unstarted, record_rerun
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.repository import (
     FinishedCount,

@@ -23,11 +23,11 @@ from pastools_jobs.api.routes import (
 )
 from pastools_jobs.api.schemas import job_out
 from pastools_jobs.auth.principal import NO_AUTH_WARNING
+from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.feed import JobFeed
-from pastools_jobs.mirror.apply import utcnow
 from pastools_jobs.mirror.reconciler import Reconciler
 from pastools_jobs.service import JobService
 from pastools_jobs.temporal import JobLauncher, connect

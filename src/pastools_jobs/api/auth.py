@@ -13,10 +13,11 @@ from typing import Annotated
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from pastools_jobs.api.deps import DatabaseDep, SettingsDep
+from pastools_jobs.api.deps import DatabaseDep, ServiceDep, SettingsDep
 from pastools_jobs.auth.principal import UNAUTHENTICATED_ADMIN, Principal
 from pastools_jobs.auth.tokens import authenticate
 from pastools_jobs.db.engine import Database
+from pastools_jobs.db.models import Job
 from pastools_jobs.domain import Forbidden, NotAuthenticated
 
 SESSION_COOKIE = "pastools_session"
@@ -59,6 +60,13 @@ async def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 authenticated = Depends(get_principal)
 """For a router's `dependencies`: no route of it is reachable without a principal."""
+
+
+async def visible_job(service: ServiceDep, principal: PrincipalDep, job_id: str) -> Job:
+    """The job, or 404 exactly as for a missing id when it is in a project not visible."""
+    job = await service.get(job_id)
+    principal.require_job(job)
+    return job
 
 
 def require_same_origin(request: Request) -> None:

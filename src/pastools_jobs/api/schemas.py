@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pastools_jobs.config import Settings
@@ -29,6 +30,9 @@ NewProjectId = Annotated[
         description="A letter or digit, then at most 199 letters, digits, '_', '.', ':' or '-'.",
     ),
 ]
+
+JobId = Annotated[str, Path(min_length=1, max_length=200)]
+"""A job id in a route's path, for every route under /api/jobs/{job_id}."""
 
 MAX_RUN_TIMEOUT_SECONDS = 7 * 24 * 3600
 

@@ -16,10 +16,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pastools_jobs.auth.principal import Principal, Role
+from pastools_jobs.clock import utcnow
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import ApiToken
 from pastools_jobs.domain import InvalidJobInput, JobError
-from pastools_jobs.mirror.apply import utcnow
 
 PREFIX = "pst"
 LAST_USED_PRECISION = timedelta(minutes=1)

@@ -1,15 +1,18 @@
 """Projects and their records, as the API and the jobs use them (no HTTP here)."""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pastools_jobs.clock import utcnow
+from pastools_jobs.datasets.records import count_by_project, count_records
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.datasets.testsuite import TestSuite
 from pastools_jobs.db.models import Project, Record
 from pastools_jobs.domain import ProjectExists, ProjectNotFound, check_new_project_id
-from pastools_jobs.mirror.apply import utcnow
 
 
 def create_project(session: Session, project_id: str, name: str | None) -> Project:
@@ -30,8 +33,24 @@ def get_project(session: Session, project_id: str, *, lock: bool = False) -> Pro
     return project
 
 
-def list_projects(session: Session) -> list[Project]:
-    return list(session.scalars(select(Project).order_by(Project.id)))
+@dataclass(frozen=True)
+class CountedProject:
+    """A project with its number of records, as the API shows it."""
+
+    project: Project
+    records: int
+
+
+def counted(session: Session, project: Project) -> CountedProject:
+    return CountedProject(project, count_records(session, project.id))
+
+
+def list_counted(session: Session, visible: Callable[[str], bool]) -> list[CountedProject]:
+    """The visible projects in id order, their records counted together rather than one
+    query per project."""
+    listed = [p for p in session.scalars(select(Project).order_by(Project.id)) if visible(p.id)]
+    counts = count_by_project(session, [p.id for p in listed])
+    return [CountedProject(p, counts.get(p.id, 0)) for p in listed]
 
 
 def set_schema(session: Session, project_id: str, schema: Any) -> Project:

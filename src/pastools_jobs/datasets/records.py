@@ -7,7 +7,7 @@ executemany per batch.
 """
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -119,6 +119,18 @@ def count_records(session: Session, project_id: str, key_prefix: str | None = No
         has_prefix = text(_HAS_PREFIX.format(key="records.key"))
         query = query.where(has_prefix.bindparams(**_prefix_params(key_prefix)))
     return int(session.scalar(query) or 0)
+
+
+def count_by_project(session: Session, project_ids: Collection[str]) -> dict[str, int]:
+    """Records per project, in one grouped query: a project without records is absent."""
+    if not project_ids:
+        return {}
+    query = (
+        select(Record.project_id, func.count())
+        .where(Record.project_id.in_(project_ids))
+        .group_by(Record.project_id)
+    )
+    return {project_id: int(count) for project_id, count in session.execute(query)}
 
 
 _BATCH = (

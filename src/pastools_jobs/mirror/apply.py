@@ -7,20 +7,17 @@ visibility and history, for changes no workflow code sees: terminate, timeout).
 
 import functools
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Update, and_, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo, JobEvent, Progress
 from pastools_jobs.counts import count_change, record_counts
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import RETRYABLE_STATUSES, JobStatus, advances
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def apply_event(session: Session, event: JobEvent) -> bool:

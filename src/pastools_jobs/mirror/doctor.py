@@ -21,13 +21,14 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.counts import CountDrift, count_drift, rebuild_counts
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobError, JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
-from pastools_jobs.mirror.apply import apply_event, apply_observed, utcnow
+from pastools_jobs.mirror.apply import apply_event, apply_observed
 from pastools_jobs.mirror.listing import closed_status
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.mirror.reconciler import ORPHAN_GRACE, start_unstarted

@@ -18,9 +18,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from pastools_jobs.contracts import FailureInfo, JobEvent, JobRequest
 from pastools_jobs.domain import JobStatus
+from pastools_jobs.failures import describe_failure
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
 from pastools_jobs.mirror.listing import closed_status
-from workflows.lifecycle import describe_failure
 
 _CANCELLED = FailureInfo(type="Cancelled", message="The job was cancelled.")
 

@@ -20,12 +20,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
-from pastools_jobs.mirror.apply import apply_observed, end_unstarted, record_run, utcnow
+from pastools_jobs.mirror.apply import apply_observed, end_unstarted, record_run
 from pastools_jobs.mirror.listing import ListedRun, list_runs
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.repository import open_jobs

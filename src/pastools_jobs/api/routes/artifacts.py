@@ -6,10 +6,10 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from pastools_jobs.api.auth import PrincipalDep, authenticated
+from pastools_jobs.api.auth import PrincipalDep, authenticated, visible_job
 from pastools_jobs.api.deps import ServiceDep, SettingsDep
 from pastools_jobs.api.problems import responses
-from pastools_jobs.api.routes.jobs import visible_job
+from pastools_jobs.api.schemas import JobId
 from pastools_jobs.datasets.artifacts import find_artifact, job_artifacts_dir, list_artifacts
 from pastools_jobs.domain import ArtifactNotFound
 
@@ -20,7 +20,6 @@ router = APIRouter(
     dependencies=[authenticated],
 )
 
-JobId = Annotated[str, Path(min_length=1, max_length=200)]
 ArtifactName = Annotated[str, Path(min_length=1, max_length=200)]
 
 

@@ -3,15 +3,16 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 
-from pastools_jobs.api.auth import PrincipalDep, authenticated
+from pastools_jobs.api.auth import PrincipalDep, authenticated, visible_job
 from pastools_jobs.api.deps import ServiceDep, SettingsDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import (
     BucketOut,
     CleanupOut,
     CleanupRequest,
+    JobId,
     JobOut,
     JobPageOut,
     JobStatsOut,
@@ -22,7 +23,6 @@ from pastools_jobs.api.schemas import (
     job_out,
 )
 from pastools_jobs.auth.principal import Role
-from pastools_jobs.db.models import Job
 from pastools_jobs.domain import InvalidJobInput, JobStatus
 from pastools_jobs.repository import JobFilter, JobStats
 from pastools_jobs.service import Submission
@@ -37,7 +37,6 @@ for_one_job = responses(404)
 with_body = responses(400, 413)
 for_transition = responses(403, 404, 409)
 
-JobId = Annotated[str, Path(min_length=1, max_length=200)]
 Window = Literal["hour", "day"]
 WINDOWS = {
     "hour": (timedelta(minutes=1), timedelta(hours=1)),
@@ -86,13 +85,6 @@ async def _page(
     return JobPageOut(
         items=[job_out(job, settings, now) for job in page.jobs], next_cursor=page.next_cursor
     )
-
-
-async def visible_job(service: ServiceDep, principal: PrincipalDep, job_id: str) -> Job:
-    """The job, or 404 exactly as for a missing id when it is in a project not visible."""
-    job = await service.get(job_id)
-    principal.require_job(job)
-    return job
 
 
 IdempotencyKey = Annotated[

@@ -12,9 +12,8 @@ from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import NewProjectId, ProjectId
 from pastools_jobs.auth.principal import Role
 from pastools_jobs.datasets import projects
-from pastools_jobs.datasets.records import count_records
 from pastools_jobs.datasets.testsuite import TestSuite
-from pastools_jobs.db.models import Project, Record
+from pastools_jobs.db.models import Record
 
 router = APIRouter(
     prefix="/api/projects",
@@ -56,14 +55,15 @@ class RecordPageOut(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
-def _out(project: Project, records: int) -> ProjectOut:
+def _out(counted: projects.CountedProject) -> ProjectOut:
+    project = counted.project
     suite = TestSuite.model_validate({"tests": project.test_suite}) if project.test_suite else None
     return ProjectOut(
         id=project.id,
         name=project.name,
         json_schema=project.json_schema,
         test_suite=suite,
-        records=records,
+        records=counted.records,
         created_at=project.created_at,
         updated_at=project.updated_at,
     )
@@ -85,19 +85,13 @@ async def create_project(
     """Admin only: a viewer or operator token belongs to a project that exists already."""
     principal.require(Role.ADMIN)
     project = await db.run(lambda s: projects.create_project(s, body.id, body.name))
-    return _out(project, 0)
+    return _out(projects.CountedProject(project, 0))
 
 
 @router.get("", response_model=list[ProjectOut])
 async def list_projects(db: DatabaseDep, principal: PrincipalDep) -> list[ProjectOut]:
     """The projects the token sees."""
-    return await db.run(
-        lambda s: [
-            _out(p, count_records(s, p.id))
-            for p in projects.list_projects(s)
-            if principal.sees(p.id)
-        ]
-    )
+    return await db.run(lambda s: [_out(c) for c in projects.list_counted(s, principal.sees)])
 
 
 @router.get("/{project_id}", response_model=ProjectOut, responses=for_one)
@@ -105,9 +99,7 @@ async def get_project(
     project_id: ProjectId, db: DatabaseDep, principal: PrincipalDep
 ) -> ProjectOut:
     principal.require_project(project_id)
-    return await db.run(
-        lambda s: _out(projects.get_project(s, project_id), count_records(s, project_id))
-    )
+    return await db.run(lambda s: _out(projects.counted(s, projects.get_project(s, project_id))))
 
 
 @router.put("/{project_id}/schema", response_model=ProjectOut, responses=for_change)
@@ -120,7 +112,7 @@ async def set_schema(
     """Set the JSON Schema (Draft 2020-12); an invalid one is refused here, with 422."""
     principal.require_project(project_id, Role.OPERATOR)
     return await db.run(
-        lambda s: _out(projects.set_schema(s, project_id, schema), count_records(s, project_id))
+        lambda s: _out(projects.counted(s, projects.set_schema(s, project_id, schema)))
     )
 
 
@@ -134,7 +126,7 @@ async def set_tests(
     for other in suite.other_projects():
         principal.require_project(other)
     return await db.run(
-        lambda s: _out(projects.set_test_suite(s, project_id, suite), count_records(s, project_id))
+        lambda s: _out(projects.counted(s, projects.set_test_suite(s, project_id, suite)))
     )
 
 
