@@ -88,7 +88,8 @@ def _advance_in_place(connection: Connection, event: JobEvent) -> bool:
 
 
 def _advanced_values(event: JobEvent) -> dict[str, Any]:
-    """`_advance` as the per-call values of the UPDATE's SET clause (see `_moving_update`)."""
+    """What advancing to `event` writes, by column name: the per-call values of the
+    UPDATE's SET clause (`_moving_update`) and what `_advance` sets on a loaded row."""
     status = event.status
     values: dict[str, Any] = {"updated_at": utcnow()}
     if status is JobStatus.QUEUED:
@@ -324,22 +325,14 @@ def _new_job(event: JobEvent) -> Job:
 
 
 def _advance(job: Job, event: JobEvent) -> None:
-    status = event.status
-    job.status = status
-    job.updated_at = utcnow()
-    if status is JobStatus.QUEUED:
-        return
-    if job.started_at is None:
-        job.started_at = event.started_at or event.at
-    if not status.is_terminal:
-        return
-    job.completed_at = event.at
-    if status is JobStatus.COMPLETED:
-        job.result = event.result
-        if job.progress_total:
-            job.progress_done = job.progress_total
-            job.progress_message = "Done"
-    if event.error is not None:
-        job.error_type = event.error.type
-        job.error_message = event.error.message
-        job.error_details = event.error.details
+    """`_advanced_values` on a loaded row, with the two rules `_moving_update` states in
+    SQL: a run's first start stays, and a completed run's progress reads full."""
+    values = _advanced_values(event)
+    if job.started_at is not None:
+        values.pop("started_at", None)
+    job.status = event.status
+    for name, value in values.items():
+        setattr(job, name, value)
+    if event.status is JobStatus.COMPLETED and job.progress_total:
+        job.progress_done = job.progress_total
+        job.progress_message = "Done"
