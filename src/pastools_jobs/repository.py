@@ -6,6 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
@@ -71,6 +72,42 @@ def list_jobs(session: Session, where: JobFilter, limit: int, cursor: str | None
         return JobPage(jobs, None)
     last = jobs[limit - 1]
     return JobPage(jobs[:limit], encode_cursor(last.created_at, last.id))
+
+
+def queued_job(
+    job_id: str,
+    job_type: str,
+    project_id: str,
+    params: dict[str, Any],
+    created_at: datetime,
+    *,
+    run_id: str | None = None,
+    run_timeout_seconds: int | None = None,
+    idempotency_key: str | None = None,
+    request_hash: str | None = None,
+    submitter_scope: str | None = None,
+) -> Job:
+    """A new job's row, first attempt, nothing done yet, in no session: the one place that
+    knows what a fresh row holds, whether the API or the mirror (a workflow the API did
+    not start) creates it."""
+    job = Job(
+        id=job_id,
+        type=job_type,
+        project_id=project_id,
+        status=JobStatus.QUEUED,
+        params=params,
+        attempt=1,
+        run_id=run_id,
+        progress_done=0,
+        run_timeout_seconds=run_timeout_seconds,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        submitter_scope=submitter_scope,
+        created_at=created_at,
+        updated_at=created_at,
+    )
+    job.past_attempts = []
+    return job
 
 
 def add_job(session: Session, job: Job) -> None:

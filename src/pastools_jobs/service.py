@@ -43,6 +43,7 @@ from pastools_jobs.repository import (
     job_stats,
     list_jobs,
     mark_cancel_requested,
+    queued_job,
 )
 from pastools_jobs.temporal import JobLauncher, unavailable_as_domain_error
 
@@ -200,19 +201,15 @@ class JobService:
 
 def new_job(submission: Submission) -> Job:
     """The queued row of a submission, not yet in any session."""
-    now = utcnow()
     key = submission.idempotency_key
-    job = Job(
-        id=uuid.uuid4().hex,
-        type=submission.type,
-        project_id=submission.project_id,
-        status=JobStatus.QUEUED,
-        params=submission.params,
-        attempt=1,
-        progress_done=0,
+    return queued_job(
+        uuid.uuid4().hex,
+        submission.type,
+        submission.project_id,
+        submission.params,
+        utcnow(),
         run_timeout_seconds=submission.run_timeout_seconds,
         idempotency_key=key,
-        submitter_scope=submission.scope,
         request_hash=None
         if key is None
         else request_hash(
@@ -221,11 +218,8 @@ def new_job(submission: Submission) -> Job:
             submission.params,
             submission.run_timeout_seconds,
         ),
-        created_at=now,
-        updated_at=now,
+        submitter_scope=submission.scope,
     )
-    job.past_attempts = []
-    return job
 
 
 def _never_started(job: Job) -> bool:

@@ -5,10 +5,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job
-from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_types import BY_TYPE
-from pastools_jobs.repository import add_job
+from pastools_jobs.repository import add_job, queued_job
 from pastools_jobs.service import Submission, new_job
 
 LONG_AGO = datetime(2001, 1, 1, tzinfo=UTC)
@@ -19,20 +17,7 @@ def submitted(db: Database, project: str, job_type: str = "probe") -> str:
     """A row as `JobService.submit` writes it: queued, no run id yet."""
     job_id = uuid.uuid4().hex
     with db.transaction() as session:
-        add_job(
-            session,
-            Job(
-                id=job_id,
-                type=job_type,
-                project_id=project,
-                status=JobStatus.QUEUED,
-                params={},
-                attempt=1,
-                progress_done=0,
-                created_at=LONG_AGO,
-                updated_at=LONG_AGO,
-            ),
-        )
+        add_job(session, queued_job(job_id, job_type, project, {}, LONG_AGO))
     return job_id
 
 

@@ -18,6 +18,7 @@ from pastools_jobs.contracts import FailureInfo, JobEvent, Progress
 from pastools_jobs.counts import count_change, record_counts
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import RETRYABLE_STATUSES, JobStatus, advances
+from pastools_jobs.repository import queued_job
 
 
 def apply_event(session: Session, event: JobEvent) -> bool:
@@ -308,17 +309,13 @@ def _adopt_run(session: Session, job: Job, event: JobEvent) -> bool:
 
 def _new_job(event: JobEvent) -> Job:
     """A row for a workflow the API did not start (e.g. `temporal workflow start`)."""
-    job = Job(
-        id=event.job_id,
-        type=event.job_type,
-        project_id=event.project_id,
-        status=JobStatus.QUEUED,
-        params=event.params,
-        attempt=1,
+    job = queued_job(
+        event.job_id,
+        event.job_type,
+        event.project_id,
+        event.params,
+        event.created_at,
         run_id=event.run_id,
-        progress_done=0,
-        created_at=event.created_at,
-        updated_at=utcnow(),
     )
     _advance(job, event)
     return job
