@@ -3,16 +3,16 @@
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, tuple_
+from sqlalchemy import ColumnElement, Connection, delete, func, select, tuple_
 from sqlalchemy.orm import Session, selectinload
 
 from pastools_jobs.counts import count_change, counted, record_counts
-from pastools_jobs.db.models import Job, JobCount
+from pastools_jobs.db.models import Job, JobAttempt, JobCount
 from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobNotFound, JobStatus
 
 
@@ -218,6 +218,49 @@ def open_jobs(session: Session, updated_before: datetime) -> list[Job]:
         Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]), Job.updated_at < updated_before
     )
     return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class RowState:
+    """What the mirror compares of a row with Temporal: enough to compare, nothing to write."""
+
+    id: str
+    run_id: str | None
+    status: JobStatus
+    attempt: int
+    updated_at: datetime
+
+
+def row_states(
+    connection: Connection | Session, ids: Collection[str] | None = None
+) -> dict[str, RowState]:
+    """The rows of `ids` (all rows when None) by job id, as plain values."""
+    query = select(Job.id, Job.run_id, Job.status, Job.attempt, Job.updated_at)
+    if ids is not None:
+        query = query.where(Job.id.in_(ids))
+    return {
+        job_id: RowState(job_id, run_id, JobStatus(status), attempt, updated_at)
+        for job_id, run_id, status, attempt, updated_at in connection.execute(query)
+    }
+
+
+def archived_runs(
+    connection: Connection | Session, ids: Collection[str] | None = None
+) -> dict[str, set[str]]:
+    """The run ids of the past attempts of `ids` (all jobs when None), by job id."""
+    query = select(JobAttempt.job_id, JobAttempt.run_id)
+    if ids is not None:
+        query = query.where(JobAttempt.job_id.in_(ids))
+    archived: dict[str, set[str]] = {}
+    for job_id, run_id in connection.execute(query):
+        if run_id:
+            archived.setdefault(job_id, set()).add(run_id)
+    return archived
+
+
+def find_job(session: Session, job_id: str) -> Job | None:
+    """The row of `job_id` if there is one, without its past attempts."""
+    return session.get(Job, job_id)
 
 
 def _conditions(where: JobFilter) -> list[ColumnElement[bool]]:

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -25,13 +24,13 @@ from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.counts import CountDrift, count_drift, rebuild_counts
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import JobError, JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
 from pastools_jobs.mirror.apply import apply_event, apply_observed
 from pastools_jobs.mirror.listing import closed_status
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.mirror.reconciler import ORPHAN_GRACE, start_unstarted
+from pastools_jobs.repository import RowState, archived_runs, find_job, row_states
 from pastools_jobs.temporal import JobLauncher
 
 log = logging.getLogger(__name__)
@@ -64,17 +63,6 @@ class Difference:
     @property
     def subject(self) -> str:
         return self.job_id or f"project {self.project_id}"
-
-
-@dataclass(frozen=True)
-class RowState:
-    """What the doctor needs of a row: enough to compare, nothing to write."""
-
-    id: str
-    run_id: str | None
-    status: JobStatus
-    attempt: int
-    updated_at: datetime
 
 
 @dataclass
@@ -137,17 +125,7 @@ class Doctor:
 
     def _load(self) -> tuple[dict[str, RowState], dict[str, set[str]]]:
         with self._db.reading() as connection:
-            rows = {
-                job_id: RowState(job_id, run_id, JobStatus(status), attempt, updated_at)
-                for job_id, run_id, status, attempt, updated_at in connection.execute(
-                    select(Job.id, Job.run_id, Job.status, Job.attempt, Job.updated_at)
-                )
-            }
-            archived: dict[str, set[str]] = {}
-            for job_id, run_id in connection.execute(select(JobAttempt.job_id, JobAttempt.run_id)):
-                if run_id:
-                    archived.setdefault(job_id, set()).add(run_id)
-        return rows, archived
+            return row_states(connection), archived_runs(connection)
 
     async def _confirm(
         self, job_id: str, row: RowState | None, archived: set[str]
@@ -211,7 +189,7 @@ class Doctor:
 
     async def _close_row_run(self, job_id: str) -> None:
         """The row's own run ended unseen before the newer one began: record its end first."""
-        row = await self._db.run(lambda session: session.get(Job, job_id))
+        row = await self._db.run(lambda session: find_job(session, job_id))
         if row is None or row.run_id is None or JobStatus(row.status).is_terminal:
             return
         previous = await observe_job(self._client, job_id, row.run_id)
@@ -219,7 +197,7 @@ class Doctor:
             await self._db.run(lambda session: apply_event(session, previous))
 
     async def _start(self, job_id: str) -> bool:
-        job = await self._db.run(lambda session: session.get(Job, job_id))
+        job = await self._db.run(lambda session: find_job(session, job_id))
         if job is None or job.run_id is not None:
             return False
         return await start_unstarted(self._db, self._launcher, job)
@@ -287,7 +265,7 @@ _WORKFLOW_MISSING = FailureInfo(
 
 def _fail_orphan(session: Session, job_id: str) -> bool:
     """An open row whose workflow is gone can never finish: fail it, so it can be retried."""
-    job = session.get(Job, job_id)
+    job = find_job(session, job_id)
     if job is None or job.run_id is None:
         return False
     now = utcnow()

@@ -15,7 +15,6 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -23,13 +22,13 @@ from temporalio.service import RPCError
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job, JobAttempt
+from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_types import BY_WORKFLOW_NAME
 from pastools_jobs.mirror.apply import apply_observed, end_unstarted, record_run
 from pastools_jobs.mirror.listing import ListedRun, list_runs
 from pastools_jobs.mirror.observe import observe_job
-from pastools_jobs.repository import open_jobs
+from pastools_jobs.repository import RowState, archived_runs, open_jobs, row_states
 from pastools_jobs.temporal import JobLauncher
 
 log = logging.getLogger(__name__)
@@ -126,10 +125,10 @@ class Reconciler:
         if event is None:
             return
         row = (await asyncio.to_thread(self._load, [job_id]))[0].get(job_id)
-        if row is not None and row[0] not in (None, run_id) and not JobStatus(row[1]).is_terminal:
+        if row is not None and row.run_id not in (None, run_id) and not row.status.is_terminal:
             # The row's run closed unseen before this newer one began: record its end first.
-            assert row[0] is not None
-            previous = await observe_job(self._client, job_id, row[0])
+            assert row.run_id is not None
+            previous = await observe_job(self._client, job_id, row.run_id)
             if previous is not None:
                 await asyncio.to_thread(self._apply, previous)
         await asyncio.to_thread(self._apply, event)
@@ -137,18 +136,11 @@ class Reconciler:
     async def _start_orphan(self, job: Job) -> None:
         await start_unstarted(self._db, self._launcher, job)
 
-    def _load(self, ids: list[str]) -> tuple[dict[str, tuple[str | None, str]], set[str]]:
+    def _load(self, ids: list[str]) -> tuple[dict[str, RowState], set[str]]:
         with self._db.transaction() as session:
-            rows = {
-                job_id: (run_id, status)
-                for job_id, run_id, status in session.execute(
-                    select(Job.id, Job.run_id, Job.status).where(Job.id.in_(ids))
-                )
-            }
-            archived = set(
-                session.scalars(select(JobAttempt.run_id).where(JobAttempt.job_id.in_(ids)))
-            )
-        return rows, {run for run in archived if run}
+            rows = row_states(session, ids)
+            archived = archived_runs(session, ids)
+        return rows, {run for runs in archived.values() for run in runs}
 
     def _open_rows(self, updated_before: datetime) -> list[Job]:
         with self._db.transaction() as session:
@@ -211,16 +203,15 @@ def _agrees_open(job: Job, run: ListedRun | None) -> bool:
     return run is not None and job.run_id in (None, run.run_id)
 
 
-def _disagrees(run: ListedRun, row: tuple[str | None, str] | None, archived: Iterable[str]) -> bool:
+def _disagrees(run: ListedRun, row: RowState | None, archived: Iterable[str]) -> bool:
     if row is None:
         # A closed job without a row was cleaned up; an open one was started from outside.
         return not run.closed
-    run_id, status = row
-    if run_id is None:
+    if row.run_id is None:
         # The run the API started, whose work has not reported yet: it will, or its
         # workflow will record how it ended, unless it closed first.
         return run.closed and run.run_id not in archived
-    if run.run_id != run_id:
+    if run.run_id != row.run_id:
         return run.run_id not in archived
     # An open run's row follows its work's reports; a closed run's row must say how it closed.
-    return run.closed and run.closed_as != JobStatus(status)
+    return run.closed and run.closed_as != row.status
