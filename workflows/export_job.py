@@ -7,16 +7,17 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.exporting import ExportActivities, ExportWork
     from pastools_jobs.contracts import JobRequest
+    from pastools_jobs.job_catalog import EXPORT
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ExportParams
 
 
-@workflow.defn(name="ExportJob")
+@workflow.defn(name=EXPORT.workflow_name)
 class ExportJob(JobWorkflow):
-    job_type = "export"
-    params_model = ExportParams
+    job_type = EXPORT.name
+    params_model = EXPORT.params_model
     activity_groups = (ExportActivities,)
-    description = "Export the project's records to a CSV, JSON Lines or Parquet file."
+    description = EXPORT.description
 
     @workflow.run
     async def run(self, request: JobRequest) -> dict[str, Any]:

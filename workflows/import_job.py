@@ -8,16 +8,17 @@ with workflow.unsafe.imports_passed_through():
     from activities.importing import ImportActivities, ImportWork
     from pastools_jobs.contracts import JobRequest
     from pastools_jobs.datasets.readers import CsvOptions
+    from pastools_jobs.job_catalog import IMPORT
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ImportParams
 
 
-@workflow.defn(name="ImportJob")
+@workflow.defn(name=IMPORT.workflow_name)
 class ImportJob(JobWorkflow):
-    job_type = "import"
-    params_model = ImportParams
+    job_type = IMPORT.name
+    params_model = IMPORT.params_model
     activity_groups = (ImportActivities,)
-    description = "Import a CSV, JSON Lines or Parquet file into the project's records."
+    description = IMPORT.description
 
     @workflow.run
     async def run(self, request: JobRequest) -> dict[str, Any]:

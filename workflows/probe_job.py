@@ -11,16 +11,17 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.items import ItemActivities, ItemsWork
     from pastools_jobs.contracts import JobRequest
+    from pastools_jobs.job_catalog import PROBE
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ItemsParams
 
 
-@workflow.defn(name="ProbeJob")
+@workflow.defn(name=PROBE.workflow_name)
 class ProbeJob(JobWorkflow):
-    job_type = "probe"
-    params_model = ItemsParams
+    job_type = PROBE.name
+    params_model = PROBE.params_model
     activity_groups = (ItemActivities,)
-    description = "Process a number of items at a set pace (smoke tests, drills, benchmarks)."
+    description = PROBE.description
 
     @workflow.run
     async def run(self, request: JobRequest) -> dict[str, Any]:

@@ -7,16 +7,17 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.testing import TestRunActivities, TestRunWork
     from pastools_jobs.contracts import JobRequest
+    from pastools_jobs.job_catalog import TEST_RUN
     from workflows.lifecycle import JobWorkflow
     from workflows.params import TestRunParams
 
 
-@workflow.defn(name="TestRunJob")
+@workflow.defn(name=TEST_RUN.workflow_name)
 class TestRunJob(JobWorkflow):
-    job_type = "test_run"
-    params_model = TestRunParams
+    job_type = TEST_RUN.name
+    params_model = TEST_RUN.params_model
     activity_groups = (TestRunActivities,)
-    description = "Run the project's data tests, one after another."
+    description = TEST_RUN.description
 
     @workflow.run
     async def run(self, request: JobRequest) -> dict[str, Any]:

@@ -7,16 +7,17 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.validating import ValidationActivities, ValidationWork
     from pastools_jobs.contracts import JobRequest
+    from pastools_jobs.job_catalog import VALIDATION
     from workflows.lifecycle import JobWorkflow
     from workflows.params import ValidationParams
 
 
-@workflow.defn(name="ValidationJob")
+@workflow.defn(name=VALIDATION.workflow_name)
 class ValidationJob(JobWorkflow):
-    job_type = "validation"
-    params_model = ValidationParams
+    job_type = VALIDATION.name
+    params_model = VALIDATION.params_model
     activity_groups = (ValidationActivities,)
-    description = "Validate the project's records against its JSON Schema."
+    description = VALIDATION.description
 
     @workflow.run
     async def run(self, request: JobRequest) -> dict[str, Any]:

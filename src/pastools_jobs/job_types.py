@@ -1,7 +1,8 @@
 """The registry of job types: adding one means adding its workflow class here, nothing else.
 
-The API builds its request models, the worker its registrations and the mirror its
-type mapping from this one tuple.
+The worker builds its registrations from this one tuple; the API and the mirror need
+only the job types' specs (`job_catalog`), which each workflow class takes its name,
+parameters and description from.
 """
 
 from collections.abc import Iterable
@@ -24,15 +25,6 @@ JOB_WORKFLOWS: tuple[type[JobWorkflow], ...] = (
     TestRunJob,
     ProbeJob,
 )
-
-BY_TYPE: dict[str, type[JobWorkflow]] = {wf.job_type: wf for wf in JOB_WORKFLOWS}
-
-
-def workflow_name(workflow: type[JobWorkflow]) -> str:
-    return str(workflow.__temporal_workflow_definition.name)  # type: ignore[attr-defined]
-
-
-BY_WORKFLOW_NAME: dict[str, type[JobWorkflow]] = {workflow_name(wf): wf for wf in JOB_WORKFLOWS}
 
 
 def all_workflows() -> list[type]:

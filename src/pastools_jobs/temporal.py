@@ -14,7 +14,7 @@ from pastools_jobs.config import Settings
 from pastools_jobs.contracts import JobRequest, queued_attributes
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import TemporalUnavailable
-from pastools_jobs.job_types import BY_TYPE, workflow_name
+from pastools_jobs.job_catalog import SPEC_BY_TYPE
 
 _UNAVAILABLE = {
     RPCStatusCode.UNAVAILABLE,
@@ -63,7 +63,6 @@ class JobLauncher:
 
     async def start(self, job: Job, *, rerun: bool = False) -> str:
         """Returns the run id; a rerun reuses the id of a failed or cancelled workflow."""
-        workflow = BY_TYPE[job.type]
         policy = (
             WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
             if rerun
@@ -72,7 +71,7 @@ class JobLauncher:
         timeout = timedelta(seconds=job.run_timeout_seconds) if job.run_timeout_seconds else None
         with unavailable_as_domain_error():
             handle = await self.client.start_workflow(
-                workflow_name(workflow),
+                SPEC_BY_TYPE[job.type].workflow_name,
                 JobRequest(
                     project_id=job.project_id,
                     params=job.params,

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pastools_jobs.db.engine import Database
-from pastools_jobs.job_types import BY_TYPE
+from pastools_jobs.job_catalog import PROBE
 from pastools_jobs.repository import add_job, queued_job
 from pastools_jobs.service import Submission, new_job
 
@@ -33,7 +33,7 @@ def start_lost(
     """The row a submission leaves when its API dies between the commit and the start: the
     platform's own row (`new_job`), committed `age` ago, whose workflow was never started.
     `cancel_requested`: as an earlier version left it when a cancel then failed."""
-    checked = BY_TYPE["probe"].params_model.model_validate(params or {}).model_dump(mode="json")
+    checked = PROBE.params_model.model_validate(params or {}).model_dump(mode="json")
     job = new_job(Submission("probe", project, checked, idempotency_key=key))
     job.created_at = job.updated_at = datetime.now(UTC) - age
     if cancel_requested:

@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pastools_jobs.config import Settings
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import PROJECT_ID_PATTERN, JobStatus
-from pastools_jobs.job_types import JOB_WORKFLOWS
-from workflows.lifecycle import JobWorkflow
+from pastools_jobs.job_catalog import JOB_TYPES, JobTypeSpec
 
-JobType = StrEnum("JobType", {wf.job_type.upper(): wf.job_type for wf in JOB_WORKFLOWS})  # type: ignore[misc]
+JobType = StrEnum("JobType", {spec.name.upper(): spec.name for spec in JOB_TYPES})  # type: ignore[misc]
 
 ProjectId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:-]+$")]
 """An id that names a project which may exist: lenient, so that projects created before
@@ -53,16 +52,16 @@ class SubmissionBase(BaseModel):
     )
 
 
-def _submission_model(workflow: type[JobWorkflow]) -> type[SubmissionBase]:
-    params: Any = workflow.params_model
+def _submission_model(spec: JobTypeSpec) -> type[SubmissionBase]:
+    params: Any = spec.params_model
     try:
         params()
-        params_field: Any = Field(default_factory=params, description=workflow.description)
+        params_field: Any = Field(default_factory=params, description=spec.description)
     except ValidationError:
-        params_field = Field(description=workflow.description)
-    type_literal: Any = Literal[workflow.job_type]
+        params_field = Field(description=spec.description)
+    type_literal: Any = Literal[spec.name]
     return create_model(
-        f"{workflow.__name__}Submission",
+        f"{spec.workflow_name}Submission",
         __base__=SubmissionBase,
         type=(type_literal, ...),
         params=(params, params_field),
@@ -73,7 +72,7 @@ if TYPE_CHECKING:
     JobSubmission = SubmissionBase
 else:
     JobSubmission = Annotated[
-        Union[tuple(_submission_model(wf) for wf in JOB_WORKFLOWS)],  # noqa: UP007
+        Union[tuple(_submission_model(spec) for spec in JOB_TYPES)],  # noqa: UP007
         Field(discriminator="type"),
     ]
 

@@ -25,7 +25,7 @@ from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.counts import CountDrift, count_drift, rebuild_counts
 from pastools_jobs.db.engine import Database
 from pastools_jobs.domain import JobError, JobStatus
-from pastools_jobs.job_types import BY_WORKFLOW_NAME
+from pastools_jobs.job_catalog import SPEC_BY_WORKFLOW_NAME
 from pastools_jobs.mirror.apply import apply_event, apply_observed
 from pastools_jobs.mirror.listing import closed_status
 from pastools_jobs.mirror.observe import observe_job
@@ -116,7 +116,7 @@ class Doctor:
         latest: dict[str, WorkflowExecution] = {}
         query = f"TaskQueue = '{self._launcher.task_queue}'"
         async for execution in self._client.list_workflows(query):
-            if execution.workflow_type not in BY_WORKFLOW_NAME:
+            if execution.workflow_type not in SPEC_BY_WORKFLOW_NAME:
                 continue
             known = latest.get(execution.id)
             if known is None or execution.start_time > known.start_time:

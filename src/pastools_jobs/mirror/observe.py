@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from pastools_jobs.contracts import FailureInfo, JobEvent, JobRequest
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.failures import describe_failure
-from pastools_jobs.job_types import BY_WORKFLOW_NAME
+from pastools_jobs.job_catalog import SPEC_BY_WORKFLOW_NAME
 from pastools_jobs.mirror.listing import closed_status
 
 _CANCELLED = FailureInfo(type="Cancelled", message="The job was cancelled.")
@@ -34,8 +34,8 @@ async def observe_job(client: Client, job_id: str, run_id: str | None = None) ->
         if error.status is RPCStatusCode.NOT_FOUND:
             return None
         raise
-    job_workflow = BY_WORKFLOW_NAME.get(description.workflow_type)
-    if job_workflow is None or description.status is None:
+    spec = SPEC_BY_WORKFLOW_NAME.get(description.workflow_type)
+    if spec is None or description.status is None:
         return None
     handle = client.get_workflow_handle(job_id, run_id=description.run_id)
     request = await _request(client, handle.fetch_history_events(page_size=1))
@@ -43,7 +43,7 @@ async def observe_job(client: Client, job_id: str, run_id: str | None = None) ->
     event = JobEvent(
         job_id=job_id,
         run_id=description.run_id,
-        job_type=job_workflow.job_type,
+        job_type=spec.name,
         project_id=request.project_id,
         params=request.params,
         status=status or _open_status(description),

@@ -24,7 +24,7 @@ from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
-from pastools_jobs.job_types import BY_WORKFLOW_NAME
+from pastools_jobs.job_catalog import SPEC_BY_WORKFLOW_NAME
 from pastools_jobs.mirror.apply import apply_observed, end_unstarted, record_run
 from pastools_jobs.mirror.listing import ListedRun, list_runs
 from pastools_jobs.mirror.observe import observe_job
@@ -88,7 +88,7 @@ class Reconciler:
         runs = [
             run
             async for run in list_runs(self._client, query)
-            if run.workflow_type in BY_WORKFLOW_NAME
+            if run.workflow_type in SPEC_BY_WORKFLOW_NAME
         ]
         if not runs:
             return

@@ -15,7 +15,7 @@ from pastools_jobs.api.auth import CSRF_HEADER, PrincipalDep, csrf_token, signed
 from pastools_jobs.api.deps import DatabaseDep, SettingsDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.feed import FeedMessage, JobFeed
-from pastools_jobs.job_types import JOB_WORKFLOWS
+from pastools_jobs.job_catalog import JOB_TYPES
 
 router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parent.parent / "templates")
@@ -29,11 +29,11 @@ def _job_types() -> list[dict[str, Any]]:
     """What the submit form needs to build its fields, straight from the registry."""
     return [
         {
-            "name": wf.job_type,
-            "description": wf.description,
-            "schema": wf.params_model.model_json_schema(),
+            "name": spec.name,
+            "description": spec.description,
+            "schema": spec.params_model.model_json_schema(),
         }
-        for wf in JOB_WORKFLOWS
+        for spec in JOB_TYPES
     ]
 
 
