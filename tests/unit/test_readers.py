@@ -179,6 +179,17 @@ def test_a_utf16_line_longer_than_the_limit_is_refused_unread() -> None:
         list(batches(content, "csv", ReadLimits(4 * KiB, MiB, 5000), encoding="utf-16"))
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "cp037", "utf-16-le", "utf-32"])
+def test_a_csv_in_any_codec_splits_where_that_codec_writes_its_newlines(encoding: str) -> None:
+    rows = [{"id": str(i), "name": f"Zoë {i}"} for i in range(1, 4)]
+    text = "id,name\n" + "".join(f"{row['id']},{row['name']}\n" for row in rows)
+
+    read = list(batches(text.encode(encoding), "csv", ReadLimits(MiB, MiB, 2), encoding=encoding))
+
+    assert documents(read) == rows
+    assert [batch.end.line for batch in read] == [3, 4]
+
+
 def test_a_utf16_csv_resumes_at_the_byte_offset_of_its_checkpoint() -> None:
     header, rows = "id,name\n", [f"{i},ਗੁਰੂ {i} 😀\n" for i in range(1, 6)]
     content = codecs.BOM_UTF16_LE + (header + "".join(rows)).encode("utf-16-le")

@@ -1,11 +1,12 @@
 """Physical lines of a text source in its encoding, never more than a limit of bytes each.
 
-UTF-8 and the other byte-oriented encodings end a line at the byte b"\\n". UTF-16 and
-UTF-32 end it at the code unit of "\\n", at an offset that is a multiple of the unit: the
-byte 0x0A also occurs inside other characters' units (and a byte search would leave
-half a unit on the next line), so those lines are found in the raw bytes, unit-aligned,
-before they are decoded. Lines start at the offsets a checkpoint names, so a resumed
-reader decodes from exactly where it stopped.
+UTF-8 and the other ASCII-compatible encodings end a line at the byte b"\\n". The others
+end it where the codec writes "\\n": EBCDIC codecs at b"\\x25", UTF-16 and UTF-32 at the
+code unit of "\\n", at an offset that is a multiple of the unit (the byte 0x0A also occurs
+inside other characters' units, and a byte search would leave half a unit on the next
+line). Those lines are found in the raw bytes, unit-aligned, before they are decoded.
+Lines start at the offsets a checkpoint names, so a resumed reader decodes from exactly
+where it stopped.
 """
 
 import codecs
@@ -38,7 +39,14 @@ def text_encoding(stream: BinaryIO, encoding: str) -> TextEncoding:
         head = stream.read(len(little_endian_bom))
         stream.seek(0)
         codec = f"{codec}-le" if head == little_endian_bom else f"{codec}-be"
-    return TextEncoding(codec, "\n".encode(codec))
+    return TextEncoding(codec, _newline(codec))
+
+
+def _newline(codec: str) -> bytes:
+    """How the codec writes "\\n" inside a text: after the first, which may carry a
+    signature (utf-8-sig's BOM)."""
+    one, two = "\n".encode(codec), "\n\n".encode(codec)
+    return two[len(one) :]
 
 
 def _too_long(line: int, limit: int) -> SourceUnusable:
@@ -60,7 +68,7 @@ class LineReader:
 
     def read(self, line: int) -> bytes:
         """The next line, whose number is `line`; refused when longer than the limit."""
-        raw = self._read_wide() if len(self._newline) > 1 else self._read_narrow()
+        raw = self._read_narrow() if self._newline == b"\n" else self._read_wide()
         if len(raw) - len(self._newline) * raw.endswith(self._newline) > self._limit:
             raise _too_long(line, self._limit)
         return raw
