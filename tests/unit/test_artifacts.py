@@ -80,6 +80,24 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_part(tmp_path: Pat
     retry.close()
 
 
+def test_a_retry_meeting_a_rename_still_held_leaves_the_finished_file(tmp_path: Path) -> None:
+    """The stalled attempt has renamed its part but not yet let it go: the retry waits,
+    and the finished file stays listed under its name meanwhile."""
+    first = ResumableFile(tmp_path, NAME, None)
+    first.stream.write(b"key\na\n")
+    checkpoint = first.checkpoint()
+    first.part.replace(first.final)  # finish() up to the rename, the lock still held
+
+    with pytest.raises(artifacts.ArtifactBusy):
+        ResumableFile(tmp_path, NAME, checkpoint)
+
+    assert [a.name for a in list_artifacts(tmp_path)] == [NAME]
+    first.close()
+    retry = ResumableFile(tmp_path, NAME, checkpoint)
+    assert retry.finish() == checkpoint
+    assert finished_content(tmp_path) == b"key\na\n"
+
+
 @pytest.fixture
 def synced_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The size of each regular file at the moment it is fsynced."""

@@ -127,9 +127,11 @@ class ResumableFile:
     def _take_back_finished(self) -> None:
         """The finished file is the part of an attempt that died after renaming it, before
         Temporal recorded its end; its checkpoint covers a prefix of it. Naming it the part
-        again lets the retry go on from there: at its very end, keep it as it is."""
+        again lets the retry go on from there: at its very end, keep it as it is. It is
+        locked before it is renamed: an attempt still inside `finish()` holds it, and the
+        retry must then wait with the finished file left in place."""
+        taken = _open_locked(self.final)
         os.replace(self.final, self.part)
-        taken = _open_locked(self.part)
         self.stream.close()
         self.stream = taken
 
