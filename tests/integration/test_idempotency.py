@@ -1,11 +1,18 @@
 """POST /api/jobs with an Idempotency-Key: the same key and body give the same job, once."""
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 
 from pastools_jobs.db.engine import Database
+from pastools_jobs.db.models import Job
+from pastools_jobs.service import JobService, Submission, Submitted
+from pastools_jobs.temporal import JobLauncher
 from tests.integration.test_api_errors import assert_problem
 from tests.support.jobs import JobsApi, new_project
 from tests.support.rows import start_lost
@@ -102,3 +109,78 @@ def test_replay_of_a_job_whose_start_was_lost_starts_it(api: JobsApi) -> None:
     assert replay.json()["id"] == job_id
     assert api.temporal_status(job_id) is not None, "the replay left the job unstarted"
     api.wait_for_status(job_id, "completed")
+
+
+class AnswerLost(JobLauncher):
+    """Temporal carries the start out, and its answer never arrives: DEADLINE_EXCEEDED."""
+
+    async def start(self, job: Job, *, rerun: bool = False) -> str:
+        await super().start(job, rerun=rerun)
+        raise RPCError("deadline exceeded", RPCStatusCode.DEADLINE_EXCEEDED, b"")
+
+
+class RefusedLate(JobLauncher):
+    """Temporal refuses every start; the first refusal comes only once the test lets it."""
+
+    def __init__(self, client: Client, task_queue: str) -> None:
+        super().__init__(client, task_queue)
+        self.in_flight = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def start(self, job: Job, *, rerun: bool = False) -> str:
+        if not self.in_flight.is_set():
+            self.in_flight.set()
+            await self.answer.wait()
+        raise RPCError("refused", RPCStatusCode.INVALID_ARGUMENT, b"")
+
+
+async def stack_service(api: JobsApi, launcher: type[JobLauncher]) -> JobService:
+    """The platform's own service, on the stack's database and Temporal, whose starts go
+    through `launcher`."""
+    client = await Client.connect(
+        api.stack.temporal.address, data_converter=pydantic_data_converter
+    )
+    db = Database(api.stack.database_url, application_name="pastools-tests")
+    return JobService(db, launcher(client, api.stack.task_queue), api.stack.base)
+
+
+def probe_submission(project: str) -> Submission:
+    return Submission("probe", project, {"items": 1, "item_ms": 0}, idempotency_key="k")
+
+
+def test_a_start_whose_answer_was_lost_is_one_job_for_its_key(api: JobsApi) -> None:
+    """The workflow may exist: the row is kept, and the client's retry is that same job."""
+    project = new_project()
+
+    async def submit() -> Submitted:
+        return await (await stack_service(api, AnswerLost)).submit(probe_submission(project))
+
+    first = asyncio.run(submit())
+    replay = post(api.http, probe(project, items=1, item_ms=0), "k")
+
+    assert replay.status_code == 200, replay.text
+    assert replay.json()["id"] == first.job.id
+    api.wait_for_status(first.job.id, "completed")
+    jobs = api.http.get("/api/jobs", params={"project_id": project}).json()["items"]
+    assert [job["id"] for job in jobs] == [first.job.id]
+
+
+def test_a_replay_during_a_start_that_then_fails_holds_an_id_that_exists(api: JobsApi) -> None:
+    project = new_project()
+
+    async def race() -> tuple[Submitted, Submitted]:
+        service = await stack_service(api, RefusedLate)
+        launcher = service._launcher
+        assert isinstance(launcher, RefusedLate)
+        first = asyncio.create_task(service.submit(probe_submission(project)))
+        await launcher.in_flight.wait()
+        replay = await service.submit(probe_submission(project))
+        launcher.answer.set()
+        return await first, replay
+
+    first, replay = asyncio.run(race())
+
+    assert replay.replayed
+    assert replay.job.id == first.job.id
+    held = api.get(replay.job.id)
+    assert (held["status"], held["error"]["type"]) == ("failed", "StartRefused")

@@ -71,3 +71,34 @@ def test_each_process_names_its_database_connections(
         lambda: expected <= connection_names(postgres, database),
         what=f"connections named {sorted(expected)} in pg_stat_activity",
     )
+
+
+def test_the_commands_name_their_database_connections_too(
+    api: JobsApi, postgres: PostgresCluster
+) -> None:
+    """The doctor, the token commands and the migrations connect for a moment each: the
+    server's log of every new connection names them."""
+    database = database_of(api)
+    with psycopg.connect(
+        f"host=127.0.0.1 port={postgres.port} user=postgres dbname=postgres", autocommit=True
+    ) as admin:
+        admin.execute("ALTER SYSTEM SET log_connections = on")
+        admin.execute("SELECT pg_reload_conf()")
+        try:
+            logged_before = postgres.log.stat().st_size
+            doctor = api.stack.pastools("doctor")  # 1: other tests' jobs may differ
+            assert doctor.returncode in (0, 1), doctor.stderr
+            for command in (["tokens", "list"], ["migrate"]):
+                ran = api.stack.pastools(*command)
+                assert ran.returncode == 0, ran.stderr
+        finally:
+            admin.execute("ALTER SYSTEM RESET log_connections")
+            admin.execute("SELECT pg_reload_conf()")
+    with postgres.log.open() as log:
+        log.seek(logged_before)
+        named = {
+            line.rsplit("application_name=", 1)[1].split()[0]
+            for line in log
+            if f" {database} " in line and "application_name=" in line
+        }
+    assert {"pastools-doctor", "pastools-cli", "pastools-migrate"} <= named, named

@@ -178,8 +178,12 @@ class Stack:
 
     def tokens(self, *args: str) -> subprocess.CompletedProcess[str]:
         """`pastools tokens …`, the platform's own command, against this stack's database."""
+        return self.pastools("tokens", *args)
+
+    def pastools(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `pastools` command with this stack's settings."""
         return subprocess.run(
-            [sys.executable, "-m", "pastools_jobs", "tokens", *args],
+            [sys.executable, "-m", "pastools_jobs", *args],
             env=self.env,
             capture_output=True,
             text=True,
