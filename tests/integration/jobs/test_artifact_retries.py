@@ -101,7 +101,7 @@ def artifact_bytes(context: ActivityContext, job_id: str, name: str) -> bytes:
     return (job_artifacts_dir(context.settings.artifacts_dir, job_id) / name).read_bytes()
 
 
-@pytest.mark.parametrize("export_format", ["csv", "jsonl"])
+@pytest.mark.parametrize("export_format", ["csv", "jsonl", "parquet"])
 async def test_an_export_retried_after_it_finished_its_file_keeps_it(
     context: ActivityContext, client: Client, export_format: str
 ) -> None:
