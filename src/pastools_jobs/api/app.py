@@ -25,6 +25,7 @@ from pastools_jobs.api.schemas import job_out
 from pastools_jobs.auth.principal import NO_AUTH_WARNING
 from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
+from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.feed import JobFeed
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.client = client
         app.state.service = JobService(db, launcher, settings.resolved_import_dir)
+        app.state.projects = ProjectService(db)
         app.state.feed = JobFeed(
             db,
             lambda job: job_out(job, settings, utcnow()).model_dump(mode="json"),

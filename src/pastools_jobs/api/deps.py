@@ -10,12 +10,17 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from pastools_jobs.config import Settings
+from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
 from pastools_jobs.service import JobService
 
 
 async def get_service(request: Request) -> JobService:
     return request.app.state.service  # type: ignore[no-any-return]
+
+
+async def get_project_service(request: Request) -> ProjectService:
+    return request.app.state.projects  # type: ignore[no-any-return]
 
 
 async def get_database(request: Request) -> Database:
@@ -28,4 +33,5 @@ async def get_settings(request: Request) -> Settings:
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ServiceDep = Annotated[JobService, Depends(get_service)]
+ProjectServiceDep = Annotated[ProjectService, Depends(get_project_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

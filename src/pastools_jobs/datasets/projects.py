@@ -11,6 +11,7 @@ from pastools_jobs.clock import utcnow
 from pastools_jobs.datasets.records import count_by_project, count_records
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.datasets.testsuite import TestSuite
+from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Project, Record
 from pastools_jobs.domain import ProjectExists, ProjectNotFound, check_new_project_id
 
@@ -93,3 +94,35 @@ def get_record(session: Session, project_id: str, key: str) -> Record:
         get_project(session, project_id)
         raise ProjectNotFound(project_id, key)
     return record
+
+
+class ProjectService:
+    """What users do to projects, each call one transaction off the event loop: the routes
+    ask, and never hold a session themselves."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create(self, project_id: str, name: str | None) -> CountedProject:
+        project = await self._db.run(lambda s: create_project(s, project_id, name))
+        return CountedProject(project, 0)
+
+    async def visible(self, sees: Callable[[str], bool]) -> list[CountedProject]:
+        return await self._db.run(lambda s: list_counted(s, sees))
+
+    async def get(self, project_id: str) -> CountedProject:
+        return await self._db.run(lambda s: counted(s, get_project(s, project_id)))
+
+    async def set_schema(self, project_id: str, schema: Any) -> CountedProject:
+        return await self._db.run(lambda s: counted(s, set_schema(s, project_id, schema)))
+
+    async def set_test_suite(self, project_id: str, suite: TestSuite) -> CountedProject:
+        return await self._db.run(lambda s: counted(s, set_test_suite(s, project_id, suite)))
+
+    async def records_page(
+        self, project_id: str, after_key: str | None, limit: int
+    ) -> tuple[list[Record], str | None]:
+        return await self._db.run(lambda s: records_page(s, project_id, after_key, limit))
+
+    async def record(self, project_id: str, key: str) -> Record:
+        return await self._db.run(lambda s: get_record(s, project_id, key))

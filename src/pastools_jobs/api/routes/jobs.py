@@ -23,6 +23,7 @@ from pastools_jobs.api.schemas import (
     job_out,
 )
 from pastools_jobs.auth.principal import Role
+from pastools_jobs.clock import utcnow
 from pastools_jobs.domain import InvalidJobInput, JobStatus
 from pastools_jobs.repository import JobFilter, JobStats
 from pastools_jobs.service import Submission
@@ -81,7 +82,7 @@ async def _page(
     if where.created_from and where.created_to and where.created_from > where.created_to:
         raise InvalidJobInput("created_from must not be later than created_to.")
     page = await service.page(where, limit, cursor)
-    now = datetime.now(UTC)
+    now = utcnow()
     return JobPageOut(
         items=[job_out(job, settings, now) for job in page.jobs], next_cursor=page.next_cursor
     )
@@ -140,7 +141,7 @@ async def submit_job(
     if submitted.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers[REPLAYED_HEADER] = "true"
-    return job_out(submitted.job, settings, datetime.now(UTC))
+    return job_out(submitted.job, settings, utcnow())
 
 
 @router.get("", response_model=JobPageOut)
@@ -231,7 +232,7 @@ async def project_stats(
 async def get_job(
     job_id: JobId, service: ServiceDep, settings: SettingsDep, principal: PrincipalDep
 ) -> JobOut:
-    return job_out(await visible_job(service, principal, job_id), settings, datetime.now(UTC))
+    return job_out(await visible_job(service, principal, job_id), settings, utcnow())
 
 
 @router.post(
@@ -245,7 +246,7 @@ async def cancel_job(
 ) -> JobOut:
     """Request cancellation of a queued or running job (409 otherwise)."""
     principal.require_job(await service.get(job_id), Role.OPERATOR)
-    return job_out(await service.cancel(job_id), settings, datetime.now(UTC))
+    return job_out(await service.cancel(job_id), settings, utcnow())
 
 
 @router.post("/{job_id}/retry", response_model=JobOut, responses=for_transition)
@@ -255,4 +256,4 @@ async def retry_job(
     """Run a failed or cancelled job again under the same id (409 otherwise)."""
     principal.require_job(await service.get(job_id), Role.OPERATOR)
     retried = await service.retry(job_id, scope=principal.project_id)
-    return job_out(retried, settings, datetime.now(UTC))
+    return job_out(retried, settings, utcnow())

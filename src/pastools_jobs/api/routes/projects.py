@@ -7,11 +7,11 @@ from fastapi import APIRouter, Body, Path, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from pastools_jobs.api.auth import PrincipalDep, authenticated
-from pastools_jobs.api.deps import DatabaseDep
+from pastools_jobs.api.deps import ProjectServiceDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import NewProjectId, ProjectId
 from pastools_jobs.auth.principal import Role
-from pastools_jobs.datasets import projects
+from pastools_jobs.datasets.projects import CountedProject
 from pastools_jobs.datasets.testsuite import TestSuite
 from pastools_jobs.db.models import Record
 
@@ -55,7 +55,7 @@ class RecordPageOut(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
-def _out(counted: projects.CountedProject) -> ProjectOut:
+def _out(counted: CountedProject) -> ProjectOut:
     project = counted.project
     suite = TestSuite.model_validate({"tests": project.test_suite}) if project.test_suite else None
     return ProjectOut(
@@ -80,73 +80,68 @@ def _record(record: Record) -> RecordOut:
     responses=responses(400, 403, 409, 413),
 )
 async def create_project(
-    body: ProjectCreate, db: DatabaseDep, principal: PrincipalDep
+    body: ProjectCreate, projects: ProjectServiceDep, principal: PrincipalDep
 ) -> ProjectOut:
     """Admin only: a viewer or operator token belongs to a project that exists already."""
     principal.require(Role.ADMIN)
-    project = await db.run(lambda s: projects.create_project(s, body.id, body.name))
-    return _out(projects.CountedProject(project, 0))
+    return _out(await projects.create(body.id, body.name))
 
 
 @router.get("", response_model=list[ProjectOut])
-async def list_projects(db: DatabaseDep, principal: PrincipalDep) -> list[ProjectOut]:
+async def list_projects(projects: ProjectServiceDep, principal: PrincipalDep) -> list[ProjectOut]:
     """The projects the token sees."""
-    return await db.run(lambda s: [_out(c) for c in projects.list_counted(s, principal.sees)])
+    return [_out(counted) for counted in await projects.visible(principal.sees)]
 
 
 @router.get("/{project_id}", response_model=ProjectOut, responses=for_one)
 async def get_project(
-    project_id: ProjectId, db: DatabaseDep, principal: PrincipalDep
+    project_id: ProjectId, projects: ProjectServiceDep, principal: PrincipalDep
 ) -> ProjectOut:
     principal.require_project(project_id)
-    return await db.run(lambda s: _out(projects.counted(s, projects.get_project(s, project_id))))
+    return _out(await projects.get(project_id))
 
 
 @router.put("/{project_id}/schema", response_model=ProjectOut, responses=for_change)
 async def set_schema(
     project_id: ProjectId,
     schema: Annotated[Any, Body(description="A JSON Schema")],
-    db: DatabaseDep,
+    projects: ProjectServiceDep,
     principal: PrincipalDep,
 ) -> ProjectOut:
     """Set the JSON Schema (Draft 2020-12); an invalid one is refused here, with 422."""
     principal.require_project(project_id, Role.OPERATOR)
-    return await db.run(
-        lambda s: _out(projects.counted(s, projects.set_schema(s, project_id, schema)))
-    )
+    return _out(await projects.set_schema(project_id, schema))
 
 
 @router.put("/{project_id}/tests", response_model=ProjectOut, responses=for_change)
 async def set_tests(
-    project_id: ProjectId, suite: TestSuite, db: DatabaseDep, principal: PrincipalDep
+    project_id: ProjectId, suite: TestSuite, projects: ProjectServiceDep, principal: PrincipalDep
 ) -> ProjectOut:
     """Set the test suite that `test_run` jobs execute, one test after another. A
     relationship test may point only to a project the token sees: any other is 404."""
     principal.require_project(project_id, Role.OPERATOR)
     for other in suite.other_projects():
         principal.require_project(other)
-    return await db.run(
-        lambda s: _out(projects.counted(s, projects.set_test_suite(s, project_id, suite)))
-    )
+    return _out(await projects.set_test_suite(project_id, suite))
 
 
 @router.get("/{project_id}/records", response_model=RecordPageOut, responses=for_one)
 async def list_records(
     project_id: ProjectId,
-    db: DatabaseDep,
+    projects: ProjectServiceDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> RecordPageOut:
     """Records in key order."""
     principal.require_project(project_id)
-    records, next_key = await db.run(lambda s: projects.records_page(s, project_id, cursor, limit))
+    records, next_key = await projects.records_page(project_id, cursor, limit)
     return RecordPageOut(items=[_record(r) for r in records], next_cursor=next_key)
 
 
 @router.get("/{project_id}/records/{key}", response_model=RecordOut, responses=for_one)
 async def get_record(
-    project_id: ProjectId, key: RecordKey, db: DatabaseDep, principal: PrincipalDep
+    project_id: ProjectId, key: RecordKey, projects: ProjectServiceDep, principal: PrincipalDep
 ) -> RecordOut:
     principal.require_project(project_id)
-    return _record(await db.run(lambda s: projects.get_record(s, project_id, key)))
+    return _record(await projects.record(project_id, key))
