@@ -276,6 +276,33 @@ def test_cancel_that_cannot_reach_temporal_is_503_and_not_stamped(
     assert (after["status"], after["cancel_requested"]) == ("queued", False)
 
 
+def test_cancel_of_a_running_job_that_cannot_reach_temporal_is_503_and_not_stamped(
+    app_without_temporal: TestClient, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    with Database(
+        f"sqlite:///{tmp_path / 'jobs.sqlite3'}", application_name="pastools-tests"
+    ).transaction() as session:
+        session.add(
+            Job(
+                id="running",
+                run_id="run-1",
+                type="probe",
+                project_id="p",
+                status="running",
+                params={},
+                attempt=1,
+                progress_done=3,
+                created_at=now,
+                updated_at=now,
+                started_at=now,
+            )
+        )
+    assert_problem(app_without_temporal.post("/api/jobs/running/cancel"), 503)
+    after = app_without_temporal.get("/api/jobs/running").json()
+    assert (after["status"], after["cancel_requested"]) == ("running", False)
+
+
 def test_requests_while_the_database_is_down_are_503(temporal) -> None:
     settings = Settings(
         database_url=f"postgresql+psycopg://nobody@127.0.0.1:{free_port()}/jobs",
