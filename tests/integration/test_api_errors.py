@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -201,25 +202,21 @@ def app_without_temporal(tmp_path: Path) -> Iterator[TestClient]:
         yield client
 
 
+def write_row(url: str, **fields: Any) -> None:
+    """A probe job row of project p, as it stands in the table, `fields` overriding."""
+    now = datetime.now(UTC)
+    row = {"type": "probe", "project_id": "p", "params": {}, "attempt": 1, "progress_done": 0}
+    database = Database(url, application_name="pastools-tests")
+    with database.transaction() as session:
+        session.add(Job(**{**row, "created_at": now, "updated_at": now, **fields}))
+    database.dispose()
+
+
 def test_an_unexpected_error_is_a_generic_500_without_details(tmp_path: Path) -> None:
     """A row the code cannot read (an unknown status, as a bad manual edit would leave)."""
     url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     upgrade_database(url)
-    now = datetime.now(UTC)
-    with Database(url, application_name="pastools-tests").transaction() as session:
-        session.add(
-            Job(
-                id="odd",
-                type="probe",
-                project_id="p",
-                status="bogus",
-                params={},
-                attempt=1,
-                progress_done=0,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+    write_row(url, id="odd", status="bogus")
     settings = Settings(
         database_url=url,
         data_dir=tmp_path,
@@ -279,25 +276,8 @@ def test_cancel_that_cannot_reach_temporal_is_503_and_not_stamped(
 def test_cancel_of_a_running_job_that_cannot_reach_temporal_is_503_and_not_stamped(
     app_without_temporal: TestClient, tmp_path: Path
 ) -> None:
-    now = datetime.now(UTC)
-    with Database(
-        f"sqlite:///{tmp_path / 'jobs.sqlite3'}", application_name="pastools-tests"
-    ).transaction() as session:
-        session.add(
-            Job(
-                id="running",
-                run_id="run-1",
-                type="probe",
-                project_id="p",
-                status="running",
-                params={},
-                attempt=1,
-                progress_done=3,
-                created_at=now,
-                updated_at=now,
-                started_at=now,
-            )
-        )
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    write_row(url, id="running", status="running", run_id="run-1", started_at=datetime.now(UTC))
     assert_problem(app_without_temporal.post("/api/jobs/running/cancel"), 503)
     after = app_without_temporal.get("/api/jobs/running").json()
     assert (after["status"], after["cancel_requested"]) == ("running", False)
