@@ -270,14 +270,23 @@ class Recorder:
 
 @asynccontextmanager
 async def job_worker(
-    client: Client, task_queue: str, case: JobCase, work: StandInWork, recorder: Recorder
+    client: Client,
+    task_queue: str,
+    case: JobCase,
+    work: StandInWork,
+    recorder: Recorder,
+    *,
+    runs_activities: bool = True,
 ) -> AsyncIterator[Worker]:
-    """The real workflow class of `case`, with the stand-ins and the recorder."""
+    """The real workflow class of `case`, with the stand-ins and the recorder; without
+    `runs_activities`, only workflow tasks and local activities (as a worker whose
+    activity slots are all taken)."""
     async with Worker(
         client,
         task_queue=task_queue,
         workflows=[case.workflow],
         activities=[*work.activities(), recorder.record_job_event],
+        no_remote_activities=not runs_activities,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     ) as worker:

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
@@ -25,6 +26,7 @@ from tests.support.standins import (
     JobCase,
     Recorder,
     StandInWork,
+    in_history,
     job_worker,
     start_job,
 )
@@ -139,6 +141,25 @@ async def test_a_cancel_before_the_work_starts_cancels_the_job(
     assert recorder.events[-1].error == FailureInfo(
         type="Cancelled", message="The job was cancelled."
     )
+    assert work.calls == 0
+
+
+@BY_TYPE
+async def test_a_cancel_while_the_work_waits_for_a_worker_cancels_the_job(
+    workflow_env: WorkflowEnvironment, task_queue: str, case: JobCase
+) -> None:
+    """The work is scheduled, but no worker has a free activity slot to start it."""
+    client = workflow_env.client
+    work, recorder = StandInWork(case), Recorder()
+    async with job_worker(client, task_queue, case, work, recorder, runs_activities=False):
+        handle = await start_job(client, case, task_queue)
+        await in_history(handle, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        await handle.cancel()
+        cause = await failure_of(handle)
+
+    assert isinstance(cause, CancelledError)
+    assert await close_status(handle) == WorkflowExecutionStatus.CANCELED
+    assert recorder.statuses == [JobStatus.CANCELLED]
     assert work.calls == 0
 
 
