@@ -1,0 +1,234 @@
+"""The long activities' checkpoints, in an `ActivityEnvironment`: the real export on a
+SQLite project of a few hundred records, and the probe's items. A retry resumes from
+the heartbeat details of the attempt before; a cancel or a worker shutdown stops the
+work right after the batch whose checkpoint it has just heartbeated, and the retry
+from that checkpoint writes every record exactly once.
+
+The activities signal progress to their workflow (`activity.client()`): the
+environment gets the session's in-process Temporal, and a workflow that nobody runs
+to receive the signals."""
+
+import asyncio
+import dataclasses
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+
+from activities.context import ActivityContext
+from activities.exporting import ExportActivities, ExportWork
+from activities.items import ItemActivities, ItemsOutcome, ItemsWork
+from pastools_jobs.clock import utcnow
+from pastools_jobs.config import Settings
+from pastools_jobs.contracts import JobRequest, Progress
+from pastools_jobs.datasets.artifacts import job_artifacts_dir
+from pastools_jobs.datasets.projects import create_project
+from pastools_jobs.datasets.records import upsert_records
+from pastools_jobs.db.engine import Database
+from pastools_jobs.db.migrate import upgrade_database
+from pastools_jobs.db.models import Job
+from pastools_jobs.domain import JobStatus
+from pastools_jobs.repository import add_job, queued_job
+from workflows.probe_job import ProbeJob
+
+pytestmark = [pytest.mark.inprocess, pytest.mark.anyio]
+
+RECORDS = 500
+BATCH = 50
+PROJECT = "checkpoints"
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActivityContext]:
+    """A migrated SQLite jobs database holding one project of `RECORDS` records; the
+    heartbeat interval so short that each batch is checkpointed."""
+    base = tmp_path_factory.mktemp("checkpoints")
+    url = f"sqlite:///{base / 'jobs.sqlite3'}"
+    upgrade_database(url)
+    db = Database(url, application_name="pastools-tests")
+    with db.transaction() as session:
+        create_project(session, PROJECT, None)
+        rows = [(f"k{n:04d}", json.dumps({"n": n, "name": f"record {n}"})) for n in range(RECORDS)]
+        upsert_records(session.connection(), PROJECT, rows, utcnow())
+    settings = Settings(data_dir=base, database_url=url, heartbeat_interval_seconds=0.001)
+    yield ActivityContext(settings=settings, db=db)
+    db.dispose()
+
+
+@pytest.fixture
+async def job(workflow_env: WorkflowEnvironment, context: ActivityContext) -> AsyncIterator[Any]:
+    """The workflow the activity belongs to (started, never run: it only takes the
+    progress signals) and its queued row in the jobs table."""
+    client: Client = workflow_env.client
+    handle = await client.start_workflow(
+        ProbeJob.run,
+        JobRequest(project_id=PROJECT, row_exists=True, attributes_set=True),
+        id=f"checkpoint-{uuid.uuid4().hex}",
+        task_queue=f"unpolled-{uuid.uuid4().hex}",
+    )
+    assert handle.result_run_id is not None
+    with context.db.transaction() as session:
+        add_job(
+            session,
+            queued_job(handle.id, "export", PROJECT, {}, utcnow(), run_id=handle.result_run_id),
+        )
+    yield handle
+    await handle.terminate("the test is over")
+
+
+class Attempt:
+    """One attempt of an activity: its environment, the heartbeats it sent, and `stop`
+    (cancel or worker shutdown) called once a heartbeat's checkpoint satisfies `when`."""
+
+    def __init__(
+        self,
+        client: Client,
+        job: Any,
+        *,
+        resume_from: Progress | None = None,
+        when: Callable[[Progress], bool] | None = None,
+        stop: str = "cancel",
+    ) -> None:
+        self.env = ActivityEnvironment(client)
+        self.env.info = dataclasses.replace(
+            ActivityEnvironment.default_info(),
+            workflow_id=job.id,
+            workflow_run_id=job.result_run_id,
+            attempt=2 if resume_from else 1,
+            heartbeat_details=[resume_from.model_dump(mode="json")] if resume_from else [],
+        )
+        self.heartbeats: list[Progress] = []
+        self.stopped_at: Progress | None = None
+        self._when = when
+        self._stop = self.env.cancel if stop == "cancel" else self.env.worker_shutdown
+        self.env.on_heartbeat = self._heartbeat
+
+    def _heartbeat(self, *details: Any) -> None:
+        if not details:
+            return
+        progress = Progress.model_validate(details[0])
+        self.heartbeats.append(progress)
+        if self.stopped_at is None and self._when is not None and self._when(progress):
+            self.stopped_at = progress
+            self._stop()
+
+    @property
+    def last(self) -> Progress:
+        return self.heartbeats[-1]
+
+
+def export_work() -> ExportWork:
+    return ExportWork(project_id=PROJECT, format="jsonl", key_prefix=None, batch_rows=BATCH)
+
+
+def exported(context: ActivityContext, job_id: str) -> list[str]:
+    path = job_artifacts_dir(context.settings.artifacts_dir, job_id) / "export.jsonl"
+    return [json.loads(line)["key"] for line in Path(path).read_text().splitlines()]
+
+
+def row_progress(context: ActivityContext, job_id: str) -> tuple[Any, ...]:
+    with context.db.transaction() as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        return JobStatus(row.status), row.progress_done, row.progress_total
+
+
+def rows_of(progress: Progress) -> int:
+    return int(progress.checkpoint["rows"])
+
+
+ALL_KEYS = [f"k{n:04d}" for n in range(RECORDS)]
+
+
+@pytest.mark.parametrize("stop", ["cancel", "worker_shutdown"])
+async def test_an_export_stopped_at_a_batch_resumes_from_its_checkpoint(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any, stop: str
+) -> None:
+    client = workflow_env.client
+    activities = ExportActivities(context)
+    first = Attempt(client, job, when=lambda p: rows_of(p) >= 4 * BATCH, stop=stop)
+
+    if stop == "cancel":
+        with pytest.raises(asyncio.CancelledError):
+            await first.env.run(activities.export_records, export_work())
+    else:
+        # Retryable, so that Temporal runs the retry (on another worker) from the checkpoint.
+        with pytest.raises(ApplicationError) as stopping:
+            await first.env.run(activities.export_records, export_work())
+        assert stopping.value.type == "WorkerShutdown"
+        assert not stopping.value.non_retryable
+
+    # It stopped right after the batch it was told to stop at: nothing heartbeated since.
+    assert first.stopped_at is not None
+    assert first.last == first.stopped_at
+    assert rows_of(first.last) == 4 * BATCH
+    assert first.last.checkpoint["after_key"] == ALL_KEYS[4 * BATCH - 1]
+    assert row_progress(context, job.id)[0] is JobStatus.RUNNING
+
+    retry = Attempt(client, job, resume_from=first.last)
+    result = await retry.env.run(activities.export_records, export_work())
+
+    assert result["rows"] == RECORDS
+    assert exported(context, job.id) == ALL_KEYS, "each record exactly once, in key order"
+    assert rows_of(retry.heartbeats[0]) > 4 * BATCH, "the retry began after the checkpoint"
+    assert row_progress(context, job.id) == (JobStatus.RUNNING, RECORDS, RECORDS)
+
+
+async def test_an_export_whose_attempt_finished_its_file_keeps_it(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any
+) -> None:
+    """The attempt before died after its last checkpoint (the whole file, finished):
+    the retry writes nothing again."""
+    client = workflow_env.client
+    activities = ExportActivities(context)
+    first = Attempt(client, job)
+    await first.env.run(activities.export_records, export_work())
+    assert first.last.checkpoint["finished"]
+
+    retry = Attempt(client, job, resume_from=first.last)
+    result = await retry.env.run(activities.export_records, export_work())
+
+    assert result["rows"] == RECORDS
+    assert exported(context, job.id) == ALL_KEYS
+    assert {rows_of(p) for p in retry.heartbeats} == {RECORDS}
+
+
+def items_work(items: int = 40) -> ItemsWork:
+    return ItemsWork(items=items, item_seconds=0, verb="Processed")
+
+
+async def test_the_probe_resumes_at_the_item_after_its_checkpoint(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any
+) -> None:
+    checkpoint = Progress(done=25, total=40, checkpoint={"next_item": 25})
+    attempt = Attempt(workflow_env.client, job, resume_from=checkpoint)
+
+    outcome = await attempt.env.run(ItemActivities(context).process_items, items_work())
+
+    assert outcome == ItemsOutcome(items=40, resumed_from=25)
+    assert [p.done for p in attempt.heartbeats] == list(range(26, 41))
+
+
+@pytest.mark.parametrize("stop", ["cancel", "worker_shutdown"])
+async def test_the_probe_stops_after_the_item_it_checkpointed(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any, stop: str
+) -> None:
+    client = workflow_env.client
+    activities = ItemActivities(context)
+    first = Attempt(client, job, when=lambda p: p.done == 10, stop=stop)
+    expected: type[BaseException] = asyncio.CancelledError if stop == "cancel" else ApplicationError
+
+    with pytest.raises(expected):
+        await first.env.run(activities.process_items, items_work())
+
+    assert first.last.done == 10
+    assert first.last.checkpoint == {"next_item": 10}
+    retry = Attempt(client, job, resume_from=first.last)
+    outcome = await retry.env.run(activities.process_items, items_work())
+    assert outcome == ItemsOutcome(items=40, resumed_from=10)
