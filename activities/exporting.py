@@ -22,7 +22,7 @@ from temporalio import activity
 from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import project_or_fail
-from activities.progress import ProgressReporter, last_checkpoint
+from activities.progress import ProgressReporter
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.records import count_records, field_names, record_batches
@@ -93,15 +93,10 @@ class _Encoder:
 class ExportActivities(ActivityGroup):
     @activity.defn(name="export_records")
     async def export_records(self, work: ExportWork) -> dict[str, Any]:
-        interval = self.context.settings.heartbeat_interval_seconds
-        reporter = ProgressReporter(self.context.db, interval)
-        previous = last_checkpoint()
-        state = ExportCheckpoint.model_validate(previous.checkpoint if previous else {})
+        reporter = self.reporter()
+        state = self.resume(ExportCheckpoint)
         name = f"export.{work.format}"  # the job's own directory says whose export it is
-        directory = self.artifacts_dir()
-        output = ResumableFile(
-            directory, name, _resume_at(state, work.format), checkpoint_interval=interval
-        )
+        output = self.artifact(name, _resume_at(state, work.format))
         try:
             if not output.resumed:
                 state = ExportCheckpoint()  # the bytes it counted are gone: count afresh

@@ -17,7 +17,6 @@ from temporalio.exceptions import ApplicationError
 from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
-from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.parquet_reader import parquet_rows
@@ -61,11 +60,8 @@ class ImportActivities(ActivityGroup):
         limits = ReadLimits(
             settings.import_max_record_bytes, settings.import_batch_max_bytes, work.batch_rows
         )
-        reporter = ProgressReporter(
-            self.context.db, self.context.settings.heartbeat_interval_seconds
-        )
-        previous = last_checkpoint()
-        state = ImportCheckpoint.model_validate(previous.checkpoint if previous else {})
+        reporter = self.reporter()
+        state = self.resume(ImportCheckpoint)
         start = Position(**state.position) if state.position else Position()
         state.resumed_from_row = start.rows
         try:

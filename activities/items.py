@@ -7,7 +7,6 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.context import ActivityGroup
-from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 
 
@@ -15,6 +14,11 @@ class ItemsWork(BaseModel):
     items: int
     item_seconds: float
     verb: str
+
+
+class ItemsCheckpoint(BaseModel):
+    next_item: int = 0
+    """The first item not yet done: where a retry starts."""
 
 
 class ItemsOutcome(BaseModel):
@@ -25,11 +29,8 @@ class ItemsOutcome(BaseModel):
 class ItemActivities(ActivityGroup):
     @activity.defn(name="process_items")
     async def process_items(self, work: ItemsWork) -> ItemsOutcome:
-        reporter = ProgressReporter(
-            self.context.db, self.context.settings.heartbeat_interval_seconds
-        )
-        checkpoint = last_checkpoint()
-        start = int(checkpoint.checkpoint["next_item"]) if checkpoint else 0
+        reporter = self.reporter()
+        start = self.resume(ItemsCheckpoint).next_item
         for item in range(start, work.items):
             await asyncio.sleep(work.item_seconds)
             done = item + 1
@@ -38,7 +39,7 @@ class ItemActivities(ActivityGroup):
                     done=done,
                     total=work.items,
                     message=f"{work.verb} item {done} of {work.items}",
-                    checkpoint={"next_item": done},
+                    checkpoint=ItemsCheckpoint(next_item=done).model_dump(mode="json"),
                 ),
                 force=done == work.items,
             )

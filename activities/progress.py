@@ -25,6 +25,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError
 
+from activities.job import current_job_run
 from pastools_jobs.contracts import PROGRESS_SIGNAL, Progress
 from pastools_jobs.db.engine import Database
 from pastools_jobs.mirror.apply import apply_progress, apply_started
@@ -61,12 +62,10 @@ async def _stop(future: asyncio.Future[Any], stop: threading.Event) -> None:
 
 class ProgressReporter:
     def __init__(self, db: Database, interval_seconds: float) -> None:
-        info = activity.info()
-        if info.workflow_id is None or info.workflow_run_id is None:
-            raise RuntimeError("progress is reported only by activities of a job workflow")
-        self._job_id: str = info.workflow_id
-        self._run_id: str = info.workflow_run_id
-        self._started_at = info.started_time
+        job = current_job_run()
+        self._job_id = job.job_id
+        self._run_id = job.run_id
+        self._started_at = activity.info().started_time
         self._db = db
         self._interval = interval_seconds
         self._last_write = -math.inf

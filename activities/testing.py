@@ -21,7 +21,6 @@ from temporalio import activity
 
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
-from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.digest import sha256_of
@@ -65,11 +64,8 @@ class TestRunActivities(ActivityGroup):
             snapshot = await asyncio.to_thread(self._snapshot, work.project_id)
         suite = snapshot.suite
         await asyncio.to_thread(self._check_reach, suite, work.scope)
-        reporter = ProgressReporter(
-            self.context.db, self.context.settings.heartbeat_interval_seconds
-        )
-        previous = last_checkpoint()
-        state = TestRunCheckpoint.model_validate(previous.checkpoint if previous else {})
+        reporter = self.reporter()
+        state = self.resume(TestRunCheckpoint)
         total = len(suite.tests)
         for test in suite.tests[len(state.verdicts) :]:
             verdict = await reporter.in_thread(

@@ -18,7 +18,7 @@ from temporalio import activity
 from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
-from activities.progress import ProgressReporter, last_checkpoint
+from activities.progress import ProgressReporter
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.digest import sha256_of
@@ -80,13 +80,10 @@ class ValidationActivities(ActivityGroup):
             validator = compile_schema(snapshot.json_schema)
         except InvalidJobInput as error:
             raise input_error(str(error), "InvalidSchema") from None
-        interval = self.context.settings.heartbeat_interval_seconds
-        reporter = ProgressReporter(self.context.db, interval)
-        previous = last_checkpoint()
-        state = ValidationCheckpoint.model_validate(previous.checkpoint if previous else {})
-        directory = self.artifacts_dir()
+        reporter = self.reporter()
+        state = self.resume(ValidationCheckpoint)
         resume_at = state.size if state.after_key or state.finished else None
-        report = ResumableFile(directory, REPORT, resume_at, checkpoint_interval=interval)
+        report = self.artifact(REPORT, resume_at)
         try:
             if not report.resumed:
                 state = ValidationCheckpoint()  # the lines it counted are gone: count afresh

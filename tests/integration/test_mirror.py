@@ -106,7 +106,7 @@ async def test_two_mirrors_starting_the_same_orphans_both_carry_on(
     client = await Client.connect(temporal.address, data_converter=pydantic_data_converter)
     launcher = JobLauncher(client, f"orphans-{uuid.uuid4().hex}")  # no worker: they stay
     project = new_project()
-    orphans = [start_lost(db, project, age=LONG_AGO) for _ in range(3)]
+    orphans = [await asyncio.to_thread(start_lost, db, project, age=LONG_AGO) for _ in range(3)]
     mirrors = [Reconciler(db, launcher, interval_seconds=1) for _ in range(2)]
 
     await asyncio.gather(*(mirror.check_open_rows() for mirror in mirrors))

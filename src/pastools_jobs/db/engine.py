@@ -61,8 +61,23 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _refuse_on_event_loop() -> None:
+    """A transaction opens only off the event loop, so no coroutine can hold one across
+    an `await` (a Temporal, HTTP or object-store call) with its locks and connection."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        "A database transaction was opened on a thread running an event loop: a step "
+        "talks to the database or to another service, never holds one while waiting on "
+        "the other. Use `await db.run(work)`, or asyncio.to_thread for Core work."
+    )
+
+
 class Database:
-    """One engine and its session factory; `transaction()` is the unit of work."""
+    """One engine and its session factory; `transaction()` is the unit of work. Its
+    transactions open only off the event loop: sync code, `run`, `asyncio.to_thread`."""
 
     def __init__(self, url: str, *, application_name: str) -> None:
         self.engine = create_db_engine(url, application_name)
@@ -70,6 +85,7 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
+        _refuse_on_event_loop()
         with self._sessions.begin() as session:
             yield session
 
@@ -77,12 +93,14 @@ class Database:
     def writing(self) -> Iterator[Connection]:
         """A transaction on a Core connection, without the ORM's unit of work: cheaper
         for hot-path writes made of Core statements only (a job's progress)."""
+        _refuse_on_event_loop()
         with self.engine.begin() as connection:
             yield connection
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
         """A read-only transaction: on SQLite it does not block the writer."""
+        _refuse_on_event_loop()
         options = {READ_ONLY: True}
         with self.engine.connect().execution_options(**options) as connection, connection.begin():
             yield connection
