@@ -12,11 +12,12 @@ import asyncio
 import dataclasses
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -45,17 +46,20 @@ PROJECT = "checkpoints"
 
 
 @pytest.fixture(scope="module")
-def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ActivityContext]:
+async def context(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[ActivityContext]:
     """A migrated SQLite jobs database holding one project of `RECORDS` records; the
     heartbeat interval so short that each batch is checkpointed."""
     base = tmp_path_factory.mktemp("checkpoints")
     url = f"sqlite:///{base / 'jobs.sqlite3'}"
     upgrade_database(url)
     db = Database(url, application_name="pastools-tests")
-    with db.transaction() as session:
+    rows = [(f"k{n:04d}", json.dumps({"n": n, "name": f"record {n}"})) for n in range(RECORDS)]
+
+    def fill(session: Session) -> None:
         create_project(session, PROJECT, None)
-        rows = [(f"k{n:04d}", json.dumps({"n": n, "name": f"record {n}"})) for n in range(RECORDS)]
         upsert_records(session.connection(), PROJECT, rows, utcnow())
+
+    await db.run(fill)
     settings = Settings(data_dir=base, database_url=url, heartbeat_interval_seconds=0.001)
     yield ActivityContext(settings=settings, db=db)
     db.dispose()
@@ -73,11 +77,8 @@ async def job(workflow_env: WorkflowEnvironment, context: ActivityContext) -> As
         task_queue=f"unpolled-{uuid.uuid4().hex}",
     )
     assert handle.result_run_id is not None
-    with context.db.transaction() as session:
-        add_job(
-            session,
-            queued_job(handle.id, "export", PROJECT, {}, utcnow(), run_id=handle.result_run_id),
-        )
+    row = queued_job(handle.id, "export", PROJECT, {}, utcnow(), run_id=handle.result_run_id)
+    await context.db.run(lambda session: add_job(session, row))
     yield handle
     await handle.terminate("the test is over")
 
@@ -132,11 +133,10 @@ def exported(context: ActivityContext, job_id: str) -> list[str]:
     return [json.loads(line)["key"] for line in Path(path).read_text().splitlines()]
 
 
-def row_progress(context: ActivityContext, job_id: str) -> tuple[Any, ...]:
-    with context.db.transaction() as session:
-        row = session.get(Job, job_id)
-        assert row is not None
-        return JobStatus(row.status), row.progress_done, row.progress_total
+async def row_progress(context: ActivityContext, job_id: str) -> tuple[Any, ...]:
+    row = await context.db.run(lambda session: session.get(Job, job_id))
+    assert row is not None
+    return JobStatus(row.status), row.progress_done, row.progress_total
 
 
 def rows_of(progress: Progress) -> int:
@@ -169,7 +169,7 @@ async def test_an_export_stopped_at_a_batch_resumes_from_its_checkpoint(
     assert first.last == first.stopped_at
     assert rows_of(first.last) == 4 * BATCH
     assert first.last.checkpoint["after_key"] == ALL_KEYS[4 * BATCH - 1]
-    assert row_progress(context, job.id)[0] is JobStatus.RUNNING
+    assert (await row_progress(context, job.id))[0] is JobStatus.RUNNING
 
     retry = Attempt(client, job, resume_from=first.last)
     result = await retry.env.run(activities.export_records, export_work())
@@ -177,7 +177,7 @@ async def test_an_export_stopped_at_a_batch_resumes_from_its_checkpoint(
     assert result["rows"] == RECORDS
     assert exported(context, job.id) == ALL_KEYS, "each record exactly once, in key order"
     assert rows_of(retry.heartbeats[0]) > 4 * BATCH, "the retry began after the checkpoint"
-    assert row_progress(context, job.id) == (JobStatus.RUNNING, RECORDS, RECORDS)
+    assert await row_progress(context, job.id) == (JobStatus.RUNNING, RECORDS, RECORDS)
 
 
 async def test_an_export_whose_attempt_finished_its_file_keeps_it(
