@@ -9,6 +9,7 @@ from temporalio import activity
 from activities.context import ActivityGroup
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.contracts import Progress
+from workflows.results import ProbeResult
 
 
 class ItemsWork(BaseModel):
@@ -17,14 +18,9 @@ class ItemsWork(BaseModel):
     verb: str
 
 
-class ItemsOutcome(BaseModel):
-    items: int
-    resumed_from: int
-
-
 class ItemActivities(ActivityGroup):
     @activity.defn(name="process_items")
-    async def process_items(self, work: ItemsWork) -> ItemsOutcome:
+    async def process_items(self, work: ItemsWork) -> ProbeResult:
         reporter = ProgressReporter(
             self.context.db, self.context.settings.heartbeat_interval_seconds
         )
@@ -42,4 +38,4 @@ class ItemActivities(ActivityGroup):
                 ),
                 force=done == work.items,
             )
-        return ItemsOutcome(items=work.items, resumed_from=start)
+        return ProbeResult(items=work.items, resumed_from=start)

@@ -52,7 +52,7 @@ class SubmissionBase(BaseModel):
     )
 
 
-def _submission_model(spec: JobTypeSpec) -> type[SubmissionBase]:
+def _submission_model(spec: JobTypeSpec[Any, Any]) -> type[SubmissionBase]:
     params: Any = spec.params_model
     try:
         params()
