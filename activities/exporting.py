@@ -26,6 +26,7 @@ from activities.progress import ProgressReporter
 from pastools_jobs.contracts import Progress
 from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.records import count_records, field_names, record_batches
+from workflows.results import ExportResult
 
 ExportFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -92,7 +93,7 @@ class _Encoder:
 
 class ExportActivities(ActivityGroup):
     @activity.defn(name="export_records")
-    async def export_records(self, work: ExportWork) -> dict[str, Any]:
+    async def export_records(self, work: ExportWork) -> ExportResult:
         reporter = self.reporter()
         state = self.resume(ExportCheckpoint)
         name = f"export.{work.format}"  # the job's own directory says whose export it is
@@ -112,7 +113,7 @@ class ExportActivities(ActivityGroup):
             size = await reporter.in_thread(lambda _stop: output.finish())
         finally:
             output.close()
-        return {"artifact": name, "format": work.format, "rows": state.rows, "bytes": size}
+        return ExportResult(artifact=name, format=work.format, rows=state.rows, bytes=size)
 
     async def _write(
         self,

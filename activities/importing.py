@@ -8,7 +8,7 @@ file, line and reason) or are skipped and counted, as the job's `on_error` says.
 
 import asyncio
 import os
-from typing import Any, BinaryIO, Literal
+from typing import BinaryIO, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -25,6 +25,7 @@ from pastools_jobs.datasets.reading import Batch, Position, ReadLimits, RowError
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.datasets.sources import open_source
 from pastools_jobs.domain import SourceNotFound, UnsafeSource
+from workflows.results import BadRow, ImportResult
 
 
 class ImportWork(BaseModel):
@@ -42,18 +43,18 @@ class ImportCheckpoint(BaseModel):
     position: dict[str, int] = Field(default_factory=dict)
     imported: int = 0
     skipped: int = 0
-    examples: list[dict[str, Any]] = Field(default_factory=list)
+    examples: list[BadRow] = Field(default_factory=list)
     resumed_from_row: int = 0
 
 
 class ImportActivities(ActivityGroup):
     @activity.defn(name="import_records")
-    async def import_records(self, work: ImportWork) -> dict[str, Any]:
+    async def import_records(self, work: ImportWork) -> ImportResult:
         stream = await asyncio.to_thread(self._open, work.source)
         with stream:
             return await self._import(work, stream)
 
-    async def _import(self, work: ImportWork, stream: BinaryIO) -> dict[str, Any]:
+    async def _import(self, work: ImportWork, stream: BinaryIO) -> ImportResult:
         await asyncio.to_thread(self._check_project, work.project_id)
         source_format = work.format or infer_format(work.source)
         settings = self.context.settings
@@ -77,14 +78,14 @@ class ImportActivities(ActivityGroup):
                 f"{work.source}: {error}", "SourceUnusable", source=work.source
             ) from None
         await reporter.report(_progress(state, total, total), force=True)
-        return {
-            "source": work.source,
-            "format": source_format,
-            "imported": state.imported,
-            "skipped": state.skipped,
-            "errors": state.examples,
-            "resumed_from_row": state.resumed_from_row,
-        }
+        return ImportResult(
+            source=work.source,
+            format=source_format,
+            imported=state.imported,
+            skipped=state.skipped,
+            errors=state.examples,
+            resumed_from_row=state.resumed_from_row,
+        )
 
     async def _apply(self, work: ImportWork, batch: Batch, state: ImportCheckpoint) -> None:
         """Commit the batch's good rows; in `fail` mode only those before the first bad one."""
@@ -99,7 +100,7 @@ class ImportActivities(ActivityGroup):
             raise _bad_row(work.source, first_error, state.imported)
         state.skipped += len(batch.errors)
         room = work.max_examples - len(state.examples)
-        state.examples += [{"line": e.line, "reason": e.reason} for e in batch.errors[:room]]
+        state.examples += [BadRow(line=e.line, reason=e.reason) for e in batch.errors[:room]]
 
     def _commit(self, project_id: str, rows: list[tuple[int, str, str]]) -> None:
         with self.context.db.transaction() as session:

@@ -8,6 +8,7 @@ from temporalio import activity
 
 from activities.context import ActivityGroup
 from pastools_jobs.contracts import Progress
+from workflows.results import ProbeResult
 
 
 class ItemsWork(BaseModel):
@@ -21,14 +22,9 @@ class ItemsCheckpoint(BaseModel):
     """The first item not yet done: where a retry starts."""
 
 
-class ItemsOutcome(BaseModel):
-    items: int
-    resumed_from: int
-
-
 class ItemActivities(ActivityGroup):
     @activity.defn(name="process_items")
-    async def process_items(self, work: ItemsWork) -> ItemsOutcome:
+    async def process_items(self, work: ItemsWork) -> ProbeResult:
         reporter = self.reporter()
         start = self.resume(ItemsCheckpoint).next_item
         for item in range(start, work.items):
@@ -43,4 +39,4 @@ class ItemActivities(ActivityGroup):
                 ),
                 force=done == work.items,
             )
-        return ItemsOutcome(items=work.items, resumed_from=start)
+        return ProbeResult(items=work.items, resumed_from=start)

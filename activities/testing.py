@@ -27,6 +27,7 @@ from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import keys_present, record_batches
 from pastools_jobs.datasets.testsuite import DataTest, TestSuite, Verdict
 from pastools_jobs.domain import ProjectNotFound
+from workflows.results import TestRunResult
 
 JUNIT = "test-results.xml"
 RESULTS = "test-results.json"
@@ -58,7 +59,7 @@ class TestRunActivities(ActivityGroup):
         return await asyncio.to_thread(self._snapshot, work.project_id)
 
     @activity.defn(name="run_data_tests")
-    async def run_data_tests(self, work: TestRunWork) -> dict[str, Any]:
+    async def run_data_tests(self, work: TestRunWork) -> TestRunResult:
         snapshot = work.snapshot
         if snapshot is None:  # a run begun before snapshots existed, read per attempt as then
             snapshot = await asyncio.to_thread(self._snapshot, work.project_id)
@@ -89,14 +90,14 @@ class TestRunActivities(ActivityGroup):
             state.verdicts,
         )
         failed = sum(not verdict.passed for verdict in state.verdicts)
-        return {
-            "tests": total,
-            "passed": total - failed,
-            "failed": failed,
-            "results": [verdict.model_dump() for verdict in state.verdicts],
-            "suite_sha256": snapshot.sha256,
-            "artifacts": [JUNIT, RESULTS],
-        }
+        return TestRunResult(
+            tests=total,
+            passed=total - failed,
+            failed=failed,
+            results=state.verdicts,
+            suite_sha256=snapshot.sha256,
+            artifacts=[JUNIT, RESULTS],
+        )
 
     def _snapshot(self, project_id: str) -> SuiteSnapshot:
         suite = self._suite(project_id)

@@ -25,6 +25,7 @@ from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import count_records, record_batches
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.domain import InvalidJobInput
+from workflows.results import PathErrors, SchemaViolation, ValidationResult
 
 REPORT = "validation-report.jsonl"
 
@@ -42,12 +43,6 @@ class ValidationWork(BaseModel):
     batch_rows: int
     snapshot: SchemaSnapshot | None = None
     """None in runs begun before snapshots existed: each of their attempts reads the schema."""
-
-
-class PathErrors(BaseModel):
-    path: str
-    count: int = 0
-    examples: list[dict[str, str]] = Field(default_factory=list)
 
 
 class ValidationCheckpoint(BaseModel):
@@ -71,7 +66,7 @@ class ValidationActivities(ActivityGroup):
         return await asyncio.to_thread(self._snapshot, work.project_id)
 
     @activity.defn(name="validate_records")
-    async def validate_records(self, work: ValidationWork) -> dict[str, Any]:
+    async def validate_records(self, work: ValidationWork) -> ValidationResult:
         snapshot = work.snapshot
         if snapshot is None:  # a run begun before snapshots existed, read per attempt as then
             snapshot = await asyncio.to_thread(self._snapshot, work.project_id)
@@ -94,13 +89,13 @@ class ValidationActivities(ActivityGroup):
         finally:
             report.close()
         groups = sorted(state.by_path.values(), key=lambda group: -group.count)
-        return {
-            "valid": state.valid,
-            "invalid": state.invalid,
-            "errors_by_path": [group.model_dump() for group in groups],
-            "schema_sha256": snapshot.sha256,
-            "report": REPORT,
-        }
+        return ValidationResult(
+            valid=state.valid,
+            invalid=state.invalid,
+            errors_by_path=groups,
+            schema_sha256=snapshot.sha256,
+            report=REPORT,
+        )
 
     async def _check_all(
         self,
@@ -164,7 +159,7 @@ def _check(
             group = state.by_path.setdefault(path, PathErrors(path=path))
             group.count += 1
             if len(group.examples) < work.examples_per_path:
-                group.examples.append({"key": key, "at": at, "message": error.message})
+                group.examples.append(SchemaViolation(key=key, at=at, message=error.message))
         lines.append(json.dumps({"key": key, "errors": found}, ensure_ascii=False))
     return "".join(line + "\n" for line in lines).encode()
 

@@ -1,32 +1,28 @@
 """export: a project's records to a CSV, JSON Lines or Parquet artifact."""
 
-from typing import Any
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.exporting import ExportActivities, ExportWork
     from pastools_jobs.contracts import JobRequest
     from pastools_jobs.job_catalog import EXPORT
-    from workflows.lifecycle import JobWorkflow
+    from workflows.lifecycle import JobContext, JobWorkflow
     from workflows.params import ExportParams
+    from workflows.results import ExportResult
 
 
 @workflow.defn(name=EXPORT.workflow_name)
-class ExportJob(JobWorkflow):
-    job_type = EXPORT.name
-    params_model = EXPORT.params_model
+class ExportJob(JobWorkflow[ExportParams, ExportResult]):
+    spec = EXPORT
     activity_groups = (ExportActivities,)
-    description = EXPORT.description
 
     @workflow.run
-    async def run(self, request: JobRequest) -> dict[str, Any]:
+    async def run(self, request: JobRequest) -> ExportResult:
         return await self.run_job(request)
 
-    async def execute(self, params: ExportParams) -> dict[str, Any]:
-        assert self._request is not None
+    async def execute(self, job: JobContext, params: ExportParams) -> ExportResult:
         work = ExportWork(
-            project_id=self._request.project_id,
+            project_id=job.project_id,
             format=params.format,
             key_prefix=params.key_prefix,
             batch_rows=params.batch_rows,

@@ -1,7 +1,5 @@
 """import: a CSV, JSON Lines or Parquet file into the project's records (upserted by key)."""
 
-from typing import Any
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -9,25 +7,23 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.contracts import JobRequest
     from pastools_jobs.datasets.readers import CsvOptions
     from pastools_jobs.job_catalog import IMPORT
-    from workflows.lifecycle import JobWorkflow
+    from workflows.lifecycle import JobContext, JobWorkflow
     from workflows.params import ImportParams
+    from workflows.results import ImportResult
 
 
 @workflow.defn(name=IMPORT.workflow_name)
-class ImportJob(JobWorkflow):
-    job_type = IMPORT.name
-    params_model = IMPORT.params_model
+class ImportJob(JobWorkflow[ImportParams, ImportResult]):
+    spec = IMPORT
     activity_groups = (ImportActivities,)
-    description = IMPORT.description
 
     @workflow.run
-    async def run(self, request: JobRequest) -> dict[str, Any]:
+    async def run(self, request: JobRequest) -> ImportResult:
         return await self.run_job(request)
 
-    async def execute(self, params: ImportParams) -> dict[str, Any]:
-        assert self._request is not None
+    async def execute(self, job: JobContext, params: ImportParams) -> ImportResult:
         work = ImportWork(
-            project_id=self._request.project_id,
+            project_id=job.project_id,
             source=params.source,
             format=params.format,
             key_column=params.key_column,

@@ -1,14 +1,15 @@
 """The lifecycle every job shares: record state, run the type's work, report the outcome.
 
-A job type subclasses `JobWorkflow`, names its parameters model and activities, and
-implements `execute`; its `@workflow.run` method only delegates to `run_job` (the SDK
-wants the run method on the class itself).
+A job type subclasses `JobWorkflow[P, R]` (its parameters and result models), names its
+spec and activities, and implements `execute`; its `@workflow.run` method only delegates
+to `run_job` (the SDK wants the run method on the class itself).
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -20,7 +21,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
     from activities.context import ActivityGroup
     from activities.mirror import MirrorActivities
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from pastools_jobs.domain import JobStatus
     from pastools_jobs.failures import describe_failure
+    from pastools_jobs.job_catalog import JobTypeSpec, P, R
     from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
 
 T = TypeVar("T")
@@ -53,15 +55,22 @@ _SNAPSHOT_TIMEOUT = timedelta(seconds=30)
 _RECORD_POLICY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_attempts=5)
 
 
-class JobWorkflow:
-    job_type: ClassVar[str]
-    params_model: ClassVar[type[BaseModel]]
+@dataclass(frozen=True)
+class JobContext:
+    """Who and what a job is for, as its work needs to know."""
+
+    project_id: str
+    scope: str | None
+    """The one project the submitter sees; None for one who sees all (`JobRequest.scope`)."""
+
+
+class JobWorkflow(Generic[P, R]):
+    spec: JobTypeSpec[P, R]
+    """The type's name, parameters and result models, which the API and the mirror know."""
     activity_groups: ClassVar[tuple[type[ActivityGroup], ...]]
-    description: ClassVar[str]
 
     def __init__(self) -> None:
         self._percent = 0
-        self._request: JobRequest | None = None
         self._running_said = False
         """Whether JobStatus says `running` (or has moved past it)."""
 
@@ -79,7 +88,7 @@ class JobWorkflow:
         if updates:
             workflow.upsert_search_attributes(updates)
 
-    async def execute(self, params: Any) -> dict[str, Any]:
+    async def execute(self, job: JobContext, params: P) -> R:
         raise NotImplementedError
 
     async def snapshot(self, activity: Callable[[Any, W], Awaitable[T]], work: W) -> T | None:
@@ -98,42 +107,43 @@ class JobWorkflow:
         handle = workflow.start_activity_method(activity, work, **work_activity_options())
         return await _outcome(handle)
 
-    async def run_job(self, request: JobRequest) -> dict[str, Any]:
-        self._request = request
+    async def run_job(self, request: JobRequest) -> R:
+        job = JobContext(request.project_id, request.scope)
         try:
-            await self._start()
-            result = await self.execute(self._parse(request))
+            await self._start(request)
+            result = await self.execute(job, self._parse(request))
         except (asyncio.CancelledError, ActivityError, ApplicationError) as error:
             if _is_cancellation(error):
                 await self._record(
+                    request,
                     JobStatus.CANCELLED,
                     error=FailureInfo(type="Cancelled", message="The job was cancelled."),
                 )
                 raise
             failure = describe_failure(error)
-            await self._record(JobStatus.FAILED, error=failure)
+            await self._record(request, JobStatus.FAILED, error=failure)
             raise ApplicationError(
                 failure.message, failure.details, type=failure.type, non_retryable=True
             ) from error
-        await self._record(JobStatus.COMPLETED, result=result)
+        await self._record(request, JobStatus.COMPLETED, result=result.model_dump(mode="json"))
         return result
 
-    def _parse(self, request: JobRequest) -> Any:
+    def _parse(self, request: JobRequest) -> P:
         try:
-            return self.params_model.model_validate(request.params)
+            return self.spec.params_model.model_validate(request.params)
         except ValidationError as error:
             problems = [
                 {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]}
                 for e in error.errors()
             ]
             raise ApplicationError(
-                f"Invalid parameters for a {self.job_type} job.",
+                f"Invalid parameters for a {self.spec.name} job.",
                 problems,
                 type="InvalidParameters",
                 non_retryable=True,
             ) from None
 
-    async def _start(self) -> None:
+    async def _start(self, request: JobRequest) -> None:
         """Say in the search attributes that the job runs (a workflow started from the CLI
         gets its type and project there too), unless the API set them at start.
 
@@ -143,22 +153,22 @@ class JobWorkflow:
         per job, and a job waiting for a worker slot stays `queued` there too). Other
         workflows, and runs begun before `row_exists` or `attributes_set` existed
         (replayed as they ran), say and record it here."""
-        assert self._request is not None
-        if not self._request.attributes_set:
+        if not request.attributes_set:
             self._running_said = True
             workflow.upsert_search_attributes(
                 [
                     JOB_STATUS.value_set(JobStatus.RUNNING),
-                    JOB_TYPE.value_set(self.job_type),
-                    PROJECT_ID.value_set(self._request.project_id),
+                    JOB_TYPE.value_set(self.spec.name),
+                    PROJECT_ID.value_set(request.project_id),
                     JOB_PROGRESS.value_set(0),
                 ]
             )
-        if not self._request.row_exists:
-            await self._record_in_table(JobStatus.RUNNING)
+        if not request.row_exists:
+            await self._record_in_table(request, JobStatus.RUNNING)
 
     async def _record(
         self,
+        request: JobRequest,
         status: JobStatus,
         *,
         result: dict[str, Any] | None = None,
@@ -167,35 +177,39 @@ class JobWorkflow:
         """Tell the search attributes and the table how the job ended. The outcome is
         decided by now: a cancel arriving meanwhile must not cut the record short, or the
         workflow would close otherwise than the table says."""
-        await _uncancellable(self._record_outcome(status, result, error))
+        await _uncancellable(self._record_outcome(request, status, result, error))
 
     async def _record_outcome(
-        self, status: JobStatus, result: dict[str, Any] | None, error: FailureInfo | None
+        self,
+        request: JobRequest,
+        status: JobStatus,
+        result: dict[str, Any] | None,
+        error: FailureInfo | None,
     ) -> None:
         self._running_said = True  # a late progress signal must not say `running` again
         attributes: list[SearchAttributeUpdate[Any]] = [JOB_STATUS.value_set(status)]
         if status is JobStatus.COMPLETED:
             attributes.append(JOB_PROGRESS.value_set(100))
         workflow.upsert_search_attributes(attributes)
-        await self._record_in_table(status, result=result, error=error)
+        await self._record_in_table(request, status, result=result, error=error)
 
     async def _record_in_table(
         self,
+        request: JobRequest,
         status: JobStatus,
         *,
         result: dict[str, Any] | None = None,
         error: FailureInfo | None = None,
     ) -> None:
         """Through a local activity; the reconciler repairs a missed write."""
-        assert self._request is not None
         info = workflow.info()
         now = workflow.now()
         event = JobEvent(
             job_id=info.workflow_id,
             run_id=info.run_id,
-            job_type=self.job_type,
-            project_id=self._request.project_id,
-            params=self._request.params,
+            job_type=self.spec.name,
+            project_id=request.project_id,
+            params=request.params,
             status=status,
             at=now,
             created_at=info.start_time,

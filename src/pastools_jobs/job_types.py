@@ -6,6 +6,7 @@ parameters and description from.
 """
 
 from collections.abc import Iterable
+from typing import Any
 
 from activities.cleanup import CleanupActivities
 from activities.context import ActivityGroup
@@ -18,7 +19,7 @@ from workflows.probe_job import ProbeJob
 from workflows.test_run_job import TestRunJob
 from workflows.validation_job import ValidationJob
 
-JOB_WORKFLOWS: tuple[type[JobWorkflow], ...] = (
+JOB_WORKFLOWS: tuple[type[JobWorkflow[Any, Any]], ...] = (
     ImportJob,
     ExportJob,
     ValidationJob,

@@ -34,7 +34,9 @@ HEARTBEAT_THROTTLE = timedelta(milliseconds=50)
 """The workers' heartbeat pace: a cancel reaches a held stand-in within it (the real
 worker's pace is 0.8 times the 5 s heartbeat timeout)."""
 
-WORKFLOW_BY_TYPE: dict[str, type[JobWorkflow]] = {wf.job_type: wf for wf in JOB_WORKFLOWS}
+WORKFLOW_BY_TYPE: dict[str, type[JobWorkflow[Any, Any]]] = {
+    wf.spec.name: wf for wf in JOB_WORKFLOWS
+}
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class JobCase:
         return self.spec.name
 
     @property
-    def workflow(self) -> type[JobWorkflow]:
+    def workflow(self) -> type[JobWorkflow[Any, Any]]:
         return WORKFLOW_BY_TYPE[self.spec.name]
 
 

@@ -8,7 +8,5 @@ from pastools_jobs.job_types import JOB_WORKFLOWS
 
 
 def test_every_job_type_has_its_workflow_and_no_other() -> None:
-    registered = [
-        (wf.job_type, _Definition.must_from_class(wf).name, wf.params_model) for wf in JOB_WORKFLOWS
-    ]
-    assert registered == [(spec.name, spec.workflow_name, spec.params_model) for spec in JOB_TYPES]
+    registered = [(wf.spec, _Definition.must_from_class(wf).name) for wf in JOB_WORKFLOWS]
+    assert registered == [(spec, spec.workflow_name) for spec in JOB_TYPES]

@@ -3,7 +3,9 @@ run during an upgrade go on (Temporal rebuilds their state by replaying their hi
 
 `histories/` holds real histories recorded with earlier versions, at least one per job
 type; add one whenever a change to workflow code needs a `workflow.patched` branch
-(`tests/support/histories.py` records them, with the code before the change).
+(`tests/support/histories.py` records them, with the code before the change). Payloads
+are decoded as the worker decodes them (the Pydantic converter): an activity's recorded
+result must still parse as its result model.
 """
 
 import asyncio
@@ -23,7 +25,6 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 @pytest.mark.parametrize("history", HISTORIES, ids=[path.stem for path in HISTORIES])
 def test_a_job_begun_by_an_earlier_version_replays(history: Path) -> None:
-    # The worker's data converter: the workflow input is decoded as the worker decodes it.
     replayer = Replayer(workflows=all_workflows(), data_converter=pydantic_data_converter)
     recorded = WorkflowHistory.from_json(history.stem, history.read_text())
     asyncio.run(replayer.replay_workflow(recorded))

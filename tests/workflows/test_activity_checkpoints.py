@@ -24,7 +24,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from activities.context import ActivityContext
 from activities.exporting import ExportActivities, ExportWork
-from activities.items import ItemActivities, ItemsOutcome, ItemsWork
+from activities.items import ItemActivities, ItemsWork
 from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import JobRequest, Progress
@@ -37,6 +37,7 @@ from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.repository import add_job, queued_job
 from workflows.probe_job import ProbeJob
+from workflows.results import ProbeResult
 
 pytestmark = [pytest.mark.inprocess, pytest.mark.anyio]
 
@@ -174,7 +175,7 @@ async def test_an_export_stopped_at_a_batch_resumes_from_its_checkpoint(
     retry = Attempt(client, job, resume_from=first.last)
     result = await retry.env.run(activities.export_records, export_work())
 
-    assert result["rows"] == RECORDS
+    assert result.rows == RECORDS
     assert exported(context, job.id) == ALL_KEYS, "each record exactly once, in key order"
     assert rows_of(retry.heartbeats[0]) > 4 * BATCH, "the retry began after the checkpoint"
     assert await row_progress(context, job.id) == (JobStatus.RUNNING, RECORDS, RECORDS)
@@ -194,7 +195,7 @@ async def test_an_export_whose_attempt_finished_its_file_keeps_it(
     retry = Attempt(client, job, resume_from=first.last)
     result = await retry.env.run(activities.export_records, export_work())
 
-    assert result["rows"] == RECORDS
+    assert result.rows == RECORDS
     assert exported(context, job.id) == ALL_KEYS
     assert {rows_of(p) for p in retry.heartbeats} == {RECORDS}
 
@@ -211,7 +212,7 @@ async def test_the_probe_resumes_at_the_item_after_its_checkpoint(
 
     outcome = await attempt.env.run(ItemActivities(context).process_items, items_work())
 
-    assert outcome == ItemsOutcome(items=40, resumed_from=25)
+    assert outcome == ProbeResult(items=40, resumed_from=25)
     assert [p.done for p in attempt.heartbeats] == list(range(26, 41))
 
 
@@ -231,4 +232,4 @@ async def test_the_probe_stops_after_the_item_it_checkpointed(
     assert first.last.checkpoint == {"next_item": 10}
     retry = Attempt(client, job, resume_from=first.last)
     outcome = await retry.env.run(activities.process_items, items_work())
-    assert outcome == ItemsOutcome(items=40, resumed_from=10)
+    assert outcome == ProbeResult(items=40, resumed_from=10)

@@ -13,15 +13,16 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
-from activities.items import ItemsOutcome, ItemsWork
+from activities.items import ItemsWork
 from pastools_jobs.contracts import JobEvent, JobRequest, queued_attributes
 from pastools_jobs.domain import JobStatus
 from workflows.probe_job import ProbeJob
+from workflows.results import ProbeResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
 DEADLINE_SECONDS = 30
-RESULT = {"items": 3, "resumed_from": 0}
+RESULT = ProbeResult(items=3, resumed_from=0)
 
 
 class HeldWork:
@@ -34,10 +35,10 @@ class HeldWork:
             self.release.set()
 
     @activity.defn(name="process_items")
-    async def process_items(self, work: ItemsWork) -> ItemsOutcome:
+    async def process_items(self, work: ItemsWork) -> ProbeResult:
         self.started.set()
         await self.release.wait()
-        return ItemsOutcome(items=work.items, resumed_from=0)
+        return ProbeResult(items=work.items, resumed_from=0)
 
 
 class Recorder:
@@ -73,7 +74,7 @@ async def workflow_worker(
         yield
 
 
-async def start_probe(client: Client, task_queue: str) -> WorkflowHandle[ProbeJob, dict]:
+async def start_probe(client: Client, task_queue: str) -> WorkflowHandle[ProbeJob, ProbeResult]:
     return await client.start_workflow(
         ProbeJob.run,
         JobRequest(project_id="races", params={"items": 3}, row_exists=True, attributes_set=True),
@@ -84,7 +85,7 @@ async def start_probe(client: Client, task_queue: str) -> WorkflowHandle[ProbeJo
 
 
 async def in_history(
-    handle: WorkflowHandle[ProbeJob, dict], event_type: EventType.ValueType
+    handle: WorkflowHandle[ProbeJob, ProbeResult], event_type: EventType.ValueType
 ) -> None:
     async def seen() -> None:
         while event_type not in [event.event_type async for event in handle.fetch_history_events()]:

@@ -68,7 +68,7 @@ async def test_a_job_completes_with_its_works_result(
         handle = await start_job(client, case, task_queue, from_api=from_api)
         result = await closed(handle)
 
-    assert result == case.result
+    assert result == case.spec.result_model.model_validate(case.result)
     # A job the API submitted has its row already; one started from the CLI records it.
     expected = [JobStatus.COMPLETED] if from_api else [JobStatus.RUNNING, JobStatus.COMPLETED]
     assert recorder.statuses == expected
@@ -200,7 +200,7 @@ async def test_a_cancel_while_the_completion_is_recorded_loses_to_it(
         recorder.release.set()
         result = await closed(handle)
 
-    assert result == case.result
+    assert result == case.spec.result_model.model_validate(case.result)
     assert await close_status(handle) == WorkflowExecutionStatus.COMPLETED
     assert set(recorder.statuses) == {JobStatus.COMPLETED}
 
@@ -220,7 +220,7 @@ async def test_a_record_that_fails_does_not_fail_the_job(
         handle = await start_job(client, case, task_queue, from_api=False)
         result = await closed(handle)
 
-    assert result == case.result
+    assert result == case.spec.result_model.model_validate(case.result)
     assert await close_status(handle) == WorkflowExecutionStatus.COMPLETED
     assert recorder.attempts == 2  # the start and the end, each tried once
     assert recorder.events == []
@@ -239,6 +239,6 @@ async def test_a_record_that_runs_out_of_retries_does_not_fail_the_job(
         handle = await start_job(client, case, task_queue)
         result = await closed(handle)
 
-    assert result == case.result
+    assert result == case.spec.result_model.model_validate(case.result)
     assert await close_status(handle) == WorkflowExecutionStatus.COMPLETED
     assert recorder.attempts == 5  # lifecycle's _RECORD_POLICY: maximum_attempts=5

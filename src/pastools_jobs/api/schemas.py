@@ -1,7 +1,8 @@
 """Request and response bodies, built from the job type registry.
 
 Each job type contributes one submission model (its `type` literal and its
-parameters model), so the OpenAPI document lists every type's parameters.
+parameters model) and one job model (its `type` literal and its result model), so the
+OpenAPI document lists every type's parameters and result.
 """
 
 from datetime import datetime
@@ -14,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pastools_jobs.config import Settings
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import PROJECT_ID_PATTERN, JobStatus
-from pastools_jobs.job_catalog import JOB_TYPES, JobTypeSpec
+from pastools_jobs.job_catalog import JOB_TYPES, SPEC_BY_TYPE, JobTypeSpec
 
 JobType = StrEnum("JobType", {spec.name.upper(): spec.name for spec in JOB_TYPES})  # type: ignore[misc]
 
@@ -52,7 +53,7 @@ class SubmissionBase(BaseModel):
     )
 
 
-def _submission_model(spec: JobTypeSpec) -> type[SubmissionBase]:
+def _submission_model(spec: JobTypeSpec[Any, Any]) -> type[SubmissionBase]:
     params: Any = spec.params_model
     try:
         params()
@@ -99,13 +100,15 @@ class AttemptOut(BaseModel):
     completed_at: datetime | None
 
 
-class JobOut(BaseModel):
+class JobOutBase(BaseModel):
+    """What every job has; each job type adds its `type` literal and `result`."""
+
     id: str
     type: str
     project_id: str
     status: JobStatus
     params: dict[str, Any]
-    result: dict[str, Any] | None
+    result: BaseModel | None
     attempt: int
     progress: ProgressOut
     error: ErrorOut | None
@@ -117,6 +120,25 @@ class JobOut(BaseModel):
     duration_seconds: float | None = Field(description="Run time so far, or of the whole run.")
     attempts: list[AttemptOut] = Field(description="Every attempt, the current one last.")
     workflow_url: str = Field(description="The job's workflow in the Temporal Web UI.")
+
+
+def _job_model(spec: JobTypeSpec[Any, Any]) -> type[JobOutBase]:
+    type_literal: Any = Literal[spec.name]
+    result: Any = spec.result_model | None
+    return create_model(
+        f"{spec.workflow_name}Out",
+        __base__=JobOutBase,
+        type=(type_literal, ...),
+        result=(result, Field(description="Once the job completed: what it did.")),
+    )
+
+
+_JOB_MODELS = {spec.name: _job_model(spec) for spec in JOB_TYPES}
+
+if TYPE_CHECKING:
+    JobOut = JobOutBase
+else:
+    JobOut = Annotated[Union[tuple(_JOB_MODELS.values())], Field(discriminator="type")]  # noqa: UP007
 
 
 class JobPageOut(BaseModel):
@@ -176,13 +198,15 @@ def job_out(job: Job, settings: Settings, now: datetime) -> JobOut:
     duration = None
     if job.started_at is not None:
         duration = ((job.completed_at or now) - job.started_at).total_seconds()
-    return JobOut(
+    spec = SPEC_BY_TYPE[job.type]
+    result = None if job.result is None else spec.result_model.model_validate(job.result)
+    return _JOB_MODELS[spec.name](
         id=job.id,
         type=job.type,
         project_id=job.project_id,
         status=JobStatus(job.status),
         params=job.params,
-        result=job.result,
+        result=result,
         attempt=job.attempt,
         progress=ProgressOut(
             done=job.progress_done, total=total, percent=percent, message=job.progress_message

@@ -27,6 +27,7 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.temporal import connect
 from tests.support.services import TemporalServer
+from workflows.results import ExportResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
 
@@ -92,7 +93,7 @@ def export_work(export_format: str) -> ExportWork:
     )
 
 
-async def export(context: ActivityContext, attempt: Attempt, export_format: str) -> Any:
+async def export(context: ActivityContext, attempt: Attempt, export_format: str) -> ExportResult:
     run = ExportActivities(context).export_records
     return await attempt.environment.run(run, export_work(export_format))
 
@@ -108,7 +109,7 @@ async def test_an_export_retried_after_it_finished_its_file_keeps_it(
     """The attempt died after renaming its file, before Temporal recorded its end."""
     first = Attempt(client, "exported", None)
     finished = await export(context, first, export_format)
-    name = finished["artifact"]
+    name = finished.artifact
     content = artifact_bytes(context, "exported", name)
 
     retry = Attempt(client, "exported", first.heartbeats[-1])
@@ -128,7 +129,7 @@ async def test_a_validation_retried_after_it_finished_its_report_keeps_it(
     first = Attempt(client, "validated", None)
     finished = await first.environment.run(run, work)
     content = artifact_bytes(context, "validated", REPORT)
-    assert finished["invalid"] == len(content.splitlines()) > 0
+    assert finished.invalid == len(content.splitlines()) > 0
 
     retried = await Attempt(client, "validated", first.heartbeats[-1]).environment.run(run, work)
 
@@ -141,17 +142,17 @@ async def test_an_export_whose_checkpointed_bytes_are_gone_starts_over_and_count
 ) -> None:
     """A checkpoint past the end of the part: no zero padding, no rows counted twice."""
     expected = await export(context, Attempt(client, "reference", None), "csv")
-    reference = artifact_bytes(context, "reference", expected["artifact"])
+    reference = artifact_bytes(context, "reference", expected.artifact)
     directory = job_artifacts_dir(context.settings.artifacts_dir, "lost")
     directory.mkdir(parents=True)
-    (directory / f"{expected['artifact']}.part").write_bytes(reference[:10])
+    (directory / f"{expected.artifact}.part").write_bytes(reference[:10])
     checkpoint = {"after_key": KEYS[5], "rows": 6, "size": len(reference), "fields": ["n"]}
     lost = Progress(done=6, total=len(KEYS), message="", checkpoint=checkpoint)
 
     retried = await export(context, Attempt(client, "lost", lost.model_dump(mode="json")), "csv")
 
-    assert artifact_bytes(context, "lost", expected["artifact"]) == reference
-    assert retried["rows"] == expected["rows"] == len(KEYS)
+    assert artifact_bytes(context, "lost", expected.artifact) == reference
+    assert retried.rows == expected.rows == len(KEYS)
 
 
 async def test_an_export_heartbeats_only_checkpoints_whose_bytes_are_synced(

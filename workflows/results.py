@@ -1,0 +1,78 @@
+"""Results of the job types: what each type's work returns, its workflow ends with, and
+the API shows.
+
+The row and the mirror's events keep a result as its JSON, so these models must read
+every result a finished job holds: a field added later has a default (None when the job
+ended before it existed). Data only, no activity code: the API imports this module.
+"""
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pastools_jobs.datasets.testsuite import Verdict
+
+
+class BadRow(BaseModel):
+    """A row an import skipped (`on_error: skip`)."""
+
+    line: int
+    reason: str
+
+
+class ImportResult(BaseModel):
+    source: str
+    format: Literal["csv", "jsonl", "parquet"]
+    imported: int = Field(description="Rows upserted, by every attempt together.")
+    skipped: int = Field(description="Bad rows skipped.")
+    errors: list[BadRow] = Field(description="The first `max_examples` bad rows skipped.")
+    resumed_from_row: int = Field(description="Where the last attempt began (0: the start).")
+
+
+class ExportResult(BaseModel):
+    artifact: str = Field(description="The file's name among the job's artifacts.")
+    format: Literal["csv", "jsonl", "parquet"]
+    rows: int
+    bytes: int
+
+
+class SchemaViolation(BaseModel):
+    """One failure of one invalid record: `at` is where in the record."""
+
+    key: str
+    at: str
+    message: str
+
+
+class PathErrors(BaseModel):
+    """The invalid records' failures at one schema path: how many, and the first few."""
+
+    path: str
+    count: int = 0
+    examples: list[SchemaViolation] = Field(default_factory=list)
+
+
+class ValidationResult(BaseModel):
+    valid: int
+    invalid: int
+    errors_by_path: list[PathErrors] = Field(description="The most frequent path first.")
+    schema_sha256: str | None = Field(
+        default=None, description="The schema checked against; None before snapshots existed."
+    )
+    report: str = Field(description="The JSON Lines report among the job's artifacts.")
+
+
+class TestRunResult(BaseModel):
+    tests: int
+    passed: int
+    failed: int
+    results: list[Verdict] = Field(description="Each test's verdict, in the suite's order.")
+    suite_sha256: str | None = Field(
+        default=None, description="The suite that ran; None before snapshots existed."
+    )
+    artifacts: list[str] = Field(description="The reports among the job's artifacts.")
+
+
+class ProbeResult(BaseModel):
+    items: int
+    resumed_from: int = Field(description="The item the last attempt began at.")
