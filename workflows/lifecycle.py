@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from pastools_jobs.domain import JobStatus
     from pastools_jobs.failures import describe_failure
-    from pastools_jobs.job_catalog import JobTypeSpec, P, R
+    from pastools_jobs.job_spec import JobTypeSpec, P, R
     from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
 
 T = TypeVar("T")

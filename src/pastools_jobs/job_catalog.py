@@ -1,17 +1,19 @@
-"""What the API and the mirror need to know of each job type, without its workflow.
+"""The job types: what the API and the mirror need to know of each, without its workflow.
 
 The workflow classes (and through them every activity module, with pyarrow and the
 work's SQL) are the worker's business: the API builds its request and response models, starts
 workflows by name and reads Temporal's records from these specs alone. Each workflow
 class takes its spec, whose parameters and result models are its type arguments: mypy
 sees that a workflow's `execute` takes and returns what its spec says.
+
+A job type is one entry here, or, from a package of its own, one entry point in the group
+`pastools_jobs.job_types` naming its spec: installed, it is served like these.
 """
 
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from importlib.metadata import entry_points
+from typing import Any
 
-from pydantic import BaseModel
-
+from pastools_jobs.job_spec import JobTypeSpec
 from workflows.params import (
     ExportParams,
     ImportParams,
@@ -27,20 +29,7 @@ from workflows.results import (
     ValidationResult,
 )
 
-P = TypeVar("P", bound=BaseModel)
-R = TypeVar("R", bound=BaseModel)
-
-
-@dataclass(frozen=True)
-class JobTypeSpec(Generic[P, R]):
-    name: str
-    """The job type, as submitted and stored on the row."""
-    workflow_name: str
-    params_model: type[P]
-    result_model: type[R]
-    """What a completed job of this type returns; the row keeps it as its JSON."""
-    description: str
-
+INSTALLED_GROUP = "pastools_jobs.job_types"
 
 IMPORT = JobTypeSpec(
     "import",
@@ -48,6 +37,7 @@ IMPORT = JobTypeSpec(
     ImportParams,
     ImportResult,
     "Import a CSV, JSON Lines or Parquet file into the project's records.",
+    "workflows.import_job:ImportJob",
 )
 EXPORT = JobTypeSpec(
     "export",
@@ -55,6 +45,7 @@ EXPORT = JobTypeSpec(
     ExportParams,
     ExportResult,
     "Export the project's records to a CSV, JSON Lines or Parquet file.",
+    "workflows.export_job:ExportJob",
 )
 VALIDATION = JobTypeSpec(
     "validation",
@@ -62,6 +53,7 @@ VALIDATION = JobTypeSpec(
     ValidationParams,
     ValidationResult,
     "Validate the project's records against its JSON Schema.",
+    "workflows.validation_job:ValidationJob",
 )
 TEST_RUN = JobTypeSpec(
     "test_run",
@@ -69,6 +61,7 @@ TEST_RUN = JobTypeSpec(
     TestRunParams,
     TestRunResult,
     "Run the project's data tests, one after another.",
+    "workflows.test_run_job:TestRunJob",
 )
 PROBE = JobTypeSpec(
     "probe",
@@ -76,9 +69,30 @@ PROBE = JobTypeSpec(
     ItemsParams,
     ProbeResult,
     "Process a number of items at a set pace (smoke tests, drills, benchmarks).",
+    "workflows.probe_job:ProbeJob",
 )
 
-JOB_TYPES: tuple[JobTypeSpec[Any, Any], ...] = (IMPORT, EXPORT, VALIDATION, TEST_RUN, PROBE)
+
+def _installed() -> tuple[JobTypeSpec[Any, Any], ...]:
+    """The job types that installed packages declare in `INSTALLED_GROUP`."""
+    specs = tuple(entry.load() for entry in entry_points(group=INSTALLED_GROUP))
+    for spec in specs:
+        if not isinstance(spec, JobTypeSpec):
+            raise TypeError(f"{INSTALLED_GROUP} entry {spec!r} is not a JobTypeSpec")
+    return specs
+
+
+def _unique(specs: tuple[JobTypeSpec[Any, Any], ...]) -> tuple[JobTypeSpec[Any, Any], ...]:
+    for field in ("name", "workflow_name"):
+        values = [getattr(spec, field) for spec in specs]
+        if len(set(values)) < len(values):
+            raise ValueError(f"two job types share a {field}: {sorted(values)}")
+    return specs
+
+
+JOB_TYPES: tuple[JobTypeSpec[Any, Any], ...] = _unique(
+    (IMPORT, EXPORT, VALIDATION, TEST_RUN, PROBE, *_installed())
+)
 
 SPEC_BY_TYPE: dict[str, JobTypeSpec[Any, Any]] = {spec.name: spec for spec in JOB_TYPES}
 SPEC_BY_WORKFLOW_NAME: dict[str, JobTypeSpec[Any, Any]] = {

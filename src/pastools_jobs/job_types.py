@@ -1,30 +1,33 @@
-"""The registry of job types: adding one means adding its workflow class here, nothing else.
+"""The worker's side of the job types: each spec's workflow class, and what to register.
 
-The worker builds its registrations from this one tuple; the API and the mirror need
-only the job types' specs (`job_catalog`), which each workflow class takes its name,
-parameters and description from.
+The catalog (`job_catalog.JOB_TYPES`) is the one registry: this module finds the
+workflow class each spec names, so a new job type is never listed twice.
 """
 
+import importlib
 from collections.abc import Iterable
 from typing import Any
 
 from activities.cleanup import CleanupActivities
 from activities.context import ActivityGroup
 from activities.mirror import MirrorActivities
+from pastools_jobs.job_catalog import JOB_TYPES
+from pastools_jobs.job_spec import JobTypeSpec
 from workflows.cleanup import CleanupFinishedJobs
-from workflows.export_job import ExportJob
-from workflows.import_job import ImportJob
 from workflows.lifecycle import JobWorkflow
-from workflows.probe_job import ProbeJob
-from workflows.test_run_job import TestRunJob
-from workflows.validation_job import ValidationJob
 
-JOB_WORKFLOWS: tuple[type[JobWorkflow[Any, Any]], ...] = (
-    ImportJob,
-    ExportJob,
-    ValidationJob,
-    TestRunJob,
-    ProbeJob,
+
+def workflow_class(spec: JobTypeSpec[Any, Any]) -> type[JobWorkflow[Any, Any]]:
+    """The class `spec.workflow` names, which must take this very spec."""
+    module, _, name = spec.workflow.partition(":")
+    found = getattr(importlib.import_module(module), name, None)
+    if not (isinstance(found, type) and issubclass(found, JobWorkflow)) or found.spec != spec:
+        raise TypeError(f"{spec.workflow} is not the JobWorkflow of the {spec.name!r} spec")
+    return found
+
+
+JOB_WORKFLOWS: tuple[type[JobWorkflow[Any, Any]], ...] = tuple(
+    workflow_class(spec) for spec in JOB_TYPES
 )
 
 

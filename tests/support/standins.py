@@ -23,7 +23,8 @@ from temporalio.worker import Worker
 
 from pastools_jobs.contracts import PROGRESS_SIGNAL, JobEvent, JobRequest, queued_attributes
 from pastools_jobs.domain import JobStatus
-from pastools_jobs.job_catalog import EXPORT, IMPORT, PROBE, TEST_RUN, VALIDATION, JobTypeSpec
+from pastools_jobs.job_catalog import EXPORT, IMPORT, PROBE, TEST_RUN, VALIDATION
+from pastools_jobs.job_spec import JobTypeSpec
 from pastools_jobs.job_types import JOB_WORKFLOWS
 from workflows.lifecycle import JobWorkflow
 

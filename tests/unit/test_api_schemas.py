@@ -12,7 +12,8 @@ from pastools_jobs.api.app import create_app
 from pastools_jobs.api.schemas import JobOut, job_out
 from pastools_jobs.config import Settings
 from pastools_jobs.domain import JobStatus
-from pastools_jobs.job_catalog import IMPORT, JOB_TYPES, JobTypeSpec
+from pastools_jobs.job_catalog import IMPORT, JOB_TYPES
+from pastools_jobs.job_spec import JobTypeSpec
 from pastools_jobs.repository import queued_job
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pastools_jobs.config import Settings
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import PROJECT_ID_PATTERN, JobStatus
-from pastools_jobs.job_catalog import JOB_TYPES, SPEC_BY_TYPE, JobTypeSpec
+from pastools_jobs.job_catalog import JOB_TYPES, SPEC_BY_TYPE
+from pastools_jobs.job_spec import JobTypeSpec
 
 JobType = StrEnum("JobType", {spec.name.upper(): spec.name for spec in JOB_TYPES})  # type: ignore[misc]
 
