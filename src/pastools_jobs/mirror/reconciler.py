@@ -107,7 +107,7 @@ class Reconciler:
             if _worth_a_look(rows.get(run.job_id), run, archived.get(run.job_id, set()), now)
         }
         for job_id in sorted(suspects):
-            await self._settle(job_id, rows.get(job_id), archived.get(job_id, set()))
+            await self._repair_confirmed(job_id, rows.get(job_id), archived.get(job_id, set()))
 
     async def check_open_rows(self) -> None:
         """Open rows not touched lately against one visibility list of the open workflows.
@@ -134,9 +134,11 @@ class Reconciler:
             return
         rows, archived = await asyncio.to_thread(self._load, suspects)
         for job_id in suspects:
-            await self._settle(job_id, rows.get(job_id), archived.get(job_id, set()))
+            await self._repair_confirmed(job_id, rows.get(job_id), archived.get(job_id, set()))
 
-    async def _settle(self, job_id: str, row: RowState | None, archived: set[str]) -> None:
+    async def _repair_confirmed(
+        self, job_id: str, row: RowState | None, archived: set[str]
+    ) -> None:
         """Judge the row against what `describe` says of the job, and repair the difference."""
         event = await observe_job(self._client, job_id)
         run = ObservedRun.of(event)
