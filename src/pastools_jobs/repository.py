@@ -212,14 +212,6 @@ def delete_finished_before(session: Session, cutoff: datetime) -> int:
     return -sum(change.values())
 
 
-def open_jobs(session: Session, updated_before: datetime) -> list[Job]:
-    """Queued and running jobs not touched lately: candidates for a check with Temporal."""
-    query = select(Job).where(
-        Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]), Job.updated_at < updated_before
-    )
-    return list(session.scalars(query))
-
-
 @dataclass(frozen=True)
 class RowState:
     """What the mirror compares of a row with Temporal: enough to compare, nothing to write."""
@@ -232,12 +224,20 @@ class RowState:
 
 
 def row_states(
-    connection: Connection | Session, ids: Collection[str] | None = None
+    connection: Connection | Session,
+    ids: Collection[str] | None = None,
+    *,
+    open_before: datetime | None = None,
 ) -> dict[str, RowState]:
-    """The rows of `ids` (all rows when None) by job id, as plain values."""
+    """The rows of `ids` (all rows when None) by job id, as plain values; `open_before`:
+    only the queued and running ones not written since (candidates for a check)."""
     query = select(Job.id, Job.run_id, Job.status, Job.attempt, Job.updated_at)
     if ids is not None:
         query = query.where(Job.id.in_(ids))
+    if open_before is not None:
+        query = query.where(
+            Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]), Job.updated_at < open_before
+        )
     return {
         job_id: RowState(job_id, run_id, JobStatus(status), attempt, updated_at)
         for job_id, run_id, status, attempt, updated_at in connection.execute(query)

@@ -4,6 +4,7 @@ The stack runs without the mirror, so that what a test breaks stays broken until
 doctor sees it.
 """
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,9 +12,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, update
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, JobAttempt
+from pastools_jobs.mirror.apply import archive_attempt
+from pastools_jobs.mirror.reconciler import Reconciler
+from pastools_jobs.temporal import JobLauncher
 from tests.conftest import BACKENDS, backend_stack
 from tests.support.doctor import DoctorRun, doctor_command, run_doctor
 from tests.support.jobs import JobsApi, new_project
@@ -61,14 +67,20 @@ def hand_made_row(stack: Stack, status: str, run_id: str | None, age: timedelta)
     return job_id
 
 
-def rerun_lost_to_the_table(api: JobsApi, project: str) -> str:
-    """A cancelled job run again from the `temporal` CLI, whose new run the table never
-    recorded: the row is put back as it was before the rerun (as if the database had
-    been down while the run was recorded)."""
+def cancelled_job(api: JobsApi, project: str) -> str:
+    """A job cancelled while it ran."""
     job_id = api.submit("probe", project, items=1000, item_ms=50)["id"]
     api.wait_running(job_id)
     assert api.http.post(f"/api/jobs/{job_id}/cancel").status_code == 202
     api.wait_for_status(job_id, "cancelled")
+    return job_id
+
+
+def rerun_lost_to_the_table(api: JobsApi, project: str) -> str:
+    """A cancelled job run again from the `temporal` CLI, whose new run the table never
+    recorded: the row is put back as it was before the rerun (as if the database had
+    been down while the run was recorded)."""
+    job_id = cancelled_job(api, project)
     db = Database(api.stack.database_url, application_name="pastools-tests")
     with db.transaction() as session:
         before = {
@@ -203,3 +215,116 @@ def test_a_finished_row_is_given_time_to_settle_and_never_moved_back(
     error = wait_for(repaired_after_close, timeout=30, interval=1, what="the row to follow")
     assert error["type"] == "Terminated"
     assert run_doctor(stack).report["differences"] == []
+
+
+RESTORED = (
+    "run_id", "attempt", "started_at", "completed_at", "cancel_requested_at",
+    "progress_done", "progress_total", "progress_message", "checkpoint",
+)  # fmt: skip
+
+
+def completed_though_cancelled(api: JobsApi, project: str, *, rerun: bool) -> str:
+    """A cancelled job whose row says completed, with a result (what a cancel that raced the
+    work's end left in an earlier version), written a minute ago. `rerun`: and run again
+    from the `temporal` CLI, a new run the table never recorded (the database was down)."""
+    job_id = cancelled_job(api, project)
+    db = Database(api.stack.database_url, application_name="pastools-tests")
+    with db.transaction() as session:
+        before = {column: getattr(session.get(Job, job_id), column) for column in RESTORED}
+    db.dispose()
+    if rerun:
+        api.stack.temporal.cli(
+            "workflow", "start", "--type", "ProbeJob", "--task-queue", api.stack.task_queue,
+            "--workflow-id", job_id, "--input", f'{{"project_id": "{project}", "params": {{}}}}',
+        )  # fmt: skip
+        api.wait_for_job(job_id, lambda job: job["attempt"] == 2 and job["status"] == "completed")
+        edit_rows(api.stack, delete(JobAttempt).where(JobAttempt.job_id == job_id))
+    completed = {
+        "status": "completed",
+        "result": {"items": 1000, "resumed_from": 0},
+        "error_type": None,
+        "error_message": None,
+        "error_details": None,
+        "updated_at": datetime.now(UTC) - timedelta(minutes=1),
+    }
+    edit_rows(api.stack, update(Job).where(Job.id == job_id).values(**before, **completed))
+    return job_id
+
+
+def reconcile_once(stack: Stack) -> None:
+    """One slow pass of the API's reconciler (every workflow started or closed lately)."""
+
+    async def slow_pass() -> None:
+        client = await Client.connect(
+            stack.temporal.address, data_converter=pydantic_data_converter
+        )
+        db = Database(stack.database_url, application_name="pastools-tests")
+        try:
+            await Reconciler(db, JobLauncher(client, stack.task_queue), 1).slow_pass()
+        finally:
+            db.dispose()
+
+    asyncio.run(slow_pass())
+
+
+def outcome(api: JobsApi, job_id: str) -> tuple[Any, ...]:
+    job = api.get(job_id)
+    error = job["error"]["type"] if job["error"] else None
+    return job["status"], error, job["result"], [a["status"] for a in job["attempts"]]
+
+
+def test_the_doctor_and_the_reconciler_repair_a_finished_row_alike(unmirrored: JobsApi) -> None:
+    """A completed row whose closed run says Canceled follows the run, whichever repairs it,
+    and so does the attempt a newer run archives (both used to skip the row's own run once
+    the row had finished, and so archived the attempt as completed)."""
+    api, stack = unmirrored, unmirrored.stack
+    project = new_project()
+    same_run = ("cancelled", "Cancelled", None, ["cancelled"])
+    newer_run = ("completed", None, {"items": 100, "resumed_from": 0}, ["cancelled", "completed"])
+    # Each repairs every difference it finds: the reconciler's rows are checked before the
+    # doctor runs. (The hand edits leave count-drift too, which only the doctor repairs.)
+    by_reconciler = [completed_though_cancelled(api, project, rerun=r) for r in (False, True)]
+    reconcile_once(stack)
+    assert [outcome(api, job_id) for job_id in by_reconciler] == [same_run, newer_run]
+
+    by_doctor = [completed_though_cancelled(api, project, rerun=r) for r in (False, True)]
+    found = run_doctor(stack, "--fix")
+    assert [found.kinds()[job_id] for job_id in by_doctor] == ["wrong-status", "run-mismatch"]
+    assert [outcome(api, job_id) for job_id in by_doctor] == [same_run, newer_run]
+    again = run_doctor(stack)
+    assert (again.exit_code, again.report["differences"]) == (0, [])
+
+
+def retry_never_started(api: JobsApi, project: str) -> str:
+    """A cancelled job put back in the queue for its next attempt, whose new run was never
+    started: its only workflow is the archived attempt's."""
+    job_id = cancelled_job(api, project)
+    db = Database(api.stack.database_url, application_name="pastools-tests")
+    with db.transaction() as session:
+        row = session.get(Job, job_id)
+        assert row is not None
+        archive_attempt(session, row)
+        row.params = {"items": 3}  # a quick next attempt
+        row.updated_at = datetime.now(UTC) - timedelta(minutes=5)
+    db.dispose()
+    return job_id
+
+
+def test_the_doctor_and_the_reconciler_both_start_a_retry_that_never_started(
+    unmirrored: JobsApi,
+) -> None:
+    """The doctor started such a job (not-started); the reconciler, finding a workflow under
+    its id, applied that closed run's end (a no-op) and left the row queued for good."""
+    api, stack = unmirrored, unmirrored.stack
+    project = new_project()
+    retried = ("completed", None, {"items": 3, "resumed_from": 0}, ["cancelled", "completed"])
+    by_reconciler = retry_never_started(api, project)
+    reconcile_once(stack)
+    api.wait_for_status(by_reconciler, "completed")
+    assert outcome(api, by_reconciler) == retried
+
+    by_doctor = retry_never_started(api, project)
+    found = run_doctor(stack, "--fix")
+    assert found.kinds()[by_doctor] == "not-started"
+    api.wait_for_status(by_doctor, "completed")
+    assert outcome(api, by_doctor) == retried

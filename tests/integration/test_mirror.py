@@ -16,7 +16,8 @@ from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.mirror.apply import restate
-from pastools_jobs.mirror.reconciler import ORPHAN_GRACE, Reconciler
+from pastools_jobs.mirror.judge import ORPHAN_GRACE
+from pastools_jobs.mirror.reconciler import Reconciler
 from pastools_jobs.temporal import JobLauncher
 from tests.conftest import BACKENDS, database_url
 from tests.support.jobs import JobsApi, new_project

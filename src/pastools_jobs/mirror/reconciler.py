@@ -4,15 +4,15 @@ Workflows record their own state (a local activity, and their work's progress); 
 no workflow code sees is a run terminated or timed out. A frequent sweep asks
 visibility for exactly those, closed since the last sweep (with a short overlap, since
 visibility lags). Less often, in a task of its own, a slower pass sweeps every workflow
-started or closed lately, with a wide overlap, looks closely at those the table
-disagrees with (a record lost to a database outage, a workflow started from the CLI
-while the database was down), checks the open rows against one list of the open
-workflows, and starts the workflow of a row that a crash left without one.
+started or closed lately, with a wide overlap, and checks the open rows against one list
+of the open workflows. What the table and a listing disagree on is confirmed with
+`describe`, judged and repaired exactly as `pastools doctor --fix` does (`judge.classify`,
+`repair.Repairs`), only without the doctor's grace and leaving orphan rows to it.
 """
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,15 +20,13 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from pastools_jobs.clock import utcnow
-from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job
-from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_catalog import SPEC_BY_WORKFLOW_NAME
-from pastools_jobs.mirror.apply import apply_observed, end_unstarted, record_run
-from pastools_jobs.mirror.listing import ListedRun, list_runs
+from pastools_jobs.mirror.judge import Difference, Grace, ObservedRun, Run, awaits_close, classify
+from pastools_jobs.mirror.listing import list_runs
 from pastools_jobs.mirror.observe import observe_job
-from pastools_jobs.repository import RowState, archived_runs, open_jobs, row_states
+from pastools_jobs.mirror.repair import Repairs
+from pastools_jobs.repository import RowState, archived_runs, row_states
 from pastools_jobs.temporal import JobLauncher
 
 log = logging.getLogger(__name__)
@@ -43,8 +41,16 @@ VISIBILITY_OVERLAP = timedelta(seconds=10)
 
 STARTUP_LOOKBACK = timedelta(minutes=10)
 OPEN_ROW_CHECK_EVERY = timedelta(seconds=5)
-ORPHAN_GRACE = timedelta(seconds=30)
-"""A queued row with no workflow for this long lost it to a crash; the mirror starts it."""
+
+GRACE = Grace(settle=timedelta(0), rows_kept_for=timedelta(0))
+"""Repairs are idempotent and confirmed with `describe`, so a row written a moment ago is
+repaired at once (a terminate must show within a sweep). The API's cleanup may delete a
+finished job at any age, and a closed run without a row cannot tell that from a lost
+row: the reconciler creates rows for open runs only, the doctor reports the others."""
+LEFT_TO_THE_DOCTOR = frozenset({Difference.ORPHAN_ROW})
+"""Failing every open row whose workflow Temporal does not have is an operator's call
+(`pastools doctor --fix`): a namespace reset, or a mirror pointed at the wrong one, would
+otherwise fail every open job at once."""
 
 
 class Reconciler:
@@ -52,6 +58,7 @@ class Reconciler:
         self._db = db
         self._launcher = launcher
         self._client: Client = launcher.client
+        self._repairs = Repairs(db, launcher)
         self._interval = interval_seconds
         self._since = self._slow_since = utcnow() - STARTUP_LOOKBACK
 
@@ -83,7 +90,7 @@ class Reconciler:
         await self.check_open_rows()
 
     async def _reconcile_listed(self, condition: str) -> None:
-        """Refresh the rows that disagree with the platform's workflows matching `condition`."""
+        """Repair the rows that disagree with the platform's workflows matching `condition`."""
         query = f"TaskQueue = '{self._launcher.task_queue}' AND {condition}"
         runs = [
             run
@@ -92,17 +99,23 @@ class Reconciler:
         ]
         if not runs:
             return
-        rows, archived = await asyncio.to_thread(self._load, [run.job_id for run in runs])
-        for run in runs:
-            if _disagrees(run, rows.get(run.job_id), archived):
-                await self._refresh(run.job_id, run.run_id)
+        rows, archived = await asyncio.to_thread(self._load, {run.job_id for run in runs})
+        now = utcnow()
+        suspects = {
+            run.job_id
+            for run in runs
+            if _worth_a_look(rows.get(run.job_id), run, archived.get(run.job_id, set()), now)
+        }
+        for job_id in sorted(suspects):
+            await self._repair_confirmed(job_id, rows.get(job_id), archived.get(job_id, set()))
 
     async def check_open_rows(self) -> None:
-        """Open rows not touched lately against one visibility list of the open workflows;
-        only those it contradicts are described (a closed run, another run, a started
-        workflow whose row says queued, or no workflow at all: a crash's orphan)."""
-        rows = await asyncio.to_thread(self._open_rows, utcnow() - OPEN_ROW_CHECK_EVERY)
-        if not rows:
+        """Open rows not touched lately against one visibility list of the open workflows.
+        That list says nothing of closed runs, so a row it lacks is a suspect whatever the
+        judge makes of it (a closed run, or no workflow at all: a crash's orphan); so is a
+        row the judge finds at odds with its open run (another run, say)."""
+        open_rows = await asyncio.to_thread(self._open_rows, utcnow() - OPEN_ROW_CHECK_EVERY)
+        if not open_rows:
             return
         running = {
             run.job_id: run
@@ -111,68 +124,46 @@ class Reconciler:
                 f"TaskQueue = '{self._launcher.task_queue}' AND ExecutionStatus = 'Running'",
             )
         }
-        for job in rows:
-            if _agrees_open(job, running.get(job.id)):
-                continue
-            event = await observe_job(self._client, job.id)
-            if event is not None:
-                await asyncio.to_thread(self._apply, event)
-            elif job.run_id is None and job.created_at < utcnow() - ORPHAN_GRACE:
-                await self._start_orphan(job)
-
-    async def _refresh(self, job_id: str, run_id: str) -> None:
-        event = await observe_job(self._client, job_id, run_id)
-        if event is None:
+        now = utcnow()
+        suspects = [
+            job_id
+            for job_id, row in sorted(open_rows.items())
+            if (run := running.get(job_id)) is None or _worth_a_look(row, run, (), now)
+        ]
+        if not suspects:
             return
-        row = (await asyncio.to_thread(self._load, [job_id]))[0].get(job_id)
-        if row is not None and row.run_id not in (None, run_id) and not row.status.is_terminal:
-            # The row's run closed unseen before this newer one began: record its end first.
-            assert row.run_id is not None
-            previous = await observe_job(self._client, job_id, row.run_id)
-            if previous is not None:
-                await asyncio.to_thread(self._apply, previous)
-        await asyncio.to_thread(self._apply, event)
+        rows, archived = await asyncio.to_thread(self._load, suspects)
+        for job_id in suspects:
+            await self._repair_confirmed(job_id, rows.get(job_id), archived.get(job_id, set()))
 
-    async def _start_orphan(self, job: Job) -> None:
-        await start_unstarted(self._db, self._launcher, job)
+    async def _repair_confirmed(
+        self, job_id: str, row: RowState | None, archived: set[str]
+    ) -> None:
+        """Judge the row against what `describe` says of the job, and repair the difference."""
+        event = await observe_job(self._client, job_id)
+        run = ObservedRun.of(event)
+        difference = classify(row, run, archived, utcnow(), GRACE)
+        if difference is not None and _repairs(difference, row, run):
+            await self._repairs.repair(difference, row, event)
 
-    def _load(self, ids: list[str]) -> tuple[dict[str, RowState], set[str]]:
-        with self._db.transaction() as session:
-            rows = row_states(session, ids)
-            archived = archived_runs(session, ids)
-        return rows, {run for runs in archived.values() for run in runs}
+    def _load(self, ids: Collection[str]) -> tuple[dict[str, RowState], dict[str, set[str]]]:
+        with self._db.reading() as connection:
+            return row_states(connection, ids), archived_runs(connection, ids)
 
-    def _open_rows(self, updated_before: datetime) -> list[Job]:
-        with self._db.transaction() as session:
-            return open_jobs(session, updated_before)
-
-    def _apply(self, event: JobEvent) -> None:
-        with self._db.transaction() as session:
-            apply_observed(session, event)
+    def _open_rows(self, updated_before: datetime) -> dict[str, RowState]:
+        with self._db.reading() as connection:
+            return row_states(connection, open_before=updated_before)
 
 
-_CANCELLED_BEFORE_START = FailureInfo(
-    type="Cancelled", message="The job was cancelled before its workflow started."
-)
+def _worth_a_look(row: RowState | None, run: Run, archived: Collection[str], now: datetime) -> bool:
+    """Whether a listed run disagrees with the row in a way the reconciler repairs, so that
+    it is worth a `describe` (visibility lags: the listing only points at suspects)."""
+    difference = classify(row, run, archived, now, GRACE)
+    return difference is not None and _repairs(difference, row, run)
 
 
-async def start_unstarted(db: Database, launcher: JobLauncher, job: Job) -> bool:
-    """Start the workflow of a row a crash left without one; whether the row now has a run.
-
-    Another replica may be starting it at the same moment: starting an id that has started
-    is success. A row whose cancel was requested is never started: it ends cancelled (an
-    earlier version stamped the request before sending it, and a crash could come between)."""
-    if job.cancel_requested_at is not None:
-        return await db.run(
-            lambda session: end_unstarted(
-                session.connection(), job.id, JobStatus.CANCELLED, _CANCELLED_BEFORE_START
-            )
-        )
-    log.info("starting job %s, whose workflow was never started", job.id)
-    run_id = await launcher.ensure_started(job)
-    if run_id is None:
-        return True
-    return await db.run(lambda session: record_run(session, job.id, run_id))
+def _repairs(difference: Difference, row: RowState | None, run: Run | None) -> bool:
+    return difference not in LEFT_TO_THE_DOCTOR and not awaits_close(row, run)
 
 
 def _visibility_time(moment: datetime) -> str:
@@ -191,27 +182,3 @@ async def _repeat(work: Callable[[], Awaitable[None]], seconds: float, name: str
             # mirror for good while the API goes on serving a table that no longer moves.
             log.exception("%s failed unexpectedly, retrying", name)
         await asyncio.sleep(seconds)
-
-
-def _agrees_open(job: Job, run: ListedRun | None) -> bool:
-    """Whether an open row matches the open workflow visibility lists under its id.
-
-    A row without a run id is the run the API started, queued until its work begins;
-    it takes the run id from the work's first progress report, or from the workflow's
-    record of how it ended.
-    """
-    return run is not None and job.run_id in (None, run.run_id)
-
-
-def _disagrees(run: ListedRun, row: RowState | None, archived: Iterable[str]) -> bool:
-    if row is None:
-        # A closed job without a row was cleaned up; an open one was started from outside.
-        return not run.closed
-    if row.run_id is None:
-        # The run the API started, whose work has not reported yet: it will, or its
-        # workflow will record how it ended, unless it closed first.
-        return run.closed and run.run_id not in archived
-    if run.run_id != row.run_id:
-        return run.run_id not in archived
-    # An open run's row follows its work's reports; a closed run's row must say how it closed.
-    return run.closed and run.closed_as != row.status
