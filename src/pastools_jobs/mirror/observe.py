@@ -4,7 +4,6 @@ This is how the mirror learns what no workflow code reports: a terminate, a time
 a workflow started from the CLI while nothing was watching.
 """
 
-from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -16,6 +15,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
+from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo, JobEvent, JobRequest
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.failures import describe_failure
@@ -47,7 +47,7 @@ async def observe_job(client: Client, job_id: str, run_id: str | None = None) ->
         project_id=request.project_id,
         params=request.params,
         status=status or _open_status(description),
-        at=description.close_time or datetime.now(UTC),
+        at=description.close_time or utcnow(),
         created_at=description.start_time,
     )
     if status is None:
