@@ -9,6 +9,7 @@ exist at all (100 projects x 5 statuses would average 2,000 rows each).
 
 import csv
 import io
+import json
 import random
 import uuid
 from collections.abc import Iterator
@@ -28,6 +29,21 @@ STATUSES = ["completed", "failed", "cancelled", "running", "queued"]
 STATUS_WEIGHTS = [0.80, 0.10, 0.06, 0.02, 0.02]
 TYPES = ["probe", "import", "export", "validation", "test_run"]
 TYPE_WEIGHTS = [0.30, 0.25, 0.20, 0.15, 0.10]
+RESULTS = {
+    "probe": {"items": 1, "resumed_from": 0},
+    "import": {
+        "source": "x.csv",
+        "format": "csv",
+        "imported": 1,
+        "skipped": 0,
+        "errors": [],
+        "resumed_from_row": 0,
+    },
+    "export": {"artifact": "export.csv", "format": "csv", "rows": 1, "bytes": 8},
+    "validation": {"valid": 1, "invalid": 0, "errors_by_path": [], "report": "report.jsonl"},
+    "test_run": {"tests": 0, "passed": 0, "failed": 0, "results": [], "artifacts": []},
+}
+"""A completed job's result, as its type's result model reads it."""
 YEAR_SECONDS = 365 * 24 * 3600
 CHUNK = 20_000
 
@@ -57,7 +73,7 @@ def _row(rng: random.Random, now: datetime, project: str, status: str, kind: str
         project,
         status,
         '{"items": 1}',
-        '{"items": 1}' if status == "completed" else "",
+        json.dumps(RESULTS[kind]) if status == "completed" else "",
         1,
         uuid.UUID(int=rng.getrandbits(128)).hex,
         done,

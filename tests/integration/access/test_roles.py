@@ -98,6 +98,13 @@ def test_each_role_gets_the_live_feed(
 def test_a_retry_by_an_operator_runs_the_job_again(
     world: World, clients: dict[str, httpx.Client]
 ) -> None:
-    response = clients["operator"].post(f"/api/jobs/{world.a.failed_id}/retry")
+    job_url = f"/api/jobs/{world.a.failed_id}"
+    before = clients["operator"].get(job_url).json()
+    response = clients["operator"].post(f"{job_url}/retry")
     assert response.status_code == 200, response.text
-    assert response.json()["status"] == "queued"
+    retried = response.json()
+    # The new run may already have failed as the first did (its file is empty): the
+    # answer says how the job stands, one attempt further on.
+    assert retried["attempt"] == before["attempt"] + 1
+    assert retried["status"] in ("queued", "running", "failed")
+    assert retried["attempts"][-2]["status"] == "failed"
