@@ -138,7 +138,7 @@ class JobFeed:
                 return []
             projects = {job.project_id for job in rows}
             stats = {None: job_stats(session)} | {p: job_stats(session, p) for p in projects}
-            jobs = [self._render(job) for job in rows]
+            jobs = [rendered for job in rows if (rendered := self._rendered(job)) is not None]
         for job in rows:
             self._seen[job.id] = job.updated_at
         self._advance(upto)
@@ -146,6 +146,15 @@ class JobFeed:
             FeedMessage("jobs", {"jobs": jobs}),
             *(FeedMessage("stats", _stats_body(p, s)) for p, s in stats.items()),
         ]
+
+    def _rendered(self, job: Job) -> dict[str, Any] | None:
+        """The job as the page shows it; None for one the API cannot read (a job type no
+        longer installed), logged, so that it stops neither the feed nor its other jobs."""
+        try:
+            return self._render(job)
+        except Exception:
+            log.exception("job feed cannot show job %s", job.id)
+            return None
 
     def _advance(self, since: datetime) -> None:
         self._since = since

@@ -61,3 +61,16 @@ def test_a_completed_job_read_back_is_its_types_variant() -> None:
     assert isinstance(read.result, IMPORT.result_model)
     assert read.result.imported == 2 and read.result.errors[0].line == 3
     assert answer["result"] == stored
+
+
+def test_a_result_that_no_longer_reads_as_its_model_is_shown_as_none(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One such row (a result model changed without defaults) must not fail its page."""
+    row = queued_job("j2", IMPORT.name, "p", {"source": "people.csv"}, NOW)
+    row.status, row.result, row.updated_at = JobStatus.COMPLETED, {"items": 1}, NOW
+
+    answer = job_out(row, Settings(), NOW)
+
+    assert (answer.status, answer.result) == (JobStatus.COMPLETED, None)
+    assert "j2: its result does not read as import" in caplog.text

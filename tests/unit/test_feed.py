@@ -102,3 +102,30 @@ def test_a_subscriber_of_one_project_sees_only_its_jobs_and_counts() -> None:
     assert visible_to(of_a, "b") == []
     # For one project's subscriber, "all projects" is that project.
     assert visible_to(of_b, "b") == [of_b, FeedMessage("stats", {"project_id": None, **counts})]
+
+
+async def feed_past_an_unreadable_job(db: Database) -> int:
+    """How many times the feed sent a job it can show, written after one it cannot."""
+    unreadable = await asyncio.to_thread(add_job, db)
+
+    def render(job: Job) -> dict[str, Any]:
+        if job.id == unreadable:
+            raise KeyError(job.type)  # as for a job type no longer installed
+        return {"id": job.id}
+
+    feed = JobFeed(db, render, interval_seconds=0.05)
+    subscription = feed.subscribe()
+    waiting = asyncio.ensure_future(anext(subscription))
+    await asyncio.sleep(0)
+    try:
+        readable = await asyncio.to_thread(add_job, db)
+        message = await asyncio.wait_for(waiting, 10)
+        if not _is_about(message, readable):
+            message = await asyncio.wait_for(first_job_event(subscription, readable), 10)
+        return [job["id"] for job in message.data["jobs"]].count(readable)
+    finally:
+        await feed.close()
+
+
+def test_a_job_the_feed_cannot_show_stops_neither_it_nor_the_others(db: Database) -> None:
+    assert run_in_own_loop(feed_past_an_unreadable_job(db)) == 1

@@ -190,6 +190,13 @@ def test_a_finished_row_awaits_the_close_of_its_open_run() -> None:
     assert not awaits_close(None, run())
 
 
+def test_a_finished_row_takes_up_a_newer_open_run() -> None:
+    """A retry whose new run Temporal accepted, and whose row write was then lost."""
+    failed = row(FAILED, run_id="a")
+    assert not awaits_close(failed, run("b"))
+    assert classify(failed, run("b"), set(), NOW, RECONCILER) is Difference.RUN_MISMATCH
+
+
 def test_an_observed_run_is_open_until_its_event_is_final() -> None:
     def observed(status: JobStatus) -> ObservedRun | None:
         event = JobEvent(

@@ -5,6 +5,7 @@ parameters model) and one job model (its `type` literal and its result model), s
 OpenAPI document lists every type's parameters and result.
 """
 
+import logging
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
@@ -17,6 +18,8 @@ from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import PROJECT_ID_PATTERN, JobStatus
 from pastools_jobs.job_catalog import JOB_TYPES, SPEC_BY_TYPE
 from pastools_jobs.job_spec import JobTypeSpec
+
+log = logging.getLogger(__name__)
 
 JobType = StrEnum("JobType", {spec.name.upper(): spec.name for spec in JOB_TYPES})  # type: ignore[misc]
 
@@ -200,14 +203,13 @@ def job_out(job: Job, settings: Settings, now: datetime) -> JobOut:
     if job.started_at is not None:
         duration = ((job.completed_at or now) - job.started_at).total_seconds()
     spec = SPEC_BY_TYPE[job.type]
-    result = None if job.result is None else spec.result_model.model_validate(job.result)
     return _JOB_MODELS[spec.name](
         id=job.id,
         type=job.type,
         project_id=job.project_id,
         status=JobStatus(job.status),
         params=job.params,
-        result=result,
+        result=_result(spec, job),
         attempt=job.attempt,
         progress=ProgressOut(
             done=job.progress_done, total=total, percent=percent, message=job.progress_message
@@ -222,3 +224,17 @@ def job_out(job: Job, settings: Settings, now: datetime) -> JobOut:
         attempts=[*map(_attempt, job.past_attempts), _attempt(job)],
         workflow_url=settings.workflow_url(job.id),
     )
+
+
+def _result(spec: JobTypeSpec[Any, Any], job: Job) -> BaseModel | None:
+    """The row's result as its type's model. One that no longer reads as it (a result
+    model changed without defaults) is shown as none, and logged: one such row must not
+    fail every page and feed it is on. The row keeps it as it was."""
+    if job.result is None:
+        return None
+    try:
+        result: BaseModel = spec.result_model.model_validate(job.result)
+    except ValidationError as error:
+        log.warning("job %s: its result does not read as %s: %s", job.id, spec.name, error)
+        return None
+    return result

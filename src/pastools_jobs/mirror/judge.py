@@ -2,8 +2,10 @@
 
 The reconciler and the doctor both ask `classify`: first of what visibility lists (to
 pick suspects cheaply, since visibility lags), then of what `describe` says (the truth
-for one workflow) before anything is repaired. They differ only in their `Grace`: the
-doctor leaves rows that may be catching up alone, the reconciler repairs at once.
+for one workflow) before anything is repaired. They differ in their `Grace` (the doctor
+leaves rows that may be catching up alone, the reconciler repairs at once) and in what
+the reconciler leaves to the doctor: orphan rows, and finished rows awaiting their run's
+close.
 """
 
 from collections.abc import Collection
@@ -100,9 +102,16 @@ def classify(
 
 
 def awaits_close(row: RowState | None, run: Run | None) -> bool:
-    """A finished row whose run is still open: never moved back to running, it follows
-    the run once the run closes, so there is nothing to repair until then."""
-    return row is not None and row.status.is_terminal and run is not None and run.closed_as is None
+    """A finished row whose own run is still open: never moved back to running, it
+    follows the run once the run closes, so there is nothing to repair until then. A newer
+    open run (a retry whose row write was lost) is another matter: the row takes it up."""
+    return (
+        row is not None
+        and row.status.is_terminal
+        and run is not None
+        and run.closed_as is None
+        and row.run_id in (None, run.run_id)
+    )
 
 
 def _without_workflow(row: RowState, now: datetime) -> Difference | None:

@@ -21,13 +21,14 @@ from temporalio.service import RPCError
 
 from pastools_jobs.clock import utcnow
 from pastools_jobs.db.engine import Database
+from pastools_jobs.domain import TemporalUnavailable
 from pastools_jobs.job_catalog import SPEC_BY_WORKFLOW_NAME
 from pastools_jobs.mirror.judge import Difference, Grace, ObservedRun, Run, awaits_close, classify
 from pastools_jobs.mirror.listing import list_runs
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.mirror.repair import Repairs
 from pastools_jobs.repository import RowState, archived_runs, row_states
-from pastools_jobs.temporal import JobLauncher
+from pastools_jobs.temporal import JobLauncher, is_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +144,17 @@ class Reconciler:
         event = await observe_job(self._client, job_id)
         run = ObservedRun.of(event)
         difference = classify(row, run, archived, utcnow(), GRACE)
-        if difference is not None and _repairs(difference, row, run):
+        if difference is None or not _repaired_here(difference, row, run):
+            return
+        try:
             await self._repairs.repair(difference, row, event)
+        except (TemporalUnavailable, RPCError, SQLAlchemyError, OSError) as error:
+            if not _refused(error):
+                raise  # Temporal or the database is away: the whole pass waits for them
+            log.error("could not repair %s of job %s: %s", difference, job_id, error)
+        except Exception:
+            # One job's failure must not keep every job after it unrepaired, pass after pass.
+            log.exception("could not repair %s of job %s", difference, job_id)
 
     def _load(self, ids: Collection[str]) -> tuple[dict[str, RowState], dict[str, set[str]]]:
         with self._db.reading() as connection:
@@ -159,10 +169,15 @@ def _worth_a_look(row: RowState | None, run: Run, archived: Collection[str], now
     """Whether a listed run disagrees with the row in a way the reconciler repairs, so that
     it is worth a `describe` (visibility lags: the listing only points at suspects)."""
     difference = classify(row, run, archived, now, GRACE)
-    return difference is not None and _repairs(difference, row, run)
+    return difference is not None and _repaired_here(difference, row, run)
 
 
-def _repairs(difference: Difference, row: RowState | None, run: Run | None) -> bool:
+def _refused(error: Exception) -> bool:
+    """Temporal answered and said no (a start refused for good): about this job alone."""
+    return isinstance(error, RPCError) and not is_unavailable(error)
+
+
+def _repaired_here(difference: Difference, row: RowState | None, run: Run | None) -> bool:
     return difference not in LEFT_TO_THE_DOCTOR and not awaits_close(row, run)
 
 
