@@ -1,7 +1,8 @@
 """One repair per difference the judge finds, used by the reconciler and the doctor alike.
 
-Each goes through the idempotent functions of `apply.py`, which never move a row
-backwards, so repeating a repair, or two mirrors making it at once, changes nothing more.
+Each goes through the idempotent functions of `apply.py`, which never move an open row
+backwards and change a finished one only to what its closed run says, so repeating a
+repair, or two mirrors making it at once, changes nothing more.
 """
 
 import logging
