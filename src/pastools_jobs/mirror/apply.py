@@ -28,20 +28,15 @@ def apply_event(session: Session, event: JobEvent) -> bool:
         return True
     job = session.get(Job, event.job_id, with_for_update=True, populate_existing=True)
     if job is None:
-        job = _new_job(event)
-        session.add(job)
-        record_counts(
-            session.connection(), count_change(job.project_id, job.type, None, job.status)
-        )
+        job = _new_job(session, event)
+        if event.status is not JobStatus.QUEUED:
+            _advance(session, job, event)
         return True
     if job.run_id != event.run_id and not _adopt_run(session, job, event):
         return False
     if not advances(JobStatus(job.status), event.status):
         return False
-    before = job.status
-    _advance(job, event)
-    record_counts(session.connection(), count_change(job.project_id, job.type, before, job.status))
-    return True
+    return _advance(session, job, event)
 
 
 def apply_observed(session: Session, event: JobEvent) -> bool:
@@ -64,13 +59,10 @@ def restate(session: Session, event: JobEvent) -> bool:
     job = session.get(Job, event.job_id, with_for_update=True)
     if job is None or job.run_id != event.run_id or job.status == event.status:
         return False
-    before = job.status
     job.result = None
     job.error_type = job.error_message = job.error_details = None
     job.completed_at = None
-    _advance(job, event)
-    record_counts(session.connection(), count_change(job.project_id, job.type, before, job.status))
-    return True
+    return _advance(session, job, event)
 
 
 _NEWEST_FIRST = [JobStatus.RUNNING, JobStatus.QUEUED]
@@ -90,7 +82,7 @@ def _advance_in_place(connection: Connection, event: JobEvent) -> bool:
 
 def _advanced_values(event: JobEvent) -> dict[str, Any]:
     """What advancing to `event` writes, by column name: the per-call values of the
-    UPDATE's SET clause (`_moving_update`) and what `_advance` sets on a loaded row."""
+    UPDATE's SET clause (`_moving_update`), for a row in place and a loaded one alike."""
     status = event.status
     values: dict[str, Any] = {"updated_at": utcnow()}
     if status is JobStatus.QUEUED:
@@ -307,8 +299,8 @@ def _adopt_run(session: Session, job: Job, event: JobEvent) -> bool:
     return True
 
 
-def _new_job(event: JobEvent) -> Job:
-    """A row for a workflow the API did not start (e.g. `temporal workflow start`)."""
+def _new_job(session: Session, event: JobEvent) -> Job:
+    """A queued row for a workflow the API did not start (e.g. `temporal workflow start`)."""
     job = queued_job(
         event.job_id,
         event.job_type,
@@ -317,19 +309,18 @@ def _new_job(event: JobEvent) -> Job:
         event.created_at,
         run_id=event.run_id,
     )
-    _advance(job, event)
+    session.add(job)
+    record_counts(session.connection(), count_change(job.project_id, job.type, None, job.status))
     return job
 
 
-def _advance(job: Job, event: JobEvent) -> None:
-    """`_advanced_values` on a loaded row, with the two rules `_moving_update` states in
-    SQL: a run's first start stays, and a completed run's progress reads full."""
+def _advance(session: Session, job: Job, event: JobEvent) -> bool:
+    """Move a loaded row to `event` with the very UPDATE that moves a row in place
+    (`_moving_update`), so that its rules (a run's first start stays, a completed run's
+    progress reads full) are stated once; then read the row back."""
+    session.flush()
+    before = [JobStatus(job.status)]
     values = _advanced_values(event)
-    if job.started_at is not None:
-        values.pop("started_at", None)
-    job.status = event.status
-    for name, value in values.items():
-        setattr(job, name, value)
-    if event.status is JobStatus.COMPLETED and job.progress_total:
-        job.progress_done = job.progress_total
-        job.progress_message = "Done"
+    moved = _move_open_row(session.connection(), job.id, event.run_id, before, event.status, values)
+    session.refresh(job)
+    return moved
