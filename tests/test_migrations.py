@@ -17,7 +17,15 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("postgres").create_database(f"migrate_{uuid.uuid4().hex[:12]}")
 
 
-TABLES = {"jobs", "job_attempts", "job_counts", "projects", "records", "api_tokens"}
+TABLES = {
+    "jobs",
+    "job_attempts",
+    "job_counts",
+    "projects",
+    "records",
+    "api_tokens",
+    "mirror_lease",
+}
 
 
 def tables(url: str) -> set[str]:

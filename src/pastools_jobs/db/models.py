@@ -180,3 +180,13 @@ class ApiToken(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+class MirrorLease(Base):
+    """Which replica's mirror works (`mirror/lease.py`); one row per mirrored task queue."""
+
+    __tablename__ = "mirror_lease"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
