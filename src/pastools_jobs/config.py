@@ -86,7 +86,17 @@ class Settings(BaseSettings):
         description="How often the live feed checks that its subscribers' tokens are still "
         "valid: a revoked token's open streams end within about this long.",
     )
-    mirror_enabled: bool = Field(default=True, description="Run the reconciler in the API process.")
+    mirror_enabled: bool = Field(
+        default=True,
+        description="Run the mirror in the API process: it works while it holds the lease.",
+    )
+    mirror_lease_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long the mirror's lease lasts unrenewed: the leader renews it every "
+        "fifth of this, and another replica takes over within about this long of the leader "
+        "dying or hanging.",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Upgrade the jobs database schema when the API starts."
     )

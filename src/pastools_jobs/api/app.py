@@ -29,7 +29,7 @@ from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.feed import JobFeed
-from pastools_jobs.mirror.reconciler import Reconciler
+from pastools_jobs.mirror.leadership import run_mirror
 from pastools_jobs.service import JobService
 from pastools_jobs.temporal import JobLauncher, connect
 
@@ -63,8 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Its own engine: its connections are named apart from the requests'.
         mirror_db = Database(settings.resolved_database_url, application_name="pastools-mirror")
         if settings.mirror_enabled:
-            reconciler = Reconciler(mirror_db, launcher, settings.mirror_interval_seconds)
-            mirror = asyncio.create_task(reconciler.run(), name="mirror")
+            mirror = asyncio.create_task(run_mirror(mirror_db, launcher, settings), name="mirror")
         try:
             yield
         finally:

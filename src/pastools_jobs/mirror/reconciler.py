@@ -55,7 +55,17 @@ otherwise fail every open job at once."""
 
 
 class Reconciler:
-    def __init__(self, db: Database, launcher: JobLauncher, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        launcher: JobLauncher,
+        interval_seconds: float,
+        *,
+        may_work: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """`may_work` is asked before every pass and every repair: a mirror whose lease
+        ran out (`mirror/leadership.py`) stops at once, even before it is cancelled."""
+        self._may_work = may_work
         self._db = db
         self._launcher = launcher
         self._client: Client = launcher.client
@@ -67,10 +77,26 @@ class Reconciler:
         """Sweep, and check open rows, until cancelled; each in its own task, so that a
         long check (a backlog of open rows) never delays the sweep."""
         async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(_repeat(self.sweep, self._interval, "mirror sweep"))
+            tasks.create_task(self._repeat(self.sweep, self._interval, "mirror sweep"))
             tasks.create_task(
-                _repeat(self.slow_pass, OPEN_ROW_CHECK_EVERY.total_seconds(), "open-row check")
+                self._repeat(self.slow_pass, OPEN_ROW_CHECK_EVERY.total_seconds(), "open-row check")
             )
+
+    async def _repeat(self, work: Callable[[], Awaitable[None]], seconds: float, name: str) -> None:
+        """`work` every `seconds` while the mirror may work; an unreachable Temporal or
+        database only delays it."""
+        while True:
+            if self._may_work():
+                try:
+                    await work()
+                except (RPCError, SQLAlchemyError, OSError) as error:
+                    log.warning("%s failed, retrying: %s", name, error)
+                except Exception:
+                    # Anything else (a client that cannot connect yet, a bug) must not stop
+                    # the mirror for good while the API goes on serving a table that no
+                    # longer moves.
+                    log.exception("%s failed unexpectedly, retrying", name)
+            await asyncio.sleep(seconds)
 
     async def sweep(self) -> None:
         """Runs terminated or timed out lately. Listing every workflow that started or
@@ -108,6 +134,8 @@ class Reconciler:
             if _worth_a_look(rows.get(run.job_id), run, archived.get(run.job_id, set()), now)
         }
         for job_id in sorted(suspects):
+            if not self._may_work():
+                return
             await self._repair_confirmed(job_id, rows.get(job_id), archived.get(job_id, set()))
 
     async def check_open_rows(self) -> None:
@@ -135,6 +163,8 @@ class Reconciler:
             return
         rows, archived = await asyncio.to_thread(self._load, suspects)
         for job_id in suspects:
+            if not self._may_work():
+                return
             await self._repair_confirmed(job_id, rows.get(job_id), archived.get(job_id, set()))
 
     async def _repair_confirmed(
@@ -183,17 +213,3 @@ def _repaired_here(difference: Difference, row: RowState | None, run: Run | None
 
 def _visibility_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-async def _repeat(work: Callable[[], Awaitable[None]], seconds: float, name: str) -> None:
-    """`work` every `seconds`; an unreachable Temporal or database only delays it."""
-    while True:
-        try:
-            await work()
-        except (RPCError, SQLAlchemyError, OSError) as error:
-            log.warning("%s failed, retrying: %s", name, error)
-        except Exception:
-            # Anything else (a client that cannot connect yet, a bug) must not stop the
-            # mirror for good while the API goes on serving a table that no longer moves.
-            log.exception("%s failed unexpectedly, retrying", name)
-        await asyncio.sleep(seconds)
