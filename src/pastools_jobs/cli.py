@@ -1,5 +1,5 @@
-"""The `pastools` command: `up` (the whole local stack), `api`, `worker`, `migrate`, `tokens`,
-`doctor`."""
+"""The `pastools` command: `up` (the whole local stack), `api`, `worker`, `mirror`, `migrate`,
+`tokens`, `doctor`."""
 
 import argparse
 import asyncio
@@ -80,6 +80,16 @@ def _parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run the job workflows and activities")
     common(worker)
     worker.add_argument("--temporal-address", help="host:port (PASTOOLS_TEMPORAL_ADDRESS)")
+
+    mirror = commands.add_parser(
+        "mirror",
+        help="keep the jobs table equal to Temporal, apart from the API",
+        description="Runs the mirror alone (give the APIs PASTOOLS_MIRROR_ENABLED=false if "
+        "they should not). Any number may run: one at a time works, through a lease in the "
+        "jobs database. Stops cleanly on SIGINT or SIGTERM.",
+    )
+    common(mirror)
+    mirror.add_argument("--temporal-address", help="host:port (PASTOOLS_TEMPORAL_ADDRESS)")
 
     doctor = commands.add_parser(
         "doctor",
@@ -188,6 +198,12 @@ def run_worker_command(settings: Settings) -> None:
     from pastools_jobs.worker import run_worker
 
     asyncio.run(run_worker(settings))
+
+
+def run_mirror_command(settings: Settings) -> None:
+    from pastools_jobs.mirror.process import run_mirror_process
+
+    asyncio.run(run_mirror_process(settings))
 
 
 def run_up(settings: Settings) -> None:
@@ -311,5 +327,6 @@ _COMMANDS = {
     "up": run_up,
     "api": run_api,
     "worker": run_worker_command,
+    "mirror": run_mirror_command,
     "migrate": run_migrate,
 }
