@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from pastools_jobs.config import Settings
@@ -60,11 +61,14 @@ def dev_server_command(settings: Settings) -> list[str]:
     return command
 
 
-def start_dev_server(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
+def start_dev_server(
+    settings: Settings, log_file: Path, extra_args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """`extra_args` go to `temporal server start-dev` as they are (`--metrics-port`)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(
-            dev_server_command(settings),
+            [*dev_server_command(settings), *extra_args],
             stdout=log,
             stderr=subprocess.STDOUT,
             **child_process_options(),

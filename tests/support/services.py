@@ -35,7 +35,26 @@ def port_open(port: int) -> bool:
 @dataclass
 class TemporalServer:
     settings: Settings
-    process: subprocess.Popen[bytes]
+    metrics_port: int
+    process: subprocess.Popen[bytes] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.process = start_dev_server(
+            self.settings,
+            self.settings.data_dir / "temporal.log",
+            ["--metrics-port", str(self.metrics_port)],
+        )
+
+    def requests(self, operation: str) -> int:
+        """How many `operation` requests (e.g. ListWorkflowExecutions) the frontend has
+        served, from the server's own Prometheus metrics: counted outside every client."""
+        metrics = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
+        wanted = (f'operation="{operation}"', 'service_name="frontend"')
+        return sum(
+            int(float(line.rsplit(" ", 1)[1]))
+            for line in metrics.splitlines()
+            if line.startswith("service_requests{") and all(label in line for label in wanted)
+        )
 
     @property
     def address(self) -> str:
@@ -56,7 +75,7 @@ class TemporalServer:
 
     def start_again(self) -> None:
         """After `stop`: the same port, the same state file."""
-        self.process = start_dev_server(self.settings, self.settings.data_dir / "temporal.log")
+        self.__post_init__()
         self.wait_ready()
 
     def wait_ready(self) -> None:
@@ -84,7 +103,7 @@ def start_temporal(base: Path) -> TemporalServer:
         ui_port=free_port(),
         temporal_address=f"127.0.0.1:{port}",
     )
-    server = TemporalServer(settings, start_dev_server(settings, base / "temporal.log"))
+    server = TemporalServer(settings, metrics_port=free_port())
     server.wait_ready()
     return server
 
@@ -170,6 +189,8 @@ class Stack:
     worker: subprocess.Popen[bytes] | None = None
     api: subprocess.Popen[bytes] | None = None
     admin_token: str = ""
+    replicas: list["ApiReplica"] = field(default_factory=list)
+    """APIs beyond the first, on other ports: the same database and task queue."""
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -221,11 +242,13 @@ class Stack:
     def backend(self) -> str:
         return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
 
-    def _spawn(self, command: str) -> subprocess.Popen[bytes]:
-        with (self.base / f"{command}.log").open("ab") as log:
+    def _spawn(
+        self, command: str, env: dict[str, str] | None = None, log_name: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        with (self.base / f"{log_name or command}.log").open("ab") as log:
             return subprocess.Popen(
                 [sys.executable, "-m", "pastools_jobs", command],
-                env=self.env,
+                env=env or self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 **child_process_options(),
@@ -258,6 +281,19 @@ class Stack:
         self.api = self._spawn("api")
         wait_for(self._api_ready, timeout=60, what=f"the {self.name} API")
 
+    def start_api_replica(self) -> "ApiReplica":
+        """One more API of this stack (its mirror included), on a port of its own."""
+        port = free_port()
+        env = {**self.env, "PASTOOLS_API_PORT": str(port), "PASTOOLS_MIGRATE_ON_START": "false"}
+        replica = ApiReplica(port, self._spawn("api", env, f"api-{port}"))
+        self.replicas.append(replica)
+        wait_for(replica.ready, timeout=60, what=f"the {self.name} API on port {port}")
+        return replica
+
+    def start_mirror(self) -> subprocess.Popen[bytes]:
+        """`pastools mirror`, the mirror alone, with this stack's settings."""
+        return self._spawn("mirror")
+
     def kill_api(self) -> None:
         """SIGKILL: requests in flight are cut off wherever they are, commits included."""
         assert self.api is not None
@@ -280,9 +316,29 @@ class Stack:
             return False
 
     def stop(self) -> None:
+        for replica in self.replicas:
+            stop_process(replica.process)
         for process in (self.api, self.worker):
             if process is not None:
                 stop_process(process)
+
+
+@dataclass
+class ApiReplica:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"the API on port {self.port} exited; see api-{self.port}.log")
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
 
 
 def _terminate(process: subprocess.Popen[bytes], deadline_seconds: float) -> int:
