@@ -9,7 +9,8 @@ visibility requests per second are those of one mirror however many replicas run
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -40,7 +41,7 @@ async def run_mirror(db: Database, launcher: JobLauncher, settings: Settings) ->
             lease,
             lambda: Reconciler(
                 db, launcher, settings.mirror_interval_seconds, may_work=lambda: lease.held
-            ),
+            ).run(),
         )
     finally:
         try:
@@ -49,11 +50,11 @@ async def run_mirror(db: Database, launcher: JobLauncher, settings: Settings) ->
             log.warning("could not give up the mirror lease (it expires by itself): %s", error)
 
 
-async def lead(lease: Lease, reconciler: Callable[[], Reconciler]) -> None:
-    """Claim the lease every fifth of its TTL; run a fresh reconciler (whose first passes
-    look back far enough to cover a predecessor's last moments) from when it is taken
-    until it is lost. The reconciler also asks the lease before every pass and repair, so
-    a replica that wakes from a hang stops before this loop has noticed."""
+async def lead(lease: Lease, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Claim the lease every fifth of its TTL; run `work` (a fresh reconciler, whose first
+    passes look back far enough to cover a predecessor's last moments) from when the lease
+    is taken until it is lost. The reconciler also asks the lease before every pass and
+    repair, so a replica that wakes from a hang stops before this loop has noticed."""
     every = lease.ttl_seconds / RENEWALS_PER_TTL
     working: asyncio.Task[None] | None = None
     try:
@@ -62,9 +63,12 @@ async def lead(lease: Lease, reconciler: Callable[[], Reconciler]) -> None:
                 await asyncio.to_thread(lease.claim)
             except (SQLAlchemyError, OSError) as error:
                 log.warning("could not renew or take the mirror lease: %s", error)
+            except Exception:
+                # Never stop trying for good: the API would serve a table that no longer moves.
+                log.exception("could not renew or take the mirror lease")
             if lease.held and working is None:
                 log.info("mirror: %s leads %s", lease.holder, lease.name)
-                working = asyncio.create_task(reconciler().run(), name="reconciler")
+                working = asyncio.create_task(work(), name="reconciler")
             elif not lease.held and working is not None:
                 log.warning("mirror: %s lost the lease of %s, following", lease.holder, lease.name)
                 await _stop(working)
