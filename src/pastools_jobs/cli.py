@@ -201,7 +201,7 @@ def run_worker_command(settings: Settings) -> None:
 
 
 def run_mirror_command(settings: Settings) -> None:
-    from pastools_jobs.mirror.process import run_mirror_process
+    from pastools_jobs.mirror_command import run_mirror_process
 
     asyncio.run(run_mirror_process(settings))
 
