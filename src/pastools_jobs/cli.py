@@ -3,7 +3,6 @@
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from pastools_jobs.config import Settings
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.devserver import TemporalBinaryMissing, start_dev_server
 from pastools_jobs.domain import JobError
+from pastools_jobs.logs import configure_logging
 from pastools_jobs.process import child_process_options, stop_process
 
 # Flag name -> Settings field; every flag overrides its environment variable.
@@ -135,9 +135,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging("text")
     try:
         settings = settings_from(args)
+        configure_logging(settings.log_format)
         if args.command in ("up", "api") and not settings.auth_enabled:
             print(f"pastools: warning: {NO_AUTH_WARNING}", file=sys.stderr, flush=True)
         if args.command == "doctor":
@@ -177,11 +178,15 @@ def run_api(settings: Settings) -> None:
     # uvicorn finishes the requests in flight, then re-raises the SIGTERM that stopped
     # it; reaching this handler means the stop was graceful, which is a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)
+    from uvicorn.config import LOGGING_CONFIG
+
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
+        # JSON lines: uvicorn's own loggers then write through the root logger's handler.
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
         timeout_graceful_shutdown=10,
         # uvloop's event loop and httptools' parser: about 15 % less CPU per job
         # submission than asyncio's loop and h11 (measured under 32 concurrent clients).

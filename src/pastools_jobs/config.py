@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pastools_jobs.logs import LogFormat
+
 
 class Settings(BaseSettings):
     """Configuration of one PAStools Jobs deployment."""
@@ -96,6 +98,11 @@ class Settings(BaseSettings):
         description="How long the mirror's lease lasts unrenewed: the leader renews it every "
         "fifth of this, and another replica takes over within about this long of the leader "
         "dying or hanging.",
+    )
+    log_format: LogFormat = Field(
+        default="text",
+        description="`json`: one JSON object per line, with the job, run, project and "
+        "request a line is about where known, for a log pipeline.",
     )
     migrate_on_start: bool = Field(
         default=True, description="Upgrade the jobs database schema when the API starts."

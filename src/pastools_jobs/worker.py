@@ -22,6 +22,7 @@ from activities.context import ActivityContext, ActivityGroup
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.job_types import all_activity_groups, all_workflows
+from pastools_jobs.logs import JobLogContext
 from pastools_jobs.temporal import connect
 from workflows.cleanup import CleanupFinishedJobs
 
@@ -55,6 +56,7 @@ def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
         max_heartbeat_throttle_interval=settings.heartbeat_interval,
         default_heartbeat_throttle_interval=settings.heartbeat_interval,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        interceptors=[JobLogContext()],
     )
 
 

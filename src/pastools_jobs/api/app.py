@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from pastools_jobs.api.limits import RequestBodyLimit
 from pastools_jobs.api.problems import install_problem_handlers
+from pastools_jobs.api.request_ids import RequestIds
 from pastools_jobs.api.routes import (
     artifacts,
     dashboard,
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_problem_handlers(app)
     app.add_middleware(RequestBodyLimit, limit_for=settings.body_limit)
+    app.add_middleware(RequestIds)
     app.include_router(health.router)
     app.include_router(session.router)
     app.include_router(dashboard.router)

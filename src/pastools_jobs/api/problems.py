@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from temporalio.service import RPCError
 
+from pastools_jobs.api.request_ids import REQUEST_ID_HEADER
 from pastools_jobs.domain import (
     ArtifactNotFound,
     Forbidden,
@@ -31,6 +32,7 @@ from pastools_jobs.domain import (
     TemporalUnavailable,
     UnsafeSource,
 )
+from pastools_jobs.logs import REQUEST_ID
 from pastools_jobs.temporal import is_unavailable
 
 log = logging.getLogger(__name__)
@@ -106,6 +108,8 @@ def problem(
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if status == 503:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS), **(headers or {})}
+    if (request_id := REQUEST_ID.get()) is not None:
+        headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
     return JSONResponse(
         {**body, **extensions}, status_code=status, media_type=PROBLEM_JSON, headers=headers
     )

@@ -9,6 +9,8 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from pastools_jobs.logs import connection_name
+
 T = TypeVar("T")
 
 PG_CONNECT_TIMEOUT_SECONDS = 5
@@ -16,8 +18,8 @@ PG_CONNECT_TIMEOUT_SECONDS = 5
 
 def create_db_engine(url: str, application_name: str) -> Engine:
     """An engine tuned for concurrent API, worker and mirror writers. PostgreSQL shows
-    `application_name` in pg_stat_activity and its logs, so that an operator can tell
-    the processes apart; SQLite has no such thing."""
+    `application_name` (with the replica, `connection_name`) in pg_stat_activity and its
+    logs, so that an operator can tell the processes apart; SQLite has no such thing."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
@@ -33,7 +35,7 @@ def create_db_engine(url: str, application_name: str) -> Engine:
         pool_pre_ping=True,
         connect_args={
             "connect_timeout": PG_CONNECT_TIMEOUT_SECONDS,
-            "application_name": application_name,
+            "application_name": connection_name(application_name),
         },
     )
 

@@ -5,6 +5,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from pastools_jobs.db.models import Base
+from pastools_jobs.logs import connection_name
 
 config = context.config
 
@@ -15,7 +16,10 @@ def run_migrations() -> None:
     # Named like the platform's other connections, so that an operator can tell them apart.
     postgresql = make_url(url).get_backend_name() == "postgresql"
     engine = create_engine(
-        url, connect_args={"application_name": "pastools-migrate"} if postgresql else {}
+        url,
+        connect_args={"application_name": connection_name("pastools-migrate")}
+        if postgresql
+        else {},
     )
     with engine.connect() as connection:
         context.configure(
