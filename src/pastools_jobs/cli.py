@@ -24,6 +24,7 @@ from pastools_jobs.devserver import TemporalBinaryMissing, start_dev_server
 from pastools_jobs.domain import JobError
 from pastools_jobs.logs import configure_logging
 from pastools_jobs.process import child_process_options, stop_process
+from pastools_jobs.tracing import start_tracing
 
 # Flag name -> Settings field; every flag overrides its environment variable.
 _OVERRIDES = {
@@ -139,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         settings = settings_from(args)
         configure_logging(settings.log_format)
+        if args.command in _TRACED:
+            start_tracing(settings, f"pastools-{args.command}")
         if args.command in ("up", "api") and not settings.auth_enabled:
             print(f"pastools: warning: {NO_AUTH_WARNING}", file=sys.stderr, flush=True)
         if args.command == "doctor":
@@ -335,3 +338,5 @@ _COMMANDS = {
     "mirror": run_mirror_command,
     "migrate": run_migrate,
 }
+_TRACED = {"api", "worker", "mirror"}
+"""The long-running processes, whose spans are exported when tracing is on."""

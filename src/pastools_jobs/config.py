@@ -104,6 +104,14 @@ class Settings(BaseSettings):
         description="`json`: one JSON object per line, with the job, run, project and "
         "request a line is about where known, for a log pipeline.",
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+        ),
+        description="Where traces go over OTLP/HTTP (OpenTelemetry's own variables); unset: "
+        "no tracing at all.",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Upgrade the jobs database schema when the API starts."
     )
@@ -144,6 +152,10 @@ class Settings(BaseSettings):
     @property
     def resolved_ui_url(self) -> str:
         return self.ui_url or f"http://127.0.0.1:{self.ui_port}"
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return bool(self.otlp_endpoint)
 
     @property
     def heartbeat_interval(self) -> timedelta:

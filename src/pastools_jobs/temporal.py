@@ -15,6 +15,7 @@ from pastools_jobs.contracts import JobRequest, queued_attributes
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import TemporalUnavailable
 from pastools_jobs.job_catalog import SPEC_BY_TYPE
+from pastools_jobs.tracing import temporal_interceptors
 
 _UNAVAILABLE = {
     RPCStatusCode.UNAVAILABLE,
@@ -31,6 +32,7 @@ async def connect(settings: Settings, *, lazy: bool = False) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=temporal_interceptors(settings),
         lazy=lazy,
     )
 

@@ -33,6 +33,7 @@ from pastools_jobs.feed import JobFeed
 from pastools_jobs.mirror.leadership import run_mirror
 from pastools_jobs.service import JobService
 from pastools_jobs.temporal import JobLauncher, connect
+from pastools_jobs.tracing import trace_requests
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
+    trace_requests(app, settings)
     app.add_middleware(RequestBodyLimit, limit_for=settings.body_limit)
     app.add_middleware(RequestIds)
     app.include_router(health.router)
