@@ -6,6 +6,8 @@ from temporalio import activity
 
 from activities.context import ActivityGroup
 from pastools_jobs.contracts import JobEvent
+from pastools_jobs.db.models import Job
+from pastools_jobs.metrics import observe_finished
 from pastools_jobs.mirror.apply import apply_event
 
 
@@ -16,4 +18,8 @@ class MirrorActivities(ActivityGroup):
 
     def _apply(self, event: JobEvent) -> None:
         with self.context.db.transaction() as session:
-            apply_event(session, event)
+            changed = apply_event(session, event)
+            ended = changed and event.status.is_terminal
+            finished = session.get(Job, event.job_id) if ended else None
+        if finished is not None:
+            observe_finished(finished)  # once committed

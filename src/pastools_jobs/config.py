@@ -112,6 +112,23 @@ class Settings(BaseSettings):
         description="Where traces go over OTLP/HTTP (OpenTelemetry's own variables); unset: "
         "no tracing at all.",
     )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Where a worker serves its own metrics (`/metrics`); unset: none.",
+    )
+    worker_sdk_metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Where a worker's Temporal SDK serves its metrics (polls, task latencies, "
+        "slots); unset: none.",
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="The address the worker's metrics ports listen on: they have no token.",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Upgrade the jobs database schema when the API starts."
     )

@@ -30,6 +30,7 @@ from pastools_jobs.domain import (
     TemporalUnavailable,
 )
 from pastools_jobs.idempotency import claim, request_hash
+from pastools_jobs.metrics import JOBS_SUBMITTED
 from pastools_jobs.mirror.apply import end_unstarted, record_rerun
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.repository import (
@@ -85,6 +86,8 @@ class JobService:
         job = new_job(submission)
         claimed = await self._db.run(lambda session: claim(session, job))
         replayed = claimed is not job
+        if not replayed:
+            JOBS_SUBMITTED.labels(job.type).inc()
         if not replayed or _never_started(claimed):
             claimed = await self._start(claimed)
         return Submitted(claimed, replayed=replayed)

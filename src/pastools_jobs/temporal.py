@@ -8,6 +8,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from pastools_jobs.config import Settings
@@ -26,14 +27,18 @@ _UNAVAILABLE = {
 request may have been carried out anyway."""
 
 
-async def connect(settings: Settings, *, lazy: bool = False) -> Client:
-    """A client that speaks Pydantic; `lazy` lets the API start while Temporal is down."""
+async def connect(
+    settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None
+) -> Client:
+    """A client that speaks Pydantic; `lazy` lets the API start while Temporal is down;
+    `runtime`: the SDK core's own (with its metrics exporter), else the default one."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
         interceptors=temporal_interceptors(settings),
         lazy=lazy,
+        runtime=runtime,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client import start_http_server
 from temporalio.client import (
     Client,
     Schedule,
@@ -16,6 +17,7 @@ from temporalio.client import (
     ScheduleSpec,
     ScheduleUpdate,
 )
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.context import ActivityContext, ActivityGroup
@@ -23,6 +25,7 @@ from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.job_types import all_activity_groups, all_workflows
 from pastools_jobs.logs import JobLogContext
+from pastools_jobs.metrics import TABLES
 from pastools_jobs.temporal import connect
 from workflows.cleanup import CleanupFinishedJobs
 
@@ -96,11 +99,35 @@ async def connect_when_ready(settings: Settings, deadline_seconds: float = 60.0)
     give_up = loop.time() + deadline_seconds
     while True:
         try:
-            return await connect(settings)
+            return await connect(settings, runtime=_sdk_runtime(settings))
         except RuntimeError:
             if loop.time() > give_up:
                 raise
             await asyncio.sleep(0.5)
+
+
+_SDK_RUNTIMES: dict[str, Runtime] = {}
+
+
+def _sdk_runtime(settings: Settings) -> Runtime | None:
+    """The SDK core with its Prometheus exporter, when a port is set; one per address, as
+    the core binds the port once per runtime."""
+    if settings.worker_sdk_metrics_port is None:
+        return None
+    address = f"{settings.metrics_host}:{settings.worker_sdk_metrics_port}"
+    if address not in _SDK_RUNTIMES:
+        metrics = PrometheusConfig(bind_address=address)
+        _SDK_RUNTIMES[address] = Runtime(telemetry=TelemetryConfig(metrics=metrics))
+    return _SDK_RUNTIMES[address]
+
+
+def _serve_metrics(settings: Settings, db: Database) -> None:
+    """The worker's own metrics (jobs finished, durations, rows, its database pool)."""
+    if settings.worker_metrics_port is None:
+        return
+    TABLES.watch({"worker": db})
+    start_http_server(settings.worker_metrics_port, addr=settings.metrics_host)
+    log.info("worker metrics on %s:%d", settings.metrics_host, settings.worker_metrics_port)
 
 
 async def run_worker(settings: Settings) -> None:
@@ -111,6 +138,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     client = await connect_when_ready(settings)
     db = Database(settings.resolved_database_url, application_name="pastools-worker")
+    _serve_metrics(settings, db)
     await ensure_cleanup_schedule(client, settings)
     try:
         async with build_worker(client, settings, db):

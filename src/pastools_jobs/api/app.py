@@ -13,11 +13,13 @@ from fastapi.staticfiles import StaticFiles
 from pastools_jobs.api.limits import RequestBodyLimit
 from pastools_jobs.api.problems import install_problem_handlers
 from pastools_jobs.api.request_ids import RequestIds
+from pastools_jobs.api.request_metrics import RequestMetrics
 from pastools_jobs.api.routes import (
     artifacts,
     dashboard,
     health,
     jobs,
+    metrics,
     projects,
     session,
     uploads,
@@ -30,6 +32,7 @@ from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.feed import JobFeed
+from pastools_jobs.metrics import TABLES
 from pastools_jobs.mirror.leadership import run_mirror
 from pastools_jobs.service import JobService
 from pastools_jobs.temporal import JobLauncher, connect
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mirror = None
         # Its own engine: its connections are named apart from the requests'.
         mirror_db = Database(settings.resolved_database_url, application_name="pastools-mirror")
+        TABLES.watch({"api": db, "mirror": mirror_db}, jobs_db=db)
         if settings.mirror_enabled:
             mirror = asyncio.create_task(run_mirror(mirror_db, launcher, settings), name="mirror")
         try:
@@ -74,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 mirror.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await mirror
+            TABLES.forget()
             mirror_db.dispose()
             db.dispose()
 
@@ -88,8 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     trace_requests(app, settings)
     app.add_middleware(RequestBodyLimit, limit_for=settings.body_limit)
+    app.add_middleware(RequestMetrics)
     app.add_middleware(RequestIds)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(session.router)
     app.include_router(dashboard.router)
     app.include_router(jobs.router)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
+from pastools_jobs.metrics import MIRROR_LEADER
 from pastools_jobs.mirror.lease import Lease, replica_id
 from pastools_jobs.mirror.reconciler import Reconciler
 from pastools_jobs.temporal import JobLauncher
@@ -66,6 +67,7 @@ async def lead(lease: Lease, work: Callable[[], Coroutine[Any, Any, None]]) -> N
             except Exception:
                 # Never stop trying for good: the API would serve a table that no longer moves.
                 log.exception("could not renew or take the mirror lease")
+            MIRROR_LEADER.set(1 if lease.held else 0)
             if lease.held and working is None:
                 log.info("mirror: %s leads %s", lease.holder, lease.name)
                 working = asyncio.create_task(work(), name="reconciler")

@@ -23,6 +23,7 @@ from pastools_jobs.clock import utcnow
 from pastools_jobs.db.engine import Database
 from pastools_jobs.domain import TemporalUnavailable
 from pastools_jobs.job_catalog import SPEC_BY_WORKFLOW_NAME
+from pastools_jobs.metrics import DISAGREEMENTS, MIRROR_LAST_SWEEP
 from pastools_jobs.mirror.judge import Difference, Grace, ObservedRun, Run, awaits_close, classify
 from pastools_jobs.mirror.listing import list_runs
 from pastools_jobs.mirror.observe import observe_job
@@ -106,6 +107,7 @@ class Reconciler:
         stamp = _visibility_time(self._since - SWEEP_OVERLAP)
         await self._reconcile_listed(f"CloseTime >= '{stamp}' AND {UNRECORDED_ENDS}")
         self._since = started
+        MIRROR_LAST_SWEEP.set_to_current_time()
 
     async def slow_pass(self) -> None:
         """Every workflow started or closed lately, with a wide overlap, then the open rows;
@@ -176,8 +178,10 @@ class Reconciler:
         difference = classify(row, run, archived, utcnow(), GRACE)
         if difference is None or not _repaired_here(difference, row, run):
             return
+        outcome = DISAGREEMENTS.labels(difference, "failed")
         try:
-            await self._repairs.repair(difference, row, event)
+            repaired = await self._repairs.repair(difference, row, event)
+            outcome = DISAGREEMENTS.labels(difference, "repaired" if repaired else "unchanged")
         except (TemporalUnavailable, RPCError, SQLAlchemyError, OSError) as error:
             if not _refused(error):
                 raise  # Temporal or the database is away: the whole pass waits for them
@@ -185,6 +189,8 @@ class Reconciler:
         except Exception:
             # One job's failure must not keep every job after it unrepaired, pass after pass.
             log.exception("could not repair %s of job %s", difference, job_id)
+        finally:
+            outcome.inc()
 
     def _load(self, ids: Collection[str]) -> tuple[dict[str, RowState], dict[str, set[str]]]:
         with self._db.reading() as connection:

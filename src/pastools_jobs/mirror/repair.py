@@ -14,7 +14,9 @@ from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.counts import rebuild_counts
 from pastools_jobs.db.engine import Database
+from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
+from pastools_jobs.metrics import observe_finished
 from pastools_jobs.mirror.apply import apply_event, apply_observed, end_unstarted, record_run
 from pastools_jobs.mirror.judge import Difference
 from pastools_jobs.mirror.observe import observe_job
@@ -50,7 +52,10 @@ class Repairs:
         if difference is Difference.RUN_MISMATCH:
             assert row is not None and row.run_id is not None
             await self._close_run(row.id, row.run_id)
-        return await self._db.run(lambda session: apply_observed(session, event))
+        changed, finished = await self._db.run(lambda session: _apply_observed(session, event))
+        if finished is not None:
+            observe_finished(finished)  # a terminate, a timeout: ended without recording it
+        return changed
 
     async def _close_run(self, job_id: str, run_id: str) -> None:
         """Record how the row's own run ended, unseen, before a newer one began: an open row
@@ -90,6 +95,13 @@ _WORKFLOW_MISSING = FailureInfo(
     type="WorkflowMissing",
     message="Temporal has no workflow for this job any more; retry it to run it again.",
 )
+
+
+def _apply_observed(session: Session, event: JobEvent) -> tuple[bool, Job | None]:
+    """`apply_observed`, and the row if it has just ended (for the metrics)."""
+    changed = apply_observed(session, event)
+    ended = changed and event.status.is_terminal
+    return changed, session.get(Job, event.job_id) if ended else None
 
 
 def _fail_orphan(session: Session, job_id: str) -> bool:
