@@ -1,7 +1,6 @@
 """What activities need from the worker process, handed to each activity group."""
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -9,8 +8,8 @@ from pydantic import BaseModel
 from activities.job import current_job_run
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.config import Settings
-from pastools_jobs.datasets.artifacts import ResumableFile, job_artifacts_dir
 from pastools_jobs.db.engine import Database
+from pastools_jobs.storage.base import ArtifactWriter, Storage
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -19,6 +18,7 @@ C = TypeVar("C", bound=BaseModel)
 class ActivityContext:
     settings: Settings
     db: Database
+    storage: Storage
 
 
 class ActivityGroup:
@@ -41,16 +41,12 @@ class ActivityGroup:
             return checkpoint()
         return checkpoint.model_validate(previous.checkpoint)
 
-    def artifacts_dir(self) -> Path:
-        """The running job's own artifacts directory; refused outside a job workflow, so
-        that no two jobs ever share one."""
-        return job_artifacts_dir(self.context.settings.artifacts_dir, current_job_run().job_id)
-
-    def artifact(self, name: str, resume_at: int | None) -> ResumableFile:
-        """One of the job's artifact files, synced as often as progress is heartbeated so
-        that each checkpoint can name a size already on disk."""
-        return ResumableFile(
-            self.artifacts_dir(),
+    def artifact(self, name: str, resume_at: int | None) -> ArtifactWriter:
+        """One of the running job's artifact files (refused outside a job workflow, so
+        that no two jobs ever share one), checkpointed as often as progress is
+        heartbeated at most. It blocks: call it in a thread."""
+        return self.context.storage.artifact_writer(
+            current_job_run().job_id,
             name,
             resume_at,
             checkpoint_interval=self.context.settings.heartbeat_interval_seconds,

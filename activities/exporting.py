@@ -24,8 +24,8 @@ from activities.context import ActivityGroup
 from activities.errors import project_or_fail
 from activities.progress import ProgressReporter
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.records import count_records, field_names, record_batches
+from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import ExportResult
 
 ExportFormat = Literal["csv", "jsonl", "parquet"]
@@ -44,7 +44,7 @@ class ExportCheckpoint(BaseModel):
     size: int = 0
     fields: list[str] | None = None
     finished: bool = False
-    """The whole file is on disk: a retry keeps it (or its part) and writes nothing."""
+    """The whole file is stored: a retry keeps it (or its part) and writes nothing."""
 
 
 def _cell(value: Any) -> str:
@@ -97,7 +97,7 @@ class ExportActivities(ActivityGroup):
         reporter = self.reporter()
         state = self.resume(ExportCheckpoint)
         name = f"export.{work.format}"  # the job's own directory says whose export it is
-        output = self.artifact(name, _resume_at(state, work.format))
+        output = await asyncio.to_thread(self.artifact, name, _resume_at(state, work.format))
         try:
             if not output.resumed:
                 state = ExportCheckpoint()  # the bytes it counted are gone: count afresh
@@ -120,7 +120,7 @@ class ExportActivities(ActivityGroup):
         work: ExportWork,
         state: ExportCheckpoint,
         encoder: _Encoder,
-        output: ResumableFile,
+        output: ArtifactWriter,
         reporter: ProgressReporter,
         total: int,
     ) -> None:

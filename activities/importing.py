@@ -23,7 +23,6 @@ from pastools_jobs.datasets.parquet_reader import parquet_rows
 from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, infer_format, read_batches
 from pastools_jobs.datasets.reading import Batch, Position, ReadLimits, RowError, SourceUnusable
 from pastools_jobs.datasets.records import upsert_records
-from pastools_jobs.datasets.sources import open_source
 from pastools_jobs.domain import SourceNotFound, UnsafeSource
 from workflows.results import BadRow, ImportResult
 
@@ -50,7 +49,7 @@ class ImportCheckpoint(BaseModel):
 class ImportActivities(ActivityGroup):
     @activity.defn(name="import_records")
     async def import_records(self, work: ImportWork) -> ImportResult:
-        stream = await asyncio.to_thread(self._open, work.source)
+        stream = await asyncio.to_thread(self._open, work.project_id, work.source)
         with stream:
             return await self._import(work, stream)
 
@@ -108,10 +107,10 @@ class ImportActivities(ActivityGroup):
                 session.connection(), project_id, [(key, doc) for _, key, doc in rows], utcnow()
             )
 
-    def _open(self, source: str) -> BinaryIO:
+    def _open(self, project_id: str, source: str) -> BinaryIO:
         """Checked again here, at open: the file may have been swapped since submission."""
         try:
-            return open_source(self.context.settings.resolved_import_dir, source)
+            return self.context.storage.open_source(project_id, source)
         except SourceNotFound as error:
             raise input_error(str(error), "SourceNotFound", source=source) from None
         except UnsafeSource as error:
@@ -137,7 +136,9 @@ def _bad_row(source: str, error: RowError, imported: int) -> ApplicationError:
 def _total(stream: BinaryIO, source_format: SourceFormat) -> int:
     """Bytes of a text source, rows of a Parquet file (its metadata says how many)."""
     if source_format != "parquet":
-        return os.fstat(stream.fileno()).st_size
+        size = stream.seek(0, os.SEEK_END)
+        stream.seek(0)
+        return size
     return parquet_rows(stream)
 
 

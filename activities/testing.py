@@ -12,7 +12,6 @@ import functools
 import json
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -22,7 +21,6 @@ from temporalio import activity
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import keys_present, record_batches
 from pastools_jobs.datasets.testsuite import DataTest, TestSuite, Verdict
@@ -84,7 +82,6 @@ class TestRunActivities(ActivityGroup):
             )
         await asyncio.to_thread(
             self._write_reports,
-            self.artifacts_dir(),
             work.project_id,
             snapshot.sha256,
             state.verdicts,
@@ -134,13 +131,11 @@ class TestRunActivities(ActivityGroup):
 
         return test.evaluate(batches, present)
 
-    def _write_reports(
-        self, directory: Path, project_id: str, suite_sha256: str, verdicts: list[Verdict]
-    ) -> None:
-        junit = ResumableFile(directory, JUNIT, None)
+    def _write_reports(self, project_id: str, suite_sha256: str, verdicts: list[Verdict]) -> None:
+        junit = self.artifact(JUNIT, None)
         junit.stream.write(junit_xml(project_id, suite_sha256, verdicts))
         junit.finish()
-        results = ResumableFile(directory, RESULTS, None)
+        results = self.artifact(RESULTS, None)
         body = [verdict.model_dump() for verdict in verdicts]
         results.stream.write(json.dumps(body, indent=2, ensure_ascii=False).encode())
         results.finish()

@@ -20,11 +20,11 @@ from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.artifacts import ResumableFile
 from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import count_records, record_batches
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.domain import InvalidJobInput
+from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import PathErrors, SchemaViolation, ValidationResult
 
 REPORT = "validation-report.jsonl"
@@ -78,7 +78,7 @@ class ValidationActivities(ActivityGroup):
         reporter = self.reporter()
         state = self.resume(ValidationCheckpoint)
         resume_at = state.size if state.after_key or state.finished else None
-        report = self.artifact(REPORT, resume_at)
+        report = await asyncio.to_thread(self.artifact, REPORT, resume_at)
         try:
             if not report.resumed:
                 state = ValidationCheckpoint()  # the lines it counted are gone: count afresh
@@ -102,7 +102,7 @@ class ValidationActivities(ActivityGroup):
         work: ValidationWork,
         validator: Any,
         state: ValidationCheckpoint,
-        report: ResumableFile,
+        report: ArtifactWriter,
         reporter: ProgressReporter,
         total: int,
     ) -> None:

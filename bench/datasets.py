@@ -195,14 +195,21 @@ def baseline_validation(url: str, project: str, rows: int) -> float:
     return rate
 
 
+def copy_source(api: JobsApi, project: str, source: Path) -> None:
+    """Into the project's import files, as an upload would (a symlink out is refused)."""
+    sink = api.stack.storage.upload(project, source.name)
+    with source.open("rb") as stream:
+        while chunk := stream.read(1 << 20):
+            sink.write(chunk)
+    sink.commit()
+
+
 def measure_backend(api: JobsApi, source: Path, rows: int, scratch: Path) -> list[Row]:
     name = api.stack.name
-    import_dir = api.stack.base / "imports"
-    import_dir.mkdir(exist_ok=True)
-    shutil.copyfile(source, import_dir / source.name)  # a symlink out would be refused
     baseline_project = f"baseline-{name}"
     base_import = baseline_import(api.stack.database_url, source, baseline_project, rows)
     project = api.create_project(f"bench-{name}")
+    copy_source(api, project, source)
     import_rate, import_rss = platform_rate(
         api, "import", project, rows, source=source.name, key_column="id"
     )

@@ -24,6 +24,7 @@ from pastools_jobs.devserver import TemporalBinaryMissing, start_dev_server
 from pastools_jobs.domain import JobError
 from pastools_jobs.logs import configure_logging
 from pastools_jobs.process import child_process_options, stop_process
+from pastools_jobs.storage import checked_storage
 from pastools_jobs.tracing import start_tracing
 
 # Flag name -> Settings field; every flag overrides its environment variable.
@@ -178,6 +179,7 @@ def run_api(settings: Settings) -> None:
 
     from pastools_jobs.api.app import create_app
 
+    checked_storage(settings)
     # uvicorn finishes the requests in flight, then re-raises the SIGTERM that stopped
     # it; reaching this handler means the stop was graceful, which is a clean exit.
     signal.signal(signal.SIGTERM, _exit_cleanly)
@@ -221,8 +223,8 @@ def run_up(settings: Settings) -> None:
     """
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    settings.resolved_import_dir.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={"data_dir": data_dir})
+    storage = checked_storage(settings)
     children: list[subprocess.Popen[bytes]] = []
     signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -244,7 +246,7 @@ def run_up(settings: Settings) -> None:
             f"  Temporal Web UI: {settings.resolved_ui_url}\n"
             f"  Temporal:        {settings.temporal_address}"
             f" (namespace {settings.temporal_namespace})\n"
-            f"  Import files from {settings.resolved_import_dir}\n"
+            f"  Import files:    {storage.location}/<project>/\n"
             "Logs are in the state directory. Press Ctrl-C to stop.",
             flush=True,
         )

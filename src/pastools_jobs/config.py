@@ -40,10 +40,26 @@ class Settings(BaseSettings):
     )
     import_dir: Path | None = Field(
         default=None,
-        description="Directory that import sources are read from; data_dir/imports when unset.",
+        description="Directory of import sources on local disk, one subdirectory per project "
+        "(uploads in its uploads/); data_dir/imports when unset.",
+    )
+    storage_url: str | None = Field(
+        default=None,
+        pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$",
+        description="`s3://bucket/prefix`: uploads, import sources and artifacts in an "
+        "S3-compatible object store (endpoint and credentials from the AWS_* variables); "
+        "unset: on local disk, under import_dir and data_dir/artifacts.",
+    )
+    storage_part_bytes: int = Field(
+        default=8 << 20,
+        ge=1 << 10,
+        description="Size of one part of a multipart upload to the object store, and of what "
+        "a checkpointed artifact can lose: S3 wants at least 5 MiB but for the last part.",
     )
     upload_max_bytes: int = Field(
-        default=1 << 30, gt=0, description="Largest file accepted by POST /api/uploads."
+        default=1 << 30,
+        gt=0,
+        description="Largest file accepted by POST /api/projects/{id}/uploads.",
     )
     request_max_bytes: int = Field(
         default=1 << 20,
@@ -158,7 +174,7 @@ class Settings(BaseSettings):
 
     def body_limit(self, path: str) -> int:
         """Uploads have their own, larger, limit; every other body the JSON one."""
-        if path.startswith("/api/uploads"):
+        if path.startswith("/api/projects/") and path.endswith("/uploads"):
             return self.upload_max_bytes
         return self.request_max_bytes
 

@@ -109,7 +109,9 @@ class SourceNotFound(UnsafeSource):
     title = "Import source not found"
 
     def __init__(self, source: str) -> None:
-        super().__init__(f"Import source '{source}' does not exist in the import directory.")
+        super().__init__(
+            f"Import source '{source}' does not exist among the project's import files."
+        )
 
 
 class InvalidJobInput(JobError):
@@ -152,6 +154,18 @@ class TemporalUnavailable(JobError):
 
     def __init__(self, detail: str = "The Temporal server cannot be reached; try again later."):
         super().__init__(detail)
+
+
+class StorageUnavailable(JobError):
+    """The object store cannot be reached or is overloaded: it passes, retry later."""
+
+    title = "File storage is unavailable"
+
+
+class StorageMisconfigured(JobError):
+    """The store answers but refuses us: credentials or bucket are wrong."""
+
+    title = "File storage is misconfigured"
 
 
 class NotAuthenticated(JobError):

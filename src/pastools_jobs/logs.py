@@ -54,6 +54,8 @@ def configure_logging(log_format: LogFormat) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonLines() if log_format == "json" else logging.Formatter(_TEXT))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    # boto3 says at INFO where it found credentials and endpoint, for every client made.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
 
 
 def connection_name(process: str) -> str:

@@ -10,7 +10,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -19,7 +18,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo
-from pastools_jobs.datasets.sources import check_source
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import (
@@ -46,6 +44,7 @@ from pastools_jobs.repository import (
     mark_cancel_requested,
     queued_job,
 )
+from pastools_jobs.storage.base import Storage
 from pastools_jobs.temporal import JobLauncher, unavailable_as_domain_error
 
 log = logging.getLogger(__name__)
@@ -70,10 +69,10 @@ class Submitted:
 
 
 class JobService:
-    def __init__(self, db: Database, launcher: JobLauncher, import_dir: Path) -> None:
+    def __init__(self, db: Database, launcher: JobLauncher, storage: Storage) -> None:
         self._db = db
         self._launcher = launcher
-        self._import_dir = import_dir
+        self._storage = storage
 
     async def submit(self, submission: Submission) -> Submitted:
         """The job exists once its row is committed: its workflow is started then, or, while
@@ -81,8 +80,8 @@ class JobService:
         job that is not there, and a replayed key never makes a second one."""
         source = submission.params.get("source")
         if isinstance(source, str):
-            # Any job type's `source` names a file in the import directory.
-            await asyncio.to_thread(check_source, self._import_dir, source)
+            # Any job type's `source` names one of its project's import sources.
+            await asyncio.to_thread(self._storage.check_source, submission.project_id, source)
         job = new_job(submission)
         claimed = await self._db.run(lambda session: claim(session, job))
         replayed = claimed is not job

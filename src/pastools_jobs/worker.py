@@ -26,6 +26,8 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.job_types import all_activity_groups, all_workflows
 from pastools_jobs.logs import JobLogContext
 from pastools_jobs.metrics import TABLES
+from pastools_jobs.storage import checked_storage
+from pastools_jobs.storage.base import Storage
 from pastools_jobs.temporal import connect
 from workflows.cleanup import CleanupFinishedJobs
 
@@ -44,8 +46,8 @@ def activity_methods(group: ActivityGroup) -> list[Any]:
     ]
 
 
-def build_worker(client: Client, settings: Settings, db: Database) -> Worker:
-    context = ActivityContext(settings=settings, db=db)
+def build_worker(client: Client, settings: Settings, db: Database, storage: Storage) -> Worker:
+    context = ActivityContext(settings=settings, db=db, storage=storage)
     activities = [
         method for group in all_activity_groups() for method in activity_methods(group(context))
     ]
@@ -136,12 +138,13 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    storage = await asyncio.to_thread(checked_storage, settings)
     client = await connect_when_ready(settings)
     db = Database(settings.resolved_database_url, application_name="pastools-worker")
     _serve_metrics(settings, db)
     await ensure_cleanup_schedule(client, settings)
     try:
-        async with build_worker(client, settings, db):
+        async with build_worker(client, settings, db, storage):
             log.info("worker polling task queue %s", settings.task_queue)
             await stop.wait()
             log.info("worker stopping")

@@ -109,10 +109,10 @@ def test_dismissing_the_confirmation_does_not_cancel(page: Page, api: JobsApi) -
 
 def test_retry_on_a_failed_job_brings_it_back(page: Page, api: JobsApi) -> None:
     project = api.create_project()
-    source = api.write_import(f"{project}.csv", b"")
+    source = api.write_import(project, f"{project}.csv", b"")
     job = api.submit("import", project, source=source)
     api.wait_for_status(job["id"], "failed")
-    api.write_import(source, "n\n1\n2\n")
+    api.write_import(project, source, "n\n1\n2\n")
     page.goto(f"{api.stack.url}/?project_id={project}")
 
     row(page, job["id"]).get_by_role("button", name="Retry").click()

@@ -81,8 +81,9 @@ def test_malformed_json_is_422(api: JobsApi) -> None:
     assert_problem(response, 422)
 
 
-def import_of(api: JobsApi, source: str) -> httpx.Response:
-    submission = {"type": "import", "project_id": new_project(), "params": {"source": source}}
+def import_of(api: JobsApi, source: str, project_id: str | None = None) -> httpx.Response:
+    project_id = project_id or new_project()
+    submission = {"type": "import", "project_id": project_id, "params": {"source": source}}
     return api.http.post("/api/jobs", json=submission)
 
 
@@ -106,21 +107,39 @@ def test_import_source_outside_the_import_directory_or_missing_is_400(
     assert api.http.get("/api/jobs/stats").json()["total"] == before, "a job was created"
 
 
+def local_disk_only(api: JobsApi) -> None:
+    if api.stack.on_object_store:
+        pytest.skip("symlinks and absolute paths are things of local disk, not of an object store")
+
+
 def test_symlink_out_of_the_import_directory_is_400(api: JobsApi, tmp_path: Path) -> None:
+    local_disk_only(api)
+    project = api.create_project()
     secret = tmp_path / "secret.csv"
     secret.write_text("id\n1\n")
-    link = api.stack.base / "imports" / f"{uuid.uuid4().hex}.csv"
-    link.parent.mkdir(exist_ok=True)
+    link = api.stack.base / "imports" / project / f"{uuid.uuid4().hex}.csv"
+    link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(secret)
-    body = assert_problem(import_of(api, link.name), 400)
+    body = assert_problem(import_of(api, link.name, project), 400)
     assert "outside the import directory" in body["detail"]
 
 
 def test_absolute_path_inside_the_import_directory_is_accepted(api: JobsApi) -> None:
+    local_disk_only(api)
     project = api.create_project()
-    name = api.write_import(f"{project}.csv", "id\n1\n")
-    job = api.submit("import", project, source=str(api.stack.base / "imports" / name))
+    name = api.write_import(project, f"{project}.csv", "id\n1\n")
+    source = str(api.stack.base / "imports" / project / name)
+    job = api.submit("import", project, source=source)
     assert api.wait_for_status(job["id"], "completed", "failed")["status"] == "completed"
+
+
+def test_a_project_cannot_import_another_projects_file(api: JobsApi) -> None:
+    owner, other = api.create_project(), api.create_project()
+    source = api.write_import(owner, "private.csv", "id,secret\n1,x\n")
+    body = assert_problem(import_of(api, source, other), 400)
+    assert "does not exist" in body["detail"]
+    for climb in (f"../{owner}/{source}", f"uploads/../../{owner}/{source}"):
+        assert "'..'" in assert_problem(import_of(api, climb, other), 400)["detail"]
 
 
 def test_body_past_the_limit_is_413_whether_its_length_is_declared_or_not(api: JobsApi) -> None:

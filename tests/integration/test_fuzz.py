@@ -49,8 +49,6 @@ def fuzz_stack(
 ) -> Iterator[Stack]:
     base: Path = tmp_path_factory.mktemp("stack-fuzz")
     stack = start_stack("fuzz", base, temporal, f"sqlite:///{base / 'jobs.sqlite3'}", worker=False)
-    (base / "imports").mkdir(exist_ok=True)
-    (base / "imports" / "people.csv").write_text("id,name\n1,Ada\n")
     yield stack
     stack.stop()
 

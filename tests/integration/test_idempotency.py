@@ -141,7 +141,7 @@ async def stack_service(api: JobsApi, launcher: type[JobLauncher]) -> JobService
         api.stack.temporal.address, data_converter=pydantic_data_converter
     )
     db = Database(api.stack.database_url, application_name="pastools-tests")
-    return JobService(db, launcher(client, api.stack.task_queue), api.stack.base)
+    return JobService(db, launcher(client, api.stack.task_queue), api.stack.storage)
 
 
 def probe_submission(project: str) -> Submission:

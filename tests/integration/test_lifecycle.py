@@ -107,8 +107,9 @@ def test_job_terminated_from_the_temporal_cli_shows_failed_with_the_reason(
 def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     api: JobsApi,
 ) -> None:
-    source = api.write_import(f"{new_project()}.csv", b"")
-    job = api.submit("import", api.create_project(), source=source)
+    project = api.create_project()
+    source = api.write_import(project, "retried.csv", b"")
+    job = api.submit("import", project, source=source)
 
     failed = api.wait_for_status(job["id"], "failed")
     assert failed["error"]["type"] == "SourceUnusable"
@@ -117,7 +118,7 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     attempts = api.activity_attempts(job["id"])
     assert attempts == [1], f"an input error was retried: attempts {attempts}"
 
-    api.write_import(source, "name\na\nb\nc\n")
+    api.write_import(project, source, "name\na\nb\nc\n")
 
     response = api.http.post(f"/api/jobs/{job['id']}/retry")
     assert response.status_code == 200, response.text

@@ -35,7 +35,7 @@ def test_reimporting_existing_keys_logs_no_error_on_the_server(
 ) -> None:
     project = api.create_project()
     source = api.write_import(
-        f"{project}.csv", "id,name\n" + "".join(f"{i},n{i}\n" for i in range(ROWS))
+        project, f"{project}.csv", "id,name\n" + "".join(f"{i},n{i}\n" for i in range(ROWS))
     )
     logged_before = postgres.log.stat().st_size
     run_import(api, project, source)  # adds the keys

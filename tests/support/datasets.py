@@ -40,7 +40,7 @@ def big_project(api: JobsApi) -> BigProject:
         lines = "".join(
             f'{{"id": "r{i:07d}", "n": {i}, "tag": "t{i % 97}"}}\n' for i in range(ROWS)
         )
-        source = api.write_import(f"{project}.jsonl", lines)
+        source = api.write_import(project, f"{project}.jsonl", lines)
         job = api.submit("import", project, source=source, key_column="id")
         done = api.wait_for_status(job["id"], "completed", timeout=120)
         assert done["status"] == "completed"

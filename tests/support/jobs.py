@@ -34,7 +34,7 @@ class JobsApi:
     def submit_failing_import(self, project_id: str, name: str = "empty.csv") -> dict[str, Any]:
         """An import that is accepted (its file exists) and fails when it runs: the file is
         empty, an input error, so it fails at once without retries."""
-        source = self.write_import(f"{uuid.uuid4().hex[:10]}-{name}", b"")
+        source = self.write_import(project_id, f"{uuid.uuid4().hex[:10]}-{name}", b"")
         return self.submit("import", project_id, source=source)
 
     def create_project(self, project_id: str | None = None) -> str:
@@ -43,12 +43,10 @@ class JobsApi:
         assert response.status_code == 201, response.text
         return project_id
 
-    def write_import(self, name: str, content: str | bytes) -> str:
-        """A file in the stack's import directory; returns its name as a source."""
-        directory = self.stack.base / "imports"
-        directory.mkdir(exist_ok=True)
-        data = content.encode() if isinstance(content, str) else content
-        (directory / name).write_bytes(data)
+    def write_import(self, project_id: str, name: str, content: str | bytes) -> str:
+        """One of the project's import sources, written through the stack's storage (its
+        import directory, or its bucket); returns its name as a source."""
+        self.stack.put_source(project_id, name, content)
         return name
 
     def get(self, job_id: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ def populate(api: JobsApi) -> None:
     for project in ("catalogue", "billing"):
         api.create_project(project)
         rows = "".join(f'{{"sku": "{project[:3]}-{i}", "price": {i % 40}}}\n' for i in range(500))
-        source = api.write_import(f"{project}.jsonl", rows)
+        source = api.write_import(project, f"{project}.jsonl", rows)
         api.wait_for_status(
             api.submit("import", project, source=source, key_column="sku")["id"], "completed"
         )

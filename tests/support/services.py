@@ -1,5 +1,6 @@
-"""Real services for the tests: a Temporal dev server, a PostgreSQL cluster, and stacks
-of worker + API processes running the platform's own commands against them."""
+"""Real services for the tests: a Temporal dev server, a PostgreSQL cluster, an
+S3-compatible object store, and stacks of worker + API processes running the platform's
+own commands against them."""
 
 import glob
 import os
@@ -17,6 +18,8 @@ import psycopg
 from pastools_jobs.config import Settings
 from pastools_jobs.devserver import start_dev_server, temporal_binary
 from pastools_jobs.process import child_process_options, stop_process
+from pastools_jobs.storage import open_storage
+from pastools_jobs.storage.base import Storage
 from tests.support.waiting import wait_for
 
 
@@ -177,6 +180,74 @@ def start_postgres(base: Path) -> PostgresCluster:
     return cluster
 
 
+TEST_PART_BYTES = 64 << 10
+"""Parts of multipart uploads in the tests: small, so that modest files span several."""
+
+
+@dataclass
+class ObjectStore:
+    """moto's standalone S3 server: the real protocol (multipart uploads, ranged reads,
+    ETags) over HTTP, as MinIO or AWS would answer it, with a small minimum part size."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """What a process needs to reach it: boto3's usual variables."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "pastools-tests",
+            "AWS_SECRET_ACCESS_KEY": "pastools-tests-secret",
+            "AWS_REGION": "us-east-1",
+        }
+
+    def storage_env(self, bucket: str) -> dict[str, str]:
+        """A new bucket, and the settings of a stack that keeps its files there."""
+        import boto3
+
+        env = self.client_env
+        boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_REGION"],
+        ).create_bucket(Bucket=bucket)
+        return {
+            **self.client_env,
+            "PASTOOLS_STORAGE_URL": f"s3://{bucket}/jobs",
+            "PASTOOLS_STORAGE_PART_BYTES": str(TEST_PART_BYTES),
+        }
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def start_object_store(base: Path) -> ObjectStore:
+    base.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {
+        **os.environ,
+        "S3_UPLOAD_PART_MIN_SIZE": str(TEST_PART_BYTES),
+        "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(8 << 20),
+    }
+    with (base / "moto.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            **child_process_options(),
+        )
+    wait_for(lambda: port_open(port), timeout=60, what="the S3 server")
+    return ObjectStore(port, process)
+
+
 @dataclass
 class Stack:
     """One deployment of the platform: its own database and task queue, a worker and an API."""
@@ -191,6 +262,8 @@ class Stack:
     admin_token: str = ""
     replicas: list["ApiReplica"] = field(default_factory=list)
     """APIs beyond the first, on other ports: the same database and task queue."""
+    worker_replicas: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    """Workers beyond the first, on the same task queue."""
 
     @property
     def auth_headers(self) -> dict[str, str]:
@@ -242,6 +315,27 @@ class Stack:
     def backend(self) -> str:
         return "sqlite" if self.database_url.startswith("sqlite") else "postgresql"
 
+    @property
+    def on_object_store(self) -> bool:
+        return "PASTOOLS_STORAGE_URL" in self.env
+
+    @property
+    def storage(self) -> Storage:
+        """The platform's own storage, as this stack's processes see it."""
+        return open_storage(
+            Settings(
+                data_dir=self.base,
+                storage_url=self.env.get("PASTOOLS_STORAGE_URL"),
+                storage_part_bytes=int(self.env.get("PASTOOLS_STORAGE_PART_BYTES", 8 << 20)),
+            )
+        )
+
+    def put_source(self, project_id: str, name: str, content: str | bytes) -> None:
+        """An import source of the project's, as a user (or an upload) would leave it."""
+        sink = self.storage.upload(project_id, name)
+        sink.write(content.encode() if isinstance(content, str) else content)
+        sink.commit()
+
     def _spawn(
         self, command: str, env: dict[str, str] | None = None, log_name: str | None = None
     ) -> subprocess.Popen[bytes]:
@@ -290,6 +384,13 @@ class Stack:
         wait_for(replica.ready, timeout=60, what=f"the {self.name} API on port {port}")
         return replica
 
+    def start_worker_replica(self, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        """One more worker of this stack; `env` overrides (its own metrics port, say)."""
+        name = f"worker-{len(self.worker_replicas) + 2}"
+        worker = self._spawn("worker", {**self.env, **(env or {})}, name)
+        self.worker_replicas.append(worker)
+        return worker
+
     def start_mirror(self) -> subprocess.Popen[bytes]:
         """`pastools mirror`, the mirror alone, with this stack's settings."""
         return self._spawn("mirror")
@@ -318,7 +419,7 @@ class Stack:
     def stop(self) -> None:
         for replica in self.replicas:
             stop_process(replica.process)
-        for process in (self.api, self.worker):
+        for process in (self.api, self.worker, *self.worker_replicas):
             if process is not None:
                 stop_process(process)
 

@@ -20,6 +20,7 @@ from pastools_jobs.config import Settings
 from pastools_jobs.contracts import Progress
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
+from pastools_jobs.storage import open_storage
 
 
 @pytest.fixture
@@ -27,7 +28,8 @@ def context(tmp_path: Path) -> Iterator[ActivityContext]:
     url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     upgrade_database(url)
     db = Database(url, application_name="pastools-tests")
-    yield ActivityContext(settings=Settings(data_dir=tmp_path), db=db)
+    settings = Settings(data_dir=tmp_path)
+    yield ActivityContext(settings=settings, db=db, storage=open_storage(settings))
     db.dispose()
 
 
@@ -52,16 +54,24 @@ def without_job() -> ActivityEnvironment:
     return env
 
 
-def test_the_artifacts_directory_is_the_jobs_own(group: ActivityGroup, tmp_path: Path) -> None:
+def test_an_artifact_is_the_jobs_own(group: ActivityGroup, tmp_path: Path) -> None:
     env = ActivityEnvironment()
     env.info = dataclasses.replace(env.info, workflow_id="job-42")
 
-    assert env.run(group.artifacts_dir) == (tmp_path / "artifacts" / "job-42").resolve()
+    def write() -> None:
+        output = group.artifact("report.txt", None)
+        output.stream.write(b"done\n")
+        output.finish()
+
+    env.run(write)
+    storage = group.context.storage
+    assert [artifact.name for artifact in storage.list_artifacts("job-42")] == ["report.txt"]
+    assert storage.list_artifacts("job-43") == []
 
 
 def test_an_activity_without_a_job_writes_no_artifacts(group: ActivityGroup) -> None:
     with pytest.raises(ApplicationError, match="only by activities of a job") as raised:
-        without_job().run(group.artifacts_dir)
+        without_job().run(group.artifact, "report.txt", None)
     assert raised.value.non_retryable
 
 

@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from pastools_jobs.datasets import artifacts
-from pastools_jobs.datasets.artifacts import ResumableFile, list_artifacts
+from pastools_jobs.storage.base import ArtifactBusy
+from pastools_jobs.storage.local import LocalStorage
+from pastools_jobs.storage.resumable_file import ResumableFile
 
 NAME = "p-export.csv"
+
+
+def listed(directory: Path) -> list[str]:
+    """The artifacts the API would list, `directory` being a job's own."""
+    storage = LocalStorage(directory.parent / "imports", directory.parent)
+    return [artifact.name for artifact in storage.list_artifacts(directory.name)]
 
 
 def finished_content(directory: Path) -> bytes:
@@ -30,7 +37,7 @@ def test_a_retry_after_the_rename_keeps_the_finished_file(tmp_path: Path) -> Non
     assert retry.finish() == checkpoint
 
     assert finished_content(tmp_path) == b"key\na\nb\n"
-    assert [artifact.name for artifact in list_artifacts(tmp_path)] == [NAME]
+    assert listed(tmp_path) == [NAME]
 
 
 def test_a_retry_whose_checkpoint_lags_the_finished_file_goes_on_from_it(tmp_path: Path) -> None:
@@ -68,9 +75,9 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_part(tmp_path: Pat
     first.stream.write(b"key\na\n")
     checkpoint = first.checkpoint()
 
-    with pytest.raises(artifacts.ArtifactBusy):
+    with pytest.raises(ArtifactBusy):
         ResumableFile(tmp_path, NAME, checkpoint)
-    with pytest.raises(artifacts.ArtifactBusy):
+    with pytest.raises(ArtifactBusy):
         ResumableFile(tmp_path, NAME, None)
 
     first.stream.write(b"b\n")
@@ -88,10 +95,10 @@ def test_a_retry_meeting_a_rename_still_held_leaves_the_finished_file(tmp_path: 
     checkpoint = first.checkpoint()
     first.part.replace(first.final)  # finish() up to the rename, the lock still held
 
-    with pytest.raises(artifacts.ArtifactBusy):
+    with pytest.raises(ArtifactBusy):
         ResumableFile(tmp_path, NAME, checkpoint)
 
-    assert [a.name for a in list_artifacts(tmp_path)] == [NAME]
+    assert listed(tmp_path) == [NAME]
     first.close()
     retry = ResumableFile(tmp_path, NAME, checkpoint)
     assert retry.finish() == checkpoint

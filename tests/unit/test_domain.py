@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pastools_jobs.datasets.artifacts import find_artifact, job_artifacts_dir, list_artifacts
 from pastools_jobs.domain import (
     TERMINAL_STATUSES,
     InvalidJobInput,
@@ -18,6 +17,8 @@ from pastools_jobs.domain import (
 )
 from pastools_jobs.paths import UnsafePath, open_under, resolve_under
 from pastools_jobs.repository import decode_cursor, encode_cursor
+from pastools_jobs.storage.base import find_artifact, job_folder, project_folder
+from pastools_jobs.storage.local import LocalStorage
 
 ORDER = [JobStatus.QUEUED, JobStatus.RUNNING]
 
@@ -113,19 +114,20 @@ def test_a_new_project_id_starts_with_a_letter_or_digit_and_has_no_other_charact
 
 
 @given(st.text(min_size=1, max_size=50), st.text(min_size=1, max_size=50))
-def test_each_job_has_its_own_artifacts_directory_inside_the_root(first: str, second: str):
-    root = Path("/artifacts")
-    directory = job_artifacts_dir(root, first)
-    assert directory.parent == root and directory.name not in (".", "..", "")
-    assert (directory == job_artifacts_dir(root, second)) == (first == second)
+def test_each_job_and_each_project_has_a_folder_of_its_own(first: str, second: str):
+    for folder in (job_folder, project_folder):
+        name = folder(first)
+        assert "/" not in name and "\\" not in name and name not in (".", "..", "")
+        assert (name == folder(second)) == (first == second)
 
 
 def test_artifacts_are_only_the_jobs_own_plain_files(tmp_path: Path):
-    directory = job_artifacts_dir(tmp_path / "artifacts", "job-1")
+    storage = LocalStorage(tmp_path / "imports", tmp_path / "artifacts")
+    directory = storage.job_dir("job-1")
     directory.mkdir(parents=True)
     (directory / "export.csv").write_text("id\n")
     (tmp_path / "secret.txt").write_text("x\n")
     (directory / "link.txt").symlink_to(tmp_path / "secret.txt")
-    assert [artifact.name for artifact in list_artifacts(directory)] == ["export.csv"]
+    assert [artifact.name for artifact in storage.list_artifacts("job-1")] == ["export.csv"]
     for name in ("../secret.txt", "link.txt", "../../secret.txt", "/etc/passwd"):
-        assert find_artifact(directory, name) is None
+        assert find_artifact(storage, "job-1", name) is None

@@ -13,7 +13,6 @@ import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +27,6 @@ from activities.items import ItemActivities, ItemsWork
 from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import JobRequest, Progress
-from pastools_jobs.datasets.artifacts import job_artifacts_dir
 from pastools_jobs.datasets.projects import create_project
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.db.engine import Database
@@ -36,6 +34,7 @@ from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.repository import add_job, queued_job
+from pastools_jobs.storage import open_storage
 from workflows.probe_job import ProbeJob
 from workflows.results import ProbeResult
 
@@ -62,7 +61,7 @@ async def context(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Act
 
     await db.run(fill)
     settings = Settings(data_dir=base, database_url=url, heartbeat_interval_seconds=0.001)
-    yield ActivityContext(settings=settings, db=db)
+    yield ActivityContext(settings=settings, db=db, storage=open_storage(settings))
     db.dispose()
 
 
@@ -130,8 +129,8 @@ def export_work() -> ExportWork:
 
 
 def exported(context: ActivityContext, job_id: str) -> list[str]:
-    path = job_artifacts_dir(context.settings.artifacts_dir, job_id) / "export.jsonl"
-    return [json.loads(line)["key"] for line in Path(path).read_text().splitlines()]
+    content = b"".join(context.storage.read_artifact(job_id, "export.jsonl"))
+    return [json.loads(line)["key"] for line in content.decode().splitlines()]
 
 
 async def row_progress(context: ActivityContext, job_id: str) -> tuple[Any, ...]:

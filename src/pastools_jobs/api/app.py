@@ -35,6 +35,7 @@ from pastools_jobs.feed import JobFeed
 from pastools_jobs.metrics import TABLES
 from pastools_jobs.mirror.leadership import run_mirror
 from pastools_jobs.service import JobService
+from pastools_jobs.storage import open_storage
 from pastools_jobs.temporal import JobLauncher, connect
 from pastools_jobs.tracing import trace_requests
 
@@ -47,6 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not settings.auth_enabled:
         log.warning(NO_AUTH_WARNING)
 
+    storage = open_storage(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
@@ -57,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.db = db
         app.state.client = client
-        app.state.service = JobService(db, launcher, settings.resolved_import_dir)
+        app.state.storage = storage
+        app.state.service = JobService(db, launcher, storage)
         app.state.projects = ProjectService(db)
         app.state.feed = JobFeed(
             db,

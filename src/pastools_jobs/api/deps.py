@@ -13,6 +13,7 @@ from pastools_jobs.config import Settings
 from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
 from pastools_jobs.service import JobService
+from pastools_jobs.storage.base import Storage
 
 
 async def get_service(request: Request) -> JobService:
@@ -31,7 +32,12 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+async def get_storage(request: Request) -> Storage:
+    return request.app.state.storage  # type: ignore[no-any-return]
+
+
 DatabaseDep = Annotated[Database, Depends(get_database)]
 ServiceDep = Annotated[JobService, Depends(get_service)]
 ProjectServiceDep = Annotated[ProjectService, Depends(get_project_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+StorageDep = Annotated[Storage, Depends(get_storage)]

@@ -29,6 +29,8 @@ from pastools_jobs.domain import (
     ProjectExists,
     ProjectNotFound,
     SourceNotFound,
+    StorageMisconfigured,
+    StorageUnavailable,
     TemporalUnavailable,
     UnsafeSource,
 )
@@ -54,6 +56,8 @@ _STATUS_OF: dict[type[JobError], int] = {
     SourceNotFound: 400,
     PayloadTooLarge: 413,
     TemporalUnavailable: 503,
+    StorageUnavailable: 503,
+    StorageMisconfigured: 503,
 }
 
 
@@ -84,7 +88,7 @@ _WHY = {
     404: "No such job, project or record.",
     409: "The job's status does not allow this, or the project exists.",
     422: "Invalid input.",
-    503: "Temporal or the database is unreachable.",
+    503: "Temporal, the database or the file storage is unreachable.",
 }
 
 

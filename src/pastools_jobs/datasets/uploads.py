@@ -1,23 +1,24 @@
-"""Receiving an import file over HTTP: multipart, streamed to disk, size-limited.
+"""Receiving an import file over HTTP: multipart, streamed to storage, size-limited.
 
 The body is parsed as it arrives (FastAPI would spool the whole of it before our code
-ran), bytes are counted while streaming, and the file is renamed into the import
-directory only when complete, so a refused or broken upload leaves nothing behind.
+ran), in a worker thread since storage writes block, bytes are counted while streaming,
+and the file is published among the project's sources only when complete, so a refused
+or broken upload leaves nothing behind.
 """
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from pastools_jobs.domain import InvalidJobInput, PayloadTooLarge
+from pastools_jobs.storage.base import UPLOADS, Storage, UploadSink
 
-UPLOADS = "uploads"
 FIELD = "file"
 
 
@@ -35,16 +36,16 @@ def _safe_name(filename: str) -> str:
 
 
 class _FilePart:
-    """Multipart callbacks that write the `file` field to disk as it arrives."""
+    """Multipart callbacks that write the `file` field to storage as it arrives."""
 
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    def __init__(self, storage: Storage, project_id: str) -> None:
+        self.storage = storage
+        self.project_id = project_id
         self.header_name = b""
         self.headers: dict[bytes, bytes] = {}
-        self.stream: BinaryIO | None = None
-        self.part: Path | None = None
+        self.sink: UploadSink | None = None
+        self.source: str | None = None
         self.filename: str | None = None
-        self.size = 0
         self.writing = False
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -62,33 +63,31 @@ class _FilePart:
         name = options.get(b"name", b"").decode()
         filename = options.get(b"filename")
         self.headers = {}
-        self.writing = name == FIELD and filename is not None and self.stream is None
+        self.writing = name == FIELD and filename is not None and self.sink is None
         if self.writing:
             assert filename is not None
             self.filename = filename.decode("utf-8", "replace")
-            self.part = self.directory / f".{uuid.uuid4().hex}.part"
-            self.stream = self.part.open("wb")
+            self.source = f"{UPLOADS}/{uuid.uuid4().hex[:12]}-{_safe_name(self.filename)}"
+            self.sink = self.storage.upload(self.project_id, self.source)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self.writing and self.stream is not None:
-            self.stream.write(data[start:end])
-            self.size += end - start
+        if self.writing and self.sink is not None:
+            self.sink.write(data[start:end])
 
     def on_part_end(self) -> None:
         self.writing = False
 
     def discard(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
-        if self.part is not None:
-            self.part.unlink(missing_ok=True)
+        if self.sink is not None:
+            self.sink.discard()
 
 
 async def store_upload(
     content_type: str,
     content_length: str | None,
     body: AsyncIterator[bytes],
-    import_dir: Path,
+    storage: Storage,
+    project_id: str,
     max_bytes: int,
 ) -> StoredUpload:
     kind, options = parse_options_header(content_type)
@@ -97,9 +96,7 @@ async def store_upload(
         raise InvalidJobInput(f"Send the file as multipart/form-data, in a field named '{FIELD}'.")
     if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
         raise PayloadTooLarge(max_bytes)
-    directory = import_dir / UPLOADS
-    directory.mkdir(parents=True, exist_ok=True)
-    part = _FilePart(directory)
+    part = _FilePart(storage, project_id)
     parser = MultipartParser(boundary, callbacks=_callbacks(part))  # type: ignore[arg-type]
     received = 0
     try:
@@ -107,16 +104,14 @@ async def store_upload(
             received += len(chunk)
             if received > max_bytes:
                 raise PayloadTooLarge(max_bytes)
-            parser.write(chunk)
+            await asyncio.to_thread(parser.write, chunk)
         parser.finalize()
-        if part.stream is None or part.part is None or part.filename is None:
+        if part.sink is None or part.source is None or part.filename is None:
             raise InvalidJobInput(f"The form has no file in a field named '{FIELD}'.")
-        part.stream.close()
-        name = f"{uuid.uuid4().hex[:12]}-{_safe_name(part.filename)}"
-        part.part.replace(directory / name)
-        return StoredUpload(f"{UPLOADS}/{name}", part.filename, part.size)
+        await asyncio.to_thread(part.sink.commit)
+        return StoredUpload(part.source, part.filename, part.sink.size)
     except BaseException as error:
-        part.discard()
+        await asyncio.shield(asyncio.to_thread(part.discard))
         if isinstance(error, MultipartParseError):
             raise InvalidJobInput(f"The multipart body is malformed: {error}") from None
         raise

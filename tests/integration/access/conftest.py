@@ -30,7 +30,7 @@ class World:
 
 def make_project(api: JobsApi) -> Project:
     project = api.create_project(f"acc-{uuid.uuid4().hex[:10]}")
-    source = api.write_import(f"{project}.csv", "id,name\n1,Ada\n2,Grace\n")
+    source = api.write_import(project, f"{project}.csv", "id,name\n1,Ada\n2,Grace\n")
     api.wait_for_status(
         api.submit("import", project, source=source, key_column="id")["id"], "completed"
     )

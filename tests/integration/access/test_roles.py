@@ -52,7 +52,13 @@ def actions(world: World) -> list[Action]:
             "schema", "PUT", f"/api/projects/{a.id}/schema", "operator", body={"type": "object"}
         ),
         Action("tests", "PUT", f"/api/projects/{a.id}/tests", "operator", body={"tests": []}),
-        Action("upload", "POST", "/api/uploads", "operator", files={"file": ("x.csv", b"id\n1\n")}),
+        Action(
+            "upload",
+            "POST",
+            f"/api/projects/{a.id}/uploads",
+            "operator",
+            files={"file": ("x.csv", b"id\n1\n")},
+        ),
         Action("cleanup", "POST", "/api/jobs/cleanup", "admin", body={"older_than_days": 3650}),
         Action(
             "create project",

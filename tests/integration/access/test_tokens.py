@@ -18,7 +18,7 @@ GUARDED = [
     ("POST", "/api/jobs"),
     ("POST", "/api/jobs/cleanup"),
     ("GET", "/api/projects"),
-    ("POST", "/api/uploads"),
+    ("POST", "/api/projects/some-project/uploads"),
 ]
 
 BAD_HEADERS = {

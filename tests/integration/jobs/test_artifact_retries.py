@@ -1,6 +1,7 @@
 """Export and validation attempts retried as Temporal retries them: the real activity, on
-a real database and real files, given the heartbeats of the attempt before (Temporal's
-stand-in is `ActivityEnvironment`; signals go to the real dev server)."""
+a real database and real files (on local disk and in the object store), given the
+heartbeats of the attempt before (Temporal's stand-in is `ActivityEnvironment`; signals
+go to the real dev server)."""
 
 import dataclasses
 import json
@@ -20,13 +21,14 @@ from activities.exporting import ExportActivities, ExportWork
 from activities.validating import REPORT, ValidationActivities, ValidationWork
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import Progress
-from pastools_jobs.datasets.artifacts import job_artifacts_dir, list_artifacts
 from pastools_jobs.datasets.projects import create_project, set_schema
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
+from pastools_jobs.storage import open_storage
+from pastools_jobs.storage.s3 import S3Storage
 from pastools_jobs.temporal import connect
-from tests.support.services import TemporalServer
+from tests.support.services import ObjectStore, TemporalServer
 from workflows.results import ExportResult
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -56,9 +58,16 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     database.dispose()
 
 
-@pytest.fixture
-def context(db: Database, tmp_path: Path) -> ActivityContext:
-    return ActivityContext(Settings(data_dir=tmp_path, heartbeat_interval_seconds=0.01), db)
+@pytest.fixture(params=["local disk", "object store"])
+def context(db: Database, tmp_path: Path, request: pytest.FixtureRequest) -> ActivityContext:
+    storage_url = None
+    if request.param == "object store":
+        store: ObjectStore = request.getfixturevalue("object_store")
+        storage_url = store.storage_env(f"retries-{tmp_path.name[-40:].lower()}".replace("_", "-"))[
+            "PASTOOLS_STORAGE_URL"
+        ]
+    settings = Settings(data_dir=tmp_path, heartbeat_interval_seconds=0.01, storage_url=storage_url)
+    return ActivityContext(settings, db, open_storage(settings))
 
 
 @pytest.fixture
@@ -99,7 +108,22 @@ async def export(context: ActivityContext, attempt: Attempt, export_format: str)
 
 
 def artifact_bytes(context: ActivityContext, job_id: str, name: str) -> bytes:
-    return (job_artifacts_dir(context.settings.artifacts_dir, job_id) / name).read_bytes()
+    return b"".join(context.storage.read_artifact(job_id, name))
+
+
+def leave_a_short_part(context: ActivityContext, job_id: str, name: str, data: bytes) -> None:
+    """What an attempt that died early leaves behind: less than its checkpoint says."""
+    storage = context.storage
+    if isinstance(storage, S3Storage):
+        key = storage.artifact_key(job_id, name)
+        upload = storage.client.create_multipart_upload(Bucket=storage.bucket, Key=key)
+        storage.client.upload_part(
+            Bucket=storage.bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=data
+        )
+        return
+    directory = context.settings.artifacts_dir / job_id
+    directory.mkdir(parents=True)
+    (directory / f"{name}.part").write_bytes(data)
 
 
 @pytest.mark.parametrize("export_format", ["csv", "jsonl", "parquet"])
@@ -117,8 +141,7 @@ async def test_an_export_retried_after_it_finished_its_file_keeps_it(
 
     assert retried == finished
     assert artifact_bytes(context, "exported", name) == content
-    directory = job_artifacts_dir(context.settings.artifacts_dir, "exported")
-    assert [artifact.name for artifact in list_artifacts(directory)] == [name]
+    assert [artifact.name for artifact in context.storage.list_artifacts("exported")] == [name]
 
 
 async def test_a_validation_retried_after_it_finished_its_report_keeps_it(
@@ -143,9 +166,7 @@ async def test_an_export_whose_checkpointed_bytes_are_gone_starts_over_and_count
     """A checkpoint past the end of the part: no zero padding, no rows counted twice."""
     expected = await export(context, Attempt(client, "reference", None), "csv")
     reference = artifact_bytes(context, "reference", expected.artifact)
-    directory = job_artifacts_dir(context.settings.artifacts_dir, "lost")
-    directory.mkdir(parents=True)
-    (directory / f"{expected.artifact}.part").write_bytes(reference[:10])
+    leave_a_short_part(context, "lost", expected.artifact, reference[:10])
     checkpoint = {"after_key": KEYS[5], "rows": 6, "size": len(reference), "fields": ["n"]}
     lost = Progress(done=6, total=len(KEYS), message="", checkpoint=checkpoint)
 
@@ -158,6 +179,8 @@ async def test_an_export_whose_checkpointed_bytes_are_gone_starts_over_and_count
 async def test_an_export_heartbeats_only_checkpoints_whose_bytes_are_synced(
     context: ActivityContext, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    if isinstance(context.storage, S3Storage):
+        pytest.skip("fsync is local disk's; in the object store, uploaded parts are durable")
     synced = [0]
     real_fsync = os.fsync
 

@@ -28,7 +28,7 @@ def project_with(api: JobsApi, rows: list[dict], key: str = "id") -> str:
 
 def import_rows(api: JobsApi, project: str, rows: list[dict], key: str = "id") -> None:
     content = "".join(json.dumps(row) + "\n" for row in rows)
-    source = api.write_import(f"{uuid.uuid4().hex}.jsonl", content)
+    source = api.write_import(project, f"{uuid.uuid4().hex}.jsonl", content)
     job = api.submit("import", project, source=source, key_column=key)
     assert api.wait_for_status(job["id"], "completed", "failed")["status"] == "completed"
 

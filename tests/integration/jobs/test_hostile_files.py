@@ -158,7 +158,7 @@ def test_hostile_file_fails_clearly_in_bounded_memory_and_the_worker_goes_on(
     if case.heavy and api.stack.backend != "sqlite":
         pytest.skip("a large file: once, on SQLite, is enough")
     project = api.create_project()
-    source = api.write_import(f"{project}-{case.name}", case.content())
+    source = api.write_import(project, f"{project}-{case.name}", case.content())
     assert_imports_a_good_file(api, project)  # and the worker has loaded all it needs
     assert api.stack.worker is not None
     memory = PeakMemory(api.stack.worker.pid)
@@ -173,7 +173,7 @@ def test_hostile_file_fails_clearly_in_bounded_memory_and_the_worker_goes_on(
 
 
 def assert_imports_a_good_file(api: JobsApi, project: str) -> None:
-    source = api.write_import(f"{project}-ok.csv", "id\n1\n")
+    source = api.write_import(project, f"{project}-ok.csv", "id\n1\n")
     done = run_import(api, project, source=source)
     assert done["status"] == "completed", done["error"]
 
@@ -181,7 +181,7 @@ def assert_imports_a_good_file(api: JobsApi, project: str) -> None:
 def test_bad_lines_are_skipped_with_their_reasons_under_on_error_skip(api: JobsApi) -> None:
     project = api.create_project()
     content = b'{"id": "a"}\n[1, 2]\n{"id": "b", "name": "Bj\xf6rk"}\n{"id": "c"}\n'
-    source = api.write_import(f"{project}.jsonl", content)
+    source = api.write_import(project, f"{project}.jsonl", content)
 
     done = run_import(api, project, source=source, key_column="id", on_error="skip")
 
@@ -197,13 +197,15 @@ def test_a_source_swapped_for_a_symlink_out_after_submission_is_not_read(
     api: JobsApi, tmp_path: Path
 ) -> None:
     """The import checks the source again when it opens it: here, on a retry."""
+    if api.stack.on_object_store:
+        pytest.skip("a symlink is a thing of local disk: an object store has none")
     project = api.create_project()
-    source = api.write_import(f"{project}.csv", b"")
+    source = api.write_import(project, f"{project}.csv", b"")
     job = api.submit("import", project, source=source)
     assert api.wait_for_status(job["id"], "failed")["error"]["type"] == "SourceUnusable"
     secret = tmp_path / "secret.csv"
     secret.write_text("id,password\n1,hunter2\n")
-    swapped = api.stack.base / "imports" / source
+    swapped = api.stack.base / "imports" / project / source
     swapped.unlink()
     swapped.symlink_to(secret)
 

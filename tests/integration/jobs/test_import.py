@@ -33,7 +33,7 @@ def run_import(api: JobsApi, project: str, **params) -> dict:
 def test_csv_import_keyed_by_a_column_and_reimport_upserts(api: JobsApi) -> None:
     project = api.create_project()
     source = api.write_import(
-        f"{project}.csv", 'id,name,city\n1,Ada,"London, UK"\n2,Linus,Helsinki\n'
+        project, f"{project}.csv", 'id,name,city\n1,Ada,"London, UK"\n2,Linus,Helsinki\n'
     )
 
     done = run_import(api, project, source=source, key_column="id")
@@ -45,7 +45,7 @@ def test_csv_import_keyed_by_a_column_and_reimport_upserts(api: JobsApi) -> None
     }
     assert done["progress"]["percent"] == 100
 
-    api.write_import(source, "id,name,city\n2,Linus,Portland\n3,Grace,Arlington\n")
+    api.write_import(project, source, "id,name,city\n2,Linus,Portland\n3,Grace,Arlington\n")
     again = run_import(api, project, source=source, key_column="id")
     assert again["status"] == "completed"
     assert set(records(api, project)) == {"1", "2", "3"}
@@ -55,13 +55,13 @@ def test_csv_import_keyed_by_a_column_and_reimport_upserts(api: JobsApi) -> None
 def test_jsonl_and_parquet_imports(api: JobsApi) -> None:
     project = api.create_project()
     lines = "\n".join(json.dumps({"sku": f"s{i}", "qty": i}) for i in range(5))
-    jsonl = api.write_import(f"{project}.jsonl", lines + "\n")
+    jsonl = api.write_import(project, f"{project}.jsonl", lines + "\n")
     assert run_import(api, project, source=jsonl, key_column="sku")["status"] == "completed"
 
     table = pa.table({"sku": ["p1", "p2"], "price": [1.5, 2.25]})
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    parquet = api.write_import(f"{project}.parquet", buffer.getvalue())
+    parquet = api.write_import(project, f"{project}.parquet", buffer.getvalue())
     done = run_import(api, project, source=parquet, key_column="sku")
     assert done["status"] == "completed", done["error"]
 
@@ -83,7 +83,7 @@ def test_bad_csv_row_fails_the_job_naming_file_line_and_reason_and_keeps_good_ro
     api: JobsApi, content: bytes, line: int, reason: str
 ) -> None:
     project = api.create_project()
-    source = api.write_import(f"{project}.csv", content)
+    source = api.write_import(project, f"{project}.csv", content)
 
     failed = run_import(api, project, source=source, key_column="id")
 
@@ -97,7 +97,7 @@ def test_bad_csv_row_fails_the_job_naming_file_line_and_reason_and_keeps_good_ro
 def test_skip_mode_counts_bad_rows_and_keeps_the_first_examples(api: JobsApi) -> None:
     project = api.create_project()
     lines = [json.dumps({"k": "a"}), "[1, 2]", "{not json", json.dumps({"k": "b"}), '"x"']
-    source = api.write_import(f"{project}.jsonl", "\n".join(lines) + "\n")
+    source = api.write_import(project, f"{project}.jsonl", "\n".join(lines) + "\n")
 
     done = run_import(api, project, source=source, key_column="k", on_error="skip", max_examples=2)
 
@@ -122,7 +122,7 @@ def test_unusable_source_fails_with_a_clear_reason(
     api: JobsApi, name: str, content: bytes, params: dict, reason: str
 ) -> None:
     project = api.create_project()
-    source = api.write_import(f"{project}-{name}", content)
+    source = api.write_import(project, f"{project}-{name}", content)
     failed = run_import(api, project, source=source, **params)
     assert failed["status"] == "failed"
     assert failed["error"]["type"] == "SourceUnusable"
@@ -130,7 +130,7 @@ def test_unusable_source_fails_with_a_clear_reason(
 
 
 def test_import_into_a_missing_project_fails_clearly(api: JobsApi) -> None:
-    source = api.write_import("orphan.csv", "id\n1\n")
+    source = api.write_import("no-such-project", "orphan.csv", "id\n1\n")
     failed = run_import(api, "no-such-project", source=source)
     assert failed["error"]["type"] == "ProjectNotFound"
 
@@ -141,7 +141,7 @@ def big_csv(rows: int) -> str:
 
 def test_cancelled_import_leaves_whole_batches_only(api: JobsApi) -> None:
     project = api.create_project()
-    source = api.write_import(f"{project}.csv", big_csv(400_000))
+    source = api.write_import(project, f"{project}.csv", big_csv(400_000))
     job = api.submit("import", project, source=source, key_column="id", batch_rows=1000)
     api.wait_for_job(job["id"], lambda j: j["progress"]["done"] > 0, what="some progress")
 
@@ -157,7 +157,7 @@ def test_cancelled_import_leaves_whole_batches_only(api: JobsApi) -> None:
 def test_worker_killed_mid_import_resumes_and_imports_each_key_once(api: JobsApi) -> None:
     project = api.create_project()
     rows = 300_000
-    source = api.write_import(f"{project}.csv", big_csv(rows))
+    source = api.write_import(project, f"{project}.csv", big_csv(rows))
     job = api.submit("import", project, source=source, key_column="id", batch_rows=1000)
     api.wait_for_job(
         job["id"], lambda j: j["progress"]["percent"] >= 20, what="a fifth imported", timeout=60
@@ -194,7 +194,7 @@ def test_utf16_and_utf32_csv_imports_with_the_right_values(
     api: JobsApi, encoding: str, content: bytes
 ) -> None:
     project = api.create_project()
-    source = api.write_import(f"{project}.csv", content)
+    source = api.write_import(project, f"{project}.csv", content)
 
     done = run_import(api, project, source=source, key_column="id", encoding=encoding)
 

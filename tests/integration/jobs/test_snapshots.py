@@ -35,7 +35,7 @@ def numbered(stack: Stack) -> str:
         api = JobsApi(client, stack)
         project = api.create_project()
         lines = "".join(f'{{"id": "r{n:07d}", "n": {n}}}\n' for n in range(ROWS))
-        source = api.write_import(f"{project}.jsonl", lines)
+        source = api.write_import(project, f"{project}.jsonl", lines)
         job = api.submit("import", project, source=source, key_column="id")
         assert api.wait_for_status(job["id"], "completed", "failed", timeout=120)["status"] == (
             "completed"

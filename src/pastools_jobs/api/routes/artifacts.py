@@ -1,17 +1,18 @@
 """/api/jobs/{id}/artifacts: the files a job produced, listed and downloaded."""
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from pastools_jobs.api.auth import PrincipalDep, authenticated, visible_job
-from pastools_jobs.api.deps import ServiceDep, SettingsDep
+from pastools_jobs.api.deps import ServiceDep, StorageDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import JobId
-from pastools_jobs.datasets.artifacts import find_artifact, job_artifacts_dir, list_artifacts
 from pastools_jobs.domain import ArtifactNotFound
+from pastools_jobs.storage.base import find_artifact
 
 router = APIRouter(
     prefix="/api/jobs",
@@ -35,12 +36,11 @@ async def job_artifacts(
     job_id: JobId,
     request: Request,
     service: ServiceDep,
-    settings: SettingsDep,
+    storage: StorageDep,
     principal: PrincipalDep,
 ) -> list[ArtifactOut]:
     """Finished files only: a file still being written is not listed."""
     job = await visible_job(service, principal, job_id)
-    directory = job_artifacts_dir(settings.artifacts_dir, job.id)
     return [
         ArtifactOut(
             name=artifact.name,
@@ -48,21 +48,36 @@ async def job_artifacts(
             content_type=artifact.content_type,
             url=str(request.url_for("download_artifact", job_id=job.id, name=artifact.name)),
         )
-        for artifact in list_artifacts(directory)
+        for artifact in await asyncio.to_thread(storage.list_artifacts, job.id)
     ]
 
 
-@router.get("/{job_id}/artifacts/{name}", response_class=FileResponse)
+@router.get(
+    "/{job_id}/artifacts/{name}",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
 async def download_artifact(
     job_id: JobId,
     name: ArtifactName,
     service: ServiceDep,
-    settings: SettingsDep,
+    storage: StorageDep,
     principal: PrincipalDep,
-) -> FileResponse:
+) -> StreamingResponse:
     """Streamed, with its content type and length."""
     job = await visible_job(service, principal, job_id)
-    artifact = find_artifact(job_artifacts_dir(settings.artifacts_dir, job.id), name)
+    artifact = await asyncio.to_thread(find_artifact, storage, job.id, name)
     if artifact is None:
         raise ArtifactNotFound(job.id, name)
-    return FileResponse(artifact.path, media_type=artifact.content_type, filename=artifact.name)
+    try:
+        chunks = await asyncio.to_thread(storage.read_artifact, job.id, name)
+    except FileNotFoundError:
+        raise ArtifactNotFound(job.id, name) from None  # removed since it was listed
+    return StreamingResponse(
+        chunks,
+        media_type=artifact.content_type,
+        headers={
+            "Content-Length": str(artifact.bytes),
+            "Content-Disposition": f'attachment; filename="{artifact.name}"',
+        },
+    )

@@ -473,7 +473,7 @@ async function submitJob(event) {
       if (!file.files.length) continue;
       const body = new FormData();
       body.append("file", file.files[0]);
-      const upload = await api("/api/uploads", { method: "POST", body });
+      const upload = await api(`/api/projects/${encodeURIComponent(payload.project_id)}/uploads`, { method: "POST", body });
       params[file.dataset.uploadFor] = upload.source;
     }
     const job = await post("/api/jobs", payload);

@@ -1,4 +1,4 @@
-"""Files a job produces (exports, reports), one directory per job.
+"""A job's file on local disk, in the job's own directory.
 
 A file is written under a `.part` name and renamed when complete, so a cancelled or
 crashed job never leaves a truncated file that looks finished. A retried attempt
@@ -9,68 +9,14 @@ to disk, so the bytes it covers survive any crash.
 """
 
 import fcntl
-import hashlib
-import mimetypes
 import os
-import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from pastools_jobs.storage.base import ARTIFACT_NAME, ArtifactBusy
+
 PART = ".part"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
-
-mimetypes.add_type("application/x-ndjson", ".jsonl")
-mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
-
-
-@dataclass(frozen=True)
-class Artifact:
-    name: str
-    bytes: int
-    content_type: str
-    path: Path
-
-
-def job_artifacts_dir(artifacts_root: Path, job_id: str) -> Path:
-    """A directory of the job's own, always inside the root.
-
-    An id that is a plain name is used as it is; any other (`..`, `a/b`, ids started from
-    the CLI with odd characters) by its hash, so no two jobs ever share a directory.
-    """
-    if _NAME.match(job_id):
-        return artifacts_root / job_id
-    return artifacts_root / f"~{hashlib.sha256(job_id.encode()).hexdigest()}"
-
-
-def list_artifacts(directory: Path) -> list[Artifact]:
-    if not directory.is_dir():
-        return []
-    return [
-        _artifact(path)
-        for path in sorted(directory.iterdir())
-        if path.is_file()
-        and not path.is_symlink()
-        and not path.name.endswith(PART)
-        and _NAME.match(path.name)
-    ]
-
-
-def find_artifact(directory: Path, name: str) -> Artifact | None:
-    """Only a finished file listed in the job's own directory: never a path a user built."""
-    return next((a for a in list_artifacts(directory) if a.name == name), None)
-
-
-def _artifact(path: Path) -> Artifact:
-    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-    return Artifact(path.name, path.stat().st_size, content_type, path)
-
-
-class ArtifactBusy(Exception):
-    """Another attempt still writes the file: one that stalled past its heartbeat timeout.
-
-    Retryable: by the retry, the stalled attempt has learnt it was given up and let go."""
 
 
 class ResumableFile:
@@ -89,7 +35,7 @@ class ResumableFile:
         *,
         checkpoint_interval: float = 0.0,
     ) -> None:
-        if not _NAME.match(name):
+        if not ARTIFACT_NAME.match(name):
             raise ValueError(f"not an artifact name: {name!r}")
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory

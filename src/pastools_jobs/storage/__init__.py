@@ -1,0 +1,31 @@
+"""Where uploads, import sources and artifacts live: local disk or an S3 object store."""
+
+import logging
+
+from pastools_jobs.config import Settings
+from pastools_jobs.domain import StorageUnavailable
+from pastools_jobs.storage.base import Storage
+from pastools_jobs.storage.local import LocalStorage
+
+log = logging.getLogger(__name__)
+
+
+def open_storage(settings: Settings) -> Storage:
+    """The configured backend; boto3 is imported only when an object store is."""
+    if settings.storage_url is None:
+        return LocalStorage(settings.resolved_import_dir, settings.artifacts_dir)
+    from pastools_jobs.storage.s3 import S3Storage
+
+    return S3Storage.from_url(settings.storage_url, settings.storage_part_bytes)
+
+
+def checked_storage(settings: Settings) -> Storage:
+    """The backend, checked before a process serves: refused credentials or a missing
+    bucket stop it with one line (StorageMisconfigured); a store that cannot be reached
+    yet is an outage the process rides out, as it does Temporal's."""
+    storage = open_storage(settings)
+    try:
+        storage.check()
+    except StorageUnavailable as error:
+        log.warning("%s Uploads, imports and artifacts wait for it.", error)
+    return storage
