@@ -1,13 +1,17 @@
-"""docker-compose.yml, checked by reading it: Docker is never started here."""
+"""docker-compose.yml and the files it mounts (Prometheus, Grafana), checked by reading
+them: Docker is never started here."""
 
+import json
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
+from prometheus_client.metrics import MetricWrapperBase
 from pydantic import AliasChoices
 
+from pastools_jobs import metrics
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import SEARCH_ATTRIBUTES
 
@@ -24,8 +28,11 @@ SERVICES = [
     "migrate",
     "api",
     "worker",
+    "prometheus-token",
+    "prometheus",
+    "grafana",
 ]
-APP_SERVICES = ["migrate", "api", "worker"]
+APP_SERVICES = ["migrate", "api", "worker", "prometheus-token"]
 """The services that run the platform's image, so read its Settings."""
 
 # Read by the platform's processes without being Settings fields: boto3's credentials,
@@ -41,6 +48,45 @@ ENV_READ_BY_LIBRARIES = {
 }
 # Settings fields on their way from another branch: drop each once Settings has it.
 ENV_OF_PENDING_SETTINGS = {"PASTOOLS_STORAGE_URL"}
+
+# The Temporal SDK's metrics, as the worker's exporter names them (temporalio 1.35, the
+# PrometheusConfig defaults: no `_total`, no unit suffix, durations in milliseconds).
+SDK_COUNTERS = {
+    "temporal_workflow_completed",
+    "temporal_workflow_failed",
+    "temporal_workflow_canceled",
+    "temporal_workflow_continue_as_new",
+    "temporal_workflow_task_queue_poll_empty",
+    "temporal_workflow_task_queue_poll_succeed",
+    "temporal_workflow_task_execution_failed",
+    "temporal_activity_poll_no_task",
+    "temporal_activity_task_received",
+    "temporal_activity_execution_failed",
+    "temporal_sticky_cache_hit",
+    "temporal_sticky_cache_miss",
+    "temporal_worker_start",
+}
+SDK_GAUGES = {
+    "temporal_num_pollers",
+    "temporal_worker_task_slots_available",
+    "temporal_worker_task_slots_used",
+    "temporal_sticky_cache_size",
+}
+SDK_HISTOGRAMS = {
+    "temporal_workflow_endtoend_latency",
+    "temporal_workflow_task_schedule_to_start_latency",
+    "temporal_workflow_task_execution_latency",
+    "temporal_workflow_task_replay_latency",
+    "temporal_activity_schedule_to_start_latency",
+    "temporal_activity_execution_latency",
+    "temporal_activity_succeed_endtoend_latency",
+}
+SAMPLE_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "gauge": ("",),
+    "histogram": ("_bucket", "_sum", "_count", "_created"),
+}
+METRIC_NAME = re.compile(r"\b(?:pastools|temporal)_[a-z0-9_]+")
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +117,33 @@ def script_of(service: dict[str, Any]) -> str:
     )
 
 
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """A service's volumes, short syntax, as {target: source}."""
+    found: dict[str, str] = {}
+    for volume in service.get("volumes") or []:
+        source, target, *_ = str(volume).split(":")
+        found[target] = source
+    return found
+
+
+def repo_path(service: dict[str, Any], container_path: str) -> Path | None:
+    """The repository file or directory a bind mount shows at `container_path`."""
+    wanted = PurePosixPath(container_path)
+    for target, source in mounts(service).items():
+        if source.startswith(".") and wanted.is_relative_to(target):
+            return ROOT / source / wanted.relative_to(target)
+    return None
+
+
+def volume_at(service: dict[str, Any], container_path: str) -> str | None:
+    """The named volume that holds `container_path` in `service`."""
+    wanted = PurePosixPath(container_path)
+    for target, source in mounts(service).items():
+        if not source.startswith((".", "/")) and wanted.is_relative_to(target):
+            return source
+    return None
+
+
 def accepted_env_names() -> set[str]:
     names: set[str] = set()
     for name, field in Settings.model_fields.items():
@@ -85,6 +158,27 @@ def accepted_env_names() -> set[str]:
 def host_of(address: str) -> str:
     """The host of `host:port` or of a URL such as `driver://user:secret@host:port/db`."""
     return address.rsplit("@", 1)[-1].split("://")[-1].split("/")[0].split(":")[0]
+
+
+def platform_metric_names() -> set[str]:
+    """Every sample name pastools_jobs.metrics exports: its metric objects, with the
+    suffixes prometheus_client gives each type, and the gauges its collector builds."""
+    names: set[str] = set()
+    for value in vars(metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            for family in value.describe():
+                names.update(family.name + suffix for suffix in SAMPLE_SUFFIXES[family.type])
+    source = Path(metrics.__file__).read_text()
+    names.update(re.findall(r'GaugeMetricFamily\(\s*"(\w+)"', source))
+    return names
+
+
+def sdk_metric_names() -> set[str]:
+    return (
+        SDK_COUNTERS
+        | SDK_GAUGES
+        | {name + suffix for name in SDK_HISTOGRAMS for suffix in ("_bucket", "_sum", "_count")}
+    )
 
 
 def test_compose_file_has_every_service(services: dict[str, dict[str, Any]]) -> None:
@@ -183,3 +277,128 @@ def test_the_api_and_the_worker_have_several_replicas(services: dict[str, dict[s
             )
         else:
             pytest.fail(f"api publishes the fixed host port {published}, which replicas fight for")
+
+
+def scrape_jobs() -> dict[str, dict[str, Any]]:
+    config = load_yaml(ROOT / "deploy/prometheus/prometheus.yml")
+    return {job["job_name"]: job for job in config.get("scrape_configs") or []}
+
+
+def scraped_ports(service: str) -> dict[int, dict[str, Any]]:
+    """The ports of `service` that a job finds by its DNS name, with that job."""
+    found: dict[int, dict[str, Any]] = {}
+    for job in scrape_jobs().values():
+        for discovery in job.get("dns_sd_configs") or []:
+            if service in discovery.get("names", []):
+                found[int(discovery["port"])] = job
+    return found
+
+
+def test_prometheus_scrapes_every_api_replica_with_a_token(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    api_port = int(environment(services["api"])["PASTOOLS_API_PORT"])
+    job = scraped_ports("api").get(api_port)
+    assert job is not None, f"no Prometheus job finds the api replicas on port {api_port}"
+    assert job.get("metrics_path", "/metrics") == "/metrics"
+    token_file = job.get("authorization", {}).get("credentials_file")
+    assert token_file, "Prometheus scrapes /metrics without a token, which it requires"
+    volume = volume_at(services["prometheus"], token_file)
+    assert volume, f"Prometheus reads {token_file} from no volume"
+    writer = services["prometheus-token"]
+    assert volume_at(writer, token_file) == volume, (
+        f"prometheus-token does not write into volume {volume}, where Prometheus reads"
+    )
+    assert "tokens create --role admin" in script_of(writer), (
+        "prometheus-token does not create an admin token (/metrics refuses the others)"
+    )
+    assert PurePosixPath(token_file).name in script_of(writer)
+
+
+def test_prometheus_scrapes_both_worker_metrics_ports(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    env = environment(services["worker"])
+    assert env.get("PASTOOLS_METRICS_HOST") == "0.0.0.0", (
+        "the worker's metrics ports listen on its loopback only: Prometheus cannot reach them"
+    )
+    ports = scraped_ports("worker")
+    for variable in ("PASTOOLS_WORKER_METRICS_PORT", "PASTOOLS_WORKER_SDK_METRICS_PORT"):
+        assert variable in env, f"the worker sets no {variable}"
+        assert int(env[variable]) in ports, f"Prometheus does not scrape the worker's {variable}"
+    mounted = repo_path(services["prometheus"], "/etc/prometheus/prometheus.yml")
+    assert mounted == ROOT / "deploy/prometheus/prometheus.yml"
+
+
+def grafana_provisioning(services: dict[str, dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    directory = repo_path(services["grafana"], f"/etc/grafana/provisioning/{kind}")
+    assert directory is not None and directory.is_dir(), f"Grafana is given no {kind}"
+    return [load_yaml(path) for path in sorted(directory.glob("*.y*ml"))]
+
+
+def dashboards(services: dict[str, dict[str, Any]]) -> list[Path]:
+    found: list[Path] = []
+    for provisioning in grafana_provisioning(services, "dashboards"):
+        for provider in provisioning.get("providers") or []:
+            path = provider["options"]["path"]
+            directory = repo_path(services["grafana"], path)
+            assert directory is not None and directory.is_dir(), (
+                f"dashboard provider {provider['name']} loads {path}, which no "
+                "repository directory is mounted on"
+            )
+            found.extend(sorted(directory.glob("*.json")))
+    return found
+
+
+def test_grafana_reads_prometheus_and_the_dashboards(services: dict[str, dict[str, Any]]) -> None:
+    sources = [
+        source
+        for provisioning in grafana_provisioning(services, "datasources")
+        for source in provisioning.get("datasources") or []
+    ]
+    prometheus = [source for source in sources if source.get("type") == "prometheus"]
+    assert prometheus, "Grafana is given no Prometheus data source"
+    assert host_of(prometheus[0]["url"]) == "prometheus", "Grafana's Prometheus is elsewhere"
+    uids = {source.get("uid") for source in prometheus}
+    found = dashboards(services)
+    assert found, "no dashboard JSON is provisioned"
+    for path in found:
+        for panel in panels_of(json.loads(path.read_text())):
+            source = panel.get("datasource")
+            if isinstance(source, dict):
+                assert source.get("uid") in uids, (
+                    f"{path.name}: panel {panel.get('title')!r} reads data source "
+                    f"{source.get('uid')!r}, which is not provisioned"
+                )
+
+
+def panels_of(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for panel in dashboard.get("panels") or []:
+        found.append(panel)
+        found.extend(panel.get("panels") or [])  # a collapsed row holds its panels
+    return found
+
+
+def test_dashboards_chart_only_metrics_that_are_exported(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    known = platform_metric_names() | sdk_metric_names()
+    charted: set[str] = set()
+    for path in dashboards(services):
+        for panel in panels_of(json.loads(path.read_text())):
+            for target in panel.get("targets") or []:
+                expr = target.get("expr", "")
+                names = set(METRIC_NAME.findall(expr))
+                assert names, f"{path.name}: {panel['title']!r} charts no platform or SDK metric"
+                unknown = sorted(names - known)
+                assert not unknown, (
+                    f"{path.name}: {panel['title']!r} charts {unknown}, which neither "
+                    "pastools_jobs.metrics nor the Temporal SDK exports"
+                )
+                charted |= names
+    # Every metric the platform defines is on the dashboard, in one form or another.
+    bases = {re.sub(r"_(total|bucket|sum|count|created)$", "", name) for name in charted}
+    for name in platform_metric_names():
+        base = re.sub(r"_(total|bucket|sum|count|created)$", "", name)
+        assert base in bases, f"the dashboard has no panel for {base}"
