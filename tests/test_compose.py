@@ -196,6 +196,19 @@ def test_every_image_is_pinned_to_a_version(services: dict[str, dict[str, Any]])
         )
 
 
+def test_every_file_mounted_from_the_repository_exists(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    compose = load_yaml(COMPOSE_FILE)
+    sources = [
+        config["file"] for config in (compose.get("configs") or {}).values() if "file" in config
+    ]
+    for service in services.values():
+        sources.extend(source for source in mounts(service).values() if source.startswith("."))
+    missing = sorted(source for source in sources if not (ROOT / source).exists())
+    assert not missing, f"docker-compose.yml mounts {missing}, which the repository lacks"
+
+
 def test_temporal_images_are_one_generation(services: dict[str, dict[str, Any]]) -> None:
     """The server and the admin tools that set up its schema are the same release."""
     server = services["temporal"]["image"]
