@@ -5,7 +5,10 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 COPY workflows ./workflows
 COPY activities ./activities
-RUN pip install --no-cache-dir . && useradd --create-home pastools
+# The data dir exists, and is the user's, before a named volume is mounted on it: Docker
+# copies its ownership into a new volume (else root's, which the user cannot write).
+RUN pip install --no-cache-dir . && useradd --create-home pastools \
+    && install -d -o pastools -g pastools /var/lib/pastools
 USER pastools
 EXPOSE 8000
 CMD ["pastools", "api"]
