@@ -46,8 +46,6 @@ ENV_READ_BY_LIBRARIES = {
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
 }
-# Settings fields on their way from another branch: drop each once Settings has it.
-ENV_OF_PENDING_SETTINGS = {"PASTOOLS_STORAGE_URL"}
 
 # The Temporal SDK's metrics, as the worker's exporter names them (temporalio 1.35, the
 # PrometheusConfig defaults: no `_total`, no unit suffix, durations in milliseconds).
@@ -152,7 +150,7 @@ def accepted_env_names() -> set[str]:
             names.update(str(choice).upper() for choice in alias.choices)
         else:
             names.add(f"PASTOOLS_{name.upper()}")
-    return names | ENV_READ_BY_LIBRARIES | ENV_OF_PENDING_SETTINGS
+    return names | ENV_READ_BY_LIBRARIES
 
 
 def host_of(address: str) -> str:

@@ -203,7 +203,7 @@ class ObjectStore:
             "AWS_ENDPOINT_URL_S3": self.endpoint,
             "AWS_ACCESS_KEY_ID": "pastools-tests",
             "AWS_SECRET_ACCESS_KEY": "pastools-tests-secret",
-            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
         }
 
     def storage_env(self, bucket: str) -> dict[str, str]:
@@ -216,7 +216,7 @@ class ObjectStore:
             endpoint_url=self.endpoint,
             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            region_name=env["AWS_REGION"],
+            region_name=env["AWS_DEFAULT_REGION"],
         ).create_bucket(Bucket=bucket)
         return {
             **self.client_env,
