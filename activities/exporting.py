@@ -132,7 +132,7 @@ class ExportActivities(ActivityGroup):
             else None
         )
         if not output.resumed:
-            output.stream.write(encoder.header())
+            await asyncio.to_thread(output.stream.write, encoder.header())
         batches = record_batches(
             self.context.db,
             work.project_id,
@@ -145,7 +145,8 @@ class ExportActivities(ActivityGroup):
             if parquet is not None:
                 await asyncio.to_thread(parquet.write_table, encoder.table(batch))
             else:
-                output.stream.write(await asyncio.to_thread(encoder.encode, batch))
+                # In a thread: a write can send a part to the object store.
+                await asyncio.to_thread(_write_encoded, output, encoder, batch)
             state.rows += len(batch)
             state.after_key = batch[-1][0]
             # A Parquet file resumes only once finished: syncing it midway would buy nothing.
@@ -154,7 +155,7 @@ class ExportActivities(ActivityGroup):
                 durable = state.model_copy()
             await reporter.report(_progress(state, total, durable))
         if parquet is not None:
-            parquet.close()
+            await asyncio.to_thread(parquet.close)
         state.size = await reporter.in_thread(lambda _stop: output.checkpoint())
         state.finished = True
 
@@ -167,6 +168,10 @@ class ExportActivities(ActivityGroup):
     def _fields(self, work: ExportWork) -> list[str]:
         with self.context.db.transaction() as session:
             return field_names(session, work.project_id, work.key_prefix)
+
+
+def _write_encoded(output: ArtifactWriter, encoder: _Encoder, batch: list[tuple[str, Any]]) -> None:
+    output.stream.write(encoder.encode(batch))
 
 
 def _resume_at(state: ExportCheckpoint, export_format: ExportFormat) -> int | None:

@@ -65,7 +65,7 @@ class ImportActivities(ActivityGroup):
         start = Position(**state.position) if state.position else Position()
         state.resumed_from_row = start.rows
         try:
-            total = _total(stream, source_format)
+            total = await asyncio.to_thread(_total, stream, source_format)
             batches = read_batches(stream, source_format, start, work.key_column, work.csv, limits)
             async for batch in read_ahead(batches):
                 await self._apply(work, batch, state)

@@ -114,7 +114,7 @@ class ValidationActivities(ActivityGroup):
         durable = state.model_copy(deep=True)
         async for batch in read_ahead(batches):
             lines = await asyncio.to_thread(_check, validator, batch, state, work)
-            report.stream.write(lines)
+            await asyncio.to_thread(report.stream.write, lines)  # may send a part
             state.after_key = batch[-1][0]
             if report.checkpoint_due():
                 state.size = await reporter.in_thread(lambda _stop: report.checkpoint())

@@ -34,6 +34,8 @@ def test_worker_killed_mid_work_finishes_with_the_same_results(fault_api: JobsAp
         for kind, job_id in references.items()
     }
     target = api.create_project()
+    with api.stack.storage.open_source(big.id, big.source) as source:
+        api.write_import(target, big.source, source.read())  # each project reads its own
     jobs = {
         "import": api.submit("import", target, source=big.source, key_column="id", batch_rows=100)[
             "id"

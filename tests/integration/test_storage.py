@@ -15,7 +15,7 @@ import pytest
 from pastools_jobs.config import Settings
 from pastools_jobs.domain import SourceNotFound, StorageUnavailable, UnsafeSource
 from pastools_jobs.storage import open_storage
-from pastools_jobs.storage.base import Storage
+from pastools_jobs.storage.base import ArtifactBusy, Storage
 from pastools_jobs.storage.s3 import S3Storage
 from tests.support.jobs import JobsApi
 from tests.support.services import (
@@ -129,7 +129,7 @@ def finish_from(storage: Storage, job: str, checkpoint: int) -> None:
 
 
 def artifact_content(storage: Storage, job: str) -> bytes:
-    return b"".join(storage.read_artifact(job, "export.csv"))
+    return b"".join(storage.read_artifact(job, "export.csv")[1])
 
 
 def test_an_artifact_resumed_at_its_checkpoint_is_byte_identical(storage: Storage) -> None:
@@ -177,6 +177,20 @@ def test_an_empty_artifact_is_a_file(storage: Storage) -> None:
     assert [(a.name, a.bytes) for a in storage.list_artifacts("job-4")] == [("export.csv", 0)]
 
 
+def test_a_file_that_stays_empty_still_checkpoints_and_resumes_at_nothing(
+    storage: Storage,
+) -> None:
+    """A validation whose records are all valid writes no report line: its position must
+    still become durable, and a retry at 0 bytes finishes an empty file."""
+    first = storage.artifact_writer("job-7", "report.jsonl", None, checkpoint_interval=0)
+    assert first.checkpoint_due()
+    assert first.checkpoint() == 0
+    first.close()
+    retry = storage.artifact_writer("job-7", "report.jsonl", 0, checkpoint_interval=0)
+    assert retry.finish() == 0
+    assert [(a.name, a.bytes) for a in storage.list_artifacts("job-7")] == [("report.jsonl", 0)]
+
+
 def test_a_stalled_attempt_cannot_corrupt_the_file_of_its_retry(
     object_store: ObjectStore, tmp_path: Path
 ) -> None:
@@ -198,7 +212,7 @@ def test_a_stalled_attempt_cannot_corrupt_the_file_of_its_retry(
     retry.stream.write(CONTENT[checkpoint:])
     stalled.stream.write(b"z" * TEST_PART_BYTES)  # over the retry's next part
 
-    with pytest.raises(Exception, match=r"InvalidPart|ETag"):
+    with pytest.raises(ArtifactBusy, match="changed by another attempt"):
         retry.finish()
     assert storage.list_artifacts("job-5") == []
 
@@ -241,15 +255,35 @@ def test_an_unreachable_object_store_answers_503_with_retry_after(
         stack.stop()
 
 
-def test_a_missing_bucket_stops_a_worker_with_one_line(
-    object_store: ObjectStore, tmp_path: Path
+@pytest.mark.parametrize(
+    ("settings", "line"),
+    [
+        (
+            {"PASTOOLS_STORAGE_URL": "s3://no-such-bucket/jobs"},
+            "the object store has no bucket 'no-such-bucket' (PASTOOLS_STORAGE_URL)",
+        ),
+        (
+            {"PASTOOLS_STORAGE_URL": "s3://jobs/x", "AWS_ENDPOINT_URL_S3": "not a url"},
+            "the object store cannot be used: Invalid endpoint: not a url",
+        ),
+        (
+            {"PASTOOLS_IMPORT_DIR": "{data}"},
+            "the artifacts directory {data}/artifacts is inside the import directory {data}: "
+            "set PASTOOLS_IMPORT_DIR apart from PASTOOLS_DATA_DIR",
+        ),
+    ],
+    ids=["missing bucket", "bad endpoint", "artifacts among imports"],
+)
+def test_storage_set_up_wrong_stops_a_worker_with_one_line(
+    object_store: ObjectStore, tmp_path: Path, settings: dict[str, str], line: str
 ) -> None:
+    data = str(tmp_path.resolve())
     env = {
         **os.environ,
         **object_store.client_env,
-        "PASTOOLS_DATA_DIR": str(tmp_path),
-        "PASTOOLS_STORAGE_URL": "s3://no-such-bucket/jobs",
+        "PASTOOLS_DATA_DIR": data,
         "PASTOOLS_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        **{name: value.format(data=data) for name, value in settings.items()},
     }
     run = subprocess.run(
         [sys.executable, "-m", "pastools_jobs", "worker"],
@@ -259,6 +293,4 @@ def test_a_missing_bucket_stops_a_worker_with_one_line(
         timeout=60,
     )
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [
-        "pastools: error: the object store has no bucket 'no-such-bucket' (PASTOOLS_STORAGE_URL)"
-    ]
+    assert run.stderr.strip().splitlines() == [f"pastools: error: {line.format(data=data)}"]

@@ -129,7 +129,7 @@ def export_work() -> ExportWork:
 
 
 def exported(context: ActivityContext, job_id: str) -> list[str]:
-    content = b"".join(context.storage.read_artifact(job_id, "export.jsonl"))
+    content = b"".join(context.storage.read_artifact(job_id, "export.jsonl")[1])
     return [json.loads(line)["key"] for line in content.decode().splitlines()]
 
 

@@ -28,6 +28,7 @@ from pastools_jobs.datasets.reading import (
     describe_size,
     record_key,
 )
+from pastools_jobs.domain import StorageMisconfigured, StorageUnavailable
 
 INFLATION_LIMIT = 100
 """Apache POI's zip-bomb guard (a 1% minimum inflate ratio): Parquet's own encodings take
@@ -45,6 +46,8 @@ def parquet_rows(stream: BinaryIO) -> int:
     """Rows of a Parquet file, from its footer."""
     try:
         return int(pq.read_metadata(stream).num_rows)
+    except (StorageUnavailable, StorageMisconfigured):
+        raise  # an outage, retried: not a fault of the file
     except Exception as error:
         raise SourceUnusable(f"not a readable Parquet file ({error})") from None
 
@@ -104,6 +107,8 @@ def _open(stream: BinaryIO) -> pq.ParquetFile:
             pre_buffer=False,
             buffer_size=_IO_BUFFER,
         )
+    except (StorageUnavailable, StorageMisconfigured):
+        raise  # an outage, retried: not a fault of the file
     except Exception as error:
         raise SourceUnusable(f"not a readable Parquet file ({error})") from None
 

@@ -7,6 +7,8 @@ or broken upload leaves nothing behind.
 """
 
 import asyncio
+import contextlib
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -16,10 +18,11 @@ from pathlib import Path
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from pastools_jobs.domain import InvalidJobInput, PayloadTooLarge
+from pastools_jobs.domain import InvalidJobInput, PayloadTooLarge, StorageUnavailable
 from pastools_jobs.storage.base import UPLOADS, Storage, UploadSink
 
 FIELD = "file"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -99,22 +102,38 @@ async def store_upload(
     part = _FilePart(storage, project_id)
     parser = MultipartParser(boundary, callbacks=_callbacks(part))  # type: ignore[arg-type]
     received = 0
+    in_thread: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    in_thread.set_result(None)
     try:
         async for chunk in body:
             received += len(chunk)
             if received > max_bytes:
                 raise PayloadTooLarge(max_bytes)
-            await asyncio.to_thread(parser.write, chunk)
+            in_thread = asyncio.ensure_future(asyncio.to_thread(parser.write, chunk))
+            await asyncio.shield(in_thread)
         parser.finalize()
         if part.sink is None or part.source is None or part.filename is None:
             raise InvalidJobInput(f"The form has no file in a field named '{FIELD}'.")
-        await asyncio.to_thread(part.sink.commit)
+        in_thread = asyncio.ensure_future(asyncio.to_thread(part.sink.commit))
+        await asyncio.shield(in_thread)
         return StoredUpload(part.source, part.filename, part.sink.size)
     except BaseException as error:
-        await asyncio.shield(asyncio.to_thread(part.discard))
+        # Cancelled (the client went away), the write still runs in its thread: let it
+        # end before discarding, or it could start what the discard would not see.
+        await asyncio.shield(_discard_after(in_thread, part))
         if isinstance(error, MultipartParseError):
             raise InvalidJobInput(f"The multipart body is malformed: {error}") from None
         raise
+
+
+async def _discard_after(in_thread: "asyncio.Future[object]", part: _FilePart) -> None:
+    with contextlib.suppress(BaseException):
+        await in_thread
+    try:
+        await asyncio.to_thread(part.discard)
+    except StorageUnavailable as error:
+        # The refusal stands; the store's lifecycle rule removes the unfinished upload.
+        log.warning("could not discard a refused upload: %s", error)
 
 
 def _callbacks(part: _FilePart) -> dict[str, object]:

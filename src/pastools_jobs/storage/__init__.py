@@ -7,6 +7,9 @@ from pastools_jobs.domain import StorageUnavailable
 from pastools_jobs.storage.base import Storage
 from pastools_jobs.storage.local import LocalStorage
 
+MIN_PART_BYTES = 5 << 20
+"""Below this, AWS S3 and MinIO refuse any part of a multipart upload but the last."""
+
 log = logging.getLogger(__name__)
 
 
@@ -28,4 +31,11 @@ def checked_storage(settings: Settings) -> Storage:
         storage.check()
     except StorageUnavailable as error:
         log.warning("%s Uploads, imports and artifacts wait for it.", error)
+    if settings.storage_url is not None and settings.storage_part_bytes < MIN_PART_BYTES:
+        log.warning(
+            "PASTOOLS_STORAGE_PART_BYTES is %d: AWS S3 and MinIO refuse parts under %d bytes "
+            "but for the last, so large files would fail on them",
+            settings.storage_part_bytes,
+            MIN_PART_BYTES,
+        )
     return storage

@@ -106,6 +106,7 @@ class Storage(Protocol):
 
     def check_source(self, project_id: str, source: str) -> None:
         """Raises UnsafeSource or SourceNotFound, in words the submitter can act on."""
+
         ...
 
     def open_source(self, project_id: str, source: str) -> BinaryIO:
@@ -120,8 +121,9 @@ class Storage(Protocol):
         """Finished files only, in name order."""
         ...
 
-    def read_artifact(self, job_id: str, name: str) -> Iterator[bytes]:
-        """The content of a listed artifact in chunks; FileNotFoundError otherwise."""
+    def read_artifact(self, job_id: str, name: str) -> tuple[int, Iterator[bytes]]:
+        """The size of a listed artifact, as opened, and its content in chunks;
+        FileNotFoundError when there is none."""
         ...
 
     def artifact_writer(

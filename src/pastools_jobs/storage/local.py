@@ -1,12 +1,13 @@
 """Files on a local (or shared) disk: import sources under `import_dir/<project>/`,
 artifacts under `artifacts_dir/<job>/`."""
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from pastools_jobs.domain import SourceNotFound, UnsafeSource
+from pastools_jobs.domain import SourceNotFound, StorageMisconfigured, UnsafeSource
 from pastools_jobs.paths import UnsafePath, open_under, resolve_under
 from pastools_jobs.storage.base import (
     ARTIFACT_NAME,
@@ -26,6 +27,12 @@ class LocalStorage:
         self.location = str(import_dir)
 
     def check(self) -> None:
+        """Artifacts inside the import directory would be a project's import files."""
+        if self.artifacts_dir.resolve().is_relative_to(self.import_dir.resolve()):
+            raise StorageMisconfigured(
+                f"the artifacts directory {self.artifacts_dir} is inside the import directory "
+                f"{self.import_dir}: set PASTOOLS_IMPORT_DIR apart from PASTOOLS_DATA_DIR"
+            )
         self.import_dir.mkdir(parents=True, exist_ok=True)
 
     def project_dir(self, project_id: str) -> Path:
@@ -72,9 +79,9 @@ class LocalStorage:
             and ARTIFACT_NAME.match(path.name)
         ]
 
-    def read_artifact(self, job_id: str, name: str) -> Iterator[bytes]:
+    def read_artifact(self, job_id: str, name: str) -> tuple[int, Iterator[bytes]]:
         stream = open_under(self.job_dir(job_id), name)
-        return _chunks(stream)
+        return os.fstat(stream.fileno()).st_size, _chunks(stream)
 
     def artifact_writer(
         self, job_id: str, name: str, resume_at: int | None, *, checkpoint_interval: float

@@ -4,14 +4,16 @@ Keys: `<prefix>/imports/<project>/<source>` and `<prefix>/artifacts/<job>/<name>
 An object appears only when complete: an upload or an artifact is a multipart upload
 until its last part, and S3 publishes it whole at CompleteMultipartUpload. An artifact's
 checkpoint is the bytes in its uploaded parts, so a retried attempt finds the upload,
-keeps the parts its checkpoint covers and uploads the rest; listing the parts' ETags at
-completion fences off a stalled attempt that wrote over one of them. Imports read by
+keeps the parts its checkpoint covers and uploads the rest; completing with the ETags of
+the parts it holds fences off a stalled attempt that wrote over one of them since. Imports read by
 ranged GETs, so a resumed import starts where it left off without reading what is
 before. Endpoint, region and credentials come from boto3's usual environment
-(`AWS_ENDPOINT_URL_S3`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` …).
+(`AWS_ENDPOINT_URL_S3`, `AWS_DEFAULT_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+…).
 """
 
 import io
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -20,13 +22,14 @@ from urllib.parse import urlparse
 import boto3
 from botocore.config import Config
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
+    HTTPClientError,
+    IncompleteReadError,
     NoCredentialsError,
-    ReadTimeoutError,
+    ResponseStreamingError,
 )
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from pastools_jobs.domain import (
     SourceNotFound,
@@ -38,6 +41,7 @@ from pastools_jobs.storage.base import (
     ARTIFACT_NAME,
     READ_CHUNK_BYTES,
     Artifact,
+    ArtifactBusy,
     artifact,
     job_folder,
     project_folder,
@@ -48,14 +52,27 @@ if TYPE_CHECKING:
     from mypy_boto3_s3.type_defs import CompletedPartTypeDef
 
 _UNREACHABLE = (
-    EndpointConnectionError,
-    ConnectTimeoutError,
-    ReadTimeoutError,
-    ConnectionClosedError,
+    BotoConnectionError,  # refused, reset, timed out, TLS, proxy
+    HTTPClientError,
+    IncompleteReadError,
+    ResponseStreamingError,
 )
 _OVERLOADED = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
-_REFUSED = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403"}
+_REFUSED = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "RequestTimeTooSkewed",
+    "NoSuchBucket",
+    "403",
+}
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+_SUPERSEDED = {"InvalidPart", "NoSuchUpload"}
+"""What completing an upload answers when another attempt changed or finished it."""
+MAX_COPY_BYTES = 5 << 30
+"""The most one UploadPartCopy may copy."""
 
 
 def _code(error: ClientError) -> str:
@@ -77,7 +94,10 @@ class S3Storage:
             connect_timeout=5,
             read_timeout=60,
         )
-        self.client: S3Client = boto3.client("s3", config=config)
+        try:
+            self.client: S3Client = boto3.client("s3", config=config)
+        except (BotoCoreError, ValueError) as error:
+            raise StorageMisconfigured(f"the object store cannot be used: {error}") from None
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.part_bytes = part_bytes
@@ -101,8 +121,9 @@ class S3Storage:
                 raise StorageUnavailable(self._unreachable(_code(error))) from None
             if _code(error) in _REFUSED:
                 raise StorageMisconfigured(
-                    f"the object store refused these credentials for bucket '{self.bucket}' "
-                    f"({_code(error)})"
+                    f"the object store refused access to bucket '{self.bucket}' "
+                    f"({_code(error)}): check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and "
+                    "PASTOOLS_STORAGE_URL"
                 ) from None
             raise
 
@@ -121,6 +142,8 @@ class S3Storage:
                 "no credentials for the object store: set AWS_ACCESS_KEY_ID and "
                 "AWS_SECRET_ACCESS_KEY (or another source boto3 reads)"
             ) from None
+        except BotoCoreError as error:
+            raise StorageMisconfigured(f"the object store cannot be used: {error}") from None
         except ClientError as error:
             if _is_missing(error):
                 reason = f"the object store has no bucket '{self.bucket}'"
@@ -143,7 +166,7 @@ class S3Storage:
             )
         return self.key("imports", project_folder(project_id), source)
 
-    def _size(self, key: str) -> int | None:
+    def size_of(self, key: str) -> int | None:
         try:
             with self.reaching():
                 return self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
@@ -153,12 +176,12 @@ class S3Storage:
             raise
 
     def check_source(self, project_id: str, source: str) -> None:
-        if self._size(self.source_key(project_id, source)) is None:
+        if self.size_of(self.source_key(project_id, source)) is None:
             raise SourceNotFound(source)
 
     def open_source(self, project_id: str, source: str) -> BinaryIO:
         key = self.source_key(project_id, source)
-        size = self._size(key)
+        size = self.size_of(key)
         if size is None:
             raise SourceNotFound(source)
         reader = _ObjectReader(self, key, size)
@@ -184,26 +207,28 @@ class S3Storage:
                         found.append(artifact(name, item["Size"]))
         return sorted(found, key=lambda listed: listed.name)
 
-    def read_artifact(self, job_id: str, name: str) -> Iterator[bytes]:
+    def read_artifact(self, job_id: str, name: str) -> tuple[int, Iterator[bytes]]:
         try:
             with self.reaching():
-                body = self.client.get_object(
+                got = self.client.get_object(
                     Bucket=self.bucket, Key=self.artifact_key(job_id, name)
-                )["Body"]
+                )
         except ClientError as error:
             if _is_missing(error):
                 raise FileNotFoundError(name) from None
             raise
-        return _chunks(self, body)
+        return got["ContentLength"], _chunks(self, got["Body"])
 
     def artifact_writer(
         self, job_id: str, name: str, resume_at: int | None, *, checkpoint_interval: float
     ) -> "S3ArtifactWriter":
-        """The checkpoint pace is the part size: only whole uploaded parts are durable."""
+        """Checkpoints only between parts: bytes in the buffer are not durable yet."""
         if not ARTIFACT_NAME.match(name):
             raise ValueError(f"not an artifact name: {name!r}")
         with self.reaching():
-            return S3ArtifactWriter(self, self.artifact_key(job_id, name), resume_at)
+            return S3ArtifactWriter(
+                self, self.artifact_key(job_id, name), resume_at, checkpoint_interval
+            )
 
 
 def _chunks(storage: S3Storage, body: Any) -> Iterator[bytes]:
@@ -245,6 +270,18 @@ class _ObjectReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if self._position >= self._size:
             return 0
+        try:
+            data = self._read(len(buffer))
+        except StorageUnavailable:
+            # A connection held open through a long import may be dropped: open a new
+            # one from here, once; a second failure is an outage (a retried activity).
+            self._drop_body()
+            data = self._read(len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def _read(self, size: int) -> bytes:
         with self._storage.reaching():
             if self._body is None:
                 self._body = self._storage.client.get_object(
@@ -252,10 +289,7 @@ class _ObjectReader(io.RawIOBase):
                     Key=self._key,
                     Range=f"bytes={self._position}-",
                 )["Body"]
-            data = self._body.read(len(buffer))
-        buffer[: len(data)] = data
-        self._position += len(data)
-        return len(data)
+            return bytes(self._body.read(size))
 
     def _drop_body(self) -> None:
         if self._body is not None:
@@ -301,16 +335,18 @@ class _Parts:
             self.upload_id = self.client.create_multipart_upload(
                 Bucket=bucket, Key=self.key, ContentType=content_type
             )["UploadId"]
-            if self.copy_first:
+            for start in range(0, self.copy_first, MAX_COPY_BYTES):
+                end = min(start + MAX_COPY_BYTES, self.copy_first) - 1
                 copied = self.client.upload_part_copy(
                     Bucket=bucket,
                     Key=self.key,
                     UploadId=self.upload_id,
-                    PartNumber=1,
+                    PartNumber=len(self.uploaded) + 1,
                     CopySource={"Bucket": bucket, "Key": self.key},
-                    CopySourceRange=f"bytes=0-{self.copy_first - 1}",
+                    CopySourceRange=f"bytes={start}-{end}",
                 )
-                self.uploaded = [{"PartNumber": 1, "ETag": copied["CopyPartResult"]["ETag"]}]
+                etag = copied["CopyPartResult"]["ETag"]
+                self.uploaded.append({"PartNumber": len(self.uploaded) + 1, "ETag": etag})
 
     def send(self) -> None:
         """Upload the buffer as the next part. Only the last part may be short: S3 refuses
@@ -334,13 +370,34 @@ class _Parts:
         self.buffer.clear()
 
     def complete(self) -> None:
+        """Publish the parts this attempt uploaded or kept, by the ETags it holds: a part
+        another attempt wrote over since fails the completion (retried) rather than
+        ending up in the file."""
         assert self.upload_id is not None
+        try:
+            with self.storage.reaching():
+                self.client.complete_multipart_upload(
+                    Bucket=self.storage.bucket,
+                    Key=self.key,
+                    UploadId=self.upload_id,
+                    MultipartUpload={"Parts": self.uploaded},
+                )
+        except ClientError as error:
+            if _code(error) in _SUPERSEDED:
+                raise ArtifactBusy(
+                    f"{self.key.rsplit('/', 1)[-1]} was changed by another attempt"
+                ) from None
+            raise
+
+    def put_whole(self) -> None:
+        """A file smaller than one part, in one PUT."""
+        content_type = artifact(self.key.rsplit("/", 1)[-1], 0).content_type
         with self.storage.reaching():
-            self.client.complete_multipart_upload(
+            self.client.put_object(
                 Bucket=self.storage.bucket,
                 Key=self.key,
-                UploadId=self.upload_id,
-                MultipartUpload={"Parts": self.uploaded},
+                Body=bytes(self.buffer),
+                ContentType=content_type,
             )
 
     def abort(self) -> None:
@@ -366,10 +423,7 @@ class S3Upload:
     def commit(self) -> None:
         parts = self._parts
         if parts.upload_id is None:
-            with parts.storage.reaching():
-                parts.client.put_object(
-                    Bucket=parts.storage.bucket, Key=parts.key, Body=bytes(parts.buffer)
-                )
+            parts.put_whole()
             return
         if parts.buffer:
             parts.send()
@@ -399,8 +453,12 @@ class _Appender(io.RawIOBase):
 class S3ArtifactWriter:
     """A job's object, written as a multipart upload that a retry resumes."""
 
-    def __init__(self, storage: S3Storage, key: str, resume_at: int | None) -> None:
+    def __init__(
+        self, storage: S3Storage, key: str, resume_at: int | None, checkpoint_interval: float
+    ) -> None:
         self._storage = storage
+        self._interval = checkpoint_interval
+        self._checkpointed_at = time.monotonic()
         self._parts = _Parts(storage, key)
         self._finished_size: int | None = None
         self._reported = 0
@@ -416,9 +474,10 @@ class S3ArtifactWriter:
         if resume_at is None:
             return self._start_over()
         pending = self._pending_uploads()
-        if pending and self._keep_parts(pending[-1], resume_at):
+        if resume_at > 0 and pending and self._keep_parts(pending[-1], resume_at):
+            self._abort(pending[:-1])
             return True
-        self._finished_size = self._storage._size(self._parts.key)
+        self._finished_size = self._storage.size_of(self._parts.key)
         if self._finished_size is not None and self._finished_size >= resume_at:
             # The attempt before died after completing the object: it stays visible while
             # this one writes it again from its checkpoint on, copied server-side.
@@ -429,10 +488,15 @@ class S3ArtifactWriter:
 
     def _pending_uploads(self) -> list[str]:
         """This key's unfinished uploads, oldest first."""
-        listed = self._client.list_multipart_uploads(
+        pages = self._client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self._storage.bucket, Prefix=self._parts.key
         )
-        uploads = [u for u in listed.get("Uploads", []) if u["Key"] == self._parts.key]
+        uploads = [
+            upload
+            for page in pages
+            for upload in page.get("Uploads", [])
+            if upload["Key"] == self._parts.key
+        ]
         uploads.sort(key=lambda upload: upload["Initiated"])
         return [upload["UploadId"] for upload in uploads]
 
@@ -471,8 +535,15 @@ class S3ArtifactWriter:
         return False
 
     def checkpoint_due(self) -> bool:
-        """A part went up since the last checkpoint: its bytes are durable now."""
-        return self._parts.durable > self._reported and not self._parts.buffer
+        """Everything written is in uploaded parts (nothing waits in the buffer), and a
+        part went up since the last checkpoint or the interval has passed: a report that
+        stays empty still checkpoints its position."""
+        if self._parts.buffer:
+            return False
+        return (
+            self._parts.durable > self._reported
+            or time.monotonic() - self._checkpointed_at >= self._interval
+        )
 
     def checkpoint(self) -> int:
         """Anything still buffered goes up as a (short) part: call it between parts only
@@ -480,15 +551,16 @@ class S3ArtifactWriter:
         if self._parts.buffer:
             self._parts.send()
         self._reported = self._parts.durable
+        self._checkpointed_at = time.monotonic()
         return self._parts.durable
 
     def finish(self) -> int:
         size = self.checkpoint()
         if self._parts.upload_id is None and size == self._finished_size:
             return size  # the finished object is this file already
-        if self._parts.upload_id is None and size == 0:
-            with self._storage.reaching():
-                self._client.put_object(Bucket=self._storage.bucket, Key=self._parts.key)
+        if size == 0:  # S3 completes no upload of no part: an empty file is one PUT
+            self._parts.abort()
+            self._parts.put_whole()
             return 0
         self._parts.start()
         self._parts.complete()

@@ -108,7 +108,7 @@ async def export(context: ActivityContext, attempt: Attempt, export_format: str)
 
 
 def artifact_bytes(context: ActivityContext, job_id: str, name: str) -> bytes:
-    return b"".join(context.storage.read_artifact(job_id, name))
+    return b"".join(context.storage.read_artifact(job_id, name)[1])
 
 
 def leave_a_short_part(context: ActivityContext, job_id: str, name: str, data: bytes) -> None:

@@ -70,14 +70,14 @@ async def download_artifact(
     if artifact is None:
         raise ArtifactNotFound(job.id, name)
     try:
-        chunks = await asyncio.to_thread(storage.read_artifact, job.id, name)
+        size, chunks = await asyncio.to_thread(storage.read_artifact, job.id, name)
     except FileNotFoundError:
         raise ArtifactNotFound(job.id, name) from None  # removed since it was listed
     return StreamingResponse(
         chunks,
         media_type=artifact.content_type,
         headers={
-            "Content-Length": str(artifact.bytes),
+            "Content-Length": str(size),  # of what is read: a retry may rewrite the file
             "Content-Disposition": f'attachment; filename="{artifact.name}"',
         },
     )
