@@ -17,9 +17,10 @@ class MirrorActivities(ActivityGroup):
         await asyncio.to_thread(self._apply, event)
 
     def _apply(self, event: JobEvent) -> None:
+        metered = self.context.settings.metrics_enabled
         with self.context.db.transaction() as session:
             changed = apply_event(session, event)
-            ended = changed and event.status.is_terminal
+            ended = metered and changed and event.status.is_terminal
             finished = session.get(Job, event.job_id) if ended else None
         if finished is not None:
             observe_finished(finished)  # once committed

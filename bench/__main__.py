@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "cancel": cancel_latency.run,
     "queries": queries.run,
     "memory": memory_peaks.run,
+    "metrics": throughput.run_metrics,
 }
 """In the order they run: memory reuses the throughput run when both are selected."""
 

@@ -114,16 +114,33 @@ class BenchEnv:
 
     async def platform(self, backend: str = "postgresql") -> Stack:
         """A warmed-up stack (API + worker) on `backend`; PostgreSQL is production's."""
-        if backend not in self._stacks:
+        return await self._platform(backend, backend)
+
+    async def metered_platform(self, enabled: bool) -> Stack:
+        """A warmed-up PostgreSQL stack with metrics on, every exporter of them served (the
+        worker's port, the Temporal SDK's), or with metrics off."""
+        extra_env = {"PASTOOLS_METRICS_ENABLED": str(enabled).lower()}
+        if enabled:
+            extra_env |= {
+                "PASTOOLS_WORKER_METRICS_PORT": str(free_port()),
+                "PASTOOLS_WORKER_SDK_METRICS_PORT": str(free_port()),
+            }
+        name = "metrics_on" if enabled else "metrics_off"
+        return await self._platform(name, "postgresql", extra_env)
+
+    async def _platform(
+        self, name: str, backend: str, extra_env: dict[str, str] | None = None
+    ) -> Stack:
+        if name not in self._stacks:
             temporal = await self.temporal()
-            url = await self.database_url(backend, f"bench_{backend}")
+            url = await self.database_url(backend, f"bench_{name}")
             stack = await asyncio.to_thread(
-                start_stack, backend, self.workdir / backend, temporal, url
+                start_stack, name, self.workdir / name, temporal, url, extra_env=extra_env
             )
             self._cleanups.callback(stack.stop)
             await warm_up_platform(stack)
-            self._stacks[backend] = stack
-        return self._stacks[backend]
+            self._stacks[name] = stack
+        return self._stacks[name]
 
     async def start_api_only(self, name: str, database_url: str) -> Stack:
         """An API with neither mirror nor worker, over a table no workflow corresponds to."""

@@ -8,6 +8,10 @@ the raw workflow with the platform's Temporal calls, started from the SDK, then
 submitted over HTTP to a bare relay (`bench.relay`). The peak RSS of each process
 during these runs is kept for the memory benchmark ("load 1").
 
+`run_metrics` (`--only metrics`) runs the same platform side twice, with metrics on
+(every exporter served and scraped) and off, in interleaved rounds: what recording
+metrics costs the throughput.
+
 The workload is the `probe` job with `items=1` (one heartbeat): the issue's `export`
 job took `items` when it was written; it is now a real export of a project's records,
 and `probe` is the job type kept for exactly this kind of measurement.
@@ -15,6 +19,7 @@ and `probe` is the job type kept for exactly this kind of measurement.
 
 import asyncio
 import functools
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -25,7 +30,7 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 
 from bench import cpu
-from bench.core import Report, Row, number, ratio_at_least
+from bench.core import Report, Row, number, ratio_at_least, ratio_at_most
 from bench.environment import BACKENDS, BenchEnv, Relay, wait_completed
 from bench.memory import peak_mb, reset_peak
 from bench.raw import RawWork, RawWorkflow, ShapedRawWorkflow
@@ -281,4 +286,102 @@ async def run(env: BenchEnv, report: Report) -> None:
     report.sections["Throughput: CPU seconds per 1,000 jobs, by process and side"] = (
         "Measured from /proc during each side's rounds (all rounds summed); columns are the "
         "side that was running.\n\n" + cpu_section(load)
+    )
+
+
+METRICS_ROUNDS = 16
+SETTLE_SECONDS = 2.0
+"""Between two sides of the metrics benchmark: the dev server's tail of the previous
+side's jobs (their closes, visibility) would otherwise slow whichever side comes second."""
+PROCESSES = ("API", "worker")
+WORKER_PORTS = ("PASTOOLS_WORKER_METRICS_PORT", "PASTOOLS_WORKER_SDK_METRICS_PORT")
+
+
+async def scrape(stack: Stack) -> None:
+    """What Prometheus does, more often: the API's `/metrics` and the worker's two ports."""
+    async with stack.async_client() as http:
+        (await http.get("/metrics")).raise_for_status()
+        for name in WORKER_PORTS:
+            (await http.get(f"http://127.0.0.1:{stack.env[name]}/metrics")).raise_for_status()
+
+
+async def metered_seconds(stack: Stack, jobs: int, scraped: bool) -> float:
+    """`platform_seconds`, with one scrape of every metrics endpoint meanwhile if `scraped`."""
+    if not scraped:
+        return await platform_seconds(stack, jobs)
+    seconds, _ = await asyncio.gather(platform_seconds(stack, jobs), scrape(stack))
+    return seconds
+
+
+async def run_metrics(env: BenchEnv, report: Report) -> None:
+    """Throughput with metrics on against off, in the same run: the same load, on two
+    stacks alike but for `PASTOOLS_METRICS_ENABLED`, in rounds whose order alternates; each
+    round's pair gives a ratio, and the median of those is the figure least moved by the
+    machine's other load."""
+    rounds = env.pick(2, METRICS_ROUNDS)
+    jobs = env.pick(20, 2000)
+    sides = {"on": await env.metered_platform(True), "off": await env.metered_platform(False)}
+    shared = {
+        "dev server": (await env.temporal()).process.pid,
+        "PostgreSQL server": (await env.postgres()).pid,
+    }
+    seconds: dict[str, list[float]] = {side: [] for side in sides}
+    spent = {side: dict.fromkeys([*PROCESSES, *shared, cpu.CLIENTS], 0.0) for side in sides}
+    for index in range(rounds):
+        for side in rotated(list(sides), index):
+            stack = sides[side]
+            assert stack.api is not None and stack.worker is not None
+            pids = shared | dict(zip(PROCESSES, (stack.api.pid, stack.worker.pid), strict=True))
+            await asyncio.sleep(env.pick(0.0, SETTLE_SECONDS))
+            before = cpu.snapshot(pids)
+            seconds[side].append(await metered_seconds(stack, jobs // rounds, side == "on"))
+            for name, total in cpu.snapshot(pids).items():
+                spent[side][name] += total - before[name]
+    rate = {side: jobs / sum(times) for side, times in seconds.items()}
+    per_thousand = {
+        side: {name: total * 1000 / jobs for name, total in by_process.items()}
+        for side, by_process in spent.items()
+    }
+    # The clients' CPU is the load's and Prometheus's, not what the platform spends.
+    services = {
+        side: sum(spent for name, spent in by_process.items() if name != cpu.CLIENTS)
+        for side, by_process in per_thousand.items()
+    }
+    where = f"N={jobs} a side in {rounds} rounds, {CLIENTS} clients, postgresql"
+    report.rows += [
+        Row(
+            "7 metrics cost",
+            f"probe items=1, metrics on (exporters served and scraped) vs off, {where}",
+            "jobs/s",
+            rate["on"],
+            rate["off"],
+            "metrics off",
+            ratio_at_least(0.98),
+        ),
+        Row(
+            "7 metrics cost",
+            f"CPU seconds per 1,000 jobs, the services (API, worker, Temporal, PostgreSQL), "
+            f"metrics on vs off, {where}",
+            "s",
+            services["on"],
+            services["off"],
+            "metrics off",
+            ratio_at_most(1.02),
+        ),
+    ]
+    ratios = [off / on for on, off in zip(seconds["on"], seconds["off"], strict=True)]
+    lines = [
+        "| process | metrics on | metrics off |",
+        "|---|--:|--:|",
+        *(
+            f"| {name} | {number(per_thousand['on'][name])} | {number(per_thousand['off'][name])} |"
+            for name in per_thousand["on"]
+        ),
+    ]
+    report.sections["Metrics cost: throughput ratio of each round, CPU per 1,000 jobs"] = (
+        f"Median ratio (metrics on / off) {statistics.median(ratios):.3f} of {len(ratios)} "
+        f"rounds ({jobs // rounds} jobs a side each): "
+        + ", ".join(f"{ratio:.3f}" for ratio in ratios)
+        + ".\n\n"
+        + "\n".join(lines)
     )

@@ -23,6 +23,7 @@ EXPECTED_BENCHMARKS = [
     "4 cancel latency",
     "5 queries",
     "6 memory",
+    "7 metrics cost",
 ]
 HEADER = "| benchmark | metric | platform | baseline | ratio | target | result |"
 

@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         description="Where traces go over OTLP/HTTP (OpenTelemetry's own variables); unset: "
         "no tracing at all.",
     )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Record metrics and serve them (the API's `/metrics`, a worker's ports, "
+        "the Temporal SDK's exporter); off, nothing is recorded and `/metrics` answers 404.",
+    )
     worker_metrics_port: int | None = Field(
         default=None,
         ge=1,

@@ -69,10 +69,13 @@ class Submitted:
 
 
 class JobService:
-    def __init__(self, db: Database, launcher: JobLauncher, storage: Storage) -> None:
+    def __init__(
+        self, db: Database, launcher: JobLauncher, storage: Storage, *, metered: bool = True
+    ) -> None:
         self._db = db
         self._launcher = launcher
         self._storage = storage
+        self._metered = metered
 
     async def submit(self, submission: Submission) -> Submitted:
         """The job exists once its row is committed: its workflow is started then, or, while
@@ -85,7 +88,7 @@ class JobService:
         job = new_job(submission)
         claimed = await self._db.run(lambda session: claim(session, job))
         replayed = claimed is not job
-        if not replayed:
+        if not replayed and self._metered:
             JOBS_SUBMITTED.labels(job.type).inc()
         if not replayed or _never_started(claimed):
             claimed = await self._start(claimed)

@@ -114,7 +114,7 @@ _SDK_RUNTIMES: dict[str, Runtime] = {}
 def _sdk_runtime(settings: Settings) -> Runtime | None:
     """The SDK core with its Prometheus exporter, when a port is set; one per address, as
     the core binds the port once per runtime."""
-    if settings.worker_sdk_metrics_port is None:
+    if not settings.metrics_enabled or settings.worker_sdk_metrics_port is None:
         return None
     address = f"{settings.metrics_host}:{settings.worker_sdk_metrics_port}"
     if address not in _SDK_RUNTIMES:
@@ -125,7 +125,7 @@ def _sdk_runtime(settings: Settings) -> Runtime | None:
 
 def _serve_metrics(settings: Settings, db: Database) -> None:
     """The worker's own metrics (jobs finished, durations, rows, its database pool)."""
-    if settings.worker_metrics_port is None:
+    if not settings.metrics_enabled or settings.worker_metrics_port is None:
         return
     TABLES.watch({"worker": db})
     start_http_server(settings.worker_metrics_port, addr=settings.metrics_host)

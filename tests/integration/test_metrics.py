@@ -1,14 +1,31 @@
 """What Prometheus scrapes counts what happened: the API's `/metrics` (admin token) and
-the worker's two ports, its own metrics and the Temporal SDK's."""
+the worker's two ports, its own metrics and the Temporal SDK's; with metrics off, none of
+them is served and nothing is recorded."""
 
+import asyncio
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from temporalio.testing import ActivityEnvironment
 
+from activities.context import ActivityContext
+from activities.mirror import MirrorActivities
+from pastools_jobs.api.app import create_app
+from pastools_jobs.clock import utcnow
+from pastools_jobs.config import Settings
+from pastools_jobs.contracts import JobEvent
+from pastools_jobs.db.engine import Database
+from pastools_jobs.domain import JobStatus
+from pastools_jobs.mirror.leadership import mirror_lease
+from pastools_jobs.storage import open_storage
 from tests.support.jobs import JobsApi, new_project
-from tests.support.services import TemporalServer, free_port, start_stack
+from tests.support.services import TemporalServer, free_port, port_open, start_stack
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -85,3 +102,89 @@ def test_metrics_need_an_admin_token(metered_api: JobsApi) -> None:
     url = f"{metered_api.stack.url}/metrics"
     assert httpx.get(url).status_code == 401
     assert httpx.get(url, headers={"Authorization": f"Bearer {viewer}"}).status_code == 403
+
+
+@pytest.fixture(scope="module")
+def unmetered_api(
+    temporal: TemporalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JobsApi]:
+    """Metrics off, with the worker's ports set: the switch wins over them."""
+    base = tmp_path_factory.mktemp("no-metrics")
+    env = {
+        "PASTOOLS_METRICS_ENABLED": "false",
+        "PASTOOLS_WORKER_METRICS_PORT": str(free_port()),
+        "PASTOOLS_WORKER_SDK_METRICS_PORT": str(free_port()),
+    }
+    stack = start_stack(
+        "no-metrics", base, temporal, f"sqlite:///{base / 'jobs.sqlite3'}", extra_env=env
+    )
+    with stack.client() as client:
+        yield JobsApi(client, stack)
+    stack.stop()
+
+
+def test_metrics_off_serves_none(unmetered_api: JobsApi) -> None:
+    job = unmetered_api.submit("probe", new_project(), items=2)
+    unmetered_api.wait_for_status(job["id"], "completed")
+    assert unmetered_api.http.get("/metrics").status_code == 404
+    for name in ("PASTOOLS_WORKER_METRICS_PORT", "PASTOOLS_WORKER_SDK_METRICS_PORT"):
+        assert not port_open(int(unmetered_api.stack.env[name])), name
+
+
+def recorded() -> Samples:
+    """The platform's own samples in this process's registry."""
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in REGISTRY.collect()
+        if family.name.startswith("pastools_")
+        for sample in family.samples
+    }
+
+
+def test_metrics_off_records_nothing(temporal: TemporalServer, tmp_path: Path) -> None:
+    """The real API app in process (requests, a submission, the mirror leading and
+    sweeping) and the worker's record of a job's end, all with metrics off."""
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'jobs.sqlite3'}",
+        temporal_address=temporal.address,
+        task_queue=f"no-metrics-{uuid.uuid4().hex[:8]}",  # no worker: the job stays queued
+        mirror_interval_seconds=0.1,
+        auth_enabled=False,  # what is recorded, not access, is under test here
+        metrics_enabled=False,
+    )
+    before = recorded()
+    with TestClient(create_app(settings)) as api:
+        submitted = api.post("/api/jobs", json={"type": "probe", "project_id": "p"})
+        assert submitted.status_code == 201, submitted.text
+        assert api.get("/metrics").status_code == 404
+        db = Database(settings.resolved_database_url, application_name="tests")
+        try:
+            wait_for(mirror_lease(db, settings).leader, what="the mirror leading")
+            # Terminated from the CLI: only a sweep of the mirror can see it, and count it.
+            terminated = api.post("/api/jobs", json={"type": "probe", "project_id": "p"})
+            terminated_id = terminated.json()["id"]
+            temporal.cli("workflow", "terminate", "-w", terminated_id, "--reason", "swept")
+            wait_for(
+                lambda: api.get(f"/api/jobs/{terminated_id}").json()["status"] != "queued",
+                what="the mirror recording the terminate",
+            )
+            job_id = submitted.json()["id"]
+            now = utcnow()
+            ended = JobEvent(
+                job_id=job_id,
+                run_id=f"run-{uuid.uuid4().hex}",
+                job_type="probe",
+                project_id="p",
+                status=JobStatus.COMPLETED,
+                at=now,
+                created_at=now,
+                started_at=now,
+                result={"items": 1},
+            )
+            worker = MirrorActivities(ActivityContext(settings, db, open_storage(settings)))
+            asyncio.run(ActivityEnvironment().run(worker.record_job_event, ended))
+        finally:
+            db.dispose()
+        assert api.get(f"/api/jobs/{job_id}").json()["status"] == "completed"
+    assert recorded() == before

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.db = db
         app.state.client = client
         app.state.storage = storage
-        app.state.service = JobService(db, launcher, storage)
+        app.state.service = JobService(db, launcher, storage, metered=settings.metrics_enabled)
         app.state.projects = ProjectService(db)
         app.state.feed = JobFeed(
             db,
@@ -71,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         mirror = None
         # Its own engine: its connections are named apart from the requests'.
         mirror_db = Database(settings.resolved_database_url, application_name="pastools-mirror")
-        TABLES.watch({"api": db, "mirror": mirror_db}, jobs_db=db)
+        if settings.metrics_enabled:
+            TABLES.watch({"api": db, "mirror": mirror_db}, jobs_db=db)
         if settings.mirror_enabled:
             mirror = asyncio.create_task(run_mirror(mirror_db, launcher, settings), name="mirror")
         try:
@@ -97,10 +98,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     trace_requests(app, settings)
     app.add_middleware(RequestBodyLimit, limit_for=settings.body_limit)
-    app.add_middleware(RequestMetrics)
+    if settings.metrics_enabled:  # off: no middleware to pass through, and /metrics is 404
+        app.add_middleware(RequestMetrics)
     app.add_middleware(RequestIds)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    if settings.metrics_enabled:
+        app.include_router(metrics.router)
     app.include_router(session.router)
     app.include_router(dashboard.router)
     app.include_router(jobs.router)

@@ -75,7 +75,7 @@ class Doctor:
         self._db = db
         self._launcher = launcher
         self._client: Client = launcher.client
-        self._repairs = Repairs(db, launcher)
+        self._repairs = Repairs(db, launcher, metered=False)  # a one-off run: nothing scrapes it
         self._grace = Grace(settle=SETTLE_GRACE, rows_kept_for=keep_closed_for)
 
     async def examine(self) -> Report:

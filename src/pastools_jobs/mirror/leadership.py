@@ -37,12 +37,18 @@ async def run_mirror(db: Database, launcher: JobLauncher, settings: Settings) ->
     """Until cancelled: the reconciler while this replica holds the lease, nothing else
     meanwhile but attempts to take it. On a clean stop the lease is given up."""
     lease = mirror_lease(db, settings)
+    metered = settings.metrics_enabled
     try:
         await lead(
             lease,
             lambda: Reconciler(
-                db, launcher, settings.mirror_interval_seconds, may_work=lambda: lease.held
+                db,
+                launcher,
+                settings.mirror_interval_seconds,
+                may_work=lambda: lease.held,
+                metered=metered,
             ).run(),
+            metered=metered,
         )
     finally:
         try:
@@ -51,7 +57,9 @@ async def run_mirror(db: Database, launcher: JobLauncher, settings: Settings) ->
             log.warning("could not give up the mirror lease (it expires by itself): %s", error)
 
 
-async def lead(lease: Lease, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+async def lead(
+    lease: Lease, work: Callable[[], Coroutine[Any, Any, None]], *, metered: bool = True
+) -> None:
     """Claim the lease every fifth of its TTL; run `work` (a fresh reconciler, whose first
     passes look back far enough to cover a predecessor's last moments) from when the lease
     is taken until it is lost. The reconciler also asks the lease before every pass and
@@ -67,7 +75,8 @@ async def lead(lease: Lease, work: Callable[[], Coroutine[Any, Any, None]]) -> N
             except Exception:
                 # Never stop trying for good: the API would serve a table that no longer moves.
                 log.exception("could not renew or take the mirror lease")
-            MIRROR_LEADER.set(1 if lease.held else 0)
+            if metered:
+                MIRROR_LEADER.set(1 if lease.held else 0)
             if lease.held and working is None:
                 log.info("mirror: %s leads %s", lease.holder, lease.name)
                 working = asyncio.create_task(work(), name="reconciler")

@@ -63,6 +63,7 @@ class Reconciler:
         interval_seconds: float,
         *,
         may_work: Callable[[], bool] = lambda: True,
+        metered: bool = True,
     ) -> None:
         """`may_work` is asked before every pass and every repair: a mirror whose lease
         ran out (`mirror/leadership.py`) stops at once, even before it is cancelled."""
@@ -70,7 +71,8 @@ class Reconciler:
         self._db = db
         self._launcher = launcher
         self._client: Client = launcher.client
-        self._repairs = Repairs(db, launcher)
+        self._repairs = Repairs(db, launcher, metered=metered)
+        self._metered = metered
         self._interval = interval_seconds
         self._since = self._slow_since = utcnow() - STARTUP_LOOKBACK
 
@@ -107,7 +109,8 @@ class Reconciler:
         stamp = _visibility_time(self._since - SWEEP_OVERLAP)
         await self._reconcile_listed(f"CloseTime >= '{stamp}' AND {UNRECORDED_ENDS}")
         self._since = started
-        MIRROR_LAST_SWEEP.set_to_current_time()
+        if self._metered:
+            MIRROR_LAST_SWEEP.set_to_current_time()
 
     async def slow_pass(self) -> None:
         """Every workflow started or closed lately, with a wide overlap, then the open rows;
@@ -178,10 +181,10 @@ class Reconciler:
         difference = classify(row, run, archived, utcnow(), GRACE)
         if difference is None or not _repaired_here(difference, row, run):
             return
-        outcome = DISAGREEMENTS.labels(difference, "failed")
+        outcome = "failed"
         try:
             repaired = await self._repairs.repair(difference, row, event)
-            outcome = DISAGREEMENTS.labels(difference, "repaired" if repaired else "unchanged")
+            outcome = "repaired" if repaired else "unchanged"
         except (TemporalUnavailable, RPCError, SQLAlchemyError, OSError) as error:
             if not _refused(error):
                 raise  # Temporal or the database is away: the whole pass waits for them
@@ -190,7 +193,8 @@ class Reconciler:
             # One job's failure must not keep every job after it unrepaired, pass after pass.
             log.exception("could not repair %s of job %s", difference, job_id)
         finally:
-            outcome.inc()
+            if self._metered:
+                DISAGREEMENTS.labels(difference, outcome).inc()
 
     def _load(self, ids: Collection[str]) -> tuple[dict[str, RowState], dict[str, set[str]]]:
         with self._db.reading() as connection:

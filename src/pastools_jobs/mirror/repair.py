@@ -27,10 +27,12 @@ log = logging.getLogger(__name__)
 
 
 class Repairs:
-    def __init__(self, db: Database, launcher: JobLauncher) -> None:
+    def __init__(self, db: Database, launcher: JobLauncher, *, metered: bool) -> None:
+        """`metered`: count the jobs a repair ends in the process's metrics."""
         self._db = db
         self._launcher = launcher
         self._client: Client = launcher.client
+        self._metered = metered
 
     async def repair(
         self, difference: Difference, row: RowState | None, event: JobEvent | None
@@ -52,7 +54,9 @@ class Repairs:
         if difference is Difference.RUN_MISMATCH:
             assert row is not None and row.run_id is not None
             await self._close_run(row.id, row.run_id)
-        changed, finished = await self._db.run(lambda session: _apply_observed(session, event))
+        changed, finished = await self._db.run(
+            lambda session: _apply_observed(session, event, read_ended=self._metered)
+        )
         if finished is not None:
             observe_finished(finished)  # a terminate, a timeout: ended without recording it
         return changed
@@ -97,10 +101,13 @@ _WORKFLOW_MISSING = FailureInfo(
 )
 
 
-def _apply_observed(session: Session, event: JobEvent) -> tuple[bool, Job | None]:
-    """`apply_observed`, and the row if it has just ended (for the metrics)."""
+def _apply_observed(
+    session: Session, event: JobEvent, *, read_ended: bool
+) -> tuple[bool, Job | None]:
+    """`apply_observed`, and, if `read_ended`, the row if it has just ended (for the
+    metrics)."""
     changed = apply_observed(session, event)
-    ended = changed and event.status.is_terminal
+    ended = read_ended and changed and event.status.is_terminal
     return changed, session.get(Job, event.job_id) if ended else None
 
 
