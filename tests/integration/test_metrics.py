@@ -33,21 +33,26 @@ pytestmark = pytest.mark.integration
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-@pytest.fixture(scope="module")
-def metered_api(
-    temporal: TemporalServer, tmp_path_factory: pytest.TempPathFactory
+def stack_with_worker_ports(
+    name: str, temporal: TemporalServer, base: Path, **env: str
 ) -> Iterator[JobsApi]:
-    base = tmp_path_factory.mktemp("metrics")
+    """A SQLite stack whose worker is given both its metrics ports."""
     ports = {
         "PASTOOLS_WORKER_METRICS_PORT": str(free_port()),
         "PASTOOLS_WORKER_SDK_METRICS_PORT": str(free_port()),
     }
-    stack = start_stack(
-        "metrics", base, temporal, f"sqlite:///{base / 'jobs.sqlite3'}", extra_env=ports
-    )
+    url = f"sqlite:///{base / 'jobs.sqlite3'}"
+    stack = start_stack(name, base, temporal, url, extra_env=ports | env)
     with stack.client() as client:
         yield JobsApi(client, stack)
     stack.stop()
+
+
+@pytest.fixture(scope="module")
+def metered_api(
+    temporal: TemporalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[JobsApi]:
+    yield from stack_with_worker_ports("metrics", temporal, tmp_path_factory.mktemp("metrics"))
 
 
 def samples(text: str) -> Samples:
@@ -110,17 +115,9 @@ def unmetered_api(
 ) -> Iterator[JobsApi]:
     """Metrics off, with the worker's ports set: the switch wins over them."""
     base = tmp_path_factory.mktemp("no-metrics")
-    env = {
-        "PASTOOLS_METRICS_ENABLED": "false",
-        "PASTOOLS_WORKER_METRICS_PORT": str(free_port()),
-        "PASTOOLS_WORKER_SDK_METRICS_PORT": str(free_port()),
-    }
-    stack = start_stack(
-        "no-metrics", base, temporal, f"sqlite:///{base / 'jobs.sqlite3'}", extra_env=env
+    yield from stack_with_worker_ports(
+        "no-metrics", temporal, base, PASTOOLS_METRICS_ENABLED="false"
     )
-    with stack.client() as client:
-        yield JobsApi(client, stack)
-    stack.stop()
 
 
 def test_metrics_off_serves_none(unmetered_api: JobsApi) -> None:
