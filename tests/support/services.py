@@ -2,6 +2,7 @@
 S3-compatible object store, and stacks of worker + API processes running the platform's
 own commands against them."""
 
+import functools
 import glob
 import os
 import shutil
@@ -319,7 +320,7 @@ class Stack:
     def on_object_store(self) -> bool:
         return "PASTOOLS_STORAGE_URL" in self.env
 
-    @property
+    @functools.cached_property
     def storage(self) -> Storage:
         """The platform's own storage, as this stack's processes see it."""
         return open_storage(

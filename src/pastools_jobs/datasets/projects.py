@@ -110,6 +110,10 @@ class ProjectService:
     async def visible(self, sees: Callable[[str], bool]) -> list[CountedProject]:
         return await self._db.run(lambda s: list_counted(s, sees))
 
+    async def require(self, project_id: str) -> None:
+        """Raises ProjectNotFound; counts nothing."""
+        await self._db.run(lambda s: get_project(s, project_id))
+
     async def get(self, project_id: str) -> CountedProject:
         return await self._db.run(lambda s: counted(s, get_project(s, project_id)))
 

@@ -319,6 +319,10 @@ class _Parts:
     def client(self) -> "S3Client":
         return self.storage.client
 
+    @property
+    def content_type(self) -> str:
+        return artifact(self.key.rsplit("/", 1)[-1], 0).content_type
+
     def add(self, data: bytes) -> None:
         self.buffer += data
         if len(self.buffer) >= self.storage.part_bytes:
@@ -329,11 +333,10 @@ class _Parts:
         that object's first `copy_first` bytes, copied by the store itself."""
         if self.upload_id is not None:
             return
-        content_type = artifact(self.key.rsplit("/", 1)[-1], 0).content_type
         bucket = self.storage.bucket
         with self.storage.reaching():
             self.upload_id = self.client.create_multipart_upload(
-                Bucket=bucket, Key=self.key, ContentType=content_type
+                Bucket=bucket, Key=self.key, ContentType=self.content_type
             )["UploadId"]
             for start in range(0, self.copy_first, MAX_COPY_BYTES):
                 end = min(start + MAX_COPY_BYTES, self.copy_first) - 1
@@ -391,13 +394,12 @@ class _Parts:
 
     def put_whole(self) -> None:
         """A file smaller than one part, in one PUT."""
-        content_type = artifact(self.key.rsplit("/", 1)[-1], 0).content_type
         with self.storage.reaching():
             self.client.put_object(
                 Bucket=self.storage.bucket,
                 Key=self.key,
                 Body=bytes(self.buffer),
-                ContentType=content_type,
+                ContentType=self.content_type,
             )
 
     def abort(self) -> None:

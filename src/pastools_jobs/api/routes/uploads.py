@@ -57,7 +57,7 @@ async def upload(
     Operator or admin of the project: uploads are for its import jobs, which only they
     may submit, and only its own jobs can read the file."""
     principal.require_project(project_id, Role.OPERATOR)
-    await projects.get(project_id)  # a file for a project that is not there would be lost
+    await projects.require(project_id)  # a file for a project that is not there is lost
     stored = await store_upload(
         request.headers.get("content-type", ""),
         request.headers.get("content-length"),
