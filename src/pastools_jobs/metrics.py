@@ -16,8 +16,9 @@ from prometheus_client.core import REGISTRY, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from pastools_jobs.contracts import JobEvent
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job, JobCount
+from pastools_jobs.db.models import JobCount
 from pastools_jobs.domain import JobStatus
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -38,7 +39,7 @@ JOB_DURATION = Histogram(
 )
 JOB_QUEUE_WAIT = Histogram(
     "pastools_job_queue_wait_seconds",
-    "From a job's submission to its start.",
+    "From a run's start in Temporal (a submission, a retry) to its work's start.",
     ["type"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 3600),
 )
@@ -63,15 +64,18 @@ HTTP_DURATION = Histogram(
 )
 
 
-def observe_finished(job: Job) -> None:
-    """A job just reached its final status (called once the write is committed)."""
-    JOBS_FINISHED.labels(job.type, job.status).inc()
-    if job.started_at is not None:
-        JOB_QUEUE_WAIT.labels(job.type).observe(_seconds(job.created_at, job.started_at))
-        if job.completed_at is not None:
-            JOB_DURATION.labels(job.type).observe(_seconds(job.started_at, job.completed_at))
-    if job.status == JobStatus.COMPLETED and isinstance(job.result, Mapping):
-        ROWS_PROCESSED.labels(job.type).inc(rows_of(job.result))
+def observe_finished(event: JobEvent, started_at: datetime | None) -> None:
+    """A run just reached its final status `event` (called once the write is committed);
+    `started_at`: when its work started, as its row recorded it (None if it never did).
+
+    A run waits from its own start in Temporal, not from the job's first submission: a
+    retry a day later waited for a worker as long as its run was queued, not a day."""
+    JOBS_FINISHED.labels(event.job_type, event.status).inc()
+    if started_at is not None:
+        JOB_QUEUE_WAIT.labels(event.job_type).observe(_seconds(event.created_at, started_at))
+        JOB_DURATION.labels(event.job_type).observe(_seconds(started_at, event.at))
+    if event.status is JobStatus.COMPLETED and event.result is not None:
+        ROWS_PROCESSED.labels(event.job_type).inc(rows_of(event.result))
 
 
 def rows_of(result: Mapping[str, Any]) -> int:

@@ -7,6 +7,7 @@ visibility and history, for changes no workflow code sees: terminate, timeout).
 
 import functools
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,25 +22,34 @@ from pastools_jobs.domain import RETRYABLE_STATUSES, JobStatus, advances
 from pastools_jobs.repository import queued_job
 
 
-def apply_event(session: Session, event: JobEvent) -> bool:
-    """Bring the job's row up to `event`; returns whether anything changed."""
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """An event that changed its job's row, and what the row says that the event does not:
+    when the run's work started (the first report of it, which a final event does not
+    repeat). Returned by the UPDATE that moves the row, so a finished run is counted in
+    the metrics without reading its row again."""
+
+    started_at: datetime | None
+
+
+def apply_event(session: Session, event: JobEvent) -> Applied | None:
+    """Bring the job's row up to `event`; None if nothing changed."""
     session.flush()  # the session's pending changes go first, as before an ORM statement
-    if _advance_in_place(session.connection(), event):
-        return True
+    if applied := _advance_in_place(session.connection(), event):
+        return applied
     job = session.get(Job, event.job_id, with_for_update=True, populate_existing=True)
     if job is None:
         job = _new_job(session, event)
-        if event.status is not JobStatus.QUEUED:
-            _advance(session, job, event)
-        return True
+        moved = _advance(session, job, event) if event.status is not JobStatus.QUEUED else None
+        return moved or Applied(started_at=None)
     if job.run_id != event.run_id and not _adopt_run(session, job, event):
-        return False
+        return None
     if not advances(JobStatus(job.status), event.status):
-        return False
+        return None
     return _advance(session, job, event)
 
 
-def apply_observed(session: Session, event: JobEvent) -> bool:
+def apply_observed(session: Session, event: JobEvent) -> Applied | None:
     """Bring the row up to what Temporal's own records say of a run (describe, history).
 
     Like `apply_event`, and more: a run that Temporal closed otherwise than the row's final
@@ -49,16 +59,16 @@ def apply_observed(session: Session, event: JobEvent) -> bool:
     return apply_event(session, event) or restate(session, event)
 
 
-def restate(session: Session, event: JobEvent) -> bool:
+def restate(session: Session, event: JobEvent) -> Applied | None:
     """Overwrite the row's finished attempt with Temporal's account of the same closed run.
 
     Never the other way: an open run does not move a finished row back (the workflow may
     have recorded its end an instant before closing)."""
     if not event.status.is_terminal:
-        return False
+        return None
     job = session.get(Job, event.job_id, with_for_update=True)
     if job is None or job.run_id != event.run_id or job.status == event.status:
-        return False
+        return None
     job.result = None
     job.error_type = job.error_message = job.error_details = None
     job.completed_at = None
@@ -69,7 +79,7 @@ _NEWEST_FIRST = [JobStatus.RUNNING, JobStatus.QUEUED]
 """The statuses a row can advance from, the likeliest first: most events find it running."""
 
 
-def _advance_in_place(connection: Connection, event: JobEvent) -> bool:
+def _advance_in_place(connection: Connection, event: JobEvent) -> Applied | None:
     """The common case in single UPDATEs, no row loaded: an event of the row's own run (or
     of the run the API just started, whose id the row does not hold yet) that moves it
     forward. `advances` decides which statuses qualify, in the WHERE clause; anything
@@ -124,13 +134,15 @@ def apply_progress(
     # queued to running between two UPDATEs, which then both miss it.
     likeliest = [JobStatus.QUEUED] if likely_queued else _NEWEST_FIRST
     origins = [*likeliest, JobStatus.RUNNING]
-    return _move_open_row(connection, job_id, run_id, origins, JobStatus.RUNNING, values)
+    moved = _move_open_row(connection, job_id, run_id, origins, JobStatus.RUNNING, values)
+    return moved is not None
 
 
 def apply_started(connection: Connection, job_id: str, run_id: str, started_at: datetime) -> bool:
     """Make the queued row of the run the API started running, before any progress."""
     values = _started_values(started_at)
-    return _move_open_row(connection, job_id, run_id, [JobStatus.QUEUED], JobStatus.RUNNING, values)
+    queued = [JobStatus.QUEUED]
+    return _move_open_row(connection, job_id, run_id, queued, JobStatus.RUNNING, values) is not None
 
 
 def end_unstarted(
@@ -145,7 +157,7 @@ def end_unstarted(
         "error_message": error.message,
         "error_details": error.details,
     }
-    return _move_open_row(connection, job_id, None, [JobStatus.QUEUED], status, values)
+    return _move_open_row(connection, job_id, None, [JobStatus.QUEUED], status, values) is not None
 
 
 def _started_values(started_at: datetime | None) -> dict[str, Any]:
@@ -160,7 +172,7 @@ def _move_open_row(
     origins: Iterable[JobStatus],
     status: JobStatus,
     values: dict[str, Any],
-) -> bool:
+) -> Applied | None:
     """One UPDATE per status the row of `run_id` may move from, likeliest first: the first
     that matches moves the row, and its count with it, without loading it. `values` are
     the SET clause's values by column name. Core statements: the ORM's bulk-update
@@ -170,10 +182,10 @@ def _move_open_row(
         moving = _moving_update(before, status, tuple(values))
         changed = connection.execute(moving, parameters).first()
         if changed is not None:
-            project_id, job_type = changed
+            project_id, job_type, started_at = changed
             record_counts(connection, count_change(project_id, job_type, before, status))
-            return True
-    return False
+            return Applied(started_at=started_at)
+    return None
 
 
 _JOB_ID = bindparam("row_job_id", type_=Job.id.type)
@@ -212,7 +224,7 @@ def _moving_update(before: JobStatus, status: JobStatus, columns: tuple[str, ...
         update(Job)
         .where(_ROW_OF_RUN, Job.status == before)
         .values(values)
-        .returning(Job.project_id, Job.type)
+        .returning(Job.project_id, Job.type, Job.started_at)
     )
 
 
@@ -314,7 +326,7 @@ def _new_job(session: Session, event: JobEvent) -> Job:
     return job
 
 
-def _advance(session: Session, job: Job, event: JobEvent) -> bool:
+def _advance(session: Session, job: Job, event: JobEvent) -> Applied | None:
     """Move a loaded row to `event` with the very UPDATE that moves a row in place
     (`_moving_update`), so that its rules (a run's first start stays, a completed run's
     progress reads full) are stated once; then read the row back."""

@@ -14,7 +14,6 @@ from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo, JobEvent
 from pastools_jobs.counts import rebuild_counts
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.metrics import observe_finished
 from pastools_jobs.mirror.apply import apply_event, apply_observed, end_unstarted, record_run
@@ -54,12 +53,10 @@ class Repairs:
         if difference is Difference.RUN_MISMATCH:
             assert row is not None and row.run_id is not None
             await self._close_run(row.id, row.run_id)
-        changed, finished = await self._db.run(
-            lambda session: _apply_observed(session, event, read_ended=self._metered)
-        )
-        if finished is not None:
-            observe_finished(finished)  # a terminate, a timeout: ended without recording it
-        return changed
+        applied = await self._db.run(lambda session: apply_observed(session, event))
+        if applied and event.status.is_terminal and self._metered:
+            observe_finished(event, applied.started_at)  # a terminate, a timeout: unrecorded
+        return applied is not None
 
     async def _close_run(self, job_id: str, run_id: str) -> None:
         """Record how the row's own run ended, unseen, before a newer one began: an open row
@@ -101,16 +98,6 @@ _WORKFLOW_MISSING = FailureInfo(
 )
 
 
-def _apply_observed(
-    session: Session, event: JobEvent, *, read_ended: bool
-) -> tuple[bool, Job | None]:
-    """`apply_observed`, and, if `read_ended`, the row if it has just ended (for the
-    metrics)."""
-    changed = apply_observed(session, event)
-    ended = read_ended and changed and event.status.is_terminal
-    return changed, session.get(Job, event.job_id) if ended else None
-
-
 def _fail_orphan(session: Session, job_id: str) -> bool:
     """An open row whose workflow is gone can never finish: fail it, so it can be retried."""
     job = find_job(session, job_id)
@@ -127,4 +114,4 @@ def _fail_orphan(session: Session, job_id: str) -> bool:
         created_at=job.created_at,
         error=_WORKFLOW_MISSING,
     )
-    return apply_event(session, event)
+    return apply_event(session, event) is not None
