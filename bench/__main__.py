@@ -14,7 +14,15 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bench import cancel_latency, memory_peaks, mirror_lag, queries, submit_latency, throughput
+from bench import (
+    cancel_latency,
+    memory_peaks,
+    mirror_lag,
+    param_search,
+    queries,
+    submit_latency,
+    throughput,
+)
 from bench.core import Report, Size, markdown_table
 from bench.environment import BenchEnv
 from bench.machine import describe_machine
@@ -29,6 +37,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "queries": queries.run,
     "memory": memory_peaks.run,
     "metrics": throughput.run_metrics,
+    "params": param_search.run,
 }
 """In the order they run: memory reuses the throughput run when both are selected."""
 

@@ -44,6 +44,10 @@ RESULTS = {
     "test_run": {"tests": 0, "passed": 0, "failed": 0, "results": [], "artifacts": []},
 }
 """A completed job's result, as its type's result model reads it."""
+FORMATS = ["csv", "jsonl", "parquet"]
+FORMAT_WEIGHTS = {"import": [0.50, 0.25, 0.25], "export": [0.60, 0.20, 0.20]}
+SOURCE_FILES = 500
+"""Distinct file names per month of uploads: an import's source is one of 6,000."""
 YEAR_SECONDS = 365 * 24 * 3600
 CHUNK = 20_000
 
@@ -56,6 +60,20 @@ COLUMNS = (
 
 def _stamp(moment: datetime | None) -> str:
     return "" if moment is None else moment.isoformat()
+
+
+def _params(rng: random.Random, kind: str, created: datetime) -> dict[str, Any]:
+    """What a job of `kind` was asked, as users ask it: imports name an upload of their
+    month and a format, exports a format, probes their items."""
+    if kind == "probe":
+        return {"items": 1}
+    if kind not in FORMAT_WEIGHTS:
+        return {}
+    params: dict[str, Any] = {"format": rng.choices(FORMATS, FORMAT_WEIGHTS[kind])[0]}
+    if kind == "import":
+        number = rng.randrange(SOURCE_FILES)
+        params["source"] = f"uploads/{created:%Y-%m}/file-{number:05d}.{params['format']}"
+    return params
 
 
 def _row(rng: random.Random, now: datetime, project: str, status: str, kind: str) -> list[Any]:
@@ -72,7 +90,7 @@ def _row(rng: random.Random, now: datetime, project: str, status: str, kind: str
         kind,
         project,
         status,
-        '{"items": 1}',
+        json.dumps(_params(rng, kind, created)),
         json.dumps(RESULTS[kind]) if status == "completed" else "",
         1,
         uuid.UUID(int=rng.getrandbits(128)).hex,
@@ -109,11 +127,11 @@ def psycopg_dsn(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
-def load_jobs(url: str, rows: int) -> None:
-    """Migrate, then COPY with the secondary indexes dropped and rebuilt afterwards
+def load_jobs(url: str, rows: int, revision: str = "head") -> None:
+    """Migrate (to `revision`), then COPY with the secondary indexes dropped and rebuilt afterwards
     (their definitions read back from the catalog, so they stay the migrations' own);
     COPY bypasses the platform's writers, so job_counts is recounted at the end."""
-    upgrade_database(url)
+    upgrade_database(url, revision)
     with psycopg.connect(psycopg_dsn(url), autocommit=True) as connection:
         indexes = connection.execute(
             "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'jobs' "

@@ -1,8 +1,11 @@
 """Parameters of the job types, validated at submission and again by the workflow."""
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from pastools_jobs.domain import JobStatus
 
 
 class ItemsParams(BaseModel):
@@ -71,3 +74,38 @@ class TestRunParams(BaseModel):
     """A test run takes the project's test suite as it is when the job starts."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+BulkAction = Literal["cancel", "retry", "delete"]
+
+
+class BulkFilter(BaseModel):
+    """The jobs a bulk action applies to: the job list's filters, as a body. Every field
+    narrows; none given matches every job the caller sees."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: list[JobStatus] = Field(default_factory=list, max_length=20)
+    type: list[str] = Field(default_factory=list, max_length=20)
+    project_id: str | None = Field(default=None, max_length=200)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = Field(default=None, max_length=200, description="Part of the job id.")
+    error_type: list[str] = Field(default_factory=list, max_length=20)
+    params: dict[str, list[str]] = Field(
+        default_factory=dict,
+        max_length=10,
+        description="Parameter filters, as the list's `param.<name>` ones: "
+        '`{"format": ["parquet"], "source": ["uploads/*"]}`.',
+    )
+
+
+class BulkParams(BaseModel):
+    """A bulk action: cancel, retry or delete every job that matches a filter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: BulkAction
+    filter: BulkFilter = Field(default_factory=BulkFilter)
+    reason: str | None = Field(default=None, max_length=500, description="Why, for the record.")
+    page_size: int = Field(default=200, ge=10, le=1000, description="Jobs acted on per page.")

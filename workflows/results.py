@@ -76,3 +76,21 @@ class TestRunResult(BaseModel):
 class ProbeResult(BaseModel):
     items: int
     resumed_from: int = Field(description="The item the last attempt began at.")
+
+
+class BulkFailure(BaseModel):
+    """A job the bulk action could not act on, and why."""
+
+    job_id: str
+    reason: str
+
+
+class BulkResult(BaseModel):
+    action: Literal["cancel", "retry", "delete"]
+    matched: int = Field(description="Jobs the filter matched when the action began.")
+    changed: int = Field(description="Jobs cancelled (requested), retried or deleted.")
+    skipped: int = Field(
+        description="Jobs whose status did not allow the action (finished meanwhile, say)."
+    )
+    failed: int = Field(description="Jobs the action failed on; the first ones in `failures`.")
+    failures: list[BulkFailure] = Field(default_factory=list)

@@ -15,6 +15,7 @@ from typing import Any
 
 from pastools_jobs.job_spec import JobTypeSpec
 from workflows.params import (
+    BulkParams,
     ExportParams,
     ImportParams,
     ItemsParams,
@@ -22,6 +23,7 @@ from workflows.params import (
     ValidationParams,
 )
 from workflows.results import (
+    BulkResult,
     ExportResult,
     ImportResult,
     ProbeResult,
@@ -30,6 +32,10 @@ from workflows.results import (
 )
 
 INSTALLED_GROUP = "pastools_jobs.job_types"
+
+ALL_PROJECTS = "*"
+"""The project of a bulk job over every project (an admin's): no project's id can be it
+(`PROJECT_ID_PATTERN`), and only those who see every project see it."""
 
 IMPORT = JobTypeSpec(
     "import",
@@ -73,6 +79,17 @@ PROBE = JobTypeSpec(
 )
 
 
+BULK = JobTypeSpec(
+    "bulk",
+    "BulkActionJob",
+    BulkParams,
+    BulkResult,
+    "Cancel, retry or delete every job that matches a filter, a page at a time.",
+    "workflows.bulk_job:BulkActionJob",
+    submittable=False,
+)
+
+
 def _installed() -> tuple[JobTypeSpec[Any, Any], ...]:
     """The job types that installed packages declare in `INSTALLED_GROUP`."""
     specs = tuple(entry.load() for entry in entry_points(group=INSTALLED_GROUP))
@@ -91,7 +108,7 @@ def _unique(specs: tuple[JobTypeSpec[Any, Any], ...]) -> tuple[JobTypeSpec[Any, 
 
 
 JOB_TYPES: tuple[JobTypeSpec[Any, Any], ...] = _unique(
-    (IMPORT, EXPORT, VALIDATION, TEST_RUN, PROBE, *_installed())
+    (IMPORT, EXPORT, VALIDATION, TEST_RUN, PROBE, BULK, *_installed())
 )
 
 SPEC_BY_TYPE: dict[str, JobTypeSpec[Any, Any]] = {spec.name: spec for spec in JOB_TYPES}

@@ -25,3 +25,6 @@ class JobTypeSpec(Generic[P, R]):
     workflow: str
     """Where the worker finds the workflow class, as `module:Class`: named rather than
     imported, so that the API and the mirror load no workflow or activity code."""
+    submittable: bool = True
+    """Whether `POST /api/jobs` takes it. A bulk action is started by its own route, which
+    checks the role its action needs, and is otherwise listed and shown like any job."""

@@ -4,16 +4,26 @@ import base64
 import binascii
 import json
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, delete, func, select, tuple_
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    delete,
+    func,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from pastools_jobs.counts import count_change, counted, record_counts
 from pastools_jobs.db.models import Job, JobAttempt, JobCount
 from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobNotFound, JobStatus
+from pastools_jobs.param_filters import ParamFilter, is_prefix, param_conditions
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,10 @@ class JobFilter:
     created_from: datetime | None = None
     created_to: datetime | None = None
     id_contains: str | None = None
+    error_types: Sequence[str] = ()
+    params: Sequence[ParamFilter] = ()
+    excluded_id: str | None = None
+    """A job never matched: a bulk action's own."""
 
 
 @dataclass(frozen=True)
@@ -62,16 +76,88 @@ def find_by_idempotency_key(session: Session, project_id: str, key: str) -> Job 
 
 def list_jobs(session: Session, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
     """Newest first; the cursor names the last row seen, so pages stay stable under inserts."""
-    query = select(Job).where(*_conditions(where)).options(selectinload(Job.past_attempts))
+    dialect = session.get_bind().dialect.name
+    conditions = _conditions(replace(where, params=()), dialect)
     if cursor is not None:
         created_at, job_id = decode_cursor(cursor)
-        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
-    query = query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    jobs = list(session.scalars(query))
+        conditions.append(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
+    params = param_conditions(where.params, dialect)
+    if params and dialect == "postgresql":
+        jobs = _by_parameters(session, conditions, where.params, limit)
+    else:
+        jobs = _newest(session, select(Job).where(*conditions, *params), Job, limit)
     if len(jobs) <= limit:
         return JobPage(jobs, None)
     last = jobs[limit - 1]
     return JobPage(jobs[:limit], encode_cursor(last.created_at, last.id))
+
+
+EQUALITY_WINDOWS = (100,)
+PREFIX_WINDOWS = (100, 1000)
+"""How many of the newest rows a parameter filter looks through, in turn and in pages'
+worth, before the whole table (`_from_newest_window`): 5,100 and 51,000 for a page of
+50, enough for a value one job in a hundred has; a prefix has no index to fall back on."""
+
+
+def _by_parameters(
+    session: Session,
+    conditions: list[ColumnElement[bool]],
+    filters: Sequence[ParamFilter],
+    limit: int,
+) -> list[Job]:
+    """A page of a parameter filter on PostgreSQL, which cannot estimate how many rows a
+    JSONB containment matches (it assumes one in a hundred) and so picks the wrong plan
+    at either end: for a common value, every match through the GIN index, then a sort
+    (seconds for a value a quarter of a million jobs share); for a rare one, a walk of
+    the whole table newest first, in the hope of a page soon (seconds too).
+
+    A common value fills its page within a hundred pages' worth of the newest rows, so
+    those are looked through first, in index order (`_from_newest_window`); a value that
+    does not is rare enough that reading all its matches, through the index, and sorting
+    them is quick, and the subquery (`OFFSET 0`: not merged into the outer query) makes
+    the planner do just that. A prefix, which no index serves, tries a larger window
+    before reading the whole table."""
+    prefixes = any(is_prefix(value) for f in filters for value in f.values)
+    for times in PREFIX_WINDOWS if prefixes else EQUALITY_WINDOWS:
+        jobs = _from_newest_window(session, conditions, filters, limit, times * (limit + 1))
+        if jobs is not None:
+            return jobs
+    everything = select(Job).where(*conditions, *param_conditions(filters, "postgresql"))
+    matches = aliased(Job, everything.offset(0).subquery())
+    return _newest(session, select(matches), matches, limit)
+
+
+def _from_newest_window(
+    session: Session,
+    conditions: list[ColumnElement[bool]],
+    filters: Sequence[ParamFilter],
+    limit: int,
+    size: int,
+) -> list[Job] | None:
+    """The page of a parameter filter from the `size` newest rows the other filters
+    leave, if they hold it; None if they do not."""
+    newest = (
+        select(Job)
+        .where(*conditions)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(size)
+        .subquery()
+    )
+    window = aliased(Job, newest)
+    matching = param_conditions(filters, "postgresql", window.params)
+    jobs = _newest(session, select(window).where(*matching), window, limit)
+    return jobs if len(jobs) > limit else None
+
+
+def _newest(session: Session, query: Select[Any], job: Any, limit: int) -> list[Job]:
+    """The first `limit + 1` rows of `query`, newest first, with their past attempts."""
+    ordered = query.order_by(job.created_at.desc(), job.id.desc()).limit(limit + 1)
+    return list(session.scalars(ordered.options(selectinload(job.past_attempts))))
+
+
+def count_jobs(session: Session, where: JobFilter) -> int:
+    conditions = _conditions(where, session.get_bind().dialect.name)
+    return session.scalar(select(func.count()).select_from(Job).where(*conditions)) or 0
 
 
 def queued_job(
@@ -201,9 +287,29 @@ def changed_since(session: Session, since: datetime, limit: int) -> list[Job]:
 
 
 def delete_finished_before(session: Session, cutoff: datetime) -> int:
+    return _delete_finished(session, Job.completed_at < cutoff)
+
+
+def delete_finished(session: Session, job_ids: Collection[str]) -> int:
+    """Delete those of `job_ids` that have finished (with their attempts); how many."""
+    return _delete_finished(session, Job.id.in_(list(job_ids)))
+
+
+def record_checkpoint(session: Session, job_id: str, checkpoint: Any) -> None:
+    """Where a job's work stands, written with the work it covers (a bulk deletion)."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(checkpoint=checkpoint)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _delete_finished(session: Session, condition: ColumnElement[bool]) -> int:
+    """Delete the finished jobs that meet `condition`, and their counts; how many."""
     deleted = session.execute(
         delete(Job)
-        .where(Job.status.in_(TERMINAL_STATUSES), Job.completed_at < cutoff)
+        .where(Job.status.in_(TERMINAL_STATUSES), condition)
         .returning(Job.project_id, Job.status, Job.type)
         .execution_options(synchronize_session=False)
     )
@@ -263,8 +369,8 @@ def find_job(session: Session, job_id: str) -> Job | None:
     return session.get(Job, job_id)
 
 
-def _conditions(where: JobFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+def _conditions(where: JobFilter, dialect: str) -> list[ColumnElement[bool]]:
+    conditions = param_conditions(where.params, dialect)
     if where.statuses:
         conditions.append(Job.status.in_(list(where.statuses)))
     if where.types:
@@ -277,6 +383,10 @@ def _conditions(where: JobFilter) -> list[ColumnElement[bool]]:
         conditions.append(Job.created_at < where.created_to)
     if where.id_contains:
         conditions.append(Job.id.contains(where.id_contains, autoescape=True))
+    if where.error_types:
+        conditions.append(Job.error_type.in_(list(where.error_types)))
+    if where.excluded_id is not None:
+        conditions.append(Job.id != where.excluded_id)
     return conditions
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from pastools_jobs.bulk import BulkPreview, preview
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import FailureInfo
 from pastools_jobs.db.engine import Database
@@ -46,6 +47,7 @@ from pastools_jobs.repository import (
 )
 from pastools_jobs.storage.base import Storage
 from pastools_jobs.temporal import JobLauncher, unavailable_as_domain_error
+from workflows.params import BulkParams
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +200,10 @@ class JobService:
         return await self._db.run(
             lambda session: finished_per_bucket(session, now, bucket, span, project_id)
         )
+
+    async def preview_bulk(self, params: BulkParams) -> BulkPreview:
+        """How many jobs a bulk action would go through and change, with the newest few."""
+        return await self._db.run(lambda session: preview(session, params))
 
     async def cleanup(self, older_than: timedelta) -> int:
         cutoff: datetime = utcnow() - older_than

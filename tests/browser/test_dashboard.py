@@ -4,7 +4,7 @@ import re
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Dialog, Page, expect
 
 from tests.support.jobs import JobsApi, new_project
 from tests.support.services import Stack
@@ -144,6 +144,51 @@ def test_filters_change_the_rows_and_the_url_and_survive_a_reload(page: Page, ap
     expect(page.locator("#empty")).to_be_visible()
     page.get_by_role("button", name="Clear filters").click()
     expect(page).not_to_have_url(re.compile(r"status="))
+
+
+def test_the_parameters_filter_finds_jobs_by_what_they_were_asked_and_stays_in_the_url(
+    page: Page, api: JobsApi
+) -> None:
+    project = new_project()
+    one = api.submit("probe", project, items=1)
+    api.wait_for_status(one["id"], "completed")
+    page.goto(f"{api.stack.url}/?project_id={project}")
+    expect(row(page, one["id"])).to_be_visible()
+
+    page.locator("#filters").get_by_label("Parameters").fill("items=3")
+    expect(page.locator("#empty")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"params=items%3D3"))
+    three = api.submit("probe", project, items=3)  # arrives live, and matches
+    expect(row(page, three["id"])).to_be_visible()
+    api.submit("probe", project, items=2)  # arrives live, and does not
+    page.reload()
+    expect(page.locator("#filters").get_by_label("Parameters")).to_have_value("items=3")
+    expect(page.locator("#jobs tbody tr")).to_have_count(1)
+    expect(row(page, three["id"])).to_be_visible()
+
+
+def test_cancel_all_matching_shows_the_preview_and_cancels_them(page: Page, api: JobsApi) -> None:
+    project = new_project()
+    jobs = [api.submit("probe", project, items=1000, item_ms=50)["id"] for _ in range(3)]
+    done = api.submit("probe", project, items=1)["id"]
+    api.wait_for_status(done, "completed")
+    page.goto(f"{api.stack.url}/?project_id={project}")
+    expect(page.locator("#jobs tbody tr")).to_have_count(4)
+
+    asked: list[str] = []
+
+    def accept(dialog: Dialog) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    page.once("dialog", accept)
+    page.get_by_label("All matching").select_option("cancel")
+    page.get_by_role("button", name="Apply…").click()
+
+    for job_id in jobs:
+        expect(row(page, job_id).locator(".badge.status-cancelled")).to_be_visible(timeout=30_000)
+    assert asked and "Cancel all 3 of the 4 matching jobs?" in asked[0]
+    expect(row(page, done).locator(".badge.status-completed")).to_be_visible()
 
 
 def test_detail_view_shows_the_error_of_a_failed_job(page: Page, api: JobsApi) -> None:

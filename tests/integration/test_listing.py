@@ -166,3 +166,29 @@ def test_job_counts_equal_the_jobs_table_after_a_mixed_workload(api: JobsApi) ->
         "cancelled": 1,
     }
     assert stats["by_type"] == {"probe": 3, "import": 1}
+
+
+def test_the_list_finds_jobs_by_parameter_and_error_type(api: JobsApi) -> None:
+    """What a user types in the URL: `param.<name>=` with the other filters, and a name that
+    is no parameter's refused as problem details."""
+    project = new_project()
+    done, failed = finished_jobs(api, project)
+    two = api.submit("probe", project, items=2)["id"]
+    api.wait_for_status(two, "completed")
+
+    def ids(**query: Any) -> set[str]:
+        response = api.http.get("/api/jobs", params={"project_id": project, **query})
+        assert response.status_code == 200, response.text
+        return {job["id"] for job in response.json()["items"]}
+
+    assert ids(**{"param.items": "2"}) == {two}
+    assert ids(**{"param.items": "1", "status": "completed"}) == set(done)
+    failed_job = api.http.get(f"/api/jobs/{failed}").json()
+    assert ids(**{"param.source": failed_job["params"]["source"][:12] + "*"}) == {failed}
+    assert ids(error_type="SourceNotFound") == set()
+    assert ids(error_type=failed_job["error"]["type"]) == {failed}
+
+    refused = api.http.get("/api/jobs", params={"param.a.b": "x"})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert "'param.a.b' is not a parameter filter" in refused.json()["detail"]

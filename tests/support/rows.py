@@ -1,10 +1,15 @@
 """Job rows written straight to a database, as the platform's writers would."""
 
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import insert
+
+from pastools_jobs.counts import record_counts
 from pastools_jobs.db.engine import Database
+from pastools_jobs.db.models import Job
 from pastools_jobs.job_catalog import PROBE
 from pastools_jobs.repository import add_job, queued_job
 from pastools_jobs.service import Submission, new_job
@@ -41,3 +46,33 @@ def start_lost(
     with db.transaction() as session:
         add_job(session, job)
     return job.id
+
+
+def write_finished(url: str, project: str, count: int, status: str = "completed") -> None:
+    """`count` finished probe jobs of `project`, with their counts, in one transaction."""
+    rows: list[dict[str, Any]] = []
+    for n in range(count):
+        at = LONG_AGO + timedelta(seconds=n)
+        rows.append(
+            {
+                "id": f"{project}-{n:05d}",
+                "type": "probe",
+                "project_id": project,
+                "status": status,
+                "params": {"items": n % 3},
+                "attempt": 1,
+                "progress_done": 1,
+                "created_at": at,
+                "started_at": at,
+                "completed_at": at,
+                "updated_at": at,
+            }
+        )
+    db = Database(url, application_name="tests")
+    try:
+        with db.transaction() as session:
+            session.execute(insert(Job), rows)
+            change = Counter({(project, status, "probe"): count})
+            record_counts(session.connection(), change)
+    finally:
+        db.dispose()

@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 
 from pastools_jobs.contracts import PROGRESS_SIGNAL, JobEvent, JobRequest, queued_attributes
 from pastools_jobs.domain import JobStatus
-from pastools_jobs.job_catalog import EXPORT, IMPORT, PROBE, TEST_RUN, VALIDATION
+from pastools_jobs.job_catalog import BULK, EXPORT, IMPORT, PROBE, TEST_RUN, VALIDATION
 from pastools_jobs.job_spec import JobTypeSpec
 from pastools_jobs.job_types import JOB_WORKFLOWS
 from workflows.lifecycle import JobWorkflow
@@ -112,6 +112,15 @@ TEST_RUN_RESULT = {
     "artifacts": ["test-results.xml", "test-results.json"],
 }
 
+BULK_RESULT = {
+    "action": "delete",
+    "matched": 2,
+    "changed": 2,
+    "skipped": 0,
+    "failed": 0,
+    "failures": [],
+}
+
 JOB_CASES: tuple[JobCase, ...] = (
     JobCase(
         IMPORT,
@@ -174,6 +183,14 @@ JOB_CASES: tuple[JobCase, ...] = (
         {"items": 3, "resumed_from": 0},
         {"items": 3, "resumed_from": 0},
         Failure("ItemRefused", "Item 2 cannot be processed."),
+    ),
+    JobCase(
+        BULK,
+        {"action": "delete", "filter": {"project_id": "lifecycle"}},
+        "apply_bulk_action",
+        BULK_RESULT,
+        BULK_RESULT,
+        Failure("OutOfScope", "A bulk action of project other must filter on that project."),
     ),
 )
 

@@ -18,6 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from pastools_jobs.contracts import JOB_PROGRESS, JOB_STATUS, FailureInfo
 from pastools_jobs.domain import JobStatus
+from pastools_jobs.job_catalog import JOB_TYPES
 from tests.support.standins import (
     CASE_BY_TYPE,
     DEADLINE_SECONDS,
@@ -34,6 +35,11 @@ from tests.support.standins import (
 pytestmark = [pytest.mark.inprocess, pytest.mark.anyio]
 
 BY_TYPE = pytest.mark.parametrize("case", JOB_CASES, ids=[case.job_type for case in JOB_CASES])
+
+
+def test_every_job_type_has_a_case() -> None:
+    """So that every lifecycle test below runs on every job type."""
+    assert sorted(case.job_type for case in JOB_CASES) == sorted(spec.name for spec in JOB_TYPES)
 
 
 @pytest.fixture

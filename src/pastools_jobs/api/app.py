@@ -16,6 +16,7 @@ from pastools_jobs.api.request_ids import RequestIds
 from pastools_jobs.api.request_metrics import RequestMetrics
 from pastools_jobs.api.routes import (
     artifacts,
+    bulk,
     dashboard,
     health,
     jobs,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(metrics.router)
     app.include_router(session.router)
     app.include_router(dashboard.router)
+    app.include_router(bulk.router)
     app.include_router(jobs.router)
     app.include_router(artifacts.router)
     app.include_router(projects.router)

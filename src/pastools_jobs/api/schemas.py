@@ -77,7 +77,7 @@ if TYPE_CHECKING:
     JobSubmission = SubmissionBase
 else:
     JobSubmission = Annotated[
-        Union[tuple(_submission_model(spec) for spec in JOB_TYPES)],  # noqa: UP007
+        Union[tuple(_submission_model(spec) for spec in JOB_TYPES if spec.submittable)],  # noqa: UP007
         Field(discriminator="type"),
     ]
 

@@ -42,6 +42,10 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
 
 
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+"""JSON that PostgreSQL can index and query by content (JSONB); text on SQLite."""
+
+
 class Job(Base):
     """One job: its current attempt, mirrored from the Temporal workflow of the same id."""
 
@@ -51,7 +55,7 @@ class Job(Base):
     type: Mapped[str] = mapped_column(String(50))
     project_id: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20))
-    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     run_id: Mapped[str | None] = mapped_column(String(64))
@@ -94,6 +98,13 @@ class Job(Base):
         Index("ix_jobs_updated", "updated_at"),
         # One job per key and project; rows without a key (NULL) never collide.
         Index("ux_jobs_project_idempotency_key", "project_id", "idempotency_key", unique=True),
+        # Parameter filters (`param_filters.py`): containment, any parameter, one index.
+        Index(
+            "ix_jobs_params",
+            "params",
+            postgresql_using="gin",
+            postgresql_ops={"params": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
 
@@ -136,9 +147,6 @@ class JobAttempt(Base):
         Index("ux_job_attempts_job_attempt", "job_id", "attempt", unique=True),
         Index("ix_job_attempts_run", "run_id"),
     )
-
-
-JSONDocument = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Project(Base):

@@ -30,6 +30,7 @@ def actions(world: World) -> list[Action]:
     a = world.a
     export_file = f"/api/jobs/{a.export_id}/artifacts/export.csv"
     probe = {"type": "probe", "project_id": a.id, "params": {"items": 1}}
+    nothing = {"action": "cancel", "filter": {"project_id": a.id, "q": "matches-no-job"}}
     return [
         Action("list", "GET", "/api/jobs", "viewer"),
         Action("get", "GET", f"/api/jobs/{a.export_id}", "viewer"),
@@ -58,6 +59,15 @@ def actions(world: World) -> list[Action]:
             f"/api/projects/{a.id}/uploads",
             "operator",
             files={"file": ("x.csv", b"id\n1\n")},
+        ),
+        Action("bulk preview", "POST", "/api/jobs/bulk/preview", "operator", body=nothing),
+        Action("bulk cancel", "POST", "/api/jobs/bulk", "operator", body=nothing),
+        Action(
+            "bulk delete preview",
+            "POST",
+            "/api/jobs/bulk/preview",
+            "admin",
+            body={**nothing, "action": "delete"},
         ),
         Action("cleanup", "POST", "/api/jobs/cleanup", "admin", body={"older_than_days": 3650}),
         Action(

@@ -32,6 +32,7 @@ def _job_types() -> list[dict[str, Any]]:
             "name": spec.name,
             "description": spec.description,
             "schema": spec.params_model.model_json_schema(),
+            "submittable": spec.submittable,
         }
         for spec in JOB_TYPES
     ]

@@ -3,7 +3,8 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from pydantic import Field
 
 from pastools_jobs.api.auth import PrincipalDep, authenticated, visible_job
 from pastools_jobs.api.deps import ServiceDep, SettingsDep
@@ -24,9 +25,11 @@ from pastools_jobs.api.schemas import (
 )
 from pastools_jobs.auth.principal import Role
 from pastools_jobs.clock import utcnow
+from pastools_jobs.config import Settings
 from pastools_jobs.domain import InvalidJobInput, JobStatus
+from pastools_jobs.param_filters import parse_param_filters
 from pastools_jobs.repository import JobFilter, JobStats
-from pastools_jobs.service import Submission
+from pastools_jobs.service import Submission, Submitted
 
 router = APIRouter(
     prefix="/api/jobs",
@@ -138,6 +141,12 @@ async def submit_job(
             scope=principal.project_id,
         )
     )
+    return submitted_out(submitted, response, settings)
+
+
+def submitted_out(submitted: Submitted, response: Response, settings: Settings) -> JobOut:
+    """A submission's answer: 201 with the new job, or 200 with the job an earlier request
+    with the same Idempotency-Key made."""
     if submitted.replayed:
         response.status_code = status.HTTP_200_OK
         response.headers[REPLAYED_HEADER] = "true"
@@ -146,6 +155,7 @@ async def submit_job(
 
 @router.get("", response_model=JobPageOut)
 async def list_jobs(
+    request: Request,
     service: ServiceDep,
     settings: SettingsDep,
     principal: PrincipalDep,
@@ -155,10 +165,20 @@ async def list_jobs(
     created_from: Annotated[datetime | None, Query()] = None,
     created_to: Annotated[datetime | None, Query()] = None,
     q: Annotated[str | None, Query(max_length=200, description="Part of the job id.")] = None,
+    error_type: Annotated[
+        list[Annotated[str, Field(max_length=200)]] | None,
+        Query(max_length=MAX_VALUES, description="Why a job failed, e.g. `SourceNotFound`."),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> JobPageOut:
-    """Jobs, newest first, filtered; follow `next_cursor` for the next page."""
+    """Jobs, newest first, filtered; follow `next_cursor` for the next page.
+
+    Also by parameters: `param.<name>=<value>` finds the jobs whose parameter `<name>` is
+    `<value>` (a number, `true`, `false` or `null` also as that JSON value), and a value
+    ending in `*` those whose string parameter begins with the rest, e.g.
+    `param.format=parquet&param.source=uploads/2026-*`. One name given twice matches
+    either value; every filter must match."""
     where = JobFilter(
         statuses=status or (),
         types=[str(t) for t in type or ()],
@@ -166,6 +186,8 @@ async def list_jobs(
         created_from=_utc(created_from),
         created_to=_utc(created_to),
         id_contains=q or None,
+        error_types=error_type or (),
+        params=parse_param_filters(request.query_params.multi_items()),
     )
     return await _page(service, settings, where, limit, cursor)
 

@@ -3,7 +3,7 @@
 
 const PAGE_SIZE = 25;
 const STATUSES = ["queued", "running", "completed", "failed", "cancelled"];
-const FILTERS = ["status", "type", "project_id", "created_from", "created_to", "q"];
+const FILTERS = ["status", "type", "project_id", "created_from", "created_to", "q", "error_type", "params"];
 const $ = (selector, root = document) => root.querySelector(selector);
 
 const state = {
@@ -87,13 +87,33 @@ function toIso(localValue) {
   return localValue ? new Date(localValue).toISOString() : "";
 }
 
+// "format=parquet source=uploads/*": the API's `param.<name>=<value>` filters, one per pair.
+function paramFilters(text) {
+  return (text || "").split(/\s+/).filter(Boolean).map((pair) => {
+    const at = pair.indexOf("=");
+    return at > 0 ? [pair.slice(0, at), pair.slice(at + 1)] : [pair, ""];
+  });
+}
+
 function listQuery(cursor) {
   const params = new URLSearchParams({ limit: String(PAGE_SIZE) });
   for (const [name, value] of Object.entries(state.filters)) {
-    params.set(name, name.startsWith("created_") ? toIso(value) : value);
+    if (name === "params") {
+      for (const [param, wanted] of paramFilters(value)) params.append(`param.${param}`, wanted);
+    } else {
+      params.set(name, name.startsWith("created_") ? toIso(value) : value);
+    }
   }
   if (cursor) params.set("cursor", cursor);
   return params;
+}
+
+// The API's rule (param_filters.py) for a job the live feed brings: equal as text or as
+// the JSON value the text spells, or, ending in `*`, a string parameter's prefix.
+function paramMatches(actual, wanted) {
+  if (wanted.endsWith("*")) return typeof actual === "string" && actual.startsWith(wanted.slice(0, -1));
+  if (actual === null) return wanted === "null";
+  return typeof actual !== "object" && actual !== undefined && (String(actual) === wanted || actual === Number(wanted));
 }
 
 function matchesFilters(job) {
@@ -104,6 +124,13 @@ function matchesFilters(job) {
   if (f.q && !job.id.includes(f.q)) return false;
   if (f.created_from && new Date(job.created_at) < new Date(f.created_from)) return false;
   if (f.created_to && new Date(job.created_at) >= new Date(f.created_to)) return false;
+  if (f.error_type && job.error?.type !== f.error_type) return false;
+  const wanted = new Map();
+  for (const [name, value] of paramFilters(f.params)) wanted.set(name, [...(wanted.get(name) || []), value]);
+  for (const [name, values] of wanted) {
+    const params = job.params || {};
+    if (!Object.hasOwn(params, name) || !values.some((value) => paramMatches(params[name], value))) return false;
+  }
   return true;
 }
 
@@ -397,6 +424,48 @@ function notify(message, isError = false) {
   setTimeout(() => toast.remove(), 6000);
 }
 
+// ---- bulk actions: everything the filters match, after a preview ----
+
+function bulkFilter() {
+  const f = state.filters;
+  const filter = {};
+  if (f.status) filter.status = [f.status];
+  if (f.type) filter.type = [f.type];
+  if (f.error_type) filter.error_type = [f.error_type];
+  if (f.project_id) filter.project_id = f.project_id;
+  if (f.q) filter.q = f.q;
+  if (f.created_from) filter.created_from = toIso(f.created_from);
+  if (f.created_to) filter.created_to = toIso(f.created_to);
+  const params = {};
+  for (const [name, value] of paramFilters(f.params)) params[name] = [...(params[name] || []), value];
+  if (Object.keys(params).length) filter.params = params;
+  return filter;
+}
+
+async function bulkAction() {
+  const action = $("#bulk-action").value;
+  const body = { action, filter: bulkFilter() };
+  try {
+    const preview = await post("/api/jobs/bulk/preview", body);
+    if (!preview.would_change) {
+      notify(`None of the ${preview.matched} matching jobs can be ${BULK_DONE[action]}.`);
+      return;
+    }
+    const sample = preview.sample.map((job) => `${job.type} ${job.id.slice(0, 12)}`).join(", ");
+    const question = `${BULK_VERB[action]} all ${preview.would_change.toLocaleString()} of the ` +
+      `${preview.matched.toLocaleString()} matching jobs? For example: ${sample}.`;
+    if (!window.confirm(question)) return;
+    const job = await post("/api/jobs/bulk", body);
+    notify(`${BULK_VERB[action]}: bulk job ${job.id.slice(0, 12)} started.`);
+    onJob(job);
+  } catch (error) {
+    notify(`Could not ${action}: ${error.message}`, true);
+  }
+}
+
+const BULK_VERB = { cancel: "Cancel", retry: "Retry", delete: "Delete" };
+const BULK_DONE = { cancel: "cancelled", retry: "retried", delete: "deleted" };
+
 async function cancelJob(job) {
   if (!window.confirm(`Cancel ${job.type} job ${job.id}?`)) return;
   try {
@@ -579,6 +648,8 @@ function start() {
     state.cursors.pop();
     loadJobs();
   });
+  $("#bulk-apply").addEventListener("click", bulkAction);
+  $("#bulk-action").addEventListener("change", (event) => event.stopPropagation()); // not a filter
   $("#chart-window").addEventListener("change", loadChart);
   $("#submit-type").addEventListener("change", renderParamFields);
   $("#submit").addEventListener("submit", submitJob);
