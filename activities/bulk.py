@@ -19,6 +19,7 @@ from temporalio.service import RPCError
 
 from activities.context import ActivityGroup
 from activities.job import current_job_run
+from pastools_jobs.audit.trail import AuditAction, audit_entry, bulk_job, record_many
 from pastools_jobs.bulk import job_filter
 from pastools_jobs.contracts import Progress
 from pastools_jobs.db.models import Job
@@ -113,16 +114,17 @@ class BulkActivities(ActivityGroup):
 
     def _action(self, work: BulkWork, own_id: str) -> Act:
         if work.params.action == "delete":
-            return self._deleting(own_id)
+            return self._deleting(own_id, work.params)
         context = self.context
         launcher = JobLauncher(activity.client(), context.settings.task_queue)
         service = JobService(
             context.db, launcher, context.storage, metered=context.settings.metrics_enabled
         )
+        actor, reason = bulk_job(own_id), work.params.reason
         one: Callable[[str], Awaitable[object]] = (
-            service.cancel
+            (lambda job_id: service.cancel(job_id, actor, reason))
             if work.params.action == "cancel"
-            else lambda job_id: service.retry(job_id, scope=work.scope)
+            else lambda job_id: service.retry(job_id, scope=work.scope, actor=actor, reason=reason)
         )
 
         async def each(page: JobPage, state: BulkCheckpoint) -> None:
@@ -131,14 +133,30 @@ class BulkActivities(ActivityGroup):
 
         return each
 
-    def _deleting(self, own_id: str) -> Act:
+    def _deleting(self, own_id: str, params: BulkParams) -> Act:
         """Deletions are counted in the transaction that makes them, together with the
         checkpoint after them: a worker killed before its next heartbeat leaves no
         page deleted and uncounted."""
 
+        actor, reason = bulk_job(own_id), params.reason
+
         def delete_page(session: Session, page: JobPage, state: BulkCheckpoint) -> None:
             ids = [job.id for job in page.jobs]
-            deleted = delete_finished(session, ids)
+            deleted_ids = delete_finished(session, ids)
+            record_many(
+                session,
+                (
+                    audit_entry(
+                        actor,
+                        AuditAction.JOB_DELETE,
+                        project_id=project,
+                        job_id=job_id,
+                        reason=reason,
+                    )
+                    for job_id, project in deleted_ids
+                ),
+            )
+            deleted = len(deleted_ids)
             state.changed += deleted
             state.skipped += len(ids) - deleted
             state.passed(page)

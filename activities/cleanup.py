@@ -1,11 +1,14 @@
-"""Deleting old finished jobs from the table (Temporal keeps histories by its own retention)."""
+"""Deleting old finished jobs from the table (Temporal keeps histories by its own
+retention), and audit entries past theirs (`PASTOOLS_AUDIT_RETENTION_DAYS`)."""
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import activity
 
 from activities.context import ActivityGroup
+from pastools_jobs.audit.queries import delete_entries_before
+from pastools_jobs.audit.trail import CLEANUP_SCHEDULE, AuditAction, record
 from pastools_jobs.clock import utcnow
 from pastools_jobs.repository import delete_finished_before
 
@@ -13,9 +16,22 @@ from pastools_jobs.repository import delete_finished_before
 class CleanupActivities(ActivityGroup):
     @activity.defn(name="delete_finished_jobs")
     async def delete_finished_jobs(self, max_age_days: float) -> int:
-        cutoff = utcnow() - timedelta(days=max_age_days)
-        return await asyncio.to_thread(self._delete, cutoff)
+        now = utcnow()
+        retention = timedelta(days=self.context.settings.audit_retention_days)
+        return await asyncio.to_thread(
+            self._delete, now - timedelta(days=max_age_days), now - retention, max_age_days
+        )
 
-    def _delete(self, cutoff: object) -> int:
+    def _delete(self, cutoff: datetime, audit_cutoff: datetime, max_age_days: float) -> int:
+        """One transaction, its own audit entry included: the entry is there exactly if the
+        rows are gone."""
         with self.context.db.transaction() as session:
-            return delete_finished_before(session, cutoff)  # type: ignore[arg-type]
+            deleted = delete_finished_before(session, cutoff)
+            expired = delete_entries_before(session, audit_cutoff)
+            details = {"older_than_days": max_age_days, "deleted": deleted}
+            record(session, CLEANUP_SCHEDULE, AuditAction.JOBS_CLEANUP, details=details)
+            if expired:
+                days = self.context.settings.audit_retention_days
+                details = {"older_than_days": days, "deleted": expired}
+                record(session, CLEANUP_SCHEDULE, AuditAction.AUDIT_RETENTION, details=details)
+            return deleted

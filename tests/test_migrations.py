@@ -25,6 +25,7 @@ TABLES = {
     "records",
     "api_tokens",
     "mirror_lease",
+    "audit_entries",
 }
 
 

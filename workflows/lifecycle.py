@@ -31,9 +31,11 @@ with workflow.unsafe.imports_passed_through():
         JOB_TYPE,
         PROGRESS_SIGNAL,
         PROJECT_ID,
+        RETRY_SIGNAL,
         FailureInfo,
         JobEvent,
         JobRequest,
+        RetryRequest,
     )
     from pastools_jobs.domain import JobStatus
     from pastools_jobs.failures import describe_failure
@@ -73,6 +75,18 @@ class JobWorkflow(Generic[P, R]):
         self._percent = 0
         self._running_said = False
         """Whether JobStatus says `running` (or has moved past it)."""
+
+    @workflow.signal(name=RETRY_SIGNAL)
+    def note_retry(self, request: RetryRequest) -> None:
+        """The signal that started this run as a retry; it changes nothing in the run, its
+        place in the history is the record of who retried the job and why. A retry sent
+        to a run that is still going (the API refuses it then) is only noted too."""
+        workflow.logger.info(
+            "retried by %s via %s%s",
+            request.actor,
+            request.channel,
+            f": {request.reason}" if request.reason else "",
+        )
 
     @workflow.signal(name=PROGRESS_SIGNAL)
     def report_progress(self, percent: int) -> None:

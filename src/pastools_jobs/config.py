@@ -161,6 +161,12 @@ class Settings(BaseSettings):
         description="Finished jobs older than this are removed by the periodic cleanup.",
     )
     cleanup_interval_hours: float = Field(default=24.0, gt=0)
+    audit_retention_days: float = Field(
+        default=365.0,
+        gt=0,
+        description="Audit entries older than this are removed by the periodic cleanup; "
+        "nothing else removes one.",
+    )
     auth_enabled: bool = Field(
         default=True,
         description="Require an API token (or the dashboard's sign-in cookie) on every route; "

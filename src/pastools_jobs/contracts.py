@@ -41,6 +41,22 @@ PROGRESS_SIGNAL = "report_progress"
 """Signal by which an activity tells its workflow the percentage, for the JobProgress attribute."""
 
 
+RETRY_SIGNAL = "retry"
+"""Signal-with-start of a job's new run after it failed or was cancelled: the run's own
+history then says who retried it and why."""
+
+
+class RetryRequest(BaseModel):
+    """The retry signal's input: who asked (an actor's label, e.g. `token 1f2e (alice)`),
+    through what, and the reason they gave."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(max_length=500)
+    channel: str = Field(max_length=20)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
 class JobRequest(BaseModel):
     """Input of every job workflow; `temporal workflow start --input` takes the same JSON."""
 

@@ -34,7 +34,7 @@ def run_doctor(settings: Settings, *, fix: bool, as_json: bool) -> int:
 
 
 async def _examine(settings: Settings, *, fix: bool) -> Report:
-    client = await connect(settings)
+    client = await connect(settings, "pastools-doctor")
     db = Database(settings.resolved_database_url, application_name="pastools-doctor")
     try:
         doctor = Doctor(

@@ -26,7 +26,7 @@ async def run_mirror_process(settings: Settings) -> None:
         # Fails here, with the CLI's "is it migrated?", rather than retrying forever.
         leader = await asyncio.to_thread(mirror_lease(db, settings).leader)
         log.info("mirror lease held by %s", leader or "nobody")
-        client = await connect(settings, lazy=True)
+        client = await connect(settings, "pastools-mirror", lazy=True)
         mirror = asyncio.create_task(
             run_mirror(db, JobLauncher(client, settings.task_queue), settings)
         )

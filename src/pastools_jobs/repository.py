@@ -287,11 +287,12 @@ def changed_since(session: Session, since: datetime, limit: int) -> list[Job]:
 
 
 def delete_finished_before(session: Session, cutoff: datetime) -> int:
-    return _delete_finished(session, Job.completed_at < cutoff)
+    return len(_delete_finished(session, Job.completed_at < cutoff))
 
 
-def delete_finished(session: Session, job_ids: Collection[str]) -> int:
-    """Delete those of `job_ids` that have finished (with their attempts); how many."""
+def delete_finished(session: Session, job_ids: Collection[str]) -> list[tuple[str, str]]:
+    """Delete those of `job_ids` that have finished (with their attempts); the id and
+    project of each deleted."""
     return _delete_finished(session, Job.id.in_(list(job_ids)))
 
 
@@ -305,17 +306,17 @@ def record_checkpoint(session: Session, job_id: str, checkpoint: Any) -> None:
     )
 
 
-def _delete_finished(session: Session, condition: ColumnElement[bool]) -> int:
-    """Delete the finished jobs that meet `condition`, and their counts; how many."""
+def _delete_finished(session: Session, condition: ColumnElement[bool]) -> list[tuple[str, str]]:
+    """Delete the finished jobs that meet `condition`, and their counts; the id and project
+    of each."""
     deleted = session.execute(
         delete(Job)
         .where(Job.status.in_(TERMINAL_STATUSES), condition)
-        .returning(Job.project_id, Job.status, Job.type)
+        .returning(Job.id, Job.project_id, Job.status, Job.type)
         .execution_options(synchronize_session=False)
-    )
-    change = counted((p, s, t) for p, s, t in deleted)
-    record_counts(session.connection(), change)
-    return -sum(change.values())
+    ).all()
+    record_counts(session.connection(), counted((p, s, t) for _, p, s, t in deleted))
+    return [(job_id, project_id) for job_id, project_id, _, _ in deleted]
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,15 @@ from sqlalchemy.orm import Session
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from pastools_jobs.audit.trail import (
+    Actor,
+    AuditAction,
+    in_temporal_words,
+    record,
+)
 from pastools_jobs.bulk import BulkPreview, preview
 from pastools_jobs.clock import utcnow
-from pastools_jobs.contracts import FailureInfo
+from pastools_jobs.contracts import FailureInfo, RetryRequest
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import (
@@ -57,10 +63,14 @@ class Submission:
     type: str
     project_id: str
     params: dict[str, Any]
+    actor: Actor
     run_timeout_seconds: int | None = None
     idempotency_key: str | None = None
     scope: str | None = None
     """The one project the submitter sees; None for one who sees all."""
+    reason: str | None = None
+    audited_as: AuditAction = AuditAction.JOB_SUBMIT
+    audit_details: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +98,7 @@ class JobService:
             # Any job type's `source` names one of its project's import sources.
             await asyncio.to_thread(self._storage.check_source, submission.project_id, source)
         job = new_job(submission)
-        claimed = await self._db.run(lambda session: claim(session, job))
+        claimed = await self._db.run(lambda session: _claim_audited(session, job, submission))
         replayed = claimed is not job
         if not replayed and self._metered:
             JOBS_SUBMITTED.labels(job.type).inc()
@@ -126,20 +136,34 @@ class JobService:
     async def stats(self, project_id: str | None = None) -> JobStats:
         return await self._db.run(lambda session: job_stats(session, project_id))
 
-    async def cancel(self, job_id: str) -> Job:
+    async def cancel(self, job_id: str, actor: Actor, reason: str | None = None) -> Job:
         """Ask Temporal to cancel; the job turns `cancelled` once its activity has stopped.
-        The row says a cancel was requested only once Temporal has accepted it."""
+        The row says a cancel was requested only once Temporal has accepted it, and the
+        audit trail says who asked in that same transaction; Temporal's history has who and
+        why as the cancel's reason."""
         job = await self.get(job_id)
         _require(job, "cancelled", CANCELLABLE_STATUSES)
-        await self._request_cancel(job)
+        await self._request_cancel(job, in_temporal_words(actor, reason))
         now = utcnow()
-        return await self._db.run(
-            lambda session: mark_cancel_requested(session, job.id, job.attempt, now)
-        )
 
-    async def _request_cancel(self, job: Job) -> None:
+        def stamp(session: Session) -> Job:
+            row = mark_cancel_requested(session, job.id, job.attempt, now)
+            record(
+                session,
+                actor,
+                AuditAction.JOB_CANCEL,
+                project_id=job.project_id,
+                job_id=job.id,
+                reason=reason,
+                details={"attempt": job.attempt},
+            )
+            return row
+
+        return await self._db.run(stamp)
+
+    async def _request_cancel(self, job: Job, reason: str) -> None:
         try:
-            await self._cancel_workflow(job.id, job.run_id)
+            await self._cancel_workflow(job.id, job.run_id, reason)
             return
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND or not _never_started(job):
@@ -150,16 +174,16 @@ class JobService:
         with unavailable_as_domain_error():
             await self._launcher.ensure_started(job)
         try:
-            await self._cancel_workflow(job.id, None)
+            await self._cancel_workflow(job.id, None, reason)
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
             raise await self._ended(job) from error
 
-    async def _cancel_workflow(self, job_id: str, run_id: str | None) -> None:
+    async def _cancel_workflow(self, job_id: str, run_id: str | None, reason: str) -> None:
         handle = self._launcher.client.get_workflow_handle(job_id, run_id=run_id)
         with unavailable_as_domain_error():
-            await handle.cancel()
+            await handle.cancel(reason=reason)
 
     async def _ended(self, job: Job) -> IllegalTransition:
         """The run closed before the cancel reached it: a 409 saying how it ended."""
@@ -167,31 +191,44 @@ class JobService:
         ended = event.status if event is not None else JobStatus(job.status)
         return IllegalTransition(job.id, ended, "cancelled", CANCELLABLE_STATUSES)
 
-    async def retry(self, job_id: str, *, scope: str | None) -> Job:
-        """Run a failed or cancelled job again as a new run of the same workflow id.
+    async def retry(
+        self, job_id: str, *, scope: str | None, actor: Actor, reason: str | None = None
+    ) -> Job:
+        """Run a failed or cancelled job again as a new run of the same workflow id, started
+        by a signal that carries who retried it and why (signal-with-start).
 
         Temporal decides first (a job whose workflow still runs is refused), then the row
-        records the new attempt: no transaction waits on Temporal, and a refused retry
-        leaves the failed attempt as it was. The new run reads data on behalf of whoever
-        retried it (`scope`), not of the first submitter."""
+        records the new attempt, with its audit entry: no transaction waits on Temporal,
+        and a refused retry leaves the failed attempt as it was. The new run reads data on
+        behalf of whoever retried it (`scope`), not of the first submitter."""
         job = await self.get(job_id)
         _require(job, "retried", RETRYABLE_STATUSES)
         job.submitter_scope = scope
+        signal = RetryRequest(actor=actor.label, channel=actor.channel, reason=reason)
         try:
-            run_id = await self._launcher.start(job, rerun=True)
+            run_id = await self._launcher.retry(job, signal)
         except WorkflowAlreadyStartedError:
             raise IllegalTransition(
                 job.id, JobStatus.RUNNING, "retried", RETRYABLE_STATUSES
             ) from None
 
-        def record(session: Session) -> Job:
+        def record_attempt(session: Session) -> Job:
             row = get_job(session, job_id, lock=True)
             record_rerun(session, row, job.attempt, run_id, scope)
+            record(
+                session,
+                actor,
+                AuditAction.JOB_RETRY,
+                project_id=job.project_id,
+                job_id=job.id,
+                reason=reason,
+                details={"attempt": job.attempt + 1, "run_id": run_id},
+            )
             session.flush()
             session.refresh(row, ["past_attempts"])
             return row
 
-        return await self._db.run(record)
+        return await self._db.run(record_attempt)
 
     async def finished_per_bucket(
         self, bucket: timedelta, span: timedelta, project_id: str | None
@@ -205,9 +242,17 @@ class JobService:
         """How many jobs a bulk action would go through and change, with the newest few."""
         return await self._db.run(lambda session: preview(session, params))
 
-    async def cleanup(self, older_than: timedelta) -> int:
+    async def cleanup(self, older_than: timedelta, actor: Actor) -> int:
+        """Finished jobs older than `older_than` go; their audit entries stay."""
         cutoff: datetime = utcnow() - older_than
-        return await self._db.run(lambda session: delete_finished_before(session, cutoff))
+
+        def clean(session: Session) -> int:
+            deleted = delete_finished_before(session, cutoff)
+            details = {"older_than_days": older_than / timedelta(days=1), "deleted": deleted}
+            record(session, actor, AuditAction.JOBS_CLEANUP, details=details)
+            return deleted
+
+        return await self._db.run(clean)
 
 
 def new_job(submission: Submission) -> Job:
@@ -231,6 +276,22 @@ def new_job(submission: Submission) -> Job:
         ),
         submitter_scope=submission.scope,
     )
+
+
+def _claim_audited(session: Session, job: Job, submission: Submission) -> Job:
+    """The job of the submission's idempotency key, recorded as submitted if it is new."""
+    claimed = claim(session, job)
+    if claimed is job:
+        record(
+            session,
+            submission.actor,
+            submission.audited_as,
+            project_id=job.project_id,
+            job_id=job.id,
+            reason=submission.reason,
+            details={"type": job.type, **(submission.audit_details or {})},
+        )
+    return claimed
 
 
 def _never_started(job: Job) -> bool:

@@ -3,8 +3,10 @@
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any
 
-from temporalio.client import Client
+from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionResponse
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -12,10 +14,11 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from pastools_jobs.config import Settings
-from pastools_jobs.contracts import JobRequest, queued_attributes
+from pastools_jobs.contracts import RETRY_SIGNAL, JobRequest, RetryRequest, queued_attributes
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import TemporalUnavailable
 from pastools_jobs.job_catalog import SPEC_BY_TYPE
+from pastools_jobs.logs import connection_name
 from pastools_jobs.tracing import temporal_interceptors
 
 _UNAVAILABLE = {
@@ -27,19 +30,33 @@ _UNAVAILABLE = {
 request may have been carried out anyway."""
 
 
+PLATFORM_IDENTITY = "pastools-"
+"""How the identities of the platform's own Temporal clients begin (`connect`): what they
+do is in the audit trail already, so a job's timeline shows from Temporal's histories only
+what others did."""
+
+
 async def connect(
-    settings: Settings, *, lazy: bool = False, runtime: Runtime | None = None
+    settings: Settings, process: str, *, lazy: bool = False, runtime: Runtime | None = None
 ) -> Client:
     """A client that speaks Pydantic; `lazy` lets the API start while Temporal is down;
-    `runtime`: the SDK core's own (with its metrics exporter), else the default one."""
+    `runtime`: the SDK core's own (with its metrics exporter), else the default one.
+    `process` (`pastools-api`, …) names the client, with its host and pid, in every
+    history event it causes."""
+    assert process.startswith(PLATFORM_IDENTITY)
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
+        identity=connection_name(process),
         data_converter=pydantic_data_converter,
         interceptors=temporal_interceptors(settings),
         lazy=lazy,
         runtime=runtime,
     )
+
+
+def is_platform_identity(identity: str) -> bool:
+    return identity.startswith(PLATFORM_IDENTITY)
 
 
 def is_unavailable(error: RPCError) -> bool:
@@ -70,6 +87,25 @@ class JobLauncher:
 
     async def start(self, job: Job, *, rerun: bool = False) -> str:
         """Returns the run id; a rerun reuses the id of a failed or cancelled workflow."""
+        handle = await self._start(job, rerun=rerun)
+        assert handle.result_run_id is not None
+        return handle.result_run_id
+
+    async def retry(self, job: Job, request: RetryRequest) -> str:
+        """A new run of a failed or cancelled job's workflow, by signal-with-start: the
+        signal, first in the new run's history, carries who retried it and why. A workflow
+        that still runs is only signalled (it ignores a retry): WorkflowAlreadyStartedError,
+        as for a start."""
+        handle = await self._start(job, rerun=True, signal=request)
+        response = handle._start_workflow_response
+        if isinstance(response, SignalWithStartWorkflowExecutionResponse) and not response.started:
+            raise WorkflowAlreadyStartedError(job.id, SPEC_BY_TYPE[job.type].workflow_name)
+        assert handle.result_run_id is not None
+        return handle.result_run_id
+
+    async def _start(
+        self, job: Job, *, rerun: bool, signal: RetryRequest | None = None
+    ) -> WorkflowHandle[Any, Any]:
         policy = (
             WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY
             if rerun
@@ -77,7 +113,7 @@ class JobLauncher:
         )
         timeout = timedelta(seconds=job.run_timeout_seconds) if job.run_timeout_seconds else None
         with unavailable_as_domain_error():
-            handle = await self.client.start_workflow(
+            return await self.client.start_workflow(
                 SPEC_BY_TYPE[job.type].workflow_name,
                 JobRequest(
                     project_id=job.project_id,
@@ -91,9 +127,9 @@ class JobLauncher:
                 id_reuse_policy=policy,
                 execution_timeout=timeout,
                 search_attributes=queued_attributes(job.type, job.project_id),
+                start_signal=None if signal is None else RETRY_SIGNAL,
+                start_signal_args=[] if signal is None else [signal],
             )
-        assert handle.result_run_id is not None
-        return handle.result_run_id
 
     async def ensure_started(self, job: Job) -> str | None:
         """Make sure the workflow of a row that may never have been started runs.

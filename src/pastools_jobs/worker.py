@@ -101,7 +101,7 @@ async def connect_when_ready(settings: Settings, deadline_seconds: float = 60.0)
     give_up = loop.time() + deadline_seconds
     while True:
         try:
-            return await connect(settings, runtime=_sdk_runtime(settings))
+            return await connect(settings, "pastools-worker", runtime=_sdk_runtime(settings))
         except RuntimeError:
             if loop.time() > give_up:
                 raise

@@ -115,10 +115,16 @@ def test_retry_on_a_failed_job_brings_it_back(page: Page, api: JobsApi) -> None:
     api.write_import(project, source, "n\n1\n2\n")
     page.goto(f"{api.stack.url}/?project_id={project}")
 
+    page.once("dialog", lambda dialog: dialog.accept("file fixed"))
     row(page, job["id"]).get_by_role("button", name="Retry").click()
 
     expect(page.get_by_role("status").filter(has_text="queued again")).to_be_visible()
     expect(row(page, job["id"]).locator(".badge.status-completed")).to_be_visible()
+    row(page, job["id"]).locator("td.id button").click()
+    retried = page.get_by_role("dialog").locator('#actions li[data-action="job.retry"]')
+    expect(retried).to_contain_text("Retried by token")
+    expect(retried).to_contain_text("via dashboard")
+    expect(retried).to_contain_text("file fixed")
 
 
 def test_filters_change_the_rows_and_the_url_and_survive_a_reload(page: Page, api: JobsApi) -> None:

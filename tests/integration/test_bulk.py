@@ -54,6 +54,29 @@ def test_a_bulk_delete_of_ten_thousand_finished_jobs_deletes_exactly_those(api: 
         "failures": [],
     }
     assert done["progress"]["percent"] == 100
+    started = api.http.get("/api/audit", params={"project_id": project, "action": "bulk.start"})
+    [entry] = started.json()["items"]
+    assert (entry["job_id"], entry["reason"]) == (done["id"], "tidy up")
+    assert entry["details"]["action"] == "delete"
+    deleted, cursor = set(), None
+    while True:
+        params: dict[str, str | int] = {"project_id": project, "action": "job.delete", "limit": 500}
+        if cursor:
+            params["cursor"] = cursor
+        page = api.http.get("/api/audit", params=params).json()
+        for each in page["items"]:
+            assert each["actor"] == {
+                "kind": "bulk-job",
+                "id": done["id"],
+                "name": None,
+                "channel": "worker",
+                "label": f"bulk job {done['id']}",
+            }
+            assert each["reason"] == "tidy up"
+            deleted.add(each["job_id"])
+        if (cursor := page["next_cursor"]) is None:
+            break
+    assert deleted == {f"{project}-{n:05d}" for n in range(MANY)}, "one entry per deleted job"
     left = api.http.get(f"/api/jobs/projects/{project}/stats").json()
     assert (left["total"], left["by_type"]) == (1, {"bulk": 1}), "only the bulk job is left"
     assert api.http.get(f"/api/jobs/projects/{other}/stats").json()["total"] == 20
@@ -105,6 +128,11 @@ def test_bulk_cancel_then_bulk_retry_of_real_workflows(api: JobsApi) -> None:
     for job_id in slow:
         api.wait_for_status(job_id, "cancelled")
     assert api.get(quick)["status"] == "completed"
+    cancels = api.http.get(
+        "/api/audit", params={"project_id": project, "action": "job.cancel", "limit": 100}
+    ).json()["items"]
+    assert sorted(e["job_id"] for e in cancels) == sorted(slow)
+    assert {e["actor"]["id"] for e in cancels} == {done["id"]}, "each names the bulk job"
 
     again = {"action": "retry", "filter": {"project_id": project, "status": ["cancelled"]}}
     retried = finished_bulk(api, bulk(api, again))

@@ -31,7 +31,7 @@ def settings(temporal: TemporalServer) -> Settings:
 
 @pytest.fixture
 async def client(settings: Settings, temporal: TemporalServer) -> AsyncIterator[Client]:
-    yield await connect(settings)
+    yield await connect(settings, "pastools-tests")
     temporal.cli("schedule", "delete", "--schedule-id", f"{settings.task_queue}-cleanup")
 
 

@@ -172,6 +172,16 @@ def test_doctor_reports_every_kind_of_difference_and_fix_repairs_them(
     assert (fixed.exit_code, unrepaired) == (0, []), fixed.report
     assert all(d["repaired"] for d in fixed.report["differences"]), fixed.report
 
+    repairs = api.http.get("/api/audit", params={"action": "doctor.repair", "limit": 500})
+    recorded = {
+        entry["job_id"]: entry["details"]["difference"]
+        for entry in repairs.json()["items"]
+        if entry["job_id"] in expected
+    }
+    assert recorded == expected, "each repair is in the audit trail"
+    assert {e["actor"]["kind"] for e in repairs.json()["items"]} == {"doctor"}
+    assert {e["actor"]["channel"] for e in repairs.json()["items"]} == {"cli"}
+
     assert api.get(deleted)["status"] == "completed"
     assert api.get(edited)["result"] == expected_result
     assert api.get(terminated)["error"]["type"] == "Terminated"

@@ -9,6 +9,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 
+from pastools_jobs.audit.trail import NO_AUTH
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.service import JobService, Submission, Submitted
@@ -145,7 +146,7 @@ async def stack_service(api: JobsApi, launcher: type[JobLauncher]) -> JobService
 
 
 def probe_submission(project: str) -> Submission:
-    return Submission("probe", project, {"items": 1, "item_ms": 0}, idempotency_key="k")
+    return Submission("probe", project, {"items": 1, "item_ms": 0}, NO_AUTH, idempotency_key="k")
 
 
 def test_a_start_whose_answer_was_lost_is_one_job_for_its_key(api: JobsApi) -> None:

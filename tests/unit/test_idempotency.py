@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import func, select
 
+from pastools_jobs.audit.trail import NO_AUTH
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import IdempotencyKeyReused
@@ -15,7 +16,9 @@ from pastools_jobs.service import Submission, new_job
 
 
 def submission(project: str, key: str | None, items: int = 1) -> Submission:
-    return Submission("probe", project, {"items": items, "item_ms": 0}, idempotency_key=key)
+    return Submission(
+        "probe", project, {"items": items, "item_ms": 0}, NO_AUTH, idempotency_key=key
+    )
 
 
 def claim_one(db: Database, job: Job) -> str:

@@ -16,6 +16,7 @@ from pastools_jobs.api.request_ids import RequestIds
 from pastools_jobs.api.request_metrics import RequestMetrics
 from pastools_jobs.api.routes import (
     artifacts,
+    audit,
     bulk,
     dashboard,
     health,
@@ -26,6 +27,7 @@ from pastools_jobs.api.routes import (
     uploads,
 )
 from pastools_jobs.api.schemas import job_out
+from pastools_jobs.audit.service import AuditTrail
 from pastools_jobs.auth.principal import NO_AUTH_WARNING
 from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
@@ -56,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.migrate_on_start:
             await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
         db = Database(settings.resolved_database_url, application_name="pastools-api")
-        client = await connect(settings, lazy=True)
+        client = await connect(settings, "pastools-api", lazy=True)
         launcher = JobLauncher(client, settings.task_queue)
         app.state.settings = settings
         app.state.db = db
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.storage = storage
         app.state.service = JobService(db, launcher, storage, metered=settings.metrics_enabled)
         app.state.projects = ProjectService(db)
+        app.state.audit = AuditTrail(db)
         app.state.feed = JobFeed(
             db,
             lambda job: job_out(job, settings, utcnow()).model_dump(mode="json"),
@@ -112,5 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(artifacts.router)
     app.include_router(projects.router)
     app.include_router(uploads.router)
+    app.include_router(audit.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

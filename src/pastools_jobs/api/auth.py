@@ -8,12 +8,14 @@ A bearer token is never sent by a browser on its own, so it needs no CSRF check.
 import asyncio
 import hashlib
 import hmac
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from pastools_jobs.api.deps import DatabaseDep, ServiceDep, SettingsDep
+from pastools_jobs.audit.trail import Channel
 from pastools_jobs.auth.principal import UNAUTHENTICATED_ADMIN, Principal
 from pastools_jobs.auth.tokens import authenticate
 from pastools_jobs.db.engine import Database
@@ -54,7 +56,7 @@ async def get_principal(
         require_same_origin(request)
         if not hmac.compare_digest(request.headers.get(CSRF_HEADER, ""), csrf_token(session)):
             raise Forbidden("The request lacks this session's CSRF token.")
-    return principal
+    return replace(principal, channel=Channel.DASHBOARD)
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

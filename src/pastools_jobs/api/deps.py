@@ -8,7 +8,9 @@ much CPU as its database work.
 from typing import Annotated
 
 from fastapi import Depends, Request
+from temporalio.client import Client
 
+from pastools_jobs.audit.service import AuditTrail
 from pastools_jobs.config import Settings
 from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
@@ -22,6 +24,14 @@ async def get_service(request: Request) -> JobService:
 
 async def get_project_service(request: Request) -> ProjectService:
     return request.app.state.projects  # type: ignore[no-any-return]
+
+
+async def get_audit_trail(request: Request) -> AuditTrail:
+    return request.app.state.audit  # type: ignore[no-any-return]
+
+
+async def get_temporal_client(request: Request) -> Client:
+    return request.app.state.client  # type: ignore[no-any-return]
 
 
 async def get_database(request: Request) -> Database:
@@ -41,3 +51,5 @@ ServiceDep = Annotated[JobService, Depends(get_service)]
 ProjectServiceDep = Annotated[ProjectService, Depends(get_project_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
+AuditTrailDep = Annotated[AuditTrail, Depends(get_audit_trail)]
+TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from pastools_jobs.audit.trail import REASON_MAX_LENGTH
 from pastools_jobs.config import Settings
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import PROJECT_ID_PATTERN, JobStatus
@@ -165,6 +166,24 @@ class BucketOut(BaseModel):
 class TimeseriesOut(BaseModel):
     bucket_seconds: int
     buckets: list[BucketOut]
+
+
+Reason = Annotated[
+    str | None,
+    Field(
+        max_length=REASON_MAX_LENGTH,
+        description="Why; kept in the audit trail (and in Temporal's history for a cancel "
+        "or retry).",
+    ),
+]
+
+
+class JobActionRequest(BaseModel):
+    """The optional body of a cancel or retry."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Reason = None
 
 
 class CleanupRequest(BaseModel):

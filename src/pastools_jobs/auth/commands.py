@@ -12,8 +12,15 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session
 
+from pastools_jobs.audit.trail import AuditAction, command_line_user, record
 from pastools_jobs.auth.principal import Role
-from pastools_jobs.auth.tokens import issue_token, list_tokens, revoke_named, revoke_token
+from pastools_jobs.auth.tokens import (
+    IssuedToken,
+    issue_token,
+    list_tokens,
+    revoke_named,
+    revoke_token,
+)
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import ApiToken
@@ -51,7 +58,7 @@ def run_tokens(settings: Settings, args: argparse.Namespace) -> None:
 
 def create(settings: Settings, role: Role, project_id: str | None, name: str | None) -> None:
     """Only the token goes to stdout, so that a script can capture it."""
-    issued = _in_database(settings, lambda s: issue_token(s, role, project_id, name))
+    issued = _in_database(settings, lambda s: _issued(s, role, project_id, name))
     scope = issued.record.project_id or "every project"
     print(f"created token {issued.record.id} ({role}, {scope})", file=sys.stderr)
     print(issued.token)
@@ -73,16 +80,35 @@ def _line(token: ApiToken) -> str:
 
 
 def revoke(settings: Settings, token_id: str) -> None:
-    _in_database(settings, lambda s: revoke_token(s, token_id))
+    _in_database(settings, lambda s: _revoked(s, token_id))
     print(f"revoked token {token_id}", file=sys.stderr)
+
+
+def _issued(session: Session, role: Role, project_id: str | None, name: str | None) -> IssuedToken:
+    issued = issue_token(session, role, project_id, name)
+    _audit(session, AuditAction.TOKEN_CREATE, issued.record)
+    return issued
+
+
+def _revoked(session: Session, token_id: str) -> ApiToken:
+    revoked = revoke_token(session, token_id)
+    _audit(session, AuditAction.TOKEN_REVOKE, revoked)
+    return revoked
+
+
+def _audit(session: Session, action: AuditAction, token: ApiToken) -> None:
+    details = {"token_id": token.id, "name": token.name, "role": token.role}
+    record(session, command_line_user(), action, project_id=token.project_id, details=details)
 
 
 def sign_in_token(settings: Settings) -> str:
     """A fresh admin token for the link `pastools up` prints; the last run's is revoked."""
 
     def rotate(session: Session) -> str:
-        revoke_named(session, SIGN_IN_TOKEN_NAME)
-        return issue_token(session, Role.ADMIN, None, SIGN_IN_TOKEN_NAME).token
+        if revoked := revoke_named(session, SIGN_IN_TOKEN_NAME):
+            details = {"name": SIGN_IN_TOKEN_NAME, "tokens": revoked}
+            record(session, command_line_user(), AuditAction.TOKEN_REVOKE, details=details)
+        return _issued(session, Role.ADMIN, None, SIGN_IN_TOKEN_NAME).token
 
     return _in_database(settings, rotate)
 

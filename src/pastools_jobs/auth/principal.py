@@ -4,9 +4,10 @@ A principal sees one project (viewer, operator) or all of them (admin). What it 
 see answers exactly like what does not exist, so ids of other projects do not leak.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from pastools_jobs.audit.trail import NO_AUTH, Actor, ActorKind, Channel
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import Forbidden, JobNotFound, ProjectNotFound
 
@@ -32,6 +33,17 @@ class Principal:
     project_id: str | None
     """The one project a viewer or operator sees; None for an admin, who sees all."""
     token_id: str | None = None
+    token_name: str | None = None
+    channel: Channel = Channel.API
+    """Through what the request came: the REST API (a bearer token) or the dashboard (its
+    sign-in cookie)."""
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit trail says acted."""
+        if self.token_id is None:
+            return replace(NO_AUTH, channel=self.channel)
+        return Actor(ActorKind.TOKEN, self.channel, id=self.token_id, name=self.token_name)
 
     def sees(self, project_id: str) -> bool:
         return self.project_id is None or self.project_id == project_id

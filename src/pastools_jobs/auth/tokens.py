@@ -100,7 +100,7 @@ def authenticate(db: Database, token: str) -> Principal | None:
     if not hmac.compare_digest(row.secret_sha256, _digest(secret)):
         return None
     _touch(db, token_id, row.last_used_at)
-    return Principal(Role(row.role), row.project_id, token_id)
+    return Principal(Role(row.role), row.project_id, token_id, row.name)
 
 
 def active_tokens(db: Database, token_ids: Collection[str]) -> set[str]:

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pastools_jobs.audit.trail import Actor, AuditAction, record
 from pastools_jobs.clock import utcnow
 from pastools_jobs.datasets.records import count_by_project, count_records
 from pastools_jobs.datasets.schema import compile_schema
@@ -103,9 +104,13 @@ class ProjectService:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, project_id: str, name: str | None) -> CountedProject:
-        project = await self._db.run(lambda s: create_project(s, project_id, name))
-        return CountedProject(project, 0)
+    async def create(self, project_id: str, name: str | None, actor: Actor) -> CountedProject:
+        def create(session: Session) -> Project:
+            project = create_project(session, project_id, name)
+            record(session, actor, AuditAction.PROJECT_CREATE, project_id=project_id)
+            return project
+
+        return CountedProject(await self._db.run(create), 0)
 
     async def visible(self, sees: Callable[[str], bool]) -> list[CountedProject]:
         return await self._db.run(lambda s: list_counted(s, sees))
@@ -117,11 +122,27 @@ class ProjectService:
     async def get(self, project_id: str) -> CountedProject:
         return await self._db.run(lambda s: counted(s, get_project(s, project_id)))
 
-    async def set_schema(self, project_id: str, schema: Any) -> CountedProject:
-        return await self._db.run(lambda s: counted(s, set_schema(s, project_id, schema)))
+    async def set_schema(self, project_id: str, schema: Any, actor: Actor) -> CountedProject:
+        def change(session: Session) -> CountedProject:
+            project = set_schema(session, project_id, schema)
+            record(session, actor, AuditAction.PROJECT_SCHEMA, project_id=project_id)
+            return counted(session, project)
 
-    async def set_test_suite(self, project_id: str, suite: TestSuite) -> CountedProject:
-        return await self._db.run(lambda s: counted(s, set_test_suite(s, project_id, suite)))
+        return await self._db.run(change)
+
+    async def set_test_suite(
+        self, project_id: str, suite: TestSuite, actor: Actor
+    ) -> CountedProject:
+        def change(session: Session) -> CountedProject:
+            project = set_test_suite(session, project_id, suite)
+            names = [test.name for test in suite.tests]
+            details = {"tests": names}
+            record(
+                session, actor, AuditAction.PROJECT_TESTS, project_id=project_id, details=details
+            )
+            return counted(session, project)
+
+        return await self._db.run(change)
 
     async def records_page(
         self, project_id: str, after_key: str | None, limit: int

@@ -198,3 +198,34 @@ class MirrorLease(Base):
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
+
+
+class AuditEntry(Base):
+    """One operator action: who took it, through what, on which job or project, and why.
+
+    Written in the same transaction as the action it records; the API never updates or
+    deletes an entry (only the retention of `PASTOOLS_AUDIT_RETENTION_DAYS` removes old
+    ones), and cleaning up a job keeps its entries."""
+
+    __tablename__ = "audit_entries"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(50))
+    actor_kind: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str | None] = mapped_column(String(200))
+    actor_name: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(20))
+    project_id: Mapped[str | None] = mapped_column(String(200))
+    job_id: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[Any] = mapped_column(JSON, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_audit_entries_project", "project_id", "id"),
+        Index("ix_audit_entries_job", "job_id", "id"),
+        Index("ix_audit_entries_at", "at"),
+    )

@@ -17,6 +17,8 @@ from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from pastools_jobs.audit.service import AuditTrail
+from pastools_jobs.audit.trail import DOCTOR, AuditAction
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import JobEvent
 from pastools_jobs.counts import CountDrift, count_drift
@@ -76,6 +78,7 @@ class Doctor:
         self._launcher = launcher
         self._client: Client = launcher.client
         self._repairs = Repairs(db, launcher, metered=False)  # a one-off run: nothing scrapes it
+        self._trail = AuditTrail(db)
         self._grace = Grace(settle=SETTLE_GRACE, rows_kept_for=keep_closed_for)
 
     async def examine(self) -> Report:
@@ -100,6 +103,14 @@ class Doctor:
                 found.repaired = await self._repairs.repair(found.kind, found.row, found.event)
             except (RPCError, JobError, WorkflowAlreadyStartedError) as error:
                 log.warning("could not repair %s: %s", found.subject, error)
+            if found.repaired:
+                await self._trail.record(
+                    DOCTOR,
+                    AuditAction.DOCTOR_REPAIR,
+                    project_id=_project_of(found),
+                    job_id=found.job_id,
+                    details={"difference": found.kind.value, "detail": found.detail},
+                )
 
     async def _latest_runs(self) -> dict[str, ListedRun]:
         """The newest run of each job workflow of the task queue that visibility still holds."""
@@ -155,6 +166,14 @@ def _detail(kind: Difference, row: RowState | None, event: JobEvent | None) -> s
     if awaits_close(row, ObservedRun.of(event)):
         detail += "; a finished row is not moved back, it follows the workflow once it closes"
     return detail
+
+
+def _project_of(found: Finding) -> str | None:
+    """The project as far as the finding knows it (a row without a workflow does not
+    say: its entry is on the job alone, in the job's timeline and for admins)."""
+    if found.project_id is not None:
+        return found.project_id
+    return found.event.project_id if found.event is not None else None
 
 
 def _drifted(drift: CountDrift) -> Finding:

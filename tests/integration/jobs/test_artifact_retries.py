@@ -72,7 +72,7 @@ def context(db: Database, tmp_path: Path, request: pytest.FixtureRequest) -> Act
 
 @pytest.fixture
 async def client(temporal: TemporalServer) -> AsyncIterator[Client]:
-    yield await connect(temporal.settings)
+    yield await connect(temporal.settings, "pastools-tests")
 
 
 class Attempt:

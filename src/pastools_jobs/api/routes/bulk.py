@@ -14,6 +14,7 @@ from pastools_jobs.api.deps import ServiceDep, SettingsDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.routes.jobs import IdempotencyKey, for_submission, submitted_out
 from pastools_jobs.api.schemas import JobOut, job_out
+from pastools_jobs.audit.trail import AuditAction
 from pastools_jobs.bulk import authorized
 from pastools_jobs.clock import utcnow
 from pastools_jobs.job_catalog import ALL_PROJECTS, BULK
@@ -81,6 +82,10 @@ async def start_bulk(
             params=scoped.model_dump(mode="json"),
             idempotency_key=idempotency_key,
             scope=principal.project_id,
+            actor=principal.actor,
+            reason=scoped.reason,
+            audited_as=AuditAction.BULK_START,
+            audit_details=scoped.model_dump(mode="json", include={"action", "filter"}),
         )
     )
     return submitted_out(submitted, response, settings)

@@ -13,6 +13,7 @@ from pastools_jobs.api.schemas import (
     BucketOut,
     CleanupOut,
     CleanupRequest,
+    JobActionRequest,
     JobId,
     JobOut,
     JobPageOut,
@@ -53,7 +54,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
+def utc_bound(moment: datetime | None) -> datetime | None:
     """In UTC, as the table stores them; times without a zone are taken as UTC.
 
     Bounded, so that no time near year 1 or 9999 overflows in a conversion or a query.
@@ -139,6 +140,7 @@ async def submit_job(
             run_timeout_seconds=submission.timeout_seconds,
             idempotency_key=idempotency_key,
             scope=principal.project_id,
+            actor=principal.actor,
         )
     )
     return submitted_out(submitted, response, settings)
@@ -183,8 +185,8 @@ async def list_jobs(
         statuses=status or (),
         types=[str(t) for t in type or ()],
         project_id=principal.project_scope(project_id),
-        created_from=_utc(created_from),
-        created_to=_utc(created_to),
+        created_from=utc_bound(created_from),
+        created_to=utc_bound(created_to),
         id_contains=q or None,
         error_types=error_type or (),
         params=parse_param_filters(request.query_params.multi_items()),
@@ -221,7 +223,7 @@ async def cleanup(
 ) -> CleanupOut:
     """Delete finished (completed, failed, cancelled) jobs older than the given age (admin)."""
     principal.require(Role.ADMIN)
-    deleted = await service.cleanup(timedelta(days=request.older_than_days))
+    deleted = await service.cleanup(timedelta(days=request.older_than_days), principal.actor)
     return CleanupOut(deleted=deleted)
 
 
@@ -261,21 +263,37 @@ async def get_job(
     "/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobOut,
-    responses=for_transition,
+    responses={**for_transition, **with_body},
 )
 async def cancel_job(
-    job_id: JobId, service: ServiceDep, settings: SettingsDep, principal: PrincipalDep
+    job_id: JobId,
+    service: ServiceDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    body: Annotated[JobActionRequest | None, Body()] = None,
 ) -> JobOut:
-    """Request cancellation of a queued or running job (409 otherwise)."""
+    """Request cancellation of a queued or running job (409 otherwise); the optional
+    `reason` goes to the audit trail and, with who asked, into Temporal's history."""
     principal.require_job(await service.get(job_id), Role.OPERATOR)
-    return job_out(await service.cancel(job_id), settings, utcnow())
+    reason = body.reason if body else None
+    return job_out(await service.cancel(job_id, principal.actor, reason), settings, utcnow())
 
 
-@router.post("/{job_id}/retry", response_model=JobOut, responses=for_transition)
+@router.post("/{job_id}/retry", response_model=JobOut, responses={**for_transition, **with_body})
 async def retry_job(
-    job_id: JobId, service: ServiceDep, settings: SettingsDep, principal: PrincipalDep
+    job_id: JobId,
+    service: ServiceDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    body: Annotated[JobActionRequest | None, Body()] = None,
 ) -> JobOut:
-    """Run a failed or cancelled job again under the same id (409 otherwise)."""
+    """Run a failed or cancelled job again under the same id (409 otherwise): a new run,
+    started by a `retry` signal that carries who retried it and the optional `reason`."""
     principal.require_job(await service.get(job_id), Role.OPERATOR)
-    retried = await service.retry(job_id, scope=principal.project_id)
+    retried = await service.retry(
+        job_id,
+        scope=principal.project_id,
+        actor=principal.actor,
+        reason=body.reason if body else None,
+    )
     return job_out(retried, settings, utcnow())

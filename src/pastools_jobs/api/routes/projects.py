@@ -84,7 +84,7 @@ async def create_project(
 ) -> ProjectOut:
     """Admin only: a viewer or operator token belongs to a project that exists already."""
     principal.require(Role.ADMIN)
-    return _out(await projects.create(body.id, body.name))
+    return _out(await projects.create(body.id, body.name, principal.actor))
 
 
 @router.get("", response_model=list[ProjectOut])
@@ -110,7 +110,7 @@ async def set_schema(
 ) -> ProjectOut:
     """Set the JSON Schema (Draft 2020-12); an invalid one is refused here, with 422."""
     principal.require_project(project_id, Role.OPERATOR)
-    return _out(await projects.set_schema(project_id, schema))
+    return _out(await projects.set_schema(project_id, schema, principal.actor))
 
 
 @router.put("/{project_id}/tests", response_model=ProjectOut, responses=for_change)
@@ -122,7 +122,7 @@ async def set_tests(
     principal.require_project(project_id, Role.OPERATOR)
     for other in suite.other_projects():
         principal.require_project(other)
-    return _out(await projects.set_test_suite(project_id, suite))
+    return _out(await projects.set_test_suite(project_id, suite, principal.actor))
 
 
 @router.get("/{project_id}/records", response_model=RecordPageOut, responses=for_one)

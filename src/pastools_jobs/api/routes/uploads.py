@@ -5,9 +5,10 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from pastools_jobs.api.auth import PrincipalDep, authenticated
-from pastools_jobs.api.deps import ProjectServiceDep, SettingsDep, StorageDep
+from pastools_jobs.api.deps import AuditTrailDep, ProjectServiceDep, SettingsDep, StorageDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import ProjectId
+from pastools_jobs.audit.trail import AuditAction
 from pastools_jobs.auth.principal import Role
 from pastools_jobs.datasets.uploads import store_upload
 
@@ -51,6 +52,7 @@ async def upload(
     storage: StorageDep,
     projects: ProjectServiceDep,
     principal: PrincipalDep,
+    trail: AuditTrailDep,
 ) -> UploadOut:
     """Multipart with the file in a field named `file`; 413 past the size limit.
 
@@ -65,5 +67,9 @@ async def upload(
         storage,
         project_id,
         settings.upload_max_bytes,
+    )
+    details = {"source": stored.source, "filename": stored.filename, "bytes": stored.bytes}
+    await trail.record(
+        principal.actor, AuditAction.PROJECT_UPLOAD, project_id=project_id, details=details
     )
     return UploadOut(source=stored.source, filename=stored.filename, bytes=stored.bytes)

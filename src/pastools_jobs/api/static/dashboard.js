@@ -376,12 +376,70 @@ function renderDetail(job) {
     if (job.error.details !== null && job.error.details !== undefined) parts.push(json(job.error.details));
   }
   parts.push(element("h3", {}, "Timeline"), timeline(job));
+  parts.push(element("h3", {}, "Who did what"), element("ol", { id: "actions", class: "timeline" }, element("li", {}, "–")));
   parts.push(element("h3", {}, "Parameters"), json(job.params));
   if (job.result) parts.push(element("h3", {}, "Result"), json(job.result));
   parts.push(element("h3", {}, "Artifacts"), element("ul", { id: "artifacts" }, element("li", {}, "–")));
   parts.push(element("div", { class: "actions" }, actionsCell(job)));
   $("#detail-body").replaceChildren(...parts);
   loadArtifacts(job.id);
+  showActions(job);
+}
+
+/** Who did what is read again only when the job's state moved, not with every progress
+ * report: each read asks Temporal for the job's histories. */
+function showActions(job) {
+  const key = [job.id, job.status, job.attempt, job.cancel_requested].join(" ");
+  if (state.actions && state.actions.key === key) {
+    $("#actions").replaceChildren(...state.actions.items.map((item) => item.cloneNode(true)));
+    return;
+  }
+  loadActions(job.id, key);
+}
+
+const ACTION_WORDS = {
+  "job.submit": "Submitted",
+  "job.cancel": "Cancel requested",
+  "job.retry": "Retried",
+  "job.delete": "Deleted",
+  "bulk.start": "Bulk action started",
+  "doctor.repair": "Repaired by the doctor",
+  "temporal.start": "Started in Temporal",
+  "temporal.cancel": "Cancel requested in Temporal",
+  "temporal.terminate": "Terminated in Temporal",
+  "temporal.signal": "Signalled in Temporal",
+  "temporal.reset": "Reset in Temporal",
+};
+
+function actionLine(entry) {
+  const what = ACTION_WORDS[entry.action] || entry.action;
+  const signal = entry.details && entry.details.signal ? ` (${entry.details.signal})` : "";
+  const who = `${entry.actor.label} via ${entry.actor.channel}`;
+  const why = entry.reason ? ` — “${entry.reason}”` : "";
+  return `${formatTime(entry.at)} ${what}${signal} by ${who}${why}`;
+}
+
+async function loadActions(jobId, key) {
+  try {
+    const shown = await api(`/api/jobs/${encodeURIComponent(jobId)}/timeline`);
+    const items = shown.entries.map((entry) => element("li", { "data-action": entry.action }, actionLine(entry)));
+    if (!shown.temporal_read) items.push(element("li", {}, "Temporal could not be asked for what was done there."));
+    if (!items.length) items.push(element("li", {}, "None"));
+    const list = $("#actions");
+    if (!list || state.openJob !== jobId) return;
+    state.actions = { key, items };
+    list.replaceChildren(...items.map((item) => item.cloneNode(true)));
+  } catch (error) {
+    /* the detail stays useful without them */
+  }
+}
+
+/** The reason a person gives for an action, asked with the question itself; null if they
+ * changed their mind. */
+function askReason(question) {
+  const answer = window.prompt(`${question}\nWhy? (optional, kept in the audit trail)`, "");
+  if (answer === null) return null;
+  return answer.trim() ? { reason: answer.trim() } : {};
 }
 
 async function loadArtifacts(jobId) {
@@ -454,8 +512,9 @@ async function bulkAction() {
     const sample = preview.sample.map((job) => `${job.type} ${job.id.slice(0, 12)}`).join(", ");
     const question = `${BULK_VERB[action]} all ${preview.would_change.toLocaleString()} of the ` +
       `${preview.matched.toLocaleString()} matching jobs? For example: ${sample}.`;
-    if (!window.confirm(question)) return;
-    const job = await post("/api/jobs/bulk", body);
+    const why = askReason(question);
+    if (why === null) return;
+    const job = await post("/api/jobs/bulk", { ...body, ...why });
     notify(`${BULK_VERB[action]}: bulk job ${job.id.slice(0, 12)} started.`);
     onJob(job);
   } catch (error) {
@@ -467,9 +526,10 @@ const BULK_VERB = { cancel: "Cancel", retry: "Retry", delete: "Delete" };
 const BULK_DONE = { cancel: "cancelled", retry: "retried", delete: "deleted" };
 
 async function cancelJob(job) {
-  if (!window.confirm(`Cancel ${job.type} job ${job.id}?`)) return;
+  const why = askReason(`Cancel ${job.type} job ${job.id}?`);
+  if (why === null) return;
   try {
-    onJob(await post(`/api/jobs/${encodeURIComponent(job.id)}/cancel`));
+    onJob(await post(`/api/jobs/${encodeURIComponent(job.id)}/cancel`, why));
     notify(`Cancelling job ${job.id.slice(0, 12)}…`);
   } catch (error) {
     notify(`Could not cancel: ${error.message}`, true);
@@ -477,8 +537,10 @@ async function cancelJob(job) {
 }
 
 async function retryJob(job) {
+  const why = askReason(`Retry ${job.type} job ${job.id}?`);
+  if (why === null) return;
   try {
-    onJob(await post(`/api/jobs/${encodeURIComponent(job.id)}/retry`));
+    onJob(await post(`/api/jobs/${encodeURIComponent(job.id)}/retry`, why));
     notify(`Job ${job.id.slice(0, 12)} queued again.`);
   } catch (error) {
     notify(`Could not retry: ${error.message}`, true);
