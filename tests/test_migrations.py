@@ -25,6 +25,8 @@ TABLES = {
     "records",
     "api_tokens",
     "mirror_lease",
+    "webhooks",
+    "webhook_deliveries",
 }
 
 

@@ -24,6 +24,7 @@ from pastools_jobs.api.routes import (
     projects,
     session,
     uploads,
+    webhooks,
 )
 from pastools_jobs.api.schemas import job_out
 from pastools_jobs.auth.principal import NO_AUTH_WARNING
@@ -39,6 +40,7 @@ from pastools_jobs.service import JobService
 from pastools_jobs.storage import open_storage
 from pastools_jobs.temporal import JobLauncher, connect
 from pastools_jobs.tracing import trace_requests
+from pastools_jobs.webhooks.service import WebhookService
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.storage = storage
         app.state.service = JobService(db, launcher, storage, metered=settings.metrics_enabled)
         app.state.projects = ProjectService(db)
+        app.state.webhooks = WebhookService(db, settings.webhook_networks)
         app.state.feed = JobFeed(
             db,
             lambda job: job_out(job, settings, utcnow()).model_dump(mode="json"),
@@ -112,5 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(artifacts.router)
     app.include_router(projects.router)
     app.include_router(uploads.router)
+    app.include_router(webhooks.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -14,6 +14,7 @@ from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
 from pastools_jobs.service import JobService
 from pastools_jobs.storage.base import Storage
+from pastools_jobs.webhooks.service import WebhookService
 
 
 async def get_service(request: Request) -> JobService:
@@ -22,6 +23,10 @@ async def get_service(request: Request) -> JobService:
 
 async def get_project_service(request: Request) -> ProjectService:
     return request.app.state.projects  # type: ignore[no-any-return]
+
+
+async def get_webhook_service(request: Request) -> WebhookService:
+    return request.app.state.webhooks  # type: ignore[no-any-return]
 
 
 async def get_database(request: Request) -> Database:
@@ -41,3 +46,4 @@ ServiceDep = Annotated[JobService, Depends(get_service)]
 ProjectServiceDep = Annotated[ProjectService, Depends(get_project_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
+WebhookServiceDep = Annotated[WebhookService, Depends(get_webhook_service)]
