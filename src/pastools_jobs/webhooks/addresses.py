@@ -19,6 +19,8 @@ from pastools_jobs.domain import UnresolvableWebhookHost, UnsafeWebhookUrl
 
 MAX_URL_LENGTH = 2000
 SCHEMES = {"http": 80, "https": 443}
+RESOLVE_TIMEOUT_SECONDS = 5.0
+"""A resolver that does not answer must not hold a request (or an attempt) for long."""
 
 Network = IPv4Network | IPv6Network
 Address = IPv4Address | IPv6Address
@@ -100,9 +102,14 @@ async def resolve(host: str, port: int) -> list[Address]:
         pass
     loop = asyncio.get_running_loop()
     try:
-        found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        async with asyncio.timeout(RESOLVE_TIMEOUT_SECONDS):
+            found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as error:
         raise UnresolvableWebhookHost(f"The host '{host}' cannot be resolved: {error}.") from None
+    except TimeoutError:
+        raise UnresolvableWebhookHost(
+            f"The host '{host}' did not resolve within {RESOLVE_TIMEOUT_SECONDS:g} s."
+        ) from None
     addresses: list[Address] = []
     for *_, sockaddr in found:
         address = ip_address(str(sockaddr[0]).partition("%")[0])
