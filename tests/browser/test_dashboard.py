@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 from playwright.sync_api import Dialog, Page, expect
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
-from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Webhook
 from pastools_jobs.webhooks.signing import new_secret
 from tests.support.jobs import JobsApi, new_project
@@ -293,9 +294,9 @@ def test_the_webhooks_panel_shows_a_webhooks_delivery_log(page: Page, api: JobsA
     says so."""
     project = api.create_project()
     webhook_id = f"wh_{uuid.uuid4().hex}"
-    db = Database(api.stack.database_url, application_name="pastools-tests")
+    engine = create_engine(api.stack.database_url)  # Playwright holds this thread's loop
     now = datetime.now(UTC)
-    with db.transaction() as session:
+    with Session(engine) as session, session.begin():
         session.add(
             Webhook(
                 id=webhook_id,
@@ -310,7 +311,7 @@ def test_the_webhooks_panel_shows_a_webhooks_delivery_log(page: Page, api: JobsA
                 updated_at=now,
             )
         )
-    db.dispose()
+    engine.dispose()
     job = api.submit_failing_import(project)
     log = f"/api/projects/{project}/webhooks/{webhook_id}/deliveries"
     wait_for(

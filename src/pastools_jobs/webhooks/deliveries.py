@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, case, select, update
 
 from pastools_jobs.clock import utcnow
 from pastools_jobs.db.models import Webhook, WebhookDelivery
@@ -51,10 +51,16 @@ def undispatched(connection: Connection, limit: int) -> list[str]:
 
 
 def mark_dispatched(connection: Connection, ids: list[str]) -> None:
+    """Stamped after the starts: a quick workflow may have delivered (or given up) by
+    then, and its status stays."""
+    pending = WebhookDelivery.status == DeliveryStatus.PENDING
     connection.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.id.in_(ids), WebhookDelivery.dispatched_at.is_(None))
-        .values(dispatched_at=utcnow(), status=DeliveryStatus.DELIVERING)
+        .values(
+            dispatched_at=utcnow(),
+            status=case((pending, DeliveryStatus.DELIVERING), else_=WebhookDelivery.status),
+        )
     )
 
 
