@@ -8,6 +8,7 @@ from temporalio import activity
 from activities.context import ActivityGroup
 from pastools_jobs.clock import utcnow
 from pastools_jobs.repository import delete_finished_before
+from pastools_jobs.webhooks.deliveries import delete_ended_before
 
 
 class CleanupActivities(ActivityGroup):
@@ -17,5 +18,8 @@ class CleanupActivities(ActivityGroup):
         return await asyncio.to_thread(self._delete, cutoff)
 
     def _delete(self, cutoff: object) -> int:
+        """Old finished jobs (how many), and the webhook deliveries of the same age."""
         with self.context.db.transaction() as session:
-            return delete_finished_before(session, cutoff)  # type: ignore[arg-type]
+            deleted = delete_finished_before(session, cutoff)  # type: ignore[arg-type]
+            delete_ended_before(session.connection(), cutoff)  # type: ignore[arg-type]
+            return deleted

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from ipaddress import ip_address, ip_network
 
 import pytest
@@ -20,6 +20,7 @@ from pastools_jobs.db.models import Webhook, WebhookDelivery
 from pastools_jobs.domain import JobStatus, UnsafeWebhookUrl
 from pastools_jobs.mirror.apply import apply_event, restate
 from pastools_jobs.webhooks.addresses import check_url, parse_url, refusal
+from pastools_jobs.webhooks.deliveries import delete_ended_before
 from pastools_jobs.webhooks.events import EventError, EventJob, WebhookEvent, WebhookFormat, body
 from pastools_jobs.webhooks.signing import new_secret, signature, signed_headers
 from tests.support.rows import submitted
@@ -290,3 +291,25 @@ def test_no_webhook_no_delivery_and_nothing_written_if_the_move_rolls_back(db: D
         apply_event(session, ended(other, project, JobStatus.FAILED))
         raise RuntimeError("the transaction that ends the row fails")
     assert deliveries_of(db, webhook) == []
+
+
+def test_the_cleanup_removes_old_ended_deliveries_only(db: Database) -> None:
+    project = new_project(db)
+    webhook = add_webhook(db, project, ["job.failed"])
+    with db.transaction() as session:
+        for status in ("pending", "delivering", "delivered", "failed"):
+            session.add(
+                WebhookDelivery(
+                    id=f"msg_{uuid.uuid4().hex}",
+                    webhook_id=webhook,
+                    event="job.failed",
+                    job_id="j",
+                    payload="{}",
+                    status=status,
+                    attempts=1,
+                    created_at=T0,
+                )
+            )
+    with db.writing() as connection:
+        delete_ended_before(connection, T0 + timedelta(seconds=1))
+    assert sorted(d.status for d in deliveries_of(db, webhook)) == ["delivering", "pending"]

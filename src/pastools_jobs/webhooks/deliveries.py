@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, case, select, update
+from sqlalchemy import Connection, case, delete, select, update
 
 from pastools_jobs.clock import utcnow
 from pastools_jobs.db.models import Webhook, WebhookDelivery
@@ -124,3 +124,13 @@ def give_up(connection: Connection, delivery_id: str, reason: str | None = None)
         )
         .values(values)
     )
+
+
+def delete_ended_before(connection: Connection, cutoff: datetime) -> int:
+    """The periodic cleanup's share: delivery logs kept as long as finished jobs are."""
+    ended = [DeliveryStatus.DELIVERED, DeliveryStatus.FAILED]
+    return connection.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.status.in_(ended), WebhookDelivery.created_at < cutoff
+        )
+    ).rowcount
