@@ -39,9 +39,7 @@ async def send(
             ) as response,
         ):
             code = response.status_code
-    except TimeoutError:
-        return Answer(None, f"no answer within {timeout:g} s")
-    except httpx.TimeoutException:
+    except (TimeoutError, httpx.TimeoutException):
         return Answer(None, f"no answer within {timeout:g} s")
     except httpx.HTTPError as error:
         return Answer(None, f"request failed: {type(error).__name__}: {error}".rstrip(": "))
