@@ -1,5 +1,6 @@
 """Deleting old finished jobs from the table (Temporal keeps histories by its own
-retention), and audit entries past theirs (`PASTOOLS_AUDIT_RETENTION_DAYS`)."""
+retention) with their ended webhook deliveries, and audit entries past their own
+retention (`PASTOOLS_AUDIT_RETENTION_DAYS`)."""
 
 import asyncio
 from datetime import datetime, timedelta
@@ -11,6 +12,7 @@ from pastools_jobs.audit.queries import delete_entries_before
 from pastools_jobs.audit.trail import CLEANUP_SCHEDULE, AuditAction, record
 from pastools_jobs.clock import utcnow
 from pastools_jobs.repository import delete_finished_before
+from pastools_jobs.webhooks.deliveries import delete_ended_before
 
 
 class CleanupActivities(ActivityGroup):
@@ -24,9 +26,10 @@ class CleanupActivities(ActivityGroup):
 
     def _delete(self, cutoff: datetime, audit_cutoff: datetime, max_age_days: float) -> int:
         """One transaction, its own audit entry included: the entry is there exactly if the
-        rows are gone."""
+        rows are gone. Webhook deliveries that ended go with the jobs of their age."""
         with self.context.db.transaction() as session:
             deleted = delete_finished_before(session, cutoff)
+            delete_ended_before(session.connection(), cutoff)
             expired = delete_entries_before(session, audit_cutoff)
             details = {"older_than_days": max_age_days, "deleted": deleted}
             record(session, CLEANUP_SCHEDULE, AuditAction.JOBS_CLEANUP, details=details)

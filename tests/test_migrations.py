@@ -26,6 +26,8 @@ TABLES = {
     "api_tokens",
     "mirror_lease",
     "audit_entries",
+    "webhooks",
+    "webhook_deliveries",
 }
 
 

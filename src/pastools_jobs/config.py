@@ -5,9 +5,10 @@ override it through `Settings.model_copy(update=...)`. Nothing else reads `os.en
 """
 
 from datetime import timedelta
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pastools_jobs.logs import LogFormat
@@ -172,6 +173,40 @@ class Settings(BaseSettings):
         description="Require an API token (or the dashboard's sign-in cookie) on every route; "
         "off only through an explicit --no-auth, which warns.",
     )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs that webhook URLs may reach although they are "
+        "loopback, link-local or private (e.g. `127.0.0.0/8` for a receiver on the same "
+        "host); empty: only public addresses.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long one webhook request may take, connecting included.",
+    )
+    webhook_max_attempts: int = Field(
+        default=10,
+        ge=1,
+        le=100,
+        description="Requests per delivery before it is recorded failed.",
+    )
+    webhook_retry_initial_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="The wait before a delivery's second request; each next one waits twice "
+        "as long, up to 10 minutes.",
+    )
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        _parse_networks(value)
+        return value
+
+    @property
+    def webhook_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return _parse_networks(self.webhook_allowed_networks)
 
     @property
     def resolved_database_url(self) -> str:
@@ -207,3 +242,8 @@ class Settings(BaseSettings):
 
     def workflow_url(self, job_id: str) -> str:
         return f"{self.resolved_ui_url}/namespaces/{self.temporal_namespace}/workflows/{job_id}"
+
+
+def _parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    """`127.0.0.0/8, ::1/128` as networks; a bad one stops the process at start, naming it."""
+    return tuple(ip_network(part.strip()) for part in value.split(",") if part.strip())

@@ -180,3 +180,22 @@ class Forbidden(JobError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
+
+
+class WebhookNotFound(JobError):
+    title = "Webhook not found"
+
+    def __init__(self, webhook_id: str) -> None:
+        super().__init__(f"There is no webhook with id '{webhook_id}'.")
+
+
+class UnsafeWebhookUrl(JobError):
+    """A webhook URL the platform will not call: wrong scheme, credentials in it, or an
+    address inside the platform's own networks (SSRF), after DNS resolution."""
+
+    title = "Webhook URL refused"
+
+
+class UnresolvableWebhookHost(UnsafeWebhookUrl):
+    """A host name DNS does not resolve: refused at creation, retried at delivery (DNS
+    may be down for a moment)."""

@@ -1,13 +1,20 @@
 """The jobs dashboard in Chromium: what an operator sees and does, live."""
 
 import re
+import uuid
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 from playwright.sync_api import Dialog, Page, expect
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 
+from pastools_jobs.db.models import Webhook
+from pastools_jobs.webhooks.signing import new_secret
 from tests.support.jobs import JobsApi, new_project
 from tests.support.services import Stack
+from tests.support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -285,3 +292,47 @@ def test_import_submitted_with_an_uploaded_file_and_its_export_downloadable(
         link.click()
     assert download.value.suggested_filename == "export.csv"
     assert "Grace" in download.value.path().read_text()
+
+
+def test_the_webhooks_panel_shows_a_webhooks_delivery_log(page: Page, api: JobsApi) -> None:
+    """This stack allows no loopback URL, so the webhook is written as an older version
+    (or a hand edit) could have left it: the delivery refuses the address, and its log
+    says so."""
+    project = api.create_project()
+    webhook_id = f"wh_{uuid.uuid4().hex}"
+    engine = create_engine(api.stack.database_url)  # Playwright holds this thread's loop
+    now = datetime.now(UTC)
+    with Session(engine) as session, session.begin():
+        session.add(
+            Webhook(
+                id=webhook_id,
+                project_id=project,
+                url="http://127.0.0.1:9/hook",
+                events=["job.failed"],
+                format="standard",
+                secret=new_secret(),
+                description="on call",
+                enabled=True,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    engine.dispose()
+    job = api.submit_failing_import(project)
+    log = f"/api/projects/{project}/webhooks/{webhook_id}/deliveries"
+    wait_for(
+        lambda: [d for d in api.http.get(log).json()["items"] if d["status"] == "failed"],
+        what="the refused delivery",
+    )
+    page.goto(f"{api.stack.url}/?project_id={project}")
+
+    hook = page.locator(f'tr[data-webhook-id="{webhook_id}"]')
+    expect(hook).to_contain_text("http://127.0.0.1:9/hook")
+    expect(hook).to_contain_text("on call")
+    hook.get_by_role("button", name="Log").click()
+
+    delivery = page.locator("#delivery-log tbody tr")
+    expect(delivery).to_have_count(1)
+    expect(delivery).to_contain_text(job["id"])
+    expect(delivery.locator(".badge")).to_have_text("failed")
+    expect(delivery).to_contain_text("loopback")

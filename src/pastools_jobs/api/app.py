@@ -25,6 +25,7 @@ from pastools_jobs.api.routes import (
     projects,
     session,
     uploads,
+    webhooks,
 )
 from pastools_jobs.api.schemas import job_out
 from pastools_jobs.audit.service import AuditTrail
@@ -41,6 +42,7 @@ from pastools_jobs.service import JobService
 from pastools_jobs.storage import open_storage
 from pastools_jobs.temporal import JobLauncher, connect
 from pastools_jobs.tracing import trace_requests
+from pastools_jobs.webhooks.service import WebhookService
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.service = JobService(db, launcher, storage, metered=settings.metrics_enabled)
         app.state.projects = ProjectService(db)
         app.state.audit = AuditTrail(db)
+        app.state.webhooks = WebhookService(db, settings.webhook_networks)
         app.state.feed = JobFeed(
             db,
             lambda job: job_out(job, settings, utcnow()).model_dump(mode="json"),
@@ -116,5 +119,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(projects.router)
     app.include_router(uploads.router)
     app.include_router(audit.router)
+    app.include_router(webhooks.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -16,6 +16,7 @@ from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
 from pastools_jobs.service import JobService
 from pastools_jobs.storage.base import Storage
+from pastools_jobs.webhooks.service import WebhookService
 
 
 async def get_service(request: Request) -> JobService:
@@ -32,6 +33,10 @@ async def get_audit_trail(request: Request) -> AuditTrail:
 
 async def get_temporal_client(request: Request) -> Client:
     return request.app.state.client  # type: ignore[no-any-return]
+
+
+async def get_webhook_service(request: Request) -> WebhookService:
+    return request.app.state.webhooks  # type: ignore[no-any-return]
 
 
 async def get_database(request: Request) -> Database:
@@ -53,3 +58,4 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 AuditTrailDep = Annotated[AuditTrail, Depends(get_audit_trail)]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
+WebhookServiceDep = Annotated[WebhookService, Depends(get_webhook_service)]

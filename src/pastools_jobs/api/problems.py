@@ -32,7 +32,10 @@ from pastools_jobs.domain import (
     StorageMisconfigured,
     StorageUnavailable,
     TemporalUnavailable,
+    UnresolvableWebhookHost,
     UnsafeSource,
+    UnsafeWebhookUrl,
+    WebhookNotFound,
 )
 from pastools_jobs.logs import REQUEST_ID
 from pastools_jobs.temporal import is_unavailable
@@ -47,11 +50,14 @@ _STATUS_OF: dict[type[JobError], int] = {
     JobNotFound: 404,
     ProjectNotFound: 404,
     ArtifactNotFound: 404,
+    WebhookNotFound: 404,
     IllegalTransition: 409,
     ProjectExists: 409,
     InvalidJobInput: 422,
     InvalidProjectId: 422,
     IdempotencyKeyReused: 422,
+    UnsafeWebhookUrl: 422,
+    UnresolvableWebhookHost: 422,
     UnsafeSource: 400,
     SourceNotFound: 400,
     PayloadTooLarge: 413,
@@ -85,9 +91,9 @@ _WHY = {
     401: "No valid API token (or sign-in cookie).",
     403: "The token's role does not allow this, or a cross-site request used the cookie.",
     413: "The request body is larger than the configured limit.",
-    404: "No such job, project or record.",
+    404: "No such job, project, record or webhook.",
     409: "The job's status does not allow this, or the project exists.",
-    422: "Invalid input.",
+    422: "Invalid input, or a webhook URL the platform refuses to call.",
     503: "Temporal, the database or the file storage is unreachable.",
 }
 

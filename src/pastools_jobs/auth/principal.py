@@ -13,8 +13,9 @@ from pastools_jobs.domain import Forbidden, JobNotFound, ProjectNotFound
 
 
 class Role(StrEnum):
-    """viewer reads; operator also submits, cancels, retries, uploads and sets schemas;
-    admin sees every project, creates projects, cleans up and manages tokens."""
+    """viewer reads; operator also submits, cancels, retries, uploads, sets schemas and
+    manages webhooks; admin sees every project, creates projects, cleans up and manages
+    tokens."""
 
     VIEWER = "viewer"
     OPERATOR = "operator"

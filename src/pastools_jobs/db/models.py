@@ -1,4 +1,5 @@
-"""The jobs table and the archive of earlier attempts (SQLAlchemy 2.0 typed models)."""
+"""The platform's tables (SQLAlchemy 2.0 typed models): jobs, their earlier attempts, counts,
+projects and records, tokens, the mirror's lease, webhooks and their deliveries."""
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -6,6 +7,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Index,
@@ -228,4 +230,53 @@ class AuditEntry(Base):
         Index("ix_audit_entries_project", "project_id", "id"),
         Index("ix_audit_entries_job", "job_id", "id"),
         Index("ix_audit_entries_at", "at"),
+    )
+
+
+class Webhook(Base):
+    """Where a project's job events are sent (`pastools_jobs.webhooks`). The secret is
+    kept as given at creation, since signing needs it; the API never shows it again."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    format: Mapped[str] = mapped_column(String(20))
+    secret: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(String(500))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    # The outbox looks a project's webhooks up at every job's end: one indexed read.
+    __table_args__ = (Index("ix_webhooks_project", "project_id"),)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: its frozen body and the log of its requests. The id is
+    the `webhook-id` header, the same on every attempt, by which receivers de-duplicate."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(50))
+    job_id: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[str] = mapped_column(Text)
+    """The exact body sent, fixed when the event happened: every attempt sends these bytes."""
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    dispatched_at: Mapped[datetime | None]
+    """When its workflow was started; None: the mirror's leader has yet to start it."""
+    last_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+
+    __table_args__ = (
+        Index("ix_webhook_deliveries_undispatched", "dispatched_at", "created_at"),
+        Index("ix_webhook_deliveries_log", "webhook_id", "created_at", "id"),
     )

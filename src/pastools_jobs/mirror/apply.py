@@ -20,6 +20,7 @@ from pastools_jobs.counts import count_change, record_counts
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import RETRYABLE_STATUSES, JobStatus, advances
 from pastools_jobs.repository import queued_job
+from pastools_jobs.webhooks.outbox import enqueue_job_event
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,8 @@ def restate(session: Session, event: JobEvent) -> Applied | None:
     """Overwrite the row's finished attempt with Temporal's account of the same closed run.
 
     Never the other way: an open run does not move a finished row back (the workflow may
-    have recorded its end an instant before closing)."""
+    have recorded its end an instant before closing). The row's new final status is a
+    new end for its webhooks: they are sent its event as well (`webhooks/outbox.py`)."""
     if not event.status.is_terminal:
         return None
     job = session.get(Job, event.job_id, with_for_update=True)
@@ -176,7 +178,9 @@ def _move_open_row(
     """One UPDATE per status the row of `run_id` may move from, likeliest first: the first
     that matches moves the row, and its count with it, without loading it. `values` are
     the SET clause's values by column name. Core statements: the ORM's bulk-update
-    machinery cost more than the UPDATE on these hot paths."""
+    machinery cost more than the UPDATE on these hot paths. Every move to a final status
+    passes here, so this is where the job's webhook events are written (the outbox), in
+    the move's transaction."""
     parameters = values | {_JOB_ID.key: job_id, _RUN_ID.key: run_id}
     for before in origins:
         moving = _moving_update(before, status, tuple(values))
@@ -184,6 +188,8 @@ def _move_open_row(
         if changed is not None:
             project_id, job_type, started_at = changed
             record_counts(connection, count_change(project_id, job_type, before, status))
+            if status.is_terminal:
+                enqueue_job_event(connection, job_id, project_id, job_type, status)
             return Applied(started_at=started_at)
     return None
 

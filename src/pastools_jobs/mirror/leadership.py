@@ -20,6 +20,7 @@ from pastools_jobs.metrics import MIRROR_LEADER
 from pastools_jobs.mirror.lease import Lease, replica_id
 from pastools_jobs.mirror.reconciler import Reconciler
 from pastools_jobs.temporal import JobLauncher
+from pastools_jobs.webhooks.dispatch import DeliveryDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ async def run_mirror(db: Database, launcher: JobLauncher, settings: Settings) ->
                 settings.mirror_interval_seconds,
                 may_work=lambda: lease.held,
                 metered=metered,
+                webhooks=DeliveryDispatcher(db, launcher.client, launcher.task_queue, settings),
             ).run(),
             metered=metered,
         )

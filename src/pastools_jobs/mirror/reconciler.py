@@ -30,6 +30,7 @@ from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.mirror.repair import Repairs
 from pastools_jobs.repository import RowState, archived_runs, row_states
 from pastools_jobs.temporal import JobLauncher, is_unavailable
+from pastools_jobs.webhooks.dispatch import DeliveryDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,14 @@ class Reconciler:
         *,
         may_work: Callable[[], bool] = lambda: True,
         metered: bool = True,
+        webhooks: DeliveryDispatcher | None = None,
     ) -> None:
         """`may_work` is asked before every pass and every repair: a mirror whose lease
-        ran out (`mirror/leadership.py`) stops at once, even before it is cancelled."""
+        ran out (`mirror/leadership.py`) stops at once, even before it is cancelled.
+        `webhooks`, when given, starts the webhook deliveries jobs' ends wrote, at the
+        sweep's pace."""
         self._may_work = may_work
+        self._webhooks = webhooks
         self._db = db
         self._launcher = launcher
         self._client: Client = launcher.client
@@ -84,6 +89,11 @@ class Reconciler:
             tasks.create_task(
                 self._repeat(self.slow_pass, OPEN_ROW_CHECK_EVERY.total_seconds(), "open-row check")
             )
+            if self._webhooks is not None:
+                # A task of its own: a slow Temporal start never delays the sweep.
+                tasks.create_task(
+                    self._repeat(self.dispatch_webhooks, self._interval, "webhook dispatch")
+                )
 
     async def _repeat(self, work: Callable[[], Awaitable[None]], seconds: float, name: str) -> None:
         """`work` every `seconds` while the mirror may work; an unreachable Temporal or
@@ -111,6 +121,11 @@ class Reconciler:
         self._since = started
         if self._metered:
             MIRROR_LAST_SWEEP.set_to_current_time()
+
+    async def dispatch_webhooks(self) -> None:
+        """Start the workflows of the webhook deliveries written since the last pass."""
+        if self._webhooks is not None:
+            await self._webhooks.dispatch(self._may_work)
 
     async def slow_pass(self) -> None:
         """Every workflow started or closed lately, with a wide overlap, then the open rows;

@@ -15,6 +15,7 @@ const state = {
   counted: new Set(), // jobs already in the chart, so a live update is not counted twice
   chart: null,
   openJob: null,
+  webhook: null, // the webhook whose delivery log is open
 };
 
 class ApiError extends Error {
@@ -177,6 +178,101 @@ function reloadAll() {
   loadJobs();
   loadStats();
   loadChart();
+  loadWebhooks();
+}
+
+// ---- webhooks of the project in the filter, and a webhook's delivery log ----
+
+function webhooksPath() {
+  return `/api/projects/${encodeURIComponent(state.filters.project_id)}/webhooks`;
+}
+
+async function loadWebhooks() {
+  const panel = $("#webhooks");
+  if (!state.filters.project_id) {
+    panel.hidden = true;
+    state.webhook = null;
+    return;
+  }
+  let hooks;
+  try {
+    hooks = await api(webhooksPath());
+  } catch (error) {
+    panel.hidden = true; // no such project (yet), or none the token sees
+    return;
+  }
+  panel.hidden = false;
+  const body = $("#webhook-list tbody");
+  body.replaceChildren(...hooks.map(webhookRow));
+  $("#webhooks-empty").hidden = hooks.length > 0;
+  if (state.webhook && !hooks.some((hook) => hook.id === state.webhook)) state.webhook = null;
+  $("#deliveries").hidden = !state.webhook;
+  if (state.webhook) loadDeliveries(state.webhook);
+}
+
+function webhookRow(hook) {
+  const open = () => {
+    state.webhook = hook.id;
+    $("#deliveries").hidden = false;
+    loadDeliveries(hook.id);
+  };
+  const remove = async () => {
+    if (!confirm(`Delete the webhook to ${hook.url} and its delivery log?`)) return;
+    try {
+      await api(`${webhooksPath()}/${encodeURIComponent(hook.id)}`, { method: "DELETE" });
+      notify("Webhook deleted");
+    } catch (error) {
+      notify(`Could not delete the webhook: ${error.message}`, true);
+    }
+    loadWebhooks();
+  };
+  return element(
+    "tr",
+    { "data-webhook-id": hook.id },
+    element("td", {}, element("button", { type: "button", class: "link", onclick: open }, hook.url)),
+    element("td", {}, hook.events.join(", ")),
+    element("td", {}, hook.format),
+    element("td", {}, hook.enabled ? "yes" : "no"),
+    element("td", {}, hook.description ?? ""),
+    element(
+      "td",
+      {},
+      element("button", { type: "button", class: "secondary", onclick: open }, "Log"),
+      " ",
+      element("button", { type: "button", class: "secondary", onclick: remove }, "Delete"),
+    ),
+  );
+}
+
+async function loadDeliveries(webhookId) {
+  try {
+    const page = await api(`${webhooksPath()}/${encodeURIComponent(webhookId)}/deliveries?limit=50`);
+    const rows = page.items.map((d) =>
+      element(
+        "tr",
+        { "data-delivery-id": d.id },
+        element("td", {}, element("code", {}, d.id)),
+        element("td", {}, d.event),
+        element(
+          "td",
+          {},
+          element("button", { type: "button", class: "link", onclick: () => openDetail(d.job_id) }, d.job_id),
+        ),
+        element("td", {}, element("span", { class: `badge delivery-${d.status}` }, d.status)),
+        element("td", {}, String(d.attempts)),
+        element("td", {}, d.last_status_code === null ? "–" : String(d.last_status_code)),
+        element("td", { class: "error-cell" }, d.last_error ?? ""),
+        element("td", {}, formatTime(d.created_at)),
+        element("td", {}, d.last_attempt_at ? formatTime(d.last_attempt_at) : "–"),
+        element("td", {}, d.delivered_at ? formatTime(d.delivered_at) : "–"),
+      ),
+    );
+    $("#delivery-log tbody").replaceChildren(...rows);
+    $("#deliveries-empty").hidden = rows.length > 0;
+    $("#deliveries-title").textContent = `Deliveries of ${webhookId}`;
+  } catch (error) {
+    notify(`Could not load the delivery log: ${error.message}`, true);
+  }
 }
 
 // ---- rendering ----
@@ -713,6 +809,7 @@ function start() {
   $("#bulk-apply").addEventListener("click", bulkAction);
   $("#bulk-action").addEventListener("change", (event) => event.stopPropagation()); // not a filter
   $("#chart-window").addEventListener("change", loadChart);
+  $("#webhooks-refresh").addEventListener("click", loadWebhooks);
   $("#submit-type").addEventListener("change", renderParamFields);
   $("#submit").addEventListener("submit", submitJob);
   $("#detail-close").addEventListener("click", closeDetail);
