@@ -15,7 +15,7 @@ from pastools_jobs.webhooks.addresses import check_url
 from pastools_jobs.webhooks.deliveries import DeliveryStatus, Outgoing
 from pastools_jobs.webhooks.sending import send
 
-Outcome = Literal["delivered", "gone", "disabled"]
+Outcome = Literal["delivered", "gone", "disabled", "failed"]
 
 NOT_DELIVERED = "WebhookNotDelivered"
 REFUSED = "UnsafeWebhookUrl"
@@ -32,6 +32,8 @@ class WebhookActivities(ActivityGroup):
             return "gone"
         if outgoing.status is DeliveryStatus.DELIVERED:
             return "delivered"  # an attempt whose completion was lost got through
+        if outgoing.status is DeliveryStatus.FAILED:
+            return "failed"  # given up already: never sent anew
         if not outgoing.enabled:
             await self._give_up(delivery_id, "the webhook is disabled")
             return "disabled"

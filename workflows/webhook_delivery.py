@@ -13,12 +13,14 @@ from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.webhooks import WebhookActivities
+    from pastools_jobs.webhooks.addresses import RESOLVE_TIMEOUT_SECONDS
     from pastools_jobs.webhooks.contracts import DELIVERY_WORKFLOW, WebhookDeliveryRequest
 
 MAXIMUM_INTERVAL = timedelta(minutes=10)
 BACKOFF = 2.0
-SLACK = timedelta(seconds=5)
-"""Beyond the request's own timeout: the database reads and writes around it, DNS."""
+SLACK = timedelta(seconds=RESOLVE_TIMEOUT_SECONDS + 10)
+"""Beyond the request's own timeout: DNS (bounded apart), the database reads and writes
+around it. An attempt must end before Temporal starts the next, or two would overlap."""
 
 
 @workflow.defn(name=DELIVERY_WORKFLOW)

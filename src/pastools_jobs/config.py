@@ -197,12 +197,23 @@ class Settings(BaseSettings):
         description="The wait before a delivery's second request; each next one waits twice "
         "as long, up to 10 minutes.",
     )
+    webhook_max_concurrent_deliveries: int = Field(
+        default=20,
+        ge=1,
+        description="Webhook requests a worker makes at once, on the deliveries' own task "
+        "queue: receivers that hang hold these, never a job's slots.",
+    )
 
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _networks_parse(cls, value: str) -> str:
         _parse_networks(value)
         return value
+
+    @property
+    def webhook_task_queue(self) -> str:
+        """The deliveries' task queue, beside the jobs' (and out of the mirror's lists)."""
+        return f"{self.task_queue}-webhooks"
 
     @property
     def webhook_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:

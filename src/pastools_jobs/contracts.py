@@ -55,6 +55,9 @@ class RetryRequest(BaseModel):
     actor: str = Field(max_length=500)
     channel: str = Field(max_length=20)
     reason: str | None = Field(default=None, max_length=1000)
+    retry_id: str | None = Field(default=None, max_length=64)
+    """Unique per retry: the platform knows its own retry again in a run it finds open
+    (a first request that started the run, whose answer was lost)."""
 
 
 class JobRequest(BaseModel):

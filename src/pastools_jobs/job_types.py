@@ -11,12 +11,10 @@ from typing import Any
 from activities.cleanup import CleanupActivities
 from activities.context import ActivityGroup
 from activities.mirror import MirrorActivities
-from activities.webhooks import WebhookActivities
 from pastools_jobs.job_catalog import JOB_TYPES
 from pastools_jobs.job_spec import JobTypeSpec
 from workflows.cleanup import CleanupFinishedJobs
 from workflows.lifecycle import JobWorkflow
-from workflows.webhook_delivery import WebhookDelivery
 
 
 def workflow_class(spec: JobTypeSpec[Any, Any]) -> type[JobWorkflow[Any, Any]]:
@@ -34,11 +32,11 @@ JOB_WORKFLOWS: tuple[type[JobWorkflow[Any, Any]], ...] = tuple(
 
 
 def all_workflows() -> list[type]:
-    return [*JOB_WORKFLOWS, CleanupFinishedJobs, WebhookDelivery]
+    return [*JOB_WORKFLOWS, CleanupFinishedJobs]
 
 
 def all_activity_groups() -> list[type[ActivityGroup]]:
     groups: Iterable[type[ActivityGroup]] = (
         group for wf in JOB_WORKFLOWS for group in wf.activity_groups
     )
-    return list(dict.fromkeys([MirrorActivities, CleanupActivities, WebhookActivities, *groups]))
+    return list(dict.fromkeys([MirrorActivities, CleanupActivities, *groups]))

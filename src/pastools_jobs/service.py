@@ -204,7 +204,9 @@ class JobService:
         job = await self.get(job_id)
         _require(job, "retried", RETRYABLE_STATUSES)
         job.submitter_scope = scope
-        signal = RetryRequest(actor=actor.label, channel=actor.channel, reason=reason)
+        signal = RetryRequest(
+            actor=actor.label, channel=actor.channel, reason=reason, retry_id=uuid.uuid4().hex
+        )
         try:
             run_id = await self._launcher.retry(job, signal)
         except WorkflowAlreadyStartedError:

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionResponse
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDReusePolicy
@@ -97,11 +98,35 @@ class JobLauncher:
         that still runs is only signalled (it ignores a retry): WorkflowAlreadyStartedError,
         as for a start."""
         handle = await self._start(job, rerun=True, signal=request)
+        run_id = handle.result_run_id
+        assert run_id is not None
+        # The SDK keeps the answer's `started` only there (temporalio pinned; tested).
         response = handle._start_workflow_response
-        if isinstance(response, SignalWithStartWorkflowExecutionResponse) and not response.started:
+        started = isinstance(response, SignalWithStartWorkflowExecutionResponse) and (
+            response.started or await self._began_with(job.id, run_id, request)
+        )
+        if not started:
             raise WorkflowAlreadyStartedError(job.id, SPEC_BY_TYPE[job.type].workflow_name)
-        assert handle.result_run_id is not None
-        return handle.result_run_id
+        return run_id
+
+    async def _began_with(self, job_id: str, run_id: str, request: RetryRequest) -> bool:
+        """Whether the open run `run_id` is the one this very retry started: the SDK sends a
+        request again when its answer is lost, and the second finds the first's run."""
+        if request.retry_id is None:
+            return False
+        handle = self.client.get_workflow_handle(job_id, run_id=run_id)
+        with unavailable_as_domain_error():
+            async for event in handle.fetch_history_events():
+                if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                    continue
+                signal = event.workflow_execution_signaled_event_attributes
+                if signal.signal_name != RETRY_SIGNAL:
+                    continue
+                [first] = await self.client.data_converter.decode(
+                    signal.input.payloads, [RetryRequest]
+                )
+                return isinstance(first, RetryRequest) and first.retry_id == request.retry_id
+        return False
 
     async def _start(
         self, job: Job, *, rerun: bool, signal: RetryRequest | None = None

@@ -1,6 +1,8 @@
-"""The worker process: runs every job type's workflows and activities on one task queue."""
+"""The worker process: runs every job type's workflows and activities on one task queue,
+and the webhook deliveries on another."""
 
 import asyncio
+import contextlib
 import logging
 import signal
 from dataclasses import replace
@@ -21,6 +23,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.context import ActivityContext, ActivityGroup
+from activities.webhooks import WebhookActivities
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
 from pastools_jobs.job_types import all_activity_groups, all_workflows
@@ -30,6 +33,7 @@ from pastools_jobs.storage import checked_storage
 from pastools_jobs.storage.base import Storage
 from pastools_jobs.temporal import connect
 from workflows.cleanup import CleanupFinishedJobs
+from workflows.webhook_delivery import WebhookDelivery
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +50,16 @@ def activity_methods(group: ActivityGroup) -> list[Any]:
     ]
 
 
-def build_worker(client: Client, settings: Settings, db: Database, storage: Storage) -> Worker:
+def build_workers(
+    client: Client, settings: Settings, db: Database, storage: Storage
+) -> list[Worker]:
+    """The jobs' worker, and the webhook deliveries' on a task queue and slots of their own:
+    a receiver that hangs holds delivery slots, never a job's."""
     context = ActivityContext(settings=settings, db=db, storage=storage)
     activities = [
         method for group in all_activity_groups() for method in activity_methods(group(context))
     ]
-    return Worker(
+    jobs = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=all_workflows(),
@@ -63,6 +71,15 @@ def build_worker(client: Client, settings: Settings, db: Database, storage: Stor
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         interceptors=[JobLogContext()],
     )
+    webhooks = Worker(
+        client,
+        task_queue=settings.webhook_task_queue,
+        workflows=[WebhookDelivery],
+        activities=activity_methods(WebhookActivities(context)),
+        max_concurrent_activities=settings.webhook_max_concurrent_deliveries,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+    return [jobs, webhooks]
 
 
 async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
@@ -144,8 +161,14 @@ async def run_worker(settings: Settings) -> None:
     _serve_metrics(settings, db)
     await ensure_cleanup_schedule(client, settings)
     try:
-        async with build_worker(client, settings, db, storage):
-            log.info("worker polling task queue %s", settings.task_queue)
+        async with contextlib.AsyncExitStack() as workers:
+            for worker in build_workers(client, settings, db, storage):
+                await workers.enter_async_context(worker)
+            log.info(
+                "worker polling task queues %s and %s",
+                settings.task_queue,
+                settings.webhook_task_queue,
+            )
             await stop.wait()
             log.info("worker stopping")
     finally:

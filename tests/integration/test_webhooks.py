@@ -246,7 +246,12 @@ def test_roles_and_projects(hooked: JobsApi, receiver: Receiver) -> None:
 
     with as_token(stack.create_token("viewer", project)) as viewer:
         assert viewer.get(base).status_code == 200
-        assert viewer.get(f"{base}/{hook['id']}").status_code == 200
+        shown = viewer.get(f"{base}/{hook['id']}")
+        assert shown.status_code == 200
+        # A chat webhook's path is its credential: a viewer sees the host, not the path.
+        assert shown.json()["url"] == receiver.url("/…")
+        assert "/roles" not in viewer.get(base).text
+        assert "/roles" not in viewer.get("/api/audit", params={"project_id": project}).text
         assert viewer.get(f"{base}/{hook['id']}/deliveries").status_code == 200
         new = {"url": receiver.url("/v"), "events": ["job.failed"]}
         assert viewer.post(base, json=new).status_code == 403

@@ -19,7 +19,7 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Webhook, WebhookDelivery
 from pastools_jobs.domain import JobStatus, UnsafeWebhookUrl
 from pastools_jobs.mirror.apply import apply_event, restate
-from pastools_jobs.webhooks.addresses import check_url, parse_url, refusal
+from pastools_jobs.webhooks.addresses import check_url, parse_url, redacted, refusal
 from pastools_jobs.webhooks.deliveries import delete_ended_before
 from pastools_jobs.webhooks.events import EventError, EventJob, WebhookEvent, WebhookFormat, body
 from pastools_jobs.webhooks.signing import new_secret, signature, signed_headers
@@ -313,3 +313,16 @@ def test_the_cleanup_removes_old_ended_deliveries_only(db: Database) -> None:
     with db.writing() as connection:
         delete_ended_before(connection, T0 + timedelta(seconds=1))
     assert sorted(d.status for d in deliveries_of(db, webhook)) == ["delivering", "pending"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://hooks.slack.com/services/T0/B1/secretkey", "https://hooks.slack.com/…"),
+        ("https://example.com:8443/hook?token=abc", "https://example.com:8443/…"),
+        ("http://example.com", "http://example.com"),
+        ("http://example.com/", "http://example.com"),
+    ],
+)
+def test_a_url_shown_to_viewers_keeps_its_host_and_hides_its_path(url: str, shown: str) -> None:
+    assert redacted(url) == shown

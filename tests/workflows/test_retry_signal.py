@@ -83,3 +83,32 @@ async def test_a_retry_of_a_run_still_going_is_refused(workflow_env: WorkflowEnv
         await asyncio.wait_for(handle.result(), DEADLINE_SECONDS)
 
     assert handle.run_id is None and (await handle.describe()).run_id == running, "no new run"
+
+
+async def test_a_retry_sent_again_after_its_answer_was_lost_is_the_same_run(
+    workflow_env: WorkflowEnvironment,
+) -> None:
+    """The SDK sends a request again when its answer is lost; the second finds the run the
+    first started, open, and must take it for its own, not for a job still running."""
+    client, task_queue, job = workflow_env.client, f"retry-{uuid.uuid4().hex}", probe_job()
+    launcher = JobLauncher(client, task_queue)
+    once = ALICE.model_copy(update={"retry_id": uuid.uuid4().hex})
+    failing = StandInWork(CASE, failure=Failure("SourceUnusable", "line 2 is empty"))
+    async with job_worker(client, task_queue, CASE, failing, Recorder()):
+        first = await launcher.start(job)
+        with pytest.raises(WorkflowFailureError):
+            await asyncio.wait_for(
+                client.get_workflow_handle(job.id, run_id=first).result(), DEADLINE_SECONDS
+            )
+    work = StandInWork(CASE, held=True)
+    async with job_worker(client, task_queue, CASE, work, Recorder()):
+        retried = await launcher.retry(job, once)
+        await asyncio.wait_for(work.started.wait(), DEADLINE_SECONDS)
+        assert await launcher.retry(job, once) == retried, "the same retry, sent again"
+        other = once.model_copy(update={"retry_id": uuid.uuid4().hex})
+        with pytest.raises(WorkflowAlreadyStartedError):
+            await launcher.retry(job, other)
+        work.release.set()
+        await asyncio.wait_for(
+            client.get_workflow_handle(job.id, run_id=retried).result(), DEADLINE_SECONDS
+        )

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, select
@@ -44,11 +44,24 @@ def audit_page(session: Session, where: AuditFilter, limit: int, cursor: str | N
     return AuditPage(entries[:limit], str(entries[limit - 1].id))
 
 
-def job_entries(session: Session, job_id: str) -> list[AuditEntry]:
-    """A job's entries, oldest first (the newest ones if there are very many)."""
+CLOCK_SLACK = timedelta(minutes=1)
+"""Entries are stamped by the process that writes them: allow for clocks a little apart."""
+
+
+def job_entries(
+    session: Session, job_id: str, project_id: str, since: datetime
+) -> list[AuditEntry]:
+    """A job's entries, oldest first (the newest ones if there are very many). A job id can
+    be used again once its job is cleaned up (the `temporal` CLI names its own), and the
+    trail outlives cleanup: only entries of the job's project, since it was created, are
+    its own."""
     query = (
         select(AuditEntry)
-        .where(AuditEntry.job_id == job_id)
+        .where(
+            AuditEntry.job_id == job_id,
+            AuditEntry.project_id == project_id,
+            AuditEntry.at >= since - CLOCK_SLACK,
+        )
         .order_by(AuditEntry.id.desc())
         .limit(JOB_ENTRIES_MAX)
     )

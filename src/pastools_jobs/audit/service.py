@@ -1,11 +1,13 @@
 """The audit trail as the API reads and adds to it, off the event loop, and a job's
 timeline: its entries in the trail together with what was done to it in Temporal itself."""
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from pastools_jobs.audit.queries import AuditFilter, AuditPage, audit_page, job_entries
 from pastools_jobs.audit.temporal_actions import TemporalAction, temporal_actions
@@ -13,6 +15,8 @@ from pastools_jobs.audit.trail import Actor, ActorKind, AuditAction, Channel, re
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import AuditEntry, Job
 from pastools_jobs.domain import TemporalUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,16 +66,17 @@ class AuditTrail:
     async def timeline(self, job: Job, client: Client) -> Timeline:
         """The job's entries, and the actions on its runs that Temporal recorded from
         others than the platform (the `temporal` CLI, the Web UI), oldest first."""
-        entries = [
-            _from_trail(entry)
-            for entry in await self._db.run(lambda session: job_entries(session, job.id))
-        ]
+        trail = await self._db.run(
+            lambda session: job_entries(session, job.id, job.project_id, job.created_at)
+        )
+        entries = [_from_trail(entry) for entry in trail]
         run_ids = [attempt.run_id for attempt in job.past_attempts if attempt.run_id]
         if job.run_id:
             run_ids.append(job.run_id)
         try:
             outside = await temporal_actions(client, job.id, run_ids)
-        except TemporalUnavailable:
+        except (TemporalUnavailable, RPCError) as error:
+            log.warning("the histories of job %s could not be read: %s", job.id, error)
             return Timeline(entries, temporal_read=False)
         merged = entries + [_from_temporal(action) for action in outside]
         return Timeline(sorted(merged, key=lambda entry: entry.at), temporal_read=True)

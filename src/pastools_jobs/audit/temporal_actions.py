@@ -4,7 +4,8 @@ recorded. The platform's own requests carry an identity of its own (`PLATFORM_ID
 and are in the audit trail already, so they are left out here.
 """
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,25 +30,35 @@ class TemporalAction:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+RUNS_READ = 20
+"""A job's newest runs whose histories are read; older retries are not shown."""
+
+
 async def temporal_actions(
-    client: Client, job_id: str, run_ids: Iterable[str]
+    client: Client, job_id: str, run_ids: Sequence[str]
 ) -> list[TemporalAction]:
-    """The outside actions on each of the job's runs, oldest first. A run whose history
-    Temporal no longer keeps (past the namespace's retention) has none to show; Temporal
-    out of reach raises `TemporalUnavailable`."""
+    """The outside actions on each of the job's (newest) runs, oldest first; the runs'
+    histories are read side by side. A run whose history Temporal no longer keeps (past
+    the namespace's retention) has none to show; Temporal out of reach raises
+    `TemporalUnavailable`."""
+    runs = list(dict.fromkeys(run_ids))[-RUNS_READ:]
+    found = await asyncio.gather(*(_run_actions(client, job_id, run_id) for run_id in runs))
+    return sorted((action for actions in found for action in actions), key=lambda a: a.at)
+
+
+async def _run_actions(client: Client, job_id: str, run_id: str) -> list[TemporalAction]:
+    handle = client.get_workflow_handle(job_id, run_id=run_id)
     found: list[TemporalAction] = []
-    for run_id in dict.fromkeys(run_ids):
-        handle = client.get_workflow_handle(job_id, run_id=run_id)
-        try:
-            with unavailable_as_domain_error():
-                async for event in handle.fetch_history_events():
-                    action = _outside_action(run_id, event)
-                    if action is not None:
-                        found.append(action)
-        except RPCError as error:
-            if error.status is not RPCStatusCode.NOT_FOUND:
-                raise
-    return sorted(found, key=lambda action: action.at)
+    try:
+        with unavailable_as_domain_error():
+            async for event in handle.fetch_history_events():
+                action = _outside_action(run_id, event)
+                if action is not None:
+                    found.append(action)
+    except RPCError as error:
+        if error.status is not RPCStatusCode.NOT_FOUND:
+            raise
+    return found
 
 
 def _outside_action(run_id: str, event: HistoryEvent) -> TemporalAction | None:

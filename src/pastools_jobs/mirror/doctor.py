@@ -29,7 +29,7 @@ from pastools_jobs.mirror.judge import Difference, Grace, ObservedRun, awaits_cl
 from pastools_jobs.mirror.listing import ListedRun, list_runs
 from pastools_jobs.mirror.observe import observe_job
 from pastools_jobs.mirror.repair import Repairs
-from pastools_jobs.repository import RowState, archived_runs, row_states
+from pastools_jobs.repository import RowState, archived_runs, find_job, row_states
 from pastools_jobs.temporal import JobLauncher
 
 log = logging.getLogger(__name__)
@@ -107,10 +107,23 @@ class Doctor:
                 await self._trail.record(
                     DOCTOR,
                     AuditAction.DOCTOR_REPAIR,
-                    project_id=_project_of(found),
+                    project_id=await self._project_of(found),
                     job_id=found.job_id,
                     details={"difference": found.kind.value, "detail": found.detail},
                 )
+
+    async def _project_of(self, found: Finding) -> str | None:
+        """The project whose operators read the repair in the trail: as the finding knows
+        it, else (a row without a workflow) as the repaired row says."""
+        if found.project_id is not None:
+            return found.project_id
+        if found.event is not None:
+            return found.event.project_id
+        job_id = found.job_id
+        if job_id is None:
+            return None
+        job = await self._db.run(lambda session: find_job(session, job_id))
+        return job.project_id if job is not None else None
 
     async def _latest_runs(self) -> dict[str, ListedRun]:
         """The newest run of each job workflow of the task queue that visibility still holds."""
@@ -166,14 +179,6 @@ def _detail(kind: Difference, row: RowState | None, event: JobEvent | None) -> s
     if awaits_close(row, ObservedRun.of(event)):
         detail += "; a finished row is not moved back, it follows the workflow once it closes"
     return detail
-
-
-def _project_of(found: Finding) -> str | None:
-    """The project as far as the finding knows it (a row without a workflow does not
-    say: its entry is on the job alone, in the job's timeline and for admins)."""
-    if found.project_id is not None:
-        return found.project_id
-    return found.event.project_id if found.event is not None else None
 
 
 def _drifted(drift: CountDrift) -> Finding:

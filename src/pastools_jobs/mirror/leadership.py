@@ -48,7 +48,7 @@ async def run_mirror(db: Database, launcher: JobLauncher, settings: Settings) ->
                 settings.mirror_interval_seconds,
                 may_work=lambda: lease.held,
                 metered=metered,
-                webhooks=DeliveryDispatcher(db, launcher.client, launcher.task_queue, settings),
+                webhooks=DeliveryDispatcher(db, launcher.client, settings),
             ).run(),
             metered=metered,
         )

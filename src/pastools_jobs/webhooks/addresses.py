@@ -55,6 +55,14 @@ def parse_url(url: str) -> tuple[SplitResult, str, int]:
     return parts, parts.hostname, port or SCHEMES[parts.scheme]
 
 
+def redacted(url: str) -> str:
+    """The URL without its path and query, for those who may not hold it whole: a Slack or
+    chat webhook's URL is its own credential (`hooks.slack.com/services/T…/B…/<key>`)."""
+    parts = urlsplit(url)
+    hidden = "/…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{hidden}"
+
+
 def refusal(address: Address, allowed: Sequence[Network]) -> str | None:
     """Why the platform will not call `address`, or None if it may."""
     candidates: list[Address] = [address]

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -32,10 +33,9 @@ BATCH = 100
 
 
 class DeliveryDispatcher:
-    def __init__(self, db: Database, client: Client, task_queue: str, settings: Settings) -> None:
+    def __init__(self, db: Database, client: Client, settings: Settings) -> None:
         self._db = db
         self._client = client
-        self._task_queue = task_queue
         self._settings = settings
 
     async def dispatch(self, may_work: Callable[[], bool] = lambda: True) -> int:
@@ -68,13 +68,15 @@ class DeliveryDispatcher:
             max_attempts=settings.webhook_max_attempts,
             retry_initial_seconds=settings.webhook_retry_initial_seconds,
         )
-        # Already started: by another leader, or by a sweep whose stamp was lost.
+        # Already started: by another leader, or by a sweep whose stamp was lost; never
+        # again once it closed (a failed delivery is not sent anew).
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await self._client.start_workflow(
                 DELIVERY_WORKFLOW,
                 request,
                 id=delivery_workflow_id(delivery_id),
-                task_queue=self._task_queue,
+                task_queue=settings.webhook_task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             )
 
     def _undispatched(self) -> list[str]:

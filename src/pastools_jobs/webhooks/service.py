@@ -15,7 +15,7 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Webhook, WebhookDelivery
 from pastools_jobs.domain import WebhookNotFound
 from pastools_jobs.repository import decode_cursor, encode_cursor
-from pastools_jobs.webhooks.addresses import Network, check_url
+from pastools_jobs.webhooks.addresses import Network, check_url, redacted
 from pastools_jobs.webhooks.schemas import WebhookCreate, WebhookUpdate
 from pastools_jobs.webhooks.signing import new_secret
 
@@ -162,10 +162,11 @@ class WebhookService:
 
 
 def _audit(session: Session, actor: Actor, action: AuditAction, webhook: Webhook) -> None:
-    """What the webhook is after the change (never its secret)."""
+    """What the webhook is after the change: never its secret, nor its URL's path, which
+    may be a credential (viewers read the trail, and it is kept for long)."""
     details = {
         "webhook_id": webhook.id,
-        "url": webhook.url,
+        "url": redacted(webhook.url),
         "events": webhook.events,
         "format": webhook.format,
         "enabled": webhook.enabled,

@@ -8,8 +8,9 @@ from pastools_jobs.api.auth import PrincipalDep, authenticated
 from pastools_jobs.api.deps import WebhookServiceDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import ProjectId
-from pastools_jobs.auth.principal import Role
+from pastools_jobs.auth.principal import Principal, Role
 from pastools_jobs.db.models import Webhook, WebhookDelivery
+from pastools_jobs.webhooks.addresses import redacted
 from pastools_jobs.webhooks.schemas import (
     DeliveryOut,
     DeliveryPageOut,
@@ -31,8 +32,13 @@ WebhookId = Annotated[str, Path(min_length=1, max_length=40)]
 MAX_PAGE = 500
 
 
-def _out(webhook: Webhook) -> WebhookOut:
-    return WebhookOut.model_validate(webhook, from_attributes=True)
+def _out(webhook: Webhook, principal: Principal) -> WebhookOut:
+    """The URL whole for those who may change it; a viewer sees where it goes, not the
+    path that may be the receiver's own secret."""
+    shown = WebhookOut.model_validate(webhook, from_attributes=True)
+    if not principal.role.includes(Role.OPERATOR):
+        shown.url = redacted(webhook.url)
+    return shown
 
 
 def _delivery(delivery: WebhookDelivery) -> DeliveryOut:
@@ -59,7 +65,7 @@ async def list_webhooks(
 ) -> list[WebhookOut]:
     """The project's webhooks, oldest first, without their secrets."""
     principal.require_project(project_id)
-    return [_out(webhook) for webhook in await webhooks.of_project(project_id)]
+    return [_out(webhook, principal) for webhook in await webhooks.of_project(project_id)]
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut)
@@ -70,7 +76,7 @@ async def get_webhook(
     principal: PrincipalDep,
 ) -> WebhookOut:
     principal.require_project(project_id)
-    return _out(await webhooks.get(project_id, webhook_id))
+    return _out(await webhooks.get(project_id, webhook_id), principal)
 
 
 @router.patch("/{webhook_id}", response_model=WebhookOut, responses=for_change)
@@ -84,7 +90,7 @@ async def update_webhook(
     """Change the fields given (operator); a new URL is checked as at creation. Events
     already written keep the body they were written with."""
     principal.require_project(project_id, Role.OPERATOR)
-    return _out(await webhooks.update(project_id, webhook_id, body, principal.actor))
+    return _out(await webhooks.update(project_id, webhook_id, body, principal.actor), principal)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(403))
