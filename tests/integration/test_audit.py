@@ -125,6 +125,13 @@ def test_actions_taken_in_temporal_appear_in_the_jobs_timeline(api: JobsApi) -> 
     assert terminated["run_id"] == api.get(job["id"])["attempts"][-1]["run_id"]
     assert by_action["temporal.signal"]["details"] == {"signal": "nudge"}
 
+    cancelled = api.submit("probe", new_project(), items=1000, item_ms=50)
+    api.wait_running(cancelled["id"])
+    api.stack.temporal.cli("workflow", "cancel", "-w", cancelled["id"])
+    api.wait_for_status(cancelled["id"], "cancelled")
+    actions = [e["action"] for e in timeline(api, cancelled["id"])["entries"]]
+    assert actions == ["job.submit", "temporal.cancel"]
+
 
 def test_a_job_started_and_reset_in_temporal_shows_both_in_its_timeline(api: JobsApi) -> None:
     project = new_project()
