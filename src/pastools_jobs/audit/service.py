@@ -11,7 +11,14 @@ from temporalio.service import RPCError
 
 from pastools_jobs.audit.queries import AuditFilter, AuditPage, audit_page, job_entries
 from pastools_jobs.audit.temporal_actions import TemporalAction, temporal_actions
-from pastools_jobs.audit.trail import Actor, ActorKind, AuditAction, Channel, record
+from pastools_jobs.audit.trail import (
+    Actor,
+    ActorKind,
+    AuditAction,
+    Channel,
+    actor_of,
+    record,
+)
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import AuditEntry, Job
 from pastools_jobs.domain import TemporalUnavailable
@@ -83,13 +90,10 @@ class AuditTrail:
 
 
 def _from_trail(entry: AuditEntry) -> TimelineEntry:
-    actor = Actor(
-        ActorKind(entry.actor_kind), Channel(entry.channel), entry.actor_id, entry.actor_name
-    )
     return TimelineEntry(
         at=entry.at,
         action=entry.action,
-        actor=actor,
+        actor=actor_of(entry),
         reason=entry.reason,
         details=entry.details,
         request_id=entry.request_id,

@@ -88,6 +88,13 @@ DOCTOR = Actor(ActorKind.DOCTOR, Channel.CLI)
 CLEANUP_SCHEDULE = Actor(ActorKind.SCHEDULE, Channel.WORKER, name="cleanup")
 
 
+def actor_of(entry: AuditEntry) -> Actor:
+    """Who an entry says acted."""
+    return Actor(
+        ActorKind(entry.actor_kind), Channel(entry.channel), entry.actor_id, entry.actor_name
+    )
+
+
 def command_line_user() -> Actor:
     """Whoever runs `pastools tokens …`: they reach the database, which outranks any token,
     so the system user is the best name there is."""

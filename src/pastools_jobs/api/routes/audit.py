@@ -17,7 +17,7 @@ from pastools_jobs.api.routes.jobs import MAX_PAGE, MAX_VALUES, utc_bound
 from pastools_jobs.api.schemas import JobId, ProjectId
 from pastools_jobs.audit.queries import AuditFilter
 from pastools_jobs.audit.service import TimelineEntry
-from pastools_jobs.audit.trail import Actor, ActorKind, AuditAction, Channel
+from pastools_jobs.audit.trail import Actor, ActorKind, AuditAction, Channel, actor_of
 from pastools_jobs.db.models import AuditEntry
 from pastools_jobs.domain import InvalidJobInput
 
@@ -77,14 +77,11 @@ def actor_out(actor: Actor) -> ActorOut:
 
 
 def _entry_out(entry: AuditEntry) -> AuditEntryOut:
-    actor = Actor(
-        ActorKind(entry.actor_kind), Channel(entry.channel), entry.actor_id, entry.actor_name
-    )
     return AuditEntryOut(
         id=entry.id,
         at=entry.at,
         action=AuditAction(entry.action),
-        actor=actor_out(actor),
+        actor=actor_out(actor_of(entry)),
         project_id=entry.project_id,
         job_id=entry.job_id,
         reason=entry.reason,
