@@ -240,3 +240,35 @@ def test_tokens_sessions_schema_changes_and_cleanup_are_recorded(api: JobsApi) -
     cleaned = audit(api.http, action="jobs.cleanup")[0]
     assert cleaned["details"]["deleted"] == cleanup.json()["deleted"]
     assert cleaned["actor"]["kind"] == "token"
+
+
+def test_a_job_id_used_again_after_cleanup_does_not_inherit_the_old_jobs_entries(
+    api: JobsApi,
+) -> None:
+    """The trail outlives cleanup and the `temporal` CLI names its own workflow ids: a new
+    job under an old id, in another project, shows only what was done to it."""
+    job_id = f"reused-{new_project()}"
+
+    def start_from_the_cli(project: str) -> None:
+        request = {"project_id": project, "params": {"items": 1000, "item_ms": 50}}
+        api.stack.temporal.cli(
+            "workflow", "start", "--type", "ProbeJob", "--task-queue",
+            api.stack.env["PASTOOLS_TASK_QUEUE"], "--workflow-id", job_id,
+            "--input", json.dumps(request),
+        )  # fmt: skip
+        wait_for(lambda: api.http.get(f"/api/jobs/{job_id}").status_code == 200)
+
+    start_from_the_cli(new_project())
+    api.wait_running(job_id)
+    cancel = api.http.post(f"/api/jobs/{job_id}/cancel", json={"reason": "the old one"})
+    assert cancel.status_code == 202, cancel.text
+    api.wait_for_status(job_id, "cancelled")
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    edit_rows(api.stack, update(Job).where(Job.id == job_id).values(completed_at=long_ago))
+    assert api.http.post("/api/jobs/cleanup", json={"older_than_days": 30}).status_code == 200
+
+    start_from_the_cli(new_project())
+    api.wait_running(job_id)
+    actions = [e["action"] for e in timeline(api, job_id)["entries"]]
+    assert actions == ["temporal.start"], "the old job's cancel is not the new job's"
+    assert api.http.post(f"/api/jobs/{job_id}/cancel").status_code == 202
