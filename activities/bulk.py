@@ -20,8 +20,8 @@ from temporalio.service import RPCError
 from activities.context import ActivityGroup
 from activities.job import current_job_run
 from pastools_jobs.audit.trail import AuditAction, audit_entry, bulk_job, record_many
-from pastools_jobs.bulk import job_filter
-from pastools_jobs.contracts import Progress
+from pastools_jobs.bulk import action_filter
+from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.db.models import Job
 from pastools_jobs.domain import IllegalTransition, JobError, JobNotFound, TemporalUnavailable
 from pastools_jobs.repository import (
@@ -42,7 +42,7 @@ CONCURRENT_ACTIONS = 16
 """Cancels or retries in flight at once: each is a round trip to Temporal and the table."""
 
 
-class BulkWork(BaseModel):
+class BulkWork(Work):
     params: BulkParams
     scope: str | None
     """The one project whoever started the action sees; None for one who sees all."""
@@ -77,9 +77,9 @@ class BulkActivities(ActivityGroup):
                 non_retryable=True,
             )
         own_id = current_job_run().job_id
-        where = job_filter(params.filter, excluded_id=own_id)
+        where = action_filter(params, excluded_id=own_id)
         db, reporter = self.context.db, self.reporter()
-        state = await self._resumed(own_id)
+        state = await self._resumed(work, own_id)
         if state.matched is None:
             state.matched = await db.run(lambda session: count_jobs(session, where))
         act = self._action(work, own_id)
@@ -102,10 +102,10 @@ class BulkActivities(ActivityGroup):
                 break
         return BulkResult(action=params.action, **state.model_dump(exclude={"cursor", "done"}))
 
-    async def _resumed(self, own_id: str) -> BulkCheckpoint:
+    async def _resumed(self, work: BulkWork, own_id: str) -> BulkCheckpoint:
         """The furthest checkpoint: the last heartbeat's, or the one a page of deletions
         committed with itself on the bulk job's row (`_deleting`), which may be later."""
-        beat = self.resume(BulkCheckpoint)
+        beat = self.resume(work, BulkCheckpoint)
         job = await self.context.db.run(lambda session: find_job(session, own_id))
         if job is None or not isinstance(job.checkpoint, dict):
             return beat
@@ -121,11 +121,15 @@ class BulkActivities(ActivityGroup):
             context.db, launcher, context.storage, metered=context.settings.metrics_enabled
         )
         actor, reason = bulk_job(own_id), work.params.reason
-        one: Callable[[str], Awaitable[object]] = (
-            (lambda job_id: service.cancel(job_id, actor, reason))
-            if work.params.action == "cancel"
-            else lambda job_id: service.retry(job_id, scope=work.scope, actor=actor, reason=reason)
-        )
+        acts: dict[str, Callable[[str], Awaitable[object]]] = {
+            "cancel": lambda job_id: service.cancel(job_id, actor, reason),
+            "retry": lambda job_id: service.retry(
+                job_id, scope=work.scope, actor=actor, reason=reason
+            ),
+            "pause": lambda job_id: service.pause(job_id, actor, reason),
+            "resume": lambda job_id: service.resume(job_id, actor, reason),
+        }
+        one = acts[work.params.action]
 
         async def each(page: JobPage, state: BulkCheckpoint) -> None:
             await _each(one, page.jobs, state)

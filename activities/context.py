@@ -8,6 +8,7 @@ from pydantic import BaseModel
 from activities.job import current_job_run
 from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.config import Settings
+from pastools_jobs.contracts import Work
 from pastools_jobs.db.engine import Database
 from pastools_jobs.storage.base import ArtifactWriter, Storage
 
@@ -33,10 +34,10 @@ class ActivityGroup:
         return ProgressReporter(self.context.db, self.context.settings.heartbeat_interval_seconds)
 
     @staticmethod
-    def resume(checkpoint: type[C]) -> C:
-        """Where the previous attempt's last heartbeat left off, or a first attempt's
-        start (`checkpoint`'s defaults)."""
-        previous = last_checkpoint()
+    def resume(work: Work, checkpoint: type[C]) -> C:
+        """Where the previous attempt's last heartbeat left off, or where a pause stopped
+        the work (`Work.resume_from`), or the very start (`checkpoint`'s defaults)."""
+        previous = last_checkpoint() or work.resume_from
         if previous is None or previous.checkpoint is None:
             return checkpoint()
         return checkpoint.model_validate(previous.checkpoint)

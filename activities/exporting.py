@@ -23,7 +23,7 @@ from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import project_or_fail
 from activities.progress import ProgressReporter
-from pastools_jobs.contracts import Progress
+from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.records import count_records, field_names, record_batches
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import ExportResult
@@ -31,7 +31,7 @@ from workflows.results import ExportResult
 ExportFormat = Literal["csv", "jsonl", "parquet"]
 
 
-class ExportWork(BaseModel):
+class ExportWork(Work):
     project_id: str
     format: ExportFormat
     key_prefix: str | None
@@ -95,7 +95,7 @@ class ExportActivities(ActivityGroup):
     @activity.defn(name="export_records")
     async def export_records(self, work: ExportWork) -> ExportResult:
         reporter = self.reporter()
-        state = self.resume(ExportCheckpoint)
+        state = self.resume(work, ExportCheckpoint)
         name = f"export.{work.format}"  # the job's own directory says whose export it is
         output = await asyncio.to_thread(self.artifact, name, _resume_at(state, work.format))
         try:

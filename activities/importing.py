@@ -18,7 +18,7 @@ from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from pastools_jobs.clock import utcnow
-from pastools_jobs.contracts import Progress
+from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.parquet_reader import parquet_rows
 from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, infer_format, read_batches
 from pastools_jobs.datasets.reading import Batch, Position, ReadLimits, RowError, SourceUnusable
@@ -27,7 +27,7 @@ from pastools_jobs.domain import SourceNotFound, UnsafeSource
 from workflows.results import BadRow, ImportResult
 
 
-class ImportWork(BaseModel):
+class ImportWork(Work):
     project_id: str
     source: str
     format: SourceFormat | None
@@ -61,7 +61,7 @@ class ImportActivities(ActivityGroup):
             settings.import_max_record_bytes, settings.import_batch_max_bytes, work.batch_rows
         )
         reporter = self.reporter()
-        state = self.resume(ImportCheckpoint)
+        state = self.resume(work, ImportCheckpoint)
         start = Position(**state.position) if state.position else Position()
         state.resumed_from_row = start.rows
         try:

@@ -7,11 +7,11 @@ from pydantic import BaseModel
 from temporalio import activity
 
 from activities.context import ActivityGroup
-from pastools_jobs.contracts import Progress
+from pastools_jobs.contracts import Progress, Work
 from workflows.results import ProbeResult
 
 
-class ItemsWork(BaseModel):
+class ItemsWork(Work):
     items: int
     item_seconds: float
     verb: str
@@ -26,7 +26,7 @@ class ItemActivities(ActivityGroup):
     @activity.defn(name="process_items")
     async def process_items(self, work: ItemsWork) -> ProbeResult:
         reporter = self.reporter()
-        start = self.resume(ItemsCheckpoint).next_item
+        start = self.resume(work, ItemsCheckpoint).next_item
         for item in range(start, work.items):
             await asyncio.sleep(work.item_seconds)
             done = item + 1

@@ -20,7 +20,7 @@ from temporalio import activity
 
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
-from pastools_jobs.contracts import Progress
+from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import keys_present, record_batches
 from pastools_jobs.datasets.testsuite import DataTest, TestSuite, Verdict
@@ -38,7 +38,7 @@ class SuiteSnapshot(BaseModel):
     sha256: str
 
 
-class TestRunWork(BaseModel):
+class TestRunWork(Work):
     project_id: str
     scope: str | None = None
     """The one project the submitter sees (None: all): relationships reach no further."""
@@ -64,7 +64,7 @@ class TestRunActivities(ActivityGroup):
         suite = snapshot.suite
         await asyncio.to_thread(self._check_reach, suite, work.scope)
         reporter = self.reporter()
-        state = self.resume(TestRunCheckpoint)
+        state = self.resume(work, TestRunCheckpoint)
         total = len(suite.tests)
         for test in suite.tests[len(state.verdicts) :]:
             verdict = await reporter.in_thread(

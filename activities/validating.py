@@ -19,7 +19,7 @@ from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter
-from pastools_jobs.contracts import Progress
+from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import count_records, record_batches
 from pastools_jobs.datasets.schema import compile_schema
@@ -37,7 +37,7 @@ class SchemaSnapshot(BaseModel):
     sha256: str
 
 
-class ValidationWork(BaseModel):
+class ValidationWork(Work):
     project_id: str
     examples_per_path: int
     batch_rows: int
@@ -76,7 +76,7 @@ class ValidationActivities(ActivityGroup):
         except InvalidJobInput as error:
             raise input_error(str(error), "InvalidSchema") from None
         reporter = self.reporter()
-        state = self.resume(ValidationCheckpoint)
+        state = self.resume(work, ValidationCheckpoint)
         resume_at = state.size if state.after_key or state.finished else None
         report = await asyncio.to_thread(self.artifact, REPORT, resume_at)
         try:

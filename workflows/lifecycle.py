@@ -21,21 +21,30 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import ValidationError
+    from pydantic import BaseModel, ValidationError
 
     from activities.context import ActivityGroup
     from activities.mirror import MirrorActivities
+    from activities.pausing import WORK_PAUSED
     from pastools_jobs.contracts import (
+        JOB_PAUSED,
         JOB_PROGRESS,
         JOB_STATUS,
         JOB_TYPE,
+        PAUSE_SIGNAL,
+        PAUSING_QUERY,
         PROGRESS_SIGNAL,
         PROJECT_ID,
+        RESUME_SIGNAL,
         RETRY_SIGNAL,
         FailureInfo,
         JobEvent,
         JobRequest,
+        PauseChange,
+        PauseRequest,
+        Progress,
         RetryRequest,
+        Work,
     )
     from pastools_jobs.domain import JobStatus
     from pastools_jobs.failures import describe_failure
@@ -44,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
 
 T = TypeVar("T")
 W = TypeVar("W")
+WorkT = TypeVar("WorkT", bound=BaseModel)
 
 OUTCOME_WINS_PATCH = "outcome-wins-over-a-late-cancel"
 """Runs begun before it let a cancel that met the work's outcome win; they replay so."""
@@ -75,6 +85,18 @@ class JobWorkflow(Generic[P, R]):
         self._percent = 0
         self._running_said = False
         """Whether JobStatus says `running` (or has moved past it)."""
+        self._pause_wanted = False
+        """A pause was asked for and no resume since: the work stops, or does not start."""
+        self._paused_said = False
+        """JobPaused and the row say the job is paused."""
+        self._work: asyncio.Task[Any] | None = None
+        """The work activity in flight, which a pause stops."""
+        self._stopping_for_pause = False
+        """The work in flight was told to stop for a pause (`PAUSING_QUERY`)."""
+        self._outcome_decided = False
+        """The job is recording how it ended: a pause comes too late."""
+        self._cancelled = False
+        """The job itself was cancelled: whatever stops its work is that cancel."""
 
     @workflow.signal(name=RETRY_SIGNAL)
     def note_retry(self, request: RetryRequest) -> None:
@@ -87,6 +109,30 @@ class JobWorkflow(Generic[P, R]):
             request.channel,
             f": {request.reason}" if request.reason else "",
         )
+
+    @workflow.signal(name=PAUSE_SIGNAL)
+    def pause(self, request: PauseRequest | None = None) -> None:
+        """Stop the work at its next checkpoint (its last whole batch) and wait for a
+        resume; a job that has not started its work waits before it. A job that is
+        already ending ends."""
+        if self._outcome_decided:
+            return
+        _log_request("paused", request)
+        self._pause_wanted = True
+        if self._work is not None and not self._work.done() and not self._stopping_for_pause:
+            self._stopping_for_pause = True
+            self._work.cancel()
+
+    @workflow.signal(name=RESUME_SIGNAL)
+    def resume(self, request: PauseRequest | None = None) -> None:
+        if self._pause_wanted:
+            _log_request("resumed", request)
+        self._pause_wanted = False
+
+    @workflow.query(name=PAUSING_QUERY)
+    def pausing(self) -> bool:
+        """Whether the work in flight was told to stop for a pause, not for a cancel."""
+        return self._stopping_for_pause
 
     @workflow.signal(name=PROGRESS_SIGNAL)
     def report_progress(self, percent: int) -> None:
@@ -115,14 +161,102 @@ class JobWorkflow(Generic[P, R]):
             activity, work, start_to_close_timeout=_SNAPSHOT_TIMEOUT, retry_policy=WORK_RETRY_POLICY
         )
 
-    async def run_work(self, activity: Callable[[Any, W], Awaitable[T]], work: W) -> T:
+    async def run_work(self, activity: Callable[[Any, WorkT], Awaitable[T]], work: WorkT) -> T:
         """Run the type's long activity (heartbeats, retries, real cancellation) to its
-        outcome: a cancel requested once that outcome has reached the workflow loses to it."""
-        handle = workflow.start_activity_method(activity, work, **work_activity_options())
-        return await _outcome(handle)
+        outcome: a cancel requested once that outcome has reached the workflow loses to it.
+
+        A pause stops the activity at its next checkpoint; on resume a new activity goes
+        on from that checkpoint (`Work.resume_from`). A job waiting paused is cancelled
+        like any other."""
+        while True:
+            if self._pause_wanted:
+                await self._wait_paused()
+            handle = workflow.start_activity_method(activity, work, **work_activity_options())
+            self._work = handle
+            try:
+                return await self._outcome(handle)
+            except (asyncio.CancelledError, ActivityError) as error:
+                stopped_at = self._paused_at(handle, error)
+                if stopped_at is _NOT_PAUSED:
+                    raise
+                if isinstance(stopped_at, Progress) and isinstance(work, Work):
+                    # Work of another model (a plugin's) starts over on resume.
+                    work = work.model_copy(update={"resume_from": stopped_at})
+            finally:
+                self._work = None
+                self._stopping_for_pause = False
+
+    async def _outcome(self, work: "asyncio.Task[T]") -> T:
+        """The work's result or failure. A workflow cancel reaches this as CancelledError even
+        when the work's outcome arrived in the same activation (after a failed workflow task,
+        replay delivers both at once): then the outcome wins. Otherwise the activity is told to
+        stop, and waited for (`WAIT_CANCELLATION_COMPLETED`): if it ended anyway, that counts."""
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            if work.cancelled():
+                raise  # the work itself was stopped (a pause), not the workflow
+            if not workflow.patched(OUTCOME_WINS_PATCH):
+                raise
+            self._cancelled = True
+            _uncancel()
+            # Every task made ready by this activation runs before a condition is checked: an
+            # outcome that came with the cancel has settled the work's task by then.
+            await workflow.wait_condition(lambda: True)
+            if not work.done():
+                work.cancel()
+            return await work
+
+    def _paused_at(
+        self, handle: "asyncio.Task[Any]", error: BaseException
+    ) -> "Progress | _NotPaused | None":
+        """Where the work stopped for a pause (None: where it was told to start, for work
+        stopped before its first checkpoint), or `_NOT_PAUSED` for any other end."""
+        if not self._stopping_for_pause or self._cancelled:
+            return _NOT_PAUSED
+        if isinstance(error, asyncio.CancelledError):
+            # Stopped in the very activation its outcome arrived in, so that outcome is
+            # lost: the work goes on from where it last started. A cancel of the job
+            # itself is still pending on this task, and wins.
+            task = asyncio.current_task()
+            if not handle.cancelled() or (task is not None and task.cancelling()):
+                return _NOT_PAUSED
+            return None
+        cause = error.cause if isinstance(error, ActivityError) else None
+        if isinstance(cause, CancelledError):
+            return None  # stopped before it started
+        if isinstance(cause, ApplicationError) and cause.type == WORK_PAUSED:
+            return Progress.model_validate(cause.details[0]) if cause.details else None
+        return _NOT_PAUSED
+
+    async def _wait_paused(self) -> None:
+        """Say the job is paused, wait for a resume, say it goes on."""
+        await self._say_paused(True)
+        await workflow.wait_condition(lambda: not self._pause_wanted)
+        await self._say_paused(False)
+
+    async def _say_paused(self, paused: bool) -> None:
+        self._paused_said = paused
+        workflow.upsert_search_attributes([JOB_PAUSED.value_set(paused)])
+        info = workflow.info()
+        change = PauseChange(
+            job_id=info.workflow_id,
+            run_id=info.run_id,
+            paused_at=workflow.now() if paused else None,
+        )
+        try:
+            await workflow.execute_local_activity_method(
+                MirrorActivities.record_pause,
+                change,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_RECORD_POLICY,
+            )
+        except (ActivityError, ApplicationError, TimeoutError) as failure:
+            workflow.logger.warning("pause not recorded in the table: %s", failure)
 
     async def run_job(self, request: JobRequest) -> R:
         job = JobContext(request.project_id, request.scope)
+        self._pause_wanted = self._pause_wanted or request.start_paused
         try:
             await self._start(request)
             result = await self.execute(job, self._parse(request))
@@ -201,9 +335,12 @@ class JobWorkflow(Generic[P, R]):
         error: FailureInfo | None,
     ) -> None:
         self._running_said = True  # a late progress signal must not say `running` again
+        self._outcome_decided = True
         attributes: list[SearchAttributeUpdate[Any]] = [JOB_STATUS.value_set(status)]
         if status is JobStatus.COMPLETED:
             attributes.append(JOB_PROGRESS.value_set(100))
+        if self._paused_said:  # cancelled while paused: it is paused no more
+            attributes.append(JOB_PAUSED.value_set(False))
         workflow.upsert_search_attributes(attributes)
         await self._record_in_table(request, status, result=result, error=error)
 
@@ -245,23 +382,19 @@ class JobWorkflow(Generic[P, R]):
             workflow.logger.warning("job state not recorded, left to the reconciler: %s", failure)
 
 
-async def _outcome(work: "asyncio.Task[T]") -> T:
-    """The work's result or failure. A workflow cancel reaches this as CancelledError even
-    when the work's outcome arrived in the same activation (after a failed workflow task,
-    replay delivers both at once): then the outcome wins. Otherwise the activity is told to
-    stop, and waited for (`WAIT_CANCELLATION_COMPLETED`): if it ended anyway, that counts."""
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        if not workflow.patched(OUTCOME_WINS_PATCH):
-            raise
-        _uncancel()
-        # Every task made ready by this activation runs before a condition is checked: an
-        # outcome that came with the cancel has settled the work's task by then.
-        await workflow.wait_condition(lambda: True)
-        if not work.done():
-            work.cancel()
-        return await work
+class _NotPaused:
+    """The work ended otherwise than stopped for a pause."""
+
+
+_NOT_PAUSED = _NotPaused()
+
+
+def _log_request(what: str, request: PauseRequest | None) -> None:
+    if request is None or request.actor is None:
+        workflow.logger.info("%s by a signal", what)
+        return
+    reason = f": {request.reason}" if request.reason else ""
+    workflow.logger.info("%s by %s via %s%s", what, request.actor, request.channel, reason)
 
 
 async def _uncancellable(step: Awaitable[T]) -> T:

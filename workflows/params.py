@@ -76,7 +76,7 @@ class TestRunParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-BulkAction = Literal["cancel", "retry", "delete"]
+BulkAction = Literal["cancel", "retry", "delete", "pause", "resume"]
 
 
 class BulkFilter(BaseModel):
@@ -92,6 +92,7 @@ class BulkFilter(BaseModel):
     created_to: datetime | None = None
     q: str | None = Field(default=None, max_length=200, description="Part of the job id.")
     error_type: list[str] = Field(default_factory=list, max_length=20)
+    paused: bool | None = Field(default=None, description="Only paused jobs, or only the others.")
     params: dict[str, list[str]] = Field(
         default_factory=dict,
         max_length=10,
@@ -101,7 +102,8 @@ class BulkFilter(BaseModel):
 
 
 class BulkParams(BaseModel):
-    """A bulk action: cancel, retry or delete every job that matches a filter."""
+    """A bulk action: cancel, retry, delete, pause or resume every job that matches a
+    filter."""
 
     model_config = ConfigDict(extra="forbid")
 

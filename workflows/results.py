@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from pastools_jobs.datasets.testsuite import Verdict
+from workflows.params import BulkAction
 
 
 class BadRow(BaseModel):
@@ -86,9 +87,11 @@ class BulkFailure(BaseModel):
 
 
 class BulkResult(BaseModel):
-    action: Literal["cancel", "retry", "delete"]
+    action: BulkAction
     matched: int = Field(description="Jobs the filter matched when the action began.")
-    changed: int = Field(description="Jobs cancelled (requested), retried or deleted.")
+    changed: int = Field(
+        description="Jobs cancelled (requested), retried, deleted, paused or resumed (requested)."
+    )
     skipped: int = Field(
         description="Jobs whose status did not allow the action (finished meanwhile, say)."
     )

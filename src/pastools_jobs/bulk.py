@@ -29,13 +29,21 @@ CHANGEABLE: dict[BulkAction, frozenset[JobStatus]] = {
     "cancel": CANCELLABLE_STATUSES,
     "retry": RETRYABLE_STATUSES,
     "delete": TERMINAL_STATUSES,
+    "pause": CANCELLABLE_STATUSES,
+    "resume": CANCELLABLE_STATUSES,
 }
 """The statuses from which each action changes a job; the others are skipped."""
+
+PAUSED_BEFORE: dict[BulkAction, bool] = {"pause": False, "resume": True}
+"""Pause goes through the jobs not paused, resume through the paused ones, whatever the
+filter says of pauses."""
 
 ROLE_NEEDED: dict[BulkAction, Role] = {
     "cancel": Role.OPERATOR,
     "retry": Role.OPERATOR,
     "delete": Role.ADMIN,
+    "pause": Role.OPERATOR,
+    "resume": Role.OPERATOR,
 }
 
 SAMPLE_SIZE = 10
@@ -52,6 +60,12 @@ def authorized(params: BulkParams, principal: Principal) -> BulkParams:
     )
     job_filter(scoped.filter)  # refused here, not when the job runs
     return scoped
+
+
+def action_filter(params: BulkParams, *, excluded_id: str | None = None) -> JobFilter:
+    """The jobs the action goes through: its filter's, narrowed as the action needs."""
+    where = job_filter(params.filter, excluded_id=excluded_id)
+    return replace(where, paused=PAUSED_BEFORE.get(params.action, where.paused))
 
 
 def job_filter(bulk: BulkFilter, *, excluded_id: str | None = None) -> JobFilter:
@@ -75,6 +89,7 @@ def job_filter(bulk: BulkFilter, *, excluded_id: str | None = None) -> JobFilter
             for value in values
         ),
         excluded_id=excluded_id,
+        paused=bulk.paused,
     )
 
 
@@ -96,7 +111,7 @@ def preview(session: Session, params: BulkParams) -> BulkPreview:
     where = job_filter(params.filter)
     allowed = CHANGEABLE[params.action]
     statuses = [s for s in where.statuses or JobStatus if s in allowed]
-    changing = replace(where, statuses=statuses)
+    changing = replace(action_filter(params), statuses=statuses)
     would_change = count_jobs(session, changing) if statuses else 0
     sample = list_jobs(session, changing, SAMPLE_SIZE, None).jobs if would_change else []
     return BulkPreview(count_jobs(session, where), would_change, sample)

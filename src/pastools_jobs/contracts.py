@@ -16,25 +16,32 @@ JOB_TYPE = SearchAttributeKey.for_keyword("JobType")
 JOB_STATUS = SearchAttributeKey.for_keyword("JobStatus")
 PROJECT_ID = SearchAttributeKey.for_keyword("ProjectId")
 JOB_PROGRESS = SearchAttributeKey.for_int("JobProgress")
+JOB_PAUSED = SearchAttributeKey.for_bool("JobPaused")
+"""True while the job is paused; unset (or false) otherwise."""
 
 SEARCH_ATTRIBUTES: dict[str, str] = {
     JOB_TYPE.name: "Keyword",
     JOB_STATUS.name: "Keyword",
     PROJECT_ID.name: "Keyword",
     JOB_PROGRESS.name: "Int",
+    JOB_PAUSED.name: "Bool",
 }
 
 
-def queued_attributes(job_type: str, project_id: str) -> TypedSearchAttributes:
-    """The search attributes a job the API submits starts with."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(JOB_TYPE, job_type),
-            SearchAttributePair(JOB_STATUS, JobStatus.QUEUED.value),
-            SearchAttributePair(PROJECT_ID, project_id),
-            SearchAttributePair(JOB_PROGRESS, 0),
-        ]
-    )
+def queued_attributes(
+    job_type: str, project_id: str, *, paused: bool = False
+) -> TypedSearchAttributes:
+    """The search attributes a job the API submits starts with (paused: held at submission,
+    `JobRequest.start_paused`)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(JOB_TYPE, job_type),
+        SearchAttributePair(JOB_STATUS, JobStatus.QUEUED.value),
+        SearchAttributePair(PROJECT_ID, project_id),
+        SearchAttributePair(JOB_PROGRESS, 0),
+    ]
+    if paused:
+        pairs.append(SearchAttributePair(JOB_PAUSED, True))
+    return TypedSearchAttributes(pairs)
 
 
 PROGRESS_SIGNAL = "report_progress"
@@ -60,6 +67,27 @@ class RetryRequest(BaseModel):
     (a first request that started the run, whose answer was lost)."""
 
 
+PAUSE_SIGNAL = "pause"
+"""Stop the job's work at its next checkpoint and wait; `temporal workflow signal --name
+pause` sends it too, with or without a `PauseRequest` as input."""
+
+RESUME_SIGNAL = "resume"
+"""Go on from where the pause stopped the work."""
+
+PAUSING_QUERY = "pausing"
+"""Whether the job wants its work stopped for a pause: asked by a work activity that is
+told to stop, to know whether it stops for good (a cancel) or hands over its checkpoint."""
+
+
+class PauseRequest(BaseModel):
+    """Who pauses or resumes a job and why; every field is optional, so that a signal sent
+    by hand without input counts too."""
+
+    actor: str | None = Field(default=None, max_length=500)
+    channel: str | None = Field(default=None, max_length=20)
+    reason: str | None = Field(default=None, max_length=1000)
+
+
 class JobRequest(BaseModel):
     """Input of every job workflow; `temporal workflow start --input` takes the same JSON."""
 
@@ -78,6 +106,9 @@ class JobRequest(BaseModel):
     """The API started the workflow with all its search attributes (JobStatus `queued`):
     JobStatus turns `running` with the work's first progress signal, as the row does with
     its first report, instead of at the workflow's start."""
+    start_paused: bool = False
+    """Submitted while its project or type was paused (a hold): the job waits, paused,
+    before its work starts, until it is resumed."""
 
 
 class FailureInfo(BaseModel):
@@ -117,3 +148,20 @@ class Progress(BaseModel):
         if not self.total:
             return 0
         return max(0, min(100, self.done * 100 // self.total))
+
+
+class PauseChange(BaseModel):
+    """A run's work stopped for a pause, or went on after one, as the workflow tells the
+    table: `paused_at` is when it stopped, None once it goes on."""
+
+    job_id: str
+    run_id: str
+    paused_at: datetime | None
+
+
+class Work(BaseModel):
+    """Input of a job type's long activity: each type's work model extends it."""
+
+    resume_from: Progress | None = None
+    """Where a pause stopped the work, for the work started on resume; None for the first
+    (a retried attempt resumes from its predecessor's last heartbeat instead)."""

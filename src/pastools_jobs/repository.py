@@ -38,6 +38,8 @@ class JobFilter:
     params: Sequence[ParamFilter] = ()
     excluded_id: str | None = None
     """A job never matched: a bulk action's own."""
+    paused: bool | None = None
+    """Only paused jobs (True), only jobs not paused (False), or both (None)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class JobStats:
         default_factory=lambda: {status.value: 0 for status in JobStatus}
     )
     by_type: dict[str, int] = field(default_factory=dict)
+    paused: int = 0
 
 
 def get_job(session: Session, job_id: str, *, lock: bool = False) -> Job:
@@ -235,7 +238,16 @@ def job_stats(session: Session, project_id: str | None = None) -> JobStats:
         stats.total += count
         stats.by_status[status] = stats.by_status.get(status, 0) + count
         stats.by_type[job_type] = stats.by_type.get(job_type, 0) + count
+    stats.paused = _paused_count(session, project_id)
     return stats
+
+
+def _paused_count(session: Session, project_id: str | None) -> int:
+    """Paused jobs are few and open: counted from the index on `paused_at`."""
+    query = select(func.count()).select_from(Job).where(Job.paused_at.is_not(None))
+    if project_id is not None:
+        query = query.where(Job.project_id == project_id)
+    return session.scalar(query) or 0
 
 
 @dataclass(frozen=True)
@@ -388,6 +400,8 @@ def _conditions(where: JobFilter, dialect: str) -> list[ColumnElement[bool]]:
         conditions.append(Job.error_type.in_(list(where.error_types)))
     if where.excluded_id is not None:
         conditions.append(Job.id != where.excluded_id)
+    if where.paused is not None:
+        conditions.append(Job.paused_at.is_not(None) if where.paused else Job.paused_at.is_(None))
     return conditions
 
 

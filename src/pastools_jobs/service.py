@@ -8,6 +8,7 @@ table does not know. No transaction is ever held across a call to Temporal.
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,9 +25,15 @@ from pastools_jobs.audit.trail import (
 )
 from pastools_jobs.bulk import BulkPreview, preview
 from pastools_jobs.clock import utcnow
-from pastools_jobs.contracts import FailureInfo, RetryRequest
+from pastools_jobs.contracts import (
+    PAUSE_SIGNAL,
+    RESUME_SIGNAL,
+    FailureInfo,
+    PauseRequest,
+    RetryRequest,
+)
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import Job
+from pastools_jobs.db.models import Job, JobHold
 from pastools_jobs.domain import (
     CANCELLABLE_STATUSES,
     RETRYABLE_STATUSES,
@@ -34,7 +41,9 @@ from pastools_jobs.domain import (
     JobStatus,
     TemporalUnavailable,
 )
+from pastools_jobs.holds import Hold, RunningJobs, holds, is_held, lift, place
 from pastools_jobs.idempotency import claim, request_hash
+from pastools_jobs.job_catalog import ALL_PROJECTS, BULK
 from pastools_jobs.metrics import JOBS_SUBMITTED
 from pastools_jobs.mirror.apply import end_unstarted, record_rerun
 from pastools_jobs.mirror.observe import observe_job
@@ -162,34 +171,78 @@ class JobService:
         return await self._db.run(stamp)
 
     async def _request_cancel(self, job: Job, reason: str) -> None:
+        await self._on_open_run(
+            job, "cancelled", lambda run_id: self._cancel_workflow(job.id, run_id, reason)
+        )
+
+    async def _on_open_run(
+        self, job: Job, action: str, act: Callable[[str | None], Awaitable[None]]
+    ) -> None:
+        """`act` on the job's run; a 409 if that run has closed.
+
+        A job never started (its API died between commit and start), or whose start is
+        still on its way, is started first: Temporal then decides as for any run, and no
+        later start can undo the action."""
         try:
-            await self._cancel_workflow(job.id, job.run_id, reason)
+            await act(job.run_id)
             return
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND or not _never_started(job):
-                raise await self._ended(job) from error
-        # Never started (its API died between commit and start), or its start is still on
-        # its way: start it, then cancel it, so that Temporal decides as for any cancel and
-        # no later start can bring it back.
+                raise await self._ended(job, action) from error
         with unavailable_as_domain_error():
             await self._launcher.ensure_started(job)
         try:
-            await self._cancel_workflow(job.id, None, reason)
+            await act(None)
         except RPCError as error:
             if error.status is not RPCStatusCode.NOT_FOUND:
                 raise
-            raise await self._ended(job) from error
+            raise await self._ended(job, action) from error
 
     async def _cancel_workflow(self, job_id: str, run_id: str | None, reason: str) -> None:
         handle = self._launcher.client.get_workflow_handle(job_id, run_id=run_id)
         with unavailable_as_domain_error():
             await handle.cancel(reason=reason)
 
-    async def _ended(self, job: Job) -> IllegalTransition:
-        """The run closed before the cancel reached it: a 409 saying how it ended."""
+    async def pause(self, job_id: str, actor: Actor, reason: str | None = None) -> Job:
+        """Signal the job to stop its work at its next checkpoint and wait; the row says
+        `paused` once the work has stopped (at once for a job whose work has not begun)."""
+        return await self._pause_signal(job_id, PAUSE_SIGNAL, AuditAction.JOB_PAUSE, actor, reason)
+
+    async def resume(self, job_id: str, actor: Actor, reason: str | None = None) -> Job:
+        """Signal a paused job to go on from where it stopped."""
+        return await self._pause_signal(
+            job_id, RESUME_SIGNAL, AuditAction.JOB_RESUME, actor, reason
+        )
+
+    async def _pause_signal(
+        self, job_id: str, signal: str, action: AuditAction, actor: Actor, reason: str | None
+    ) -> Job:
+        job = await self.get(job_id)
+        verb = "paused" if signal == PAUSE_SIGNAL else "resumed"
+        _require(job, verb, CANCELLABLE_STATUSES)
+        request = PauseRequest(actor=actor.label, channel=actor.channel, reason=reason)
+        await self._on_open_run(
+            job, verb, lambda run_id: self._signal_workflow(job.id, run_id, signal, request)
+        )
+
+        def stamp(session: Session) -> Job:
+            record(session, actor, action, project_id=job.project_id, job_id=job.id, reason=reason)
+            return get_job(session, job.id)
+
+        return await self._db.run(stamp)
+
+    async def _signal_workflow(
+        self, job_id: str, run_id: str | None, signal: str, request: PauseRequest
+    ) -> None:
+        handle = self._launcher.client.get_workflow_handle(job_id, run_id=run_id)
+        with unavailable_as_domain_error():
+            await handle.signal(signal, request)
+
+    async def _ended(self, job: Job, action: str) -> IllegalTransition:
+        """The run closed before the action reached it: a 409 saying how it ended."""
         event = await observe_job(self._launcher.client, job.id, job.run_id)
         ended = event.status if event is not None else JobStatus(job.status)
-        return IllegalTransition(job.id, ended, "cancelled", CANCELLABLE_STATUSES)
+        return IllegalTransition(job.id, ended, action, CANCELLABLE_STATUSES)
 
     async def retry(
         self, job_id: str, *, scope: str | None, actor: Actor, reason: str | None = None
@@ -204,6 +257,8 @@ class JobService:
         job = await self.get(job_id)
         _require(job, "retried", RETRYABLE_STATUSES)
         job.submitter_scope = scope
+        held = await self._db.run(lambda session: is_held(session, job.project_id, job.type))
+        job.paused_at = utcnow() if held else None  # the new run starts paused
         signal = RetryRequest(
             actor=actor.label, channel=actor.channel, reason=reason, retry_id=uuid.uuid4().hex
         )
@@ -217,6 +272,8 @@ class JobService:
         def record_attempt(session: Session) -> Job:
             row = get_job(session, job_id, lock=True)
             record_rerun(session, row, job.attempt, run_id, scope)
+            if row.run_id == run_id:
+                row.paused_at = row.paused_at or job.paused_at
             record(
                 session,
                 actor,
@@ -231,6 +288,36 @@ class JobService:
             return row
 
         return await self._db.run(record_attempt)
+
+    async def hold(
+        self, hold: Hold, running: RunningJobs, actor: Actor, reason: str | None
+    ) -> tuple[JobHold, Submitted]:
+        """Hold a project or job type: its new jobs start paused from now on, and a bulk
+        job pauses the ones already queued (and running, if asked)."""
+        row = await self._db.run(lambda session: place(session, hold, running, actor, reason))
+        return row, await self._bulk(hold.pausing(running, reason), actor)
+
+    async def release(self, hold: Hold, actor: Actor, reason: str | None) -> Submitted:
+        """Lift the hold, and resume the paused jobs it covers through a bulk job."""
+        await self._db.run(lambda session: lift(session, hold, actor, reason))
+        return await self._bulk(hold.resuming(reason), actor)
+
+    async def holds(self, project_id: str | None) -> list[JobHold]:
+        return await self._db.run(lambda session: holds(session, project_id))
+
+    async def _bulk(self, params: BulkParams, actor: Actor) -> Submitted:
+        return await self.submit(
+            Submission(
+                type=BULK.name,
+                project_id=params.filter.project_id or ALL_PROJECTS,
+                params=params.model_dump(mode="json"),
+                actor=actor,
+                scope=params.filter.project_id,
+                reason=params.reason,
+                audited_as=AuditAction.BULK_START,
+                audit_details=params.model_dump(mode="json", include={"action", "filter"}),
+            )
+        )
 
     async def finished_per_bucket(
         self, bucket: timedelta, span: timedelta, project_id: str | None
@@ -281,7 +368,10 @@ def new_job(submission: Submission) -> Job:
 
 
 def _claim_audited(session: Session, job: Job, submission: Submission) -> Job:
-    """The job of the submission's idempotency key, recorded as submitted if it is new."""
+    """The job of the submission's idempotency key, recorded as submitted if it is new;
+    paused from the start if its project or type is held."""
+    if is_held(session, job.project_id, job.type):
+        job.paused_at = job.created_at
     claimed = claim(session, job)
     if claimed is job:
         record(

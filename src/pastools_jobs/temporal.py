@@ -146,12 +146,15 @@ class JobLauncher:
                     scope=job.submitter_scope,
                     row_exists=True,
                     attributes_set=True,
+                    start_paused=job.paused_at is not None,
                 ),
                 id=job.id,
                 task_queue=self.task_queue,
                 id_reuse_policy=policy,
                 execution_timeout=timeout,
-                search_attributes=queued_attributes(job.type, job.project_id),
+                search_attributes=queued_attributes(
+                    job.type, job.project_id, paused=job.paused_at is not None
+                ),
                 start_signal=None if signal is None else RETRY_SIGNAL,
                 start_signal_args=[] if signal is None else [signal],
             )

@@ -23,6 +23,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.context import ActivityContext, ActivityGroup
+from activities.pausing import PauseHandOver
 from activities.webhooks import WebhookActivities
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
@@ -69,7 +70,7 @@ def build_workers(
         max_heartbeat_throttle_interval=settings.heartbeat_interval,
         default_heartbeat_throttle_interval=settings.heartbeat_interval,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        interceptors=[JobLogContext()],
+        interceptors=[JobLogContext(), PauseHandOver()],
     )
     webhooks = Worker(
         client,

@@ -17,7 +17,7 @@ from activities.exporting import ExportCheckpoint
 from activities.items import ItemActivities, ItemsCheckpoint, ItemsWork
 from activities.progress import ProgressReporter
 from pastools_jobs.config import Settings
-from pastools_jobs.contracts import Progress
+from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.storage import open_storage
@@ -87,14 +87,34 @@ def test_an_activity_without_a_job_reports_no_progress(group: ActivityGroup) -> 
 def test_a_retry_resumes_from_the_previous_attempts_checkpoint(group: ActivityGroup) -> None:
     checkpoint = {"after_key": "k7", "rows": 7, "size": 120, "fields": ["a"], "finished": False}
 
-    resumed = retry_of(checkpoint).run(group.resume, ExportCheckpoint)
+    resumed: ExportCheckpoint = retry_of(checkpoint).run(group.resume, Work(), ExportCheckpoint)
 
     assert resumed == ExportCheckpoint.model_validate(checkpoint)
 
 
 def test_a_first_attempt_starts_from_the_checkpoints_defaults(group: ActivityGroup) -> None:
-    assert ActivityEnvironment().run(group.resume, ExportCheckpoint) == ExportCheckpoint()
-    assert retry_of(None).run(group.resume, ItemsCheckpoint) == ItemsCheckpoint()
+    assert ActivityEnvironment().run(group.resume, Work(), ExportCheckpoint) == ExportCheckpoint()
+    assert retry_of(None).run(group.resume, Work(), ItemsCheckpoint) == ItemsCheckpoint()
+
+
+def test_work_resumed_after_a_pause_starts_where_the_pause_stopped_it(
+    group: ActivityGroup,
+) -> None:
+    paused = Work(resume_from=Progress(done=4, total=9, checkpoint={"next_item": 4}))
+
+    resumed = ActivityEnvironment().run(group.resume, paused, ItemsCheckpoint)
+
+    assert resumed == ItemsCheckpoint(next_item=4)
+
+
+def test_a_retried_attempt_prefers_its_own_heartbeat_to_where_the_pause_stopped_it(
+    group: ActivityGroup,
+) -> None:
+    paused = Work(resume_from=Progress(done=4, total=9, checkpoint={"next_item": 4}))
+
+    resumed = retry_of({"next_item": 6}).run(group.resume, paused, ItemsCheckpoint)
+
+    assert resumed == ItemsCheckpoint(next_item=6)
 
 
 def test_the_probe_resumes_at_the_next_item_and_heartbeats_it_under_the_same_key(

@@ -14,7 +14,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from pastools_jobs.contracts import JOB_PROGRESS, JOB_STATUS, JOB_TYPE, PROJECT_ID
+from pastools_jobs.contracts import JOB_PAUSED, JOB_PROGRESS, JOB_STATUS, JOB_TYPE, PROJECT_ID
 from pastools_jobs.devserver import temporal_binary
 from tests.support.services import TemporalServer
 
@@ -39,7 +39,7 @@ async def workflow_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_local(
         data_converter=pydantic_data_converter,
         dev_server_existing_path=temporal_binary(),
-        search_attributes=[JOB_TYPE, JOB_STATUS, PROJECT_ID, JOB_PROGRESS],
+        search_attributes=[JOB_TYPE, JOB_STATUS, PROJECT_ID, JOB_PROGRESS, JOB_PAUSED],
     )
     try:
         yield env

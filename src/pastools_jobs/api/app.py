@@ -20,6 +20,7 @@ from pastools_jobs.api.routes import (
     bulk,
     dashboard,
     health,
+    holds,
     jobs,
     metrics,
     projects,
@@ -120,5 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(uploads.router)
     app.include_router(audit.router)
     app.include_router(webhooks.router)
+    app.include_router(holds.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from pastools_jobs.audit.trail import REASON_MAX_LENGTH
 from pastools_jobs.config import Settings
-from pastools_jobs.db.models import Job, JobAttempt
+from pastools_jobs.db.models import Job, JobAttempt, JobHold
 from pastools_jobs.domain import PROJECT_ID_PATTERN, JobStatus
+from pastools_jobs.holds import HoldKind, RunningJobs
 from pastools_jobs.job_catalog import JOB_TYPES, SPEC_BY_TYPE
 from pastools_jobs.job_spec import JobTypeSpec
 
@@ -118,6 +119,11 @@ class JobOutBase(BaseModel):
     progress: ProgressOut
     error: ErrorOut | None
     cancel_requested: bool
+    paused: bool = Field(
+        description="Paused: its work stopped at a checkpoint (or has not started) and waits "
+        "for a resume. The status stays `queued` or `running` meanwhile."
+    )
+    paused_at: datetime | None
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -155,6 +161,7 @@ class JobStatsOut(BaseModel):
     total: int
     by_status: dict[str, int]
     by_type: dict[str, int]
+    paused: int = Field(description="Queued or running jobs that are paused.")
 
 
 class BucketOut(BaseModel):
@@ -179,11 +186,51 @@ Reason = Annotated[
 
 
 class JobActionRequest(BaseModel):
-    """The optional body of a cancel or retry."""
+    """The optional body of a cancel, retry, pause or resume."""
 
     model_config = ConfigDict(extra="forbid")
 
     reason: Reason = None
+
+
+class HoldRequest(BaseModel):
+    """The optional body of a pause of a whole project or job type."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    running: RunningJobs = Field(
+        default="finish",
+        description="Running jobs: let them `finish` (new and queued ones wait), or `pause` "
+        "them at their next checkpoint too.",
+    )
+    reason: Reason = None
+
+
+class HoldOut(BaseModel):
+    kind: HoldKind
+    target: str = Field(description="The project id or the job type.")
+    running: RunningJobs
+    reason: str | None
+    created_by: str
+    created_at: datetime
+
+
+class HoldActionOut(BaseModel):
+    hold: HoldOut | None = Field(description="The hold now in place; null once lifted.")
+    bulk_job: JobOut = Field(
+        description="The bulk job that pauses (or resumes) the jobs already there."
+    )
+
+
+def hold_out(row: JobHold) -> HoldOut:
+    return HoldOut(
+        kind=HoldKind(row.kind),
+        target=row.target,
+        running=row.running,
+        reason=row.reason,
+        created_by=row.created_by,
+        created_at=row.created_at,
+    )
 
 
 class CleanupRequest(BaseModel):
@@ -235,6 +282,8 @@ def job_out(job: Job, settings: Settings, now: datetime) -> JobOut:
         ),
         error=_error(job.error_type, job.error_message, job.error_details),
         cancel_requested=job.cancel_requested_at is not None,
+        paused=job.paused_at is not None,
+        paused_at=job.paused_at,
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,

@@ -75,6 +75,9 @@ class Job(Base):
     """The one project whoever submitted (or last retried) the job sees; None for one who
     sees all. The job's work reads no other project's data on their behalf."""
     cancel_requested_at: Mapped[datetime | None]
+    paused_at: Mapped[datetime | None]
+    """When the job's work stopped for a pause (or, held at submission, when it was
+    submitted); None while it is not paused, and once it ends."""
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
@@ -98,6 +101,7 @@ class Job(Base):
         Index("ix_jobs_type_created", "type", "created_at", "id"),
         Index("ix_jobs_status_completed", "status", "completed_at"),
         Index("ix_jobs_updated", "updated_at"),
+        Index("ix_jobs_paused", "paused_at"),
         # One job per key and project; rows without a key (NULL) never collide.
         Index("ux_jobs_project_idempotency_key", "project_id", "idempotency_key", unique=True),
         # Parameter filters (`param_filters.py`): containment, any parameter, one index.
@@ -108,6 +112,23 @@ class Job(Base):
             postgresql_ops={"params": "jsonb_path_ops"},
         ).ddl_if(dialect="postgresql"),
     )
+
+
+class JobHold(Base):
+    """A project or job type whose new and queued jobs wait, paused, until it is resumed
+    (`pastools_jobs.holds`)."""
+
+    __tablename__ = "job_holds"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    """`project` or `type`."""
+    target: Mapped[str] = mapped_column(String(200), primary_key=True)
+    """The project id or the job type."""
+    running: Mapped[str] = mapped_column(String(20))
+    """What the hold did to running jobs: `finish` (left them) or `pause`."""
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
 
 
 class JobCount(Base):

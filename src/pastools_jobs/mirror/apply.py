@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Update, and_, bindparam, case, exists, func, 
 from sqlalchemy.orm import Session
 
 from pastools_jobs.clock import utcnow
-from pastools_jobs.contracts import FailureInfo, JobEvent, Progress
+from pastools_jobs.contracts import FailureInfo, JobEvent, PauseChange, Progress
 from pastools_jobs.counts import count_change, record_counts
 from pastools_jobs.db.models import Job, JobAttempt
 from pastools_jobs.domain import RETRYABLE_STATUSES, JobStatus, advances
@@ -222,6 +222,8 @@ def _moving_update(before: JobStatus, status: JobStatus, columns: tuple[str, ...
         given = bindparam(name, type_=table[name].type)
         # A run's start is the first one recorded: a later report does not move it.
         values[name] = func.coalesce(Job.started_at, given) if name == "started_at" else given
+    if status.is_terminal:
+        values["paused_at"] = None  # a job cancelled while paused is paused no more
     if status is JobStatus.COMPLETED:
         finished = Job.progress_total > 0
         values["progress_done"] = case((finished, Job.progress_total), else_=Job.progress_done)
@@ -232,6 +234,20 @@ def _moving_update(before: JobStatus, status: JobStatus, columns: tuple[str, ...
         .values(values)
         .returning(Job.project_id, Job.type, Job.started_at)
     )
+
+
+def apply_pause(connection: Connection, change: PauseChange) -> bool:
+    """Record that the open row of the run stopped for a pause, or went on after one."""
+    moved = connection.execute(
+        update(Job)
+        .where(
+            Job.id == change.job_id,
+            or_(Job.run_id == change.run_id, Job.run_id.is_(None)),
+            Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+        )
+        .values(paused_at=change.paused_at, updated_at=utcnow())
+    )
+    return moved.rowcount > 0
 
 
 def record_run(session: Session, job_id: str, run_id: str) -> bool:
@@ -286,7 +302,7 @@ def archive_attempt(session: Session, job: Job) -> None:
     job.progress_message = None
     job.checkpoint = None
     job.error_type = job.error_message = job.error_details = None
-    job.started_at = job.completed_at = job.cancel_requested_at = None
+    job.started_at = job.completed_at = job.cancel_requested_at = job.paused_at = None
     job.updated_at = utcnow()
 
 

@@ -73,7 +73,9 @@ def utc_bound(moment: datetime | None) -> datetime | None:
 
 
 def _stats_out(stats: JobStats) -> JobStatsOut:
-    return JobStatsOut(total=stats.total, by_status=stats.by_status, by_type=stats.by_type)
+    return JobStatsOut(
+        total=stats.total, by_status=stats.by_status, by_type=stats.by_type, paused=stats.paused
+    )
 
 
 async def _page(
@@ -171,6 +173,9 @@ async def list_jobs(
         list[Annotated[str, Field(max_length=200)]] | None,
         Query(max_length=MAX_VALUES, description="Why a job failed, e.g. `SourceNotFound`."),
     ] = None,
+    paused: Annotated[
+        bool | None, Query(description="Only paused jobs (`true`) or only the others (`false`).")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> JobPageOut:
@@ -190,6 +195,7 @@ async def list_jobs(
         id_contains=q or None,
         error_types=error_type or (),
         params=parse_param_filters(request.query_params.multi_items()),
+        paused=paused,
     )
     return await _page(service, settings, where, limit, cursor)
 
@@ -297,3 +303,45 @@ async def retry_job(
         reason=body.reason if body else None,
     )
     return job_out(retried, settings, utcnow())
+
+
+@router.post(
+    "/{job_id}/pause",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses={**for_transition, **with_body},
+)
+async def pause_job(
+    job_id: JobId,
+    service: ServiceDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    body: Annotated[JobActionRequest | None, Body()] = None,
+) -> JobOut:
+    """Pause a queued or running job (409 otherwise): its work stops at its next
+    checkpoint and waits; `paused` turns true once it has stopped (at once for a job whose
+    work has not begun). The job stays cancellable; the `pause` signal carries who and
+    the optional `reason` into Temporal's history."""
+    principal.require_job(await service.get(job_id), Role.OPERATOR)
+    reason = body.reason if body else None
+    return job_out(await service.pause(job_id, principal.actor, reason), settings, utcnow())
+
+
+@router.post(
+    "/{job_id}/resume",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobOut,
+    responses={**for_transition, **with_body},
+)
+async def resume_job(
+    job_id: JobId,
+    service: ServiceDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    body: Annotated[JobActionRequest | None, Body()] = None,
+) -> JobOut:
+    """Resume a paused job from the checkpoint it stopped at (a job not paused is left
+    as it is; 409 for one that has ended)."""
+    principal.require_job(await service.get(job_id), Role.OPERATOR)
+    reason = body.reason if body else None
+    return job_out(await service.resume(job_id, principal.actor, reason), settings, utcnow())
