@@ -78,6 +78,9 @@ class JobRequest(BaseModel):
     """The API started the workflow with all its search attributes (JobStatus `queued`):
     JobStatus turns `running` with the work's first progress signal, as the row does with
     its first report, instead of at the workflow's start."""
+    schedule_id: str | None = Field(default=None, max_length=100)
+    """The project's schedule that starts this workflow (`schedules/`): the row the run
+    records of itself says so."""
 
 
 class FailureInfo(BaseModel):
@@ -102,6 +105,8 @@ class JobEvent(BaseModel):
     started_at: datetime | None = None
     result: dict[str, Any] | None = None
     error: FailureInfo | None = None
+    schedule_id: str | None = None
+    """The schedule whose run this is (`JobRequest.schedule_id`), for a row created from it."""
 
 
 class Progress(BaseModel):
