@@ -17,8 +17,8 @@ def test_a_schedule_added_on_the_page_runs_when_triggered(page: Page, api: JobsA
     expect(page.locator("#schedules-empty")).to_be_visible()
 
     form = page.locator("#create")
-    form.get_by_label("Id").fill("weekly")
-    form.get_by_label("Job type").select_option("probe")
+    form.locator('[name="id"]').fill("weekly")
+    form.locator('[name="type"]').select_option("probe")
     form.get_by_label("Parameters (JSON)").fill('{"items": 1}')
     form.get_by_label("Cron expressions, one a line").fill("0 3 * * 1")
     form.get_by_label("Time zone").fill("Europe/Berlin")
