@@ -367,6 +367,7 @@ class JobWorkflow(Generic[P, R]):
             started_at=now if status is JobStatus.RUNNING else None,
             result=result,
             error=error,
+            schedule_id=request.schedule_id,
         )
         try:
             await workflow.execute_local_activity_method(

@@ -7,6 +7,7 @@ override it through `Settings.model_copy(update=...)`. Nothing else reads `os.en
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -253,6 +254,10 @@ class Settings(BaseSettings):
 
     def workflow_url(self, job_id: str) -> str:
         return f"{self.resolved_ui_url}/namespaces/{self.temporal_namespace}/workflows/{job_id}"
+
+    def schedule_url(self, schedule_id: str) -> str:
+        quoted = quote(schedule_id, safe="")
+        return f"{self.resolved_ui_url}/namespaces/{self.temporal_namespace}/schedules/{quoted}"
 
 
 def _parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:

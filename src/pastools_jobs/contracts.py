@@ -109,6 +109,9 @@ class JobRequest(BaseModel):
     start_paused: bool = False
     """Submitted while its project or type was paused (a hold): the job waits, paused,
     before its work starts, until it is resumed."""
+    schedule_id: str | None = Field(default=None, max_length=100)
+    """The project's schedule that starts this workflow (`schedules/`): the row the run
+    records of itself says so."""
 
 
 class FailureInfo(BaseModel):
@@ -133,6 +136,8 @@ class JobEvent(BaseModel):
     started_at: datetime | None = None
     result: dict[str, Any] | None = None
     error: FailureInfo | None = None
+    schedule_id: str | None = None
+    """The schedule whose run this is (`JobRequest.schedule_id`), for a row created from it."""
 
 
 class Progress(BaseModel):

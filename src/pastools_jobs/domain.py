@@ -6,6 +6,8 @@ Pure logic shared by the API, the mirror and the workflows: no I/O here.
 import re
 from enum import StrEnum
 
+from pydantic import ValidationError
+
 
 class JobStatus(StrEnum):
     """The five statuses of the original jobs module, as users see them."""
@@ -46,6 +48,8 @@ class JobError(Exception):
     """A failure of a request about jobs that the caller can understand and act on."""
 
     title = "Job request failed"
+    errors: list[dict[str, str]] | None = None
+    """The fields at fault, as a 422 of the API's own schema lists them."""
 
 
 class JobNotFound(JobError):
@@ -116,6 +120,19 @@ class SourceNotFound(UnsafeSource):
 
 class InvalidJobInput(JobError):
     title = "Invalid job input"
+
+
+class InvalidParameters(InvalidJobInput):
+    """Parameters that a submission of the job type would not pass either."""
+
+    title = "Invalid job parameters"
+
+    def __init__(self, job_type: str, error: ValidationError) -> None:
+        super().__init__(f"The parameters do not fit a {job_type} job.")
+        self.errors = [
+            {"field": ".".join(["params", *map(str, e["loc"])]), "message": e["msg"]}
+            for e in error.errors()
+        ]
 
 
 PROJECT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
@@ -199,3 +216,23 @@ class UnsafeWebhookUrl(JobError):
 class UnresolvableWebhookHost(UnsafeWebhookUrl):
     """A host name DNS does not resolve: refused at creation, retried at delivery (DNS
     may be down for a moment)."""
+
+
+class ScheduleNotFound(JobError):
+    title = "Schedule not found"
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"There is no schedule with id '{schedule_id}'.")
+
+
+class ScheduleExists(JobError):
+    title = "Schedule exists"
+
+    def __init__(self, schedule_id: str) -> None:
+        super().__init__(f"The project has a schedule with id '{schedule_id}' already.")
+
+
+class InvalidSchedule(InvalidJobInput):
+    """A schedule Temporal refuses: a cron expression or time zone it cannot read."""
+
+    title = "Invalid schedule"

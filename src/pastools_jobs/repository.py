@@ -175,6 +175,7 @@ def queued_job(
     idempotency_key: str | None = None,
     request_hash: str | None = None,
     submitter_scope: str | None = None,
+    schedule_id: str | None = None,
 ) -> Job:
     """A new job's row, first attempt, nothing done yet, in no session: the one place that
     knows what a fresh row holds, whether the API or the mirror (a workflow the API did
@@ -192,6 +193,7 @@ def queued_job(
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         submitter_scope=submitter_scope,
+        schedule_id=schedule_id,
         created_at=created_at,
         updated_at=created_at,
     )

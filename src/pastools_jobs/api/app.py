@@ -24,6 +24,7 @@ from pastools_jobs.api.routes import (
     jobs,
     metrics,
     projects,
+    schedules,
     session,
     uploads,
     webhooks,
@@ -39,6 +40,7 @@ from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.feed import JobFeed
 from pastools_jobs.metrics import TABLES
 from pastools_jobs.mirror.leadership import run_mirror
+from pastools_jobs.schedules.service import ScheduleService
 from pastools_jobs.service import JobService
 from pastools_jobs.storage import open_storage
 from pastools_jobs.temporal import JobLauncher, connect
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.projects = ProjectService(db)
         app.state.audit = AuditTrail(db)
         app.state.webhooks = WebhookService(db, settings.webhook_networks)
+        app.state.schedules = ScheduleService(client, db, storage, settings)
         app.state.feed = JobFeed(
             db,
             lambda job: job_out(job, settings, utcnow()).model_dump(mode="json"),
@@ -122,5 +125,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit.router)
     app.include_router(webhooks.router)
     app.include_router(holds.router)
+    app.include_router(schedules.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -14,6 +14,7 @@ from pastools_jobs.audit.service import AuditTrail
 from pastools_jobs.config import Settings
 from pastools_jobs.datasets.projects import ProjectService
 from pastools_jobs.db.engine import Database
+from pastools_jobs.schedules.service import ScheduleService
 from pastools_jobs.service import JobService
 from pastools_jobs.storage.base import Storage
 from pastools_jobs.webhooks.service import WebhookService
@@ -39,6 +40,10 @@ async def get_webhook_service(request: Request) -> WebhookService:
     return request.app.state.webhooks  # type: ignore[no-any-return]
 
 
+async def get_schedule_service(request: Request) -> ScheduleService:
+    return request.app.state.schedules  # type: ignore[no-any-return]
+
+
 async def get_database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
@@ -59,3 +64,4 @@ StorageDep = Annotated[Storage, Depends(get_storage)]
 AuditTrailDep = Annotated[AuditTrail, Depends(get_audit_trail)]
 TemporalClientDep = Annotated[Client, Depends(get_temporal_client)]
 WebhookServiceDep = Annotated[WebhookService, Depends(get_webhook_service)]
+ScheduleServiceDep = Annotated[ScheduleService, Depends(get_schedule_service)]

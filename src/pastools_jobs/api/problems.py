@@ -21,13 +21,17 @@ from pastools_jobs.domain import (
     IdempotencyKeyReused,
     IllegalTransition,
     InvalidJobInput,
+    InvalidParameters,
     InvalidProjectId,
+    InvalidSchedule,
     JobError,
     JobNotFound,
     NotAuthenticated,
     PayloadTooLarge,
     ProjectExists,
     ProjectNotFound,
+    ScheduleExists,
+    ScheduleNotFound,
     SourceNotFound,
     StorageMisconfigured,
     StorageUnavailable,
@@ -51,10 +55,14 @@ _STATUS_OF: dict[type[JobError], int] = {
     ProjectNotFound: 404,
     ArtifactNotFound: 404,
     WebhookNotFound: 404,
+    ScheduleNotFound: 404,
     IllegalTransition: 409,
     ProjectExists: 409,
+    ScheduleExists: 409,
     InvalidJobInput: 422,
+    InvalidParameters: 422,
     InvalidProjectId: 422,
+    InvalidSchedule: 422,
     IdempotencyKeyReused: 422,
     UnsafeWebhookUrl: 422,
     UnresolvableWebhookHost: 422,
@@ -91,8 +99,8 @@ _WHY = {
     401: "No valid API token (or sign-in cookie).",
     403: "The token's role does not allow this, or a cross-site request used the cookie.",
     413: "The request body is larger than the configured limit.",
-    404: "No such job, project, record or webhook.",
-    409: "The job's status does not allow this, or the project exists.",
+    404: "No such job, project, record, webhook or schedule.",
+    409: "The job's status does not allow this, or the project or schedule exists.",
     422: "Invalid input, or a webhook URL the platform refuses to call.",
     503: "Temporal, the database or the file storage is unreachable.",
 }
@@ -135,7 +143,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(JobError)
     async def job_error(request: Request, error: JobError) -> JSONResponse:
         status = _STATUS_OF.get(type(error), 400)
-        return problem(status, error.title, str(error), _HEADERS_OF.get(type(error)))
+        fields = {} if error.errors is None else {"errors": error.errors}
+        return problem(status, error.title, str(error), _HEADERS_OF.get(type(error)), **fields)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:

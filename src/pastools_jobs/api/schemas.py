@@ -131,6 +131,9 @@ class JobOutBase(BaseModel):
     duration_seconds: float | None = Field(description="Run time so far, or of the whole run.")
     attempts: list[AttemptOut] = Field(description="Every attempt, the current one last.")
     workflow_url: str = Field(description="The job's workflow in the Temporal Web UI.")
+    schedule_id: str | None = Field(
+        default=None, description="The project's schedule this job is a run of, if any."
+    )
 
 
 def _job_model(spec: JobTypeSpec[Any, Any]) -> type[JobOutBase]:
@@ -291,6 +294,7 @@ def job_out(job: Job, settings: Settings, now: datetime) -> JobOut:
         duration_seconds=duration,
         attempts=[*map(_attempt, job.past_attempts), _attempt(job)],
         workflow_url=settings.workflow_url(job.id),
+        schedule_id=job.schedule_id,
     )
 
 

@@ -74,6 +74,8 @@ class Job(Base):
     submitter_scope: Mapped[str | None] = mapped_column(String(200))
     """The one project whoever submitted (or last retried) the job sees; None for one who
     sees all. The job's work reads no other project's data on their behalf."""
+    schedule_id: Mapped[str | None] = mapped_column(String(100))
+    """The project's schedule whose run this is (`schedules/`); None for a job submitted."""
     cancel_requested_at: Mapped[datetime | None]
     paused_at: Mapped[datetime | None]
     """When the job's work stopped for a pause (or, held at submission, when it was

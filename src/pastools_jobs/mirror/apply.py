@@ -334,7 +334,8 @@ def _adopt_run(session: Session, job: Job, event: JobEvent) -> bool:
 
 
 def _new_job(session: Session, event: JobEvent) -> Job:
-    """A queued row for a workflow the API did not start (e.g. `temporal workflow start`)."""
+    """A queued row for a workflow the API did not start (`temporal workflow start`, a
+    schedule)."""
     job = queued_job(
         event.job_id,
         event.job_type,
@@ -342,6 +343,7 @@ def _new_job(session: Session, event: JobEvent) -> Job:
         event.params,
         event.created_at,
         run_id=event.run_id,
+        schedule_id=event.schedule_id,
     )
     session.add(job)
     record_counts(session.connection(), count_change(job.project_id, job.type, None, job.status))

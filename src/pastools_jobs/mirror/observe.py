@@ -49,6 +49,7 @@ async def observe_job(client: Client, job_id: str, run_id: str | None = None) ->
         status=status or _open_status(description),
         at=description.close_time or utcnow(),
         created_at=description.start_time,
+        schedule_id=request.schedule_id,
     )
     if status is None:
         return event

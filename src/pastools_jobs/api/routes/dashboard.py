@@ -59,6 +59,26 @@ async def dashboard(
     )
 
 
+@router.get("/schedules", response_class=HTMLResponse, include_in_schema=False, response_model=None)
+async def schedules_page(
+    request: Request, settings: SettingsDep, db: DatabaseDep
+) -> HTMLResponse | RedirectResponse:
+    """A project's schedules: list, pause, unpause, trigger, delete, and a form to add one."""
+    session = await signed_in(request, settings, db)
+    if session is None:
+        return RedirectResponse("/login", status_code=303)
+    return templates.TemplateResponse(
+        request,
+        "schedules.html",
+        {
+            "job_types": [t for t in _job_types() if t["submittable"]],
+            "csrf_header": CSRF_HEADER,
+            "csrf_token": csrf_token(session) if session else "",
+            "auth_enabled": settings.auth_enabled,
+        },
+    )
+
+
 @router.get(
     "/api/jobs/events",
     tags=["jobs"],

@@ -460,6 +460,7 @@ function renderDetail(job) {
       ["Progress", progressCell(job)],
       ["Message", job.progress.message || "–"],
       ["Attempt", String(job.attempt)],
+      ["Schedule", job.schedule_id ? element("a", { href: `/schedules?project_id=${encodeURIComponent(job.project_id)}` }, job.schedule_id) : "–"],
       ["Duration", formatDuration(durationSeconds(job))],
       ["Temporal", element("a", { href: job.workflow_url, target: "_blank", rel: "noopener" }, "Open the workflow in the Temporal Web UI")],
     ]),
