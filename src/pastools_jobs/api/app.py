@@ -20,6 +20,7 @@ from pastools_jobs.api.routes import (
     bulk,
     dashboard,
     health,
+    job_logs,
     jobs,
     metrics,
     projects,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk.router)
     app.include_router(jobs.router)
     app.include_router(artifacts.router)
+    app.include_router(job_logs.router)
     app.include_router(projects.router)
     app.include_router(uploads.router)
     app.include_router(audit.router)
