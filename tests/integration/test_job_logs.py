@@ -14,7 +14,7 @@ from tests.support.jobs import JobsApi
 from tests.support.waiting import wait_for
 
 
-def logs(api: JobsApi, job_id: str, **query: object) -> dict:
+def logs(api: JobsApi, job_id: str, **query: int) -> dict:
     response = api.http.get(f"/api/jobs/{job_id}/logs", params=query)
     assert response.status_code == 200, response.text
     return response.json()
