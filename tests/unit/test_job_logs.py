@@ -73,7 +73,7 @@ def test_the_handler_takes_info_and_above_logged_for_a_job_only() -> None:
     finally:
         logger.handlers.clear()
 
-    lines = buffer.take("job")["job"].lines
+    lines = [captured.line() for captured in buffer.take("job")["job"].lines]  # type: ignore[union-attr]
     assert [(entry.level, entry.message) for entry in lines] == [
         ("INFO", "between INFO and WARNING"),
         ("WARNING", "3 of 4"),

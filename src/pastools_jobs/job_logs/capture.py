@@ -70,16 +70,29 @@ def level_name(levelno: int) -> str:
     return "INFO"
 
 
+@dataclass(frozen=True)
+class Captured:
+    """A record as it was taken: made into a line only when it is written, so that the
+    lines a busy job pushes out of the buffer cost the job next to nothing."""
+
+    record: logging.LogRecord
+    message: str
+    target: LogTarget
+
+    def line(self) -> LogLine:
+        return _line(self.record, self.message, self.target)
+
+
 @dataclass
 class PendingLines:
     """A job's lines not yet written: the newest `cap` of them, and how many older ones
     were pushed out (a job logging faster than it is written loses its oldest, as the
     table would)."""
 
-    lines: deque[LogLine]
+    lines: deque[LogLine | Captured]
     skipped: int = 0
 
-    def add(self, line: LogLine) -> None:
+    def add(self, line: LogLine | Captured) -> None:
         if len(self.lines) == self.lines.maxlen:
             self.skipped += 1
         self.lines.append(line)
@@ -93,7 +106,7 @@ class LogBuffer:
     _pending: dict[str, PendingLines] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, job_id: str, line: LogLine) -> None:
+    def add(self, job_id: str, line: LogLine | Captured) -> None:
         with self._lock:
             pending = self._pending.get(job_id)
             if pending is None:
@@ -131,12 +144,11 @@ class LogWriter:
 
     def _write(self, job_id: str, pending: PendingLines) -> None:
         """Logs are advisory: lines that cannot be written are given up, and the job goes on."""
+        lines = [line.line() if isinstance(line, Captured) else line for line in pending.lines]
         for _ in range(WRITE_TRIES):
             try:
                 with self._db.writing() as connection:
-                    append_lines(
-                        connection, job_id, pending.lines, pending.skipped, self._buffer.cap
-                    )
+                    append_lines(connection, job_id, lines, pending.skipped, self._buffer.cap)
                 return
             except IntegrityError as error:
                 # A seq taken meanwhile by another writer of the job (tried again), or the
@@ -160,8 +172,12 @@ class JobLogHandler(logging.Handler):
         target = _TARGET.get()
         if target is None or record.name == __name__:
             return
+        # The handler before this one (standard error's) has formatted the message already.
+        message = getattr(record, "message", None)
         try:
-            self._buffer.add(target.job_id, _line(record, target))
+            if not isinstance(message, str):
+                message = record.getMessage()
+            self._buffer.add(target.job_id, Captured(record, message, target))
         except Exception:
             self.handleError(record)
 
@@ -173,8 +189,7 @@ class JobLogHandler(logging.Handler):
         return True
 
 
-def _line(record: logging.LogRecord, target: LogTarget) -> LogLine:
-    message = record.getMessage()
+def _line(record: logging.LogRecord, message: str, target: LogTarget) -> LogLine:
     if hasattr(record, "temporal_activity"):
         # `activity.logger` appends the activity's details, which every line here knows.
         message = message.partition(" ({'activity_id': ")[0]
