@@ -15,6 +15,8 @@ class ItemsWork(Work):
     items: int
     item_seconds: float
     verb: str
+    log_every: int = 0
+    """Log one line every this many items; 0: none."""
 
 
 class ItemsCheckpoint(BaseModel):
@@ -30,6 +32,8 @@ class ItemActivities(ActivityGroup):
         for item in range(start, work.items):
             await asyncio.sleep(work.item_seconds)
             done = item + 1
+            if work.log_every and done % work.log_every == 0:
+                activity.logger.info("%s item %d of %d", work.verb, done, work.items)
             await reporter.report(
                 Progress(
                     done=done,

@@ -128,6 +128,12 @@ class BenchEnv:
         name = "metrics_on" if enabled else "metrics_off"
         return await self._platform(name, "postgresql", extra_env)
 
+    async def job_log_platform(self, capture: bool) -> Stack:
+        """The PostgreSQL platform, or one alike but capturing no job logs."""
+        if capture:
+            return await self.platform()
+        return await self._platform("job_logs_off", "postgresql", {"PASTOOLS_JOB_LOG_LINES": "0"})
+
     async def _platform(
         self, name: str, backend: str, extra_env: dict[str, str] | None = None
     ) -> Stack:

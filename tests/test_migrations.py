@@ -29,6 +29,7 @@ TABLES = {
     "webhooks",
     "webhook_deliveries",
     "job_holds",
+    "job_logs",
 }
 
 

@@ -15,6 +15,12 @@ class ItemsParams(BaseModel):
 
     items: int = Field(default=100, ge=1, le=10_000_000, description="Items to process.")
     item_ms: int = Field(default=0, ge=0, le=60_000, description="Time spent on each item.")
+    log_every: int = Field(
+        default=0,
+        ge=0,
+        le=10_000_000,
+        description="Log one INFO line every this many items (0: none), kept in the job's log.",
+    )
 
 
 class ImportParams(BaseModel):

@@ -27,5 +27,10 @@ class ProbeJob(JobWorkflow[ItemsParams, ProbeResult]):
     async def execute(self, job: JobContext, params: ItemsParams) -> ProbeResult:
         return await self.run_work(
             ItemActivities.process_items,
-            ItemsWork(items=params.items, item_seconds=params.item_ms / 1000, verb="Processed"),
+            ItemsWork(
+                items=params.items,
+                item_seconds=params.item_ms / 1000,
+                verb="Processed",
+                log_every=params.log_every,
+            ),
         )

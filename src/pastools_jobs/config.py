@@ -169,6 +169,13 @@ class Settings(BaseSettings):
         description="Audit entries older than this are removed by the periodic cleanup; "
         "nothing else removes one.",
     )
+    job_log_lines: int = Field(
+        default=1000,
+        ge=0,
+        le=1_000_000,
+        description="Lines of its activities' logs (INFO and above) kept per job, the newest; "
+        "0: none are captured.",
+    )
     auth_enabled: bool = Field(
         default=True,
         description="Require an API token (or the dashboard's sign-in cookie) on every route; "

@@ -44,6 +44,7 @@ from pastools_jobs.domain import (
 from pastools_jobs.holds import Hold, RunningJobs, holds, is_held, lift, place
 from pastools_jobs.idempotency import claim, request_hash
 from pastools_jobs.job_catalog import ALL_PROJECTS, BULK
+from pastools_jobs.job_logs.store import LogPage, read_lines
 from pastools_jobs.metrics import JOBS_SUBMITTED
 from pastools_jobs.mirror.apply import end_unstarted, record_rerun
 from pastools_jobs.mirror.observe import observe_job
@@ -138,6 +139,13 @@ class JobService:
 
     async def get(self, job_id: str) -> Job:
         return await self._db.run(lambda session: get_job(session, job_id))
+
+    async def log_page(self, job_id: str, after: int, limit: int) -> LogPage:
+        """Up to `limit` of the job's kept log lines after seq `after`, and how many of its
+        lines are no longer kept."""
+        return await self._db.run(
+            lambda session: read_lines(session.connection(), job_id, after, limit)
+        )
 
     async def page(self, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
         return await self._db.run(lambda session: list_jobs(session, where, limit, cursor))

@@ -20,13 +20,15 @@ from temporalio.client import (
     ScheduleUpdate,
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.context import ActivityContext, ActivityGroup
 from activities.pausing import PauseHandOver
 from activities.webhooks import WebhookActivities
 from pastools_jobs.config import Settings
 from pastools_jobs.db.engine import Database
+from pastools_jobs.job_catalog import JOB_TYPES
+from pastools_jobs.job_logs.capture import JobLogCapture
 from pastools_jobs.job_types import all_activity_groups, all_workflows
 from pastools_jobs.logs import JobLogContext
 from pastools_jobs.metrics import TABLES
@@ -52,10 +54,18 @@ def activity_methods(group: ActivityGroup) -> list[Any]:
 
 
 def build_workers(
-    client: Client, settings: Settings, db: Database, storage: Storage
+    client: Client,
+    settings: Settings,
+    db: Database,
+    storage: Storage,
+    job_logs: JobLogCapture | None = None,
 ) -> list[Worker]:
     """The jobs' worker, and the webhook deliveries' on a task queue and slots of their own:
-    a receiver that hangs holds delivery slots, never a job's."""
+    a receiver that hangs holds delivery slots, never a job's. `job_logs` keeps what the
+    jobs' activities log."""
+    interceptors: list[Interceptor] = [JobLogContext(), PauseHandOver()]
+    if job_logs is not None:
+        interceptors.append(job_logs.interceptor())
     context = ActivityContext(settings=settings, db=db, storage=storage)
     activities = [
         method for group in all_activity_groups() for method in activity_methods(group(context))
@@ -70,7 +80,7 @@ def build_workers(
         max_heartbeat_throttle_interval=settings.heartbeat_interval,
         default_heartbeat_throttle_interval=settings.heartbeat_interval,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
-        interceptors=[JobLogContext(), PauseHandOver()],
+        interceptors=interceptors,
     )
     webhooks = Worker(
         client,
@@ -81,6 +91,19 @@ def build_workers(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
     return [jobs, webhooks]
+
+
+def job_log_capture(settings: Settings, db: Database) -> JobLogCapture | None:
+    """What the jobs' activities log, kept per job at the heartbeat's pace; None when
+    `PASTOOLS_JOB_LOG_LINES` is 0."""
+    if settings.job_log_lines == 0:
+        return None
+    return JobLogCapture(
+        db,
+        cap=settings.job_log_lines,
+        interval_seconds=settings.heartbeat_interval_seconds,
+        job_workflows={spec.workflow_name for spec in JOB_TYPES},
+    )
 
 
 async def ensure_cleanup_schedule(client: Client, settings: Settings) -> None:
@@ -161,9 +184,14 @@ async def run_worker(settings: Settings) -> None:
     db = Database(settings.resolved_database_url, application_name="pastools-worker")
     _serve_metrics(settings, db)
     await ensure_cleanup_schedule(client, settings)
+    job_logs = job_log_capture(settings, db)
     try:
         async with contextlib.AsyncExitStack() as workers:
-            for worker in build_workers(client, settings, db, storage):
+            if job_logs is not None:
+                # Entered first, so left last: the lines of activities that stopped at
+                # shutdown are written after the workers have let them finish.
+                await workers.enter_async_context(job_logs.running())
+            for worker in build_workers(client, settings, db, storage, job_logs):
                 await workers.enter_async_context(worker)
             log.info(
                 "worker polling task queues %s and %s",

@@ -21,6 +21,7 @@ from pastools_jobs.api.routes import (
     dashboard,
     health,
     holds,
+    job_logs,
     jobs,
     metrics,
     projects,
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(bulk.router)
     app.include_router(jobs.router)
     app.include_router(artifacts.router)
+    app.include_router(job_logs.router)
     app.include_router(projects.router)
     app.include_router(uploads.router)
     app.include_router(audit.router)

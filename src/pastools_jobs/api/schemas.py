@@ -246,6 +246,25 @@ class CleanupOut(BaseModel):
     deleted: int
 
 
+class JobLogLineOut(BaseModel):
+    seq: int = Field(description="The line's number among all the job's lines, kept or not.")
+    at: datetime
+    level: Literal["INFO", "WARNING", "ERROR", "CRITICAL"]
+    message: str
+    attempt: int = Field(description="The activity's attempt in its run: 2 and up after a retry.")
+    run_id: str = Field(description="The job's run (a retry of the job is a new run).")
+
+
+class JobLogOut(BaseModel):
+    job_id: str
+    lines: list[JobLogLineOut]
+    dropped: int = Field(description="The job's oldest lines, no longer kept (past the cap).")
+    next_after: int | None = Field(
+        description="The `after` of the next page when this one is full; null when these are "
+        "the last lines kept so far (follow a running job with the last line's seq)."
+    )
+
+
 def _error(type_: str | None, message: str | None, details: Any) -> ErrorOut | None:
     if type_ is None and message is None:
         return None

@@ -1,5 +1,5 @@
 """The platform's tables (SQLAlchemy 2.0 typed models): jobs, their earlier attempts, counts,
-projects and records, tokens, the mirror's lease, webhooks and their deliveries."""
+projects and records, tokens, the mirror's lease, webhooks and their deliveries, jobs' logs."""
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -303,3 +303,22 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_undispatched", "dispatched_at", "created_at"),
         Index("ix_webhook_deliveries_log", "webhook_id", "created_at", "id"),
     )
+
+
+class JobLogLine(Base):
+    """One line a job's activity logged (`pastools_jobs.job_logs`). `seq` counts every line
+    of the job, kept or not: only the newest lines are kept, so the lines dropped are the
+    seqs below the first one kept. Removed with the job (cleanup, bulk delete)."""
+
+    __tablename__ = "job_logs"
+
+    job_id: Mapped[str] = mapped_column(
+        String(200), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime]
+    level: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    attempt: Mapped[int] = mapped_column(Integer)
+    """The activity's attempt within its run: 2 and up after Temporal retried it."""
+    run_id: Mapped[str] = mapped_column(String(64))

@@ -15,6 +15,7 @@ const state = {
   counted: new Set(), // jobs already in the chart, so a live update is not counted twice
   chart: null,
   openJob: null,
+  log: { jobId: null, lines: [], dropped: 0 }, // the open job's log lines shown so far
   webhook: null, // the webhook whose delivery log is open
 };
 
@@ -477,8 +478,13 @@ function renderDetail(job) {
   parts.push(element("h3", {}, "Parameters"), json(job.params));
   if (job.result) parts.push(element("h3", {}, "Result"), json(job.result));
   parts.push(element("h3", {}, "Artifacts"), element("ul", { id: "artifacts" }, element("li", {}, "–")));
+  const download = element("a", { href: `/api/jobs/${encodeURIComponent(job.id)}/logs?format=text`, download: `job-${job.id}.log` }, "Download");
+  parts.push(element("h3", {}, "Log ", download), element("pre", { id: "job-log", class: "job-log" }));
   parts.push(element("div", { class: "actions" }, actionsCell(job)));
   $("#detail-body").replaceChildren(...parts);
+  if (state.log.jobId !== job.id) state.log = { jobId: job.id, lines: [], dropped: 0 };
+  showLog();
+  loadLog(job.id);
   loadArtifacts(job.id);
   showActions(job);
 }
@@ -549,6 +555,39 @@ async function loadArtifacts(jobId) {
     if (list && state.openJob === jobId) list.replaceChildren(...(items.length ? items : [element("li", {}, "None")]));
   } catch (error) {
     /* the detail stays useful without its artifacts */
+  }
+}
+
+function logText(line) {
+  return `${formatTime(line.at)} ${line.level} attempt ${line.attempt}: ${line.message}`;
+}
+
+function showLog() {
+  const pre = $("#job-log");
+  if (!pre) return;
+  const { lines, dropped } = state.log;
+  const head = dropped ? [`… ${dropped} earlier lines were not kept`] : [];
+  pre.textContent = lines.length ? [...head, ...lines.map(logText)].join("\n") : "No lines logged.";
+  pre.scrollTop = pre.scrollHeight;
+}
+
+/** The lines after the last shown: called on every live change of the open job, so lines
+ * appear while it runs without a stream of their own. */
+async function loadLog(jobId) {
+  try {
+    for (;;) {
+      const after = state.log.lines.length ? state.log.lines[state.log.lines.length - 1].seq : 0;
+      const page = await api(`/api/jobs/${encodeURIComponent(jobId)}/logs?after=${after}&limit=1000`);
+      if (state.log.jobId !== jobId) return;
+      const known = new Set(state.log.lines.map((line) => line.seq));
+      state.log.lines.push(...page.lines.filter((line) => !known.has(line.seq)));
+      state.log.lines = state.log.lines.slice(-2000); // the page keeps what a reader can scroll
+      state.log.dropped = page.dropped;
+      showLog();
+      if (page.next_after === null) return;
+    }
+  } catch (error) {
+    /* the detail stays useful without its log */
   }
 }
 
