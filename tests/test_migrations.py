@@ -28,6 +28,7 @@ TABLES = {
     "audit_entries",
     "webhooks",
     "webhook_deliveries",
+    "running_slots",
 }
 
 

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.domain import JobStatus
     from pastools_jobs.failures import describe_failure
     from pastools_jobs.job_spec import JobTypeSpec, P, R
+    from workflows.running_slot import RunningSlotHolder
     from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
 
 T = TypeVar("T")
@@ -66,7 +67,7 @@ class JobContext:
     """The one project the submitter sees; None for one who sees all (`JobRequest.scope`)."""
 
 
-class JobWorkflow(Generic[P, R]):
+class JobWorkflow(RunningSlotHolder, Generic[P, R]):
     spec: JobTypeSpec[P, R]
     """The type's name, parameters and result models, which the API and the mirror know."""
     activity_groups: ClassVar[tuple[type[ActivityGroup], ...]]
@@ -125,7 +126,9 @@ class JobWorkflow(Generic[P, R]):
         job = JobContext(request.project_id, request.scope)
         try:
             await self._start(request)
-            result = await self.execute(job, self._parse(request))
+            params = self._parse(request)
+            async with self.running_slot(request.project_id):
+                result = await self.execute(job, params)
         except (asyncio.CancelledError, ActivityError, ApplicationError) as error:
             if _is_cancellation(error):
                 await self._record(

@@ -56,6 +56,13 @@ class SubmissionBase(BaseModel):
         le=MAX_RUN_TIMEOUT_SECONDS,
         description="Stop the job (as failed) if it runs longer than this.",
     )
+    priority: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="Temporal's priority key: 1 runs first, 5 last; unset: 3. Jobs of one "
+        "priority share the workers fairly between projects.",
+    )
 
 
 def _submission_model(spec: JobTypeSpec[Any, Any]) -> type[SubmissionBase]:
@@ -118,6 +125,7 @@ class JobOutBase(BaseModel):
     progress: ProgressOut
     error: ErrorOut | None
     cancel_requested: bool
+    priority: int | None = Field(description="As submitted (1 first … 5 last); null: 3.")
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -235,6 +243,7 @@ def job_out(job: Job, settings: Settings, now: datetime) -> JobOut:
         ),
         error=_error(job.error_type, job.error_message, job.error_details),
         cancel_requested=job.cancel_requested_at is not None,
+        priority=job.priority,
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,

@@ -1,5 +1,5 @@
 """The platform's tables (SQLAlchemy 2.0 typed models): jobs, their earlier attempts, counts,
-projects and records, tokens, the mirror's lease, webhooks and their deliveries."""
+running slots, projects and records, tokens, the mirror's lease, webhooks and their deliveries."""
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -74,6 +74,9 @@ class Job(Base):
     submitter_scope: Mapped[str | None] = mapped_column(String(200))
     """The one project whoever submitted (or last retried) the job sees; None for one who
     sees all. The job's work reads no other project's data on their behalf."""
+    priority: Mapped[int | None] = mapped_column(Integer)
+    """Temporal's priority key given at submission (1 first … 5 last); None: Temporal's
+    default (3)."""
     cancel_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     started_at: Mapped[datetime | None]
@@ -108,6 +111,23 @@ class Job(Base):
             postgresql_ops={"params": "jsonb_path_ops"},
         ).ddl_if(dialect="postgresql"),
     )
+
+
+class RunningSlot(Base):
+    """A job run holding one of its project's running slots, or waiting for one
+    (`activities/slots.py`): the per-project limit on running jobs holds across all workers
+    because every claim counts these rows in one transaction."""
+
+    __tablename__ = "running_slots"
+
+    job_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(200))
+    running: Mapped[bool] = mapped_column(Boolean)
+    """True: holds a slot; False: waits for one, in the order of `since`."""
+    since: Mapped[datetime]
+
+    __table_args__ = (Index("ix_running_slots_project", "project_id", "running", "since"),)
 
 
 class JobCount(Base):
