@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench import (
     cancel_latency,
+    fair_shares,
     memory_peaks,
     mirror_lag,
     param_search,
@@ -38,6 +39,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "memory": memory_peaks.run,
     "metrics": throughput.run_metrics,
     "params": param_search.run,
+    "fairness": fair_shares.run,
 }
 """In the order they run: memory reuses the throughput run when both are selected."""
 

@@ -24,6 +24,7 @@ EXPECTED_BENCHMARKS = [
     "5 queries",
     "6 memory",
     "7 metrics cost",
+    "9 fair shares",
 ]
 HEADER = "| benchmark | metric | platform | baseline | ratio | target | result |"
 
