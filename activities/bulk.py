@@ -116,7 +116,7 @@ class BulkActivities(ActivityGroup):
         if work.params.action == "delete":
             return self._deleting(own_id, work.params)
         context = self.context
-        launcher = JobLauncher(activity.client(), context.settings.task_queue)
+        launcher = JobLauncher.of(activity.client(), context.settings)
         service = JobService(
             context.db, launcher, context.storage, metered=context.settings.metrics_enabled
         )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench import (
     cancel_latency,
+    fair_shares,
     job_logs,
     memory_peaks,
     mirror_lag,
@@ -40,6 +41,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "metrics": throughput.run_metrics,
     "params": param_search.run,
     "logs": job_logs.run,
+    "fairness": fair_shares.run,
 }
 """In the order they run: memory reuses the throughput run when both are selected."""
 

@@ -25,6 +25,7 @@ EXPECTED_BENCHMARKS = [
     "6 memory",
     "7 metrics cost",
     "9 job logs",
+    "10 fair shares",
 ]
 HEADER = "| benchmark | metric | platform | baseline | ratio | target | result |"
 

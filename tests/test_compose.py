@@ -14,6 +14,7 @@ from pydantic import AliasChoices
 from pastools_jobs import metrics
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import SEARCH_ATTRIBUTES
+from pastools_jobs.devserver import FAIRNESS_DYNAMIC_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -219,6 +220,24 @@ def test_temporal_images_are_one_generation(services: dict[str, dict[str, Any]])
     assert "temporal-schema" in services["temporal"].get("depends_on", {}), (
         "the Temporal server may start before its schema is set up"
     )
+
+
+def test_the_server_dispatches_fairly_as_the_dev_server_does(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The dynamic config the temporal service reads switches fairness on with the same keys
+    and values as `pastools up`'s dev server."""
+    compose = load_yaml(COMPOSE_FILE)
+    [mounted] = [
+        config["source"]
+        for config in services["temporal"]["configs"]
+        if config["target"] == services["temporal"]["environment"]["DYNAMIC_CONFIG_FILE_PATH"]
+    ]
+    dynamic = load_yaml(ROOT / compose["configs"][mounted]["file"])
+    for key, value in FAIRNESS_DYNAMIC_CONFIG.items():
+        assert dynamic.get(key) == [{"value": json.loads(value), "constraints": {}}], (
+            f"the compose server's dynamic config does not set {key} to {value}"
+        )
 
 
 def test_accepted_env_names_still_refuse_unknown_ones() -> None:

@@ -30,6 +30,7 @@ TABLES = {
     "webhook_deliveries",
     "job_holds",
     "job_logs",
+    "running_slots",
 }
 
 

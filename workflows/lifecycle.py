@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.domain import JobStatus
     from pastools_jobs.failures import describe_failure
     from pastools_jobs.job_spec import JobTypeSpec, P, R
+    from workflows.running_slot import RunningSlotHolder
     from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
 
 T = TypeVar("T")
@@ -76,7 +77,7 @@ class JobContext:
     """The one project the submitter sees; None for one who sees all (`JobRequest.scope`)."""
 
 
-class JobWorkflow(Generic[P, R]):
+class JobWorkflow(RunningSlotHolder, Generic[P, R]):
     spec: JobTypeSpec[P, R]
     """The type's name, parameters and result models, which the API and the mirror know."""
     activity_groups: ClassVar[tuple[type[ActivityGroup], ...]]
@@ -97,6 +98,7 @@ class JobWorkflow(Generic[P, R]):
         """The job is recording how it ended: a pause comes too late."""
         self._cancelled = False
         """The job itself was cancelled: whatever stops its work is that cancel."""
+        self._project_id = ""
 
     @workflow.signal(name=RETRY_SIGNAL)
     def note_retry(self, request: RetryRequest) -> None:
@@ -167,24 +169,28 @@ class JobWorkflow(Generic[P, R]):
 
         A pause stops the activity at its next checkpoint; on resume a new activity goes
         on from that checkpoint (`Work.resume_from`). A job waiting paused is cancelled
-        like any other."""
+        like any other. The activity runs in one of its project's running slots (when the
+        project has a limit); a paused job gives its slot back."""
         while True:
             if self._pause_wanted:
                 await self._wait_paused()
-            handle = workflow.start_activity_method(activity, work, **work_activity_options())
-            self._work = handle
-            try:
-                return await self._outcome(handle)
-            except (asyncio.CancelledError, ActivityError) as error:
-                stopped_at = self._paused_at(handle, error)
-                if stopped_at is _NOT_PAUSED:
-                    raise
-                if isinstance(stopped_at, Progress) and isinstance(work, Work):
-                    # Work of another model (a plugin's) starts over on resume.
-                    work = work.model_copy(update={"resume_from": stopped_at})
-            finally:
-                self._work = None
-                self._stopping_for_pause = False
+            async with self.running_slot(self._project_id):
+                if self._pause_wanted:
+                    continue  # paused while it waited for a slot: the slot goes back
+                handle = workflow.start_activity_method(activity, work, **work_activity_options())
+                self._work = handle
+                try:
+                    return await self._outcome(handle)
+                except (asyncio.CancelledError, ActivityError) as error:
+                    stopped_at = self._paused_at(handle, error)
+                    if stopped_at is _NOT_PAUSED:
+                        raise
+                    if isinstance(stopped_at, Progress) and isinstance(work, Work):
+                        # Work of another model (a plugin's) starts over on resume.
+                        work = work.model_copy(update={"resume_from": stopped_at})
+                finally:
+                    self._work = None
+                    self._stopping_for_pause = False
 
     async def _outcome(self, work: "asyncio.Task[T]") -> T:
         """The work's result or failure. A workflow cancel reaches this as CancelledError even
@@ -257,6 +263,7 @@ class JobWorkflow(Generic[P, R]):
     async def run_job(self, request: JobRequest) -> R:
         job = JobContext(request.project_id, request.scope)
         self._pause_wanted = self._pause_wanted or request.start_paused
+        self._project_id = request.project_id
         try:
             await self._start(request)
             result = await self.execute(job, self._parse(request))

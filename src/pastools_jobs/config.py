@@ -4,15 +4,19 @@ Every process (API, worker, `pastools up`) builds a `Settings`; command-line fla
 override it through `Settings.model_copy(update=...)`. Nothing else reads `os.environ`.
 """
 
+from collections.abc import Callable
 from datetime import timedelta
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pastools_jobs.logs import LogFormat
+
+V = TypeVar("V")
 
 
 class Settings(BaseSettings):
@@ -157,6 +161,23 @@ class Settings(BaseSettings):
     )
     worker_max_concurrent_activities: int = 100
     worker_max_concurrent_workflow_tasks: int = 100
+    fairness_weights: str = Field(
+        default="",
+        description="Comma-separated `project=weight` pairs (e.g. `big=0.5,urgent=2`): a "
+        "project's share of the workers when several have jobs waiting, against 1 for every "
+        "project not named. Read when a job's workflow is started.",
+    )
+    max_running_jobs_per_project: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many jobs of one project may run at once across all workers (the "
+        "rest wait, `queued`); unset: no limit. Read by the workers.",
+    )
+    project_max_running_jobs: str = Field(
+        default="",
+        description="Comma-separated `project=limit` pairs that override "
+        "max_running_jobs_per_project for the projects named.",
+    )
     cleanup_max_age_days: float = Field(
         default=30.0,
         gt=0,
@@ -218,6 +239,27 @@ class Settings(BaseSettings):
         _parse_networks(value)
         return value
 
+    @field_validator("fairness_weights")
+    @classmethod
+    def _weights_parse(cls, value: str) -> str:
+        _parse_pairs(value, _positive_float)
+        return value
+
+    @field_validator("project_max_running_jobs")
+    @classmethod
+    def _limits_parse(cls, value: str) -> str:
+        _parse_pairs(value, _positive_int)
+        return value
+
+    @property
+    def fairness_weight_map(self) -> dict[str, float]:
+        return _parse_pairs(self.fairness_weights, _positive_float)
+
+    def running_limit(self, project_id: str) -> int | None:
+        """How many of the project's jobs may run at once; None: no limit."""
+        overrides = _parse_pairs(self.project_max_running_jobs, _positive_int)
+        return overrides.get(project_id, self.max_running_jobs_per_project)
+
     @property
     def webhook_task_queue(self) -> str:
         """The deliveries' task queue, beside the jobs' (and out of the mirror's lists)."""
@@ -265,6 +307,33 @@ class Settings(BaseSettings):
     def schedule_url(self, schedule_id: str) -> str:
         quoted = quote(schedule_id, safe="")
         return f"{self.resolved_ui_url}/namespaces/{self.temporal_namespace}/schedules/{quoted}"
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(f"{text} is not a positive number")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(f"{text} is not a positive whole number")
+    return value
+
+
+def _parse_pairs(value: str, parse: Callable[[str], V]) -> dict[str, V]:
+    """`a=1, b=2` as {"a": 1, "b": 2}; a malformed pair stops the process at start, naming it."""
+    pairs: dict[str, V] = {}
+    for part in value.split(","):
+        if not part.strip():
+            continue
+        project, sep, number = part.partition("=")
+        if not sep or not project.strip():
+            raise ValueError(f"{part.strip()!r} is not a `project=value` pair")
+        pairs[project.strip()] = parse(number.strip())
+    return pairs
 
 
 def _parse_networks(value: str) -> tuple[IPv4Network | IPv6Network, ...]:

@@ -33,6 +33,16 @@ def temporal_binary() -> str:
     return found
 
 
+FAIRNESS_DYNAMIC_CONFIG: dict[str, str] = {
+    "matching.enableFairness": "true",
+    "matching.enableMigration": "true",
+}
+"""Temporal's dynamic config that dispatches a task queue's backlog fairly between fairness
+keys (the projects), priority first. Fairness implies the priority matcher
+(`matching.useNewMatcher`); migration drains a backlog queued before fairness was on.
+docker-compose's server reads the same keys from deploy/temporal/dynamicconfig.yaml."""
+
+
 def dev_server_command(settings: Settings) -> list[str]:
     command = [
         temporal_binary(),
@@ -58,6 +68,8 @@ def dev_server_command(settings: Settings) -> list[str]:
         command += ["--namespace", settings.temporal_namespace]
     for name, kind in SEARCH_ATTRIBUTES.items():
         command += ["--search-attribute", f"{name}={kind}"]
+    for key, value in FAIRNESS_DYNAMIC_CONFIG.items():
+        command += ["--dynamic-config-value", f"{key}={value}"]
     return command
 
 

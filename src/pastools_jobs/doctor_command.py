@@ -39,7 +39,7 @@ async def _examine(settings: Settings, *, fix: bool) -> Report:
     try:
         doctor = Doctor(
             db,
-            JobLauncher(client, settings.task_queue),
+            JobLauncher.of(client, settings),
             keep_closed_for=timedelta(days=settings.cleanup_max_age_days),
         )
         report = await doctor.examine()

@@ -22,16 +22,24 @@ from pastools_jobs.repository import add_job, find_by_idempotency_key
 
 
 def request_hash(
-    job_type: str, project_id: str, params: dict[str, Any], run_timeout_seconds: int | None
+    job_type: str,
+    project_id: str,
+    params: dict[str, Any],
+    run_timeout_seconds: int | None,
+    priority: int | None = None,
 ) -> str:
-    """SHA-256 of the request in canonical JSON: key order and spacing do not matter."""
+    """SHA-256 of the request in canonical JSON: key order and spacing do not matter. A
+    priority counts only when given, so keys used before priorities existed still match."""
+    request: dict[str, Any] = {
+        "type": job_type,
+        "project_id": project_id,
+        "params": params,
+        "timeout_seconds": run_timeout_seconds,
+    }
+    if priority is not None:
+        request["priority"] = priority
     canonical = json.dumps(
-        {
-            "type": job_type,
-            "project_id": project_id,
-            "params": params,
-            "timeout_seconds": run_timeout_seconds,
-        },
+        request,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,

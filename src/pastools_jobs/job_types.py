@@ -11,6 +11,7 @@ from typing import Any
 from activities.cleanup import CleanupActivities
 from activities.context import ActivityGroup
 from activities.mirror import MirrorActivities
+from activities.slots import SlotActivities
 from pastools_jobs.job_catalog import JOB_TYPES
 from pastools_jobs.job_spec import JobTypeSpec
 from workflows.cleanup import CleanupFinishedJobs
@@ -39,4 +40,4 @@ def all_activity_groups() -> list[type[ActivityGroup]]:
     groups: Iterable[type[ActivityGroup]] = (
         group for wf in JOB_WORKFLOWS for group in wf.activity_groups
     )
-    return list(dict.fromkeys([MirrorActivities, CleanupActivities, *groups]))
+    return list(dict.fromkeys([MirrorActivities, SlotActivities, CleanupActivities, *groups]))

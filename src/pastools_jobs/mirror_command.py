@@ -27,9 +27,7 @@ async def run_mirror_process(settings: Settings) -> None:
         leader = await asyncio.to_thread(mirror_lease(db, settings).leader)
         log.info("mirror lease held by %s", leader or "nobody")
         client = await connect(settings, "pastools-mirror", lazy=True)
-        mirror = asyncio.create_task(
-            run_mirror(db, JobLauncher(client, settings.task_queue), settings)
-        )
+        mirror = asyncio.create_task(run_mirror(db, JobLauncher.of(client, settings), settings))
         log.info("mirror of task queue %s running", settings.task_queue)
         await stop.wait()
         log.info("mirror stopping")

@@ -75,6 +75,7 @@ class Submission:
     params: dict[str, Any]
     actor: Actor
     run_timeout_seconds: int | None = None
+    priority: int | None = None
     idempotency_key: str | None = None
     scope: str | None = None
     """The one project the submitter sees; None for one who sees all."""
@@ -362,6 +363,7 @@ def new_job(submission: Submission) -> Job:
         submission.params,
         utcnow(),
         run_timeout_seconds=submission.run_timeout_seconds,
+        priority=submission.priority,
         idempotency_key=key,
         request_hash=None
         if key is None
@@ -370,6 +372,7 @@ def new_job(submission: Submission) -> Job:
             submission.project_id,
             submission.params,
             submission.run_timeout_seconds,
+            submission.priority,
         ),
         submitter_scope=submission.scope,
     )

@@ -1,6 +1,7 @@
 """The Temporal client as the platform uses it: connecting, starting job workflows."""
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -8,7 +9,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import SignalWithStartWorkflowExecutionResponse
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import WorkflowIDReusePolicy
+from temporalio.common import Priority, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.runtime import Runtime
@@ -21,6 +22,19 @@ from pastools_jobs.domain import TemporalUnavailable
 from pastools_jobs.job_catalog import SPEC_BY_TYPE
 from pastools_jobs.logs import connection_name
 from pastools_jobs.tracing import temporal_interceptors
+
+FAIRNESS_KEY_MAX_BYTES = 64
+"""Temporal's limit on a fairness key; project ids may be longer."""
+
+
+def fairness_key(project_id: str) -> str:
+    """The project's fairness key: its id, or, past Temporal's 64 bytes, the id's start and
+    a digest of the whole, so that two long ids never share a key."""
+    if len(project_id.encode()) <= FAIRNESS_KEY_MAX_BYTES:
+        return project_id
+    digest = hashlib.sha256(project_id.encode()).hexdigest()[:16]
+    return f"{project_id[:47]}~{digest}"
+
 
 _UNAVAILABLE = {
     RPCStatusCode.UNAVAILABLE,
@@ -82,9 +96,27 @@ def unavailable_as_domain_error() -> Iterator[None]:
 class JobLauncher:
     """Starts the workflow that runs a job whose row is already committed."""
 
-    def __init__(self, client: Client, task_queue: str) -> None:
+    def __init__(
+        self, client: Client, task_queue: str, weights: Mapping[str, float] | None = None
+    ) -> None:
+        """`weights`: projects' fairness weights (`Settings.fairness_weight_map`), 1 for
+        the others."""
         self.client = client
         self.task_queue = task_queue
+        self.weights = dict(weights or {})
+
+    @classmethod
+    def of(cls, client: Client, settings: Settings) -> "JobLauncher":
+        return cls(client, settings.task_queue, settings.fairness_weight_map)
+
+    def priority(self, job: Job) -> Priority:
+        """The job's place in the task queue: its priority first, then a fair share for its
+        project (the fairness key), which its activities inherit."""
+        return Priority(
+            priority_key=job.priority,
+            fairness_key=fairness_key(job.project_id),
+            fairness_weight=self.weights.get(job.project_id),
+        )
 
     async def start(self, job: Job, *, rerun: bool = False) -> str:
         """Returns the run id; a rerun reuses the id of a failed or cancelled workflow."""
@@ -155,6 +187,7 @@ class JobLauncher:
                 search_attributes=queued_attributes(
                     job.type, job.project_id, paused=job.paused_at is not None
                 ),
+                priority=self.priority(job),
                 start_signal=None if signal is None else RETRY_SIGNAL,
                 start_signal_args=[] if signal is None else [signal],
             )

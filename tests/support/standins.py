@@ -21,6 +21,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
+from activities.slots import RunToWake, SlotAnswer, SlotRequest
 from pastools_jobs.contracts import PROGRESS_SIGNAL, JobEvent, JobRequest, queued_attributes
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.job_catalog import BULK, EXPORT, IMPORT, PROBE, TEST_RUN, VALIDATION
@@ -288,6 +289,21 @@ class Recorder:
         self.events.append(event)
 
 
+@activity.defn(name="claim_running_slot")
+async def no_running_limit(request: SlotRequest) -> SlotAnswer:
+    """The slot claim of a worker whose settings set no limit: granted, nothing recorded."""
+    return SlotAnswer(granted=True, recorded=False)
+
+
+@activity.defn(name="release_running_slot")
+async def nothing_to_release(request: SlotRequest) -> list[RunToWake]:
+    return []
+
+
+UNLIMITED = [no_running_limit, nothing_to_release]
+"""Stand-ins for the running-slot local activities, for tests of anything else."""
+
+
 @asynccontextmanager
 async def job_worker(
     client: Client,
@@ -305,7 +321,7 @@ async def job_worker(
         client,
         task_queue=task_queue,
         workflows=[case.workflow],
-        activities=[*work.activities(), recorder.record_job_event],
+        activities=[*work.activities(), recorder.record_job_event, *UNLIMITED],
         no_remote_activities=not runs_activities,
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,

@@ -16,6 +16,7 @@ from temporalio.worker import Worker
 from activities.items import ItemsWork
 from pastools_jobs.contracts import JobEvent, JobRequest, queued_attributes
 from pastools_jobs.domain import JobStatus
+from tests.support.standins import UNLIMITED
 from workflows.probe_job import ProbeJob
 from workflows.results import ProbeResult
 
@@ -68,7 +69,7 @@ async def workflow_worker(
         client,
         task_queue=task_queue,
         workflows=[ProbeJob],
-        activities=[recorder.record_job_event],
+        activities=[recorder.record_job_event, *UNLIMITED],
         no_remote_activities=True,
     ):
         yield

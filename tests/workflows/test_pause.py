@@ -13,7 +13,12 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.exceptions import CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -21,6 +26,7 @@ from temporalio.worker import Worker
 from activities.context import ActivityContext
 from activities.items import ItemActivities
 from activities.pausing import PauseHandOver
+from activities.slots import SlotActivities
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import (
     JOB_PAUSED,
@@ -36,7 +42,7 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.storage import open_storage
-from tests.support.standins import DEADLINE_SECONDS, HEARTBEAT_THROTTLE
+from tests.support.standins import DEADLINE_SECONDS, HEARTBEAT_THROTTLE, UNLIMITED
 from workflows.probe_job import ProbeJob
 from workflows.results import ProbeResult
 
@@ -68,11 +74,14 @@ class TableSide:
 @pytest.fixture
 def context(tmp_path: Path) -> Iterator[ActivityContext]:
     """A jobs database for the probe's progress reports, which find no row and change
-    nothing: the reports matter here for their heartbeats, which carry the checkpoint."""
+    nothing (the reports matter here for their heartbeats, which carry the checkpoint),
+    and for the running slots: one job of a project runs at a time."""
     url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     upgrade_database(url)
     db = Database(url, application_name="pastools-tests")
-    settings = Settings(data_dir=tmp_path, heartbeat_interval_seconds=0.05)
+    settings = Settings(
+        data_dir=tmp_path, heartbeat_interval_seconds=0.05, max_running_jobs_per_project=1
+    )
     yield ActivityContext(settings=settings, db=db, storage=open_storage(settings))
     db.dispose()
 
@@ -81,12 +90,18 @@ def context(tmp_path: Path) -> Iterator[ActivityContext]:
 async def probe_worker(
     client: Client, task_queue: str, context: ActivityContext, table: TableSide
 ) -> AsyncIterator[None]:
-    items = ItemActivities(context)
+    items, slots = ItemActivities(context), SlotActivities(context)
     async with Worker(
         client,
         task_queue=task_queue,
         workflows=[ProbeJob],
-        activities=[items.process_items, table.record_job_event, table.record_pause],
+        activities=[
+            items.process_items,
+            table.record_job_event,
+            table.record_pause,
+            slots.claim_running_slot,
+            slots.release_running_slot,
+        ],
         interceptors=[PauseHandOver()],
         max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
         default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
@@ -223,7 +238,7 @@ async def test_a_job_waiting_for_a_worker_slot_pauses_at_once(
         client,
         task_queue=task_queue,
         workflows=[ProbeJob],
-        activities=[table.record_job_event, table.record_pause],
+        activities=[table.record_job_event, table.record_pause, *UNLIMITED],
         no_remote_activities=True,
     ):
         handle = await start_probe(client, task_queue)
@@ -235,6 +250,27 @@ async def test_a_job_waiting_for_a_worker_slot_pauses_at_once(
         result = await asyncio.wait_for(handle.result(), DEADLINE_SECONDS)
 
     assert result == ProbeResult(items=ITEMS, resumed_from=0)
+
+
+async def test_a_paused_job_gives_its_running_slot_to_the_next_job_of_its_project(
+    workflow_env: WorkflowEnvironment, task_queue: str, context: ActivityContext
+) -> None:
+    """One job of the project may run at a time: the second waits until the first is
+    paused, runs to its end meanwhile, and the first goes on once resumed."""
+    client, table = workflow_env.client, TableSide()
+    async with probe_worker(client, task_queue, context, table):
+        first = await start_probe(client, task_queue)
+        await until(lambda: _at_least(client, first, 1))
+        second = await start_probe(client, task_queue)
+        await first.signal(PAUSE_SIGNAL)
+
+        second_result = await asyncio.wait_for(second.result(), DEADLINE_SECONDS)
+        assert (await first.describe()).status == WorkflowExecutionStatus.RUNNING
+        await first.signal(RESUME_SIGNAL)
+        first_result = await asyncio.wait_for(first.result(), DEADLINE_SECONDS)
+
+    assert second_result == ProbeResult(items=ITEMS, resumed_from=0)
+    assert first_result.resumed_from > 0
 
 
 async def _at_least(client: Client, handle: WorkflowHandle[Any, Any], items: int) -> bool:

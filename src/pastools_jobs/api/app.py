@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await asyncio.to_thread(upgrade_database, settings.resolved_database_url)
         db = Database(settings.resolved_database_url, application_name="pastools-api")
         client = await connect(settings, "pastools-api", lazy=True)
-        launcher = JobLauncher(client, settings.task_queue)
+        launcher = JobLauncher.of(client, settings)
         app.state.settings = settings
         app.state.db = db
         app.state.client = client

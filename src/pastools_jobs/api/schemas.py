@@ -57,6 +57,13 @@ class SubmissionBase(BaseModel):
         le=MAX_RUN_TIMEOUT_SECONDS,
         description="Stop the job (as failed) if it runs longer than this.",
     )
+    priority: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="Temporal's priority key: 1 runs first, 5 last; unset: 3. Jobs of one "
+        "priority share the workers fairly between projects.",
+    )
 
 
 def _submission_model(spec: JobTypeSpec[Any, Any]) -> type[SubmissionBase]:
@@ -124,6 +131,7 @@ class JobOutBase(BaseModel):
         "for a resume. The status stays `queued` or `running` meanwhile."
     )
     paused_at: datetime | None
+    priority: int | None = Field(description="As submitted (1 first … 5 last); null: 3.")
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -306,6 +314,7 @@ def job_out(job: Job, settings: Settings, now: datetime) -> JobOut:
         cancel_requested=job.cancel_requested_at is not None,
         paused=job.paused_at is not None,
         paused_at=job.paused_at,
+        priority=job.priority,
         created_at=job.created_at,
         started_at=job.started_at,
         completed_at=job.completed_at,

@@ -1,5 +1,6 @@
 """The platform's tables (SQLAlchemy 2.0 typed models): jobs, their earlier attempts, counts,
-projects and records, tokens, the mirror's lease, webhooks and their deliveries, jobs' logs."""
+projects and records, tokens, the mirror's lease, webhooks and their deliveries, jobs' logs,
+holds and running slots."""
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -76,6 +77,9 @@ class Job(Base):
     sees all. The job's work reads no other project's data on their behalf."""
     schedule_id: Mapped[str | None] = mapped_column(String(100))
     """The project's schedule whose run this is (`schedules/`); None for a job submitted."""
+    priority: Mapped[int | None] = mapped_column(Integer)
+    """Temporal's priority key given at submission (1 first … 5 last); None: Temporal's
+    default (3)."""
     cancel_requested_at: Mapped[datetime | None]
     paused_at: Mapped[datetime | None]
     """When the job's work stopped for a pause (or, held at submission, when it was
@@ -131,6 +135,23 @@ class JobHold(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
+
+
+class RunningSlot(Base):
+    """A job run holding one of its project's running slots, or waiting for one
+    (`activities/slots.py`): the per-project limit on running jobs holds across all workers
+    because every claim counts these rows in one transaction."""
+
+    __tablename__ = "running_slots"
+
+    job_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(200))
+    running: Mapped[bool] = mapped_column(Boolean)
+    """True: holds a slot; False: waits for one, in the order of `since`."""
+    since: Mapped[datetime]
+
+    __table_args__ = (Index("ix_running_slots_project", "project_id", "running", "since"),)
 
 
 class JobCount(Base):

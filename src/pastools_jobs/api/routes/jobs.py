@@ -140,6 +140,7 @@ async def submit_job(
             project_id=submission.project_id,
             params=submission.params.model_dump(mode="json"),
             run_timeout_seconds=submission.timeout_seconds,
+            priority=submission.priority,
             idempotency_key=idempotency_key,
             scope=principal.project_id,
             actor=principal.actor,
