@@ -231,9 +231,7 @@ def test_errors_are_one_line_and_a_non_zero_exit(stack: Stack, tmp_path: Path) -
 
     for bad_flags in (
         ["submit", "probe", "-p", "x", "--priority", "9"],
-        ["submit", "probe", "-p", "x", "--param", "items"],
         ["list", "--status", "sleeping"],
-        ["watch"],
     ):
         refused = jobs(stack, *bad_flags)
         assert one_error_line(refused).startswith("pastools: error: "), bad_flags

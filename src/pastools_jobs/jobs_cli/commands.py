@@ -87,12 +87,12 @@ def submit(client: JobsClient, args: argparse.Namespace) -> int:
     if args.priority is not None:
         body["priority"] = args.priority
     answer = client.submit(body, args.idempotency_key)
-    job = JobView.model_validate(answer)
     if args.wait:
         return _follow(client, answer, args)
     if args.json:
         _print_json(answer)
     else:
+        job = JobView.model_validate(answer)
         print(
             f"Job {one_line(job.id)} submitted ({one_line(job.type)} in project "
             f"{one_line(job.project_id)}): {job.status}"

@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -165,7 +165,7 @@ class JobProgressBar:
             BarColumn(),
             TextColumn("{task.fields[percent]}", markup=False),
             TextColumn("{task.fields[counts]}", markup=False),
-            TimeElapsedColumn(),
+            TextColumn("{task.fields[took]}", markup=False),
             TextColumn("{task.fields[message]}", markup=False),
             console=console,
             disable=not console.is_terminal,
@@ -195,6 +195,7 @@ class JobProgressBar:
             "completed": job.progress.percent,
             "percent": f"{job.progress.percent:>3d}%" if measured else "   -",
             "counts": counts(job),
+            "took": seconds(job.duration_seconds),
             "message": one_line(job.progress.message or ""),
         }
         if self._task is None:
