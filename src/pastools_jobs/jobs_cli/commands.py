@@ -43,7 +43,7 @@ def run_jobs(args: argparse.Namespace) -> int:
     try:
         settings = ClientSettings()
         client = JobsClient(args.url or settings.url, args.token or settings.token)
-    except (CommandError, ValidationError) as error:
+    except CommandError as error:
         return _error(str(error))
     try:
         return _COMMANDS[args.action](client, args)
