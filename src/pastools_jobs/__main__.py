@@ -1,3 +1,3 @@
-from pastools_jobs.cli import main
+from pastools_jobs.entry import main
 
 main()

@@ -1,5 +1,5 @@
 """The `pastools` command: `up` (the whole local stack), `api`, `worker`, `mirror`, `migrate`,
-`tokens`, `doctor`."""
+`tokens`, `doctor`, and `jobs` (the REST API from a terminal)."""
 
 import argparse
 import asyncio
@@ -22,6 +22,7 @@ from pastools_jobs.config import Settings
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.devserver import TemporalBinaryMissing, start_dev_server
 from pastools_jobs.domain import JobError
+from pastools_jobs.jobs_cli.parser import add_jobs_parser
 from pastools_jobs.logs import configure_logging
 from pastools_jobs.process import child_process_options, stop_process
 from pastools_jobs.storage import checked_storage
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     migrate.add_argument("--database-url", help="jobs database URL (DATABASE_URL)")
     migrate.add_argument("--data-dir", type=Path, help="state directory (PASTOOLS_DATA_DIR)")
     add_tokens_parser(commands)
+    add_jobs_parser(commands)
     return parser
 
 
@@ -137,6 +139,11 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
+    if args.command == "jobs":
+        # A client of the API: none of the platform's own settings apply.
+        from pastools_jobs.jobs_cli.commands import run_jobs
+
+        raise SystemExit(run_jobs(args))
     configure_logging("text")
     try:
         settings = settings_from(args)
