@@ -236,7 +236,12 @@ class JobService:
 
         def stamp(session: Session) -> Job:
             record(session, actor, action, project_id=job.project_id, job_id=job.id, reason=reason)
-            return get_job(session, job.id)
+            row = get_job(session, job.id)
+            if signal == RESUME_SIGNAL:
+                # Accepted by Temporal, the resume is under way: the row says so at once
+                # (the workflow records it too, once its work starts again).
+                row.paused_at = None
+            return row
 
         return await self._db.run(stamp)
 
