@@ -205,4 +205,5 @@ def _stats_body(project_id: str | None, stats: JobStats) -> dict[str, Any]:
         "total": stats.total,
         "by_status": stats.by_status,
         "by_type": stats.by_type,
+        "paused": stats.paused,
     }

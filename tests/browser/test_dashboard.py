@@ -79,6 +79,29 @@ def test_cancel_on_a_running_job_turns_it_cancelled(page: Page, api: JobsApi) ->
     assert api.get(job["id"])["status"] == "cancelled"
 
 
+def test_pause_and_resume_of_a_running_job_from_its_row(page: Page, api: JobsApi) -> None:
+    project = new_project()
+    job = api.submit("probe", project, items=200, item_ms=50)
+    api.wait_running(job["id"])
+    page.goto(f"{api.stack.url}/?project_id={project}")
+
+    page.once("dialog", lambda dialog: dialog.accept("night batch"))
+    row(page, job["id"]).get_by_role("button", name="Pause").click()
+
+    expect(row(page, job["id"]).locator(".badge.paused")).to_be_visible()
+    expect(row(page, job["id"]).locator(".badge.status-running")).to_be_visible()
+    expect(page.locator('[data-stat="paused"] .value')).to_have_text("1")
+    page.locator('#filters select[name="paused"]').select_option("false")
+    expect(row(page, job["id"])).to_have_count(0)
+    page.locator('#filters select[name="paused"]').select_option("true")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row(page, job["id"]).get_by_role("button", name="Resume").click()
+
+    expect(row(page, job["id"]).locator(".badge.paused")).to_have_count(0)
+    done = api.wait_for_status(job["id"], "completed")
+    assert done["result"]["resumed_from"] > 0
+
+
 def test_keyboard_focus_on_a_running_job_survives_its_progress_updates(
     page: Page, api: JobsApi
 ) -> None:

@@ -3,7 +3,7 @@
 
 const PAGE_SIZE = 25;
 const STATUSES = ["queued", "running", "completed", "failed", "cancelled"];
-const FILTERS = ["status", "type", "project_id", "created_from", "created_to", "q", "error_type", "params"];
+const FILTERS = ["status", "type", "project_id", "created_from", "created_to", "q", "error_type", "params", "paused"];
 const $ = (selector, root = document) => root.querySelector(selector);
 
 const state = {
@@ -127,6 +127,7 @@ function matchesFilters(job) {
   if (f.created_from && new Date(job.created_at) < new Date(f.created_from)) return false;
   if (f.created_to && new Date(job.created_at) >= new Date(f.created_to)) return false;
   if (f.error_type && job.error?.type !== f.error_type) return false;
+  if (f.paused && String(job.paused) !== f.paused) return false;
   const wanted = new Map();
   for (const [name, value] of paramFilters(f.params)) wanted.set(name, [...(wanted.get(name) || []), value]);
   for (const [name, values] of wanted) {
@@ -296,6 +297,7 @@ function renderStats(stats) {
   for (const status of STATUSES) {
     $(`[data-stat="${status}"] .value`).textContent = stats.by_status[status] ?? 0;
   }
+  $('[data-stat="paused"] .value').textContent = stats.paused ?? 0;
 }
 
 function formatTime(iso) {
@@ -330,6 +332,10 @@ function progressCell(job) {
 
 function actionsCell(job) {
   const cell = element("div", { class: "actions" });
+  if ((job.status === "queued" || job.status === "running") && !job.cancel_requested) {
+    const [action, label] = job.paused ? ["resume", "Resume"] : ["pause", "Pause"];
+    cell.append(element("button", { type: "button", class: "secondary", "data-action": action, onclick: () => pauseOrResume(job, action) }, label));
+  }
   if (job.status === "queued" || job.status === "running") {
     const label = job.cancel_requested ? "Cancelling…" : "Cancel";
     const button = element("button", { type: "button", class: "secondary", "data-action": "cancel", onclick: () => cancelJob(job) }, label);
@@ -342,6 +348,14 @@ function actionsCell(job) {
   return cell;
 }
 
+/** The status, and whether the job is paused: a paused job keeps its status. */
+function statusBadges(job) {
+  const status = element("span", { class: `badge status-${job.status}` }, job.status);
+  if (!job.paused) return status;
+  const since = job.paused_at ? `Paused since ${formatTime(job.paused_at)}` : "Paused";
+  return element("span", {}, status, " ", element("span", { class: "badge paused", title: since }, "paused"));
+}
+
 function jobRow(job) {
   return element(
     "tr",
@@ -349,7 +363,7 @@ function jobRow(job) {
     element("td", { class: "id" }, element("button", { type: "button", "data-action": "open", onclick: () => openDetail(job.id), title: job.id }, job.id.slice(0, 12))),
     element("td", {}, element("span", { class: "badge type" }, job.type)),
     element("td", {}, job.project_id),
-    element("td", {}, element("span", { class: `badge status-${job.status}` }, job.status)),
+    element("td", {}, statusBadges(job)),
     element("td", {}, progressCell(job)),
     element("td", {}, formatTime(job.created_at)),
     element("td", { class: "duration" }, formatDuration(durationSeconds(job))),
@@ -456,7 +470,7 @@ function renderDetail(job) {
   $("#detail-title").textContent = `${job.type} job ${job.id}`;
   const parts = [
     facts([
-      ["Status", element("span", { class: `badge status-${job.status}` }, job.status)],
+      ["Status", statusBadges(job)],
       ["Project", job.project_id],
       ["Progress", progressCell(job)],
       ["Message", job.progress.message || "–"],
@@ -492,7 +506,7 @@ function renderDetail(job) {
 /** Who did what is read again only when the job's state moved, not with every progress
  * report: each read asks Temporal for the job's histories. */
 function showActions(job) {
-  const key = [job.id, job.status, job.attempt, job.cancel_requested].join(" ");
+  const key = [job.id, job.status, job.attempt, job.cancel_requested, job.paused].join(" ");
   if (state.actions && state.actions.key === key) {
     $("#actions").replaceChildren(...state.actions.items.map((item) => item.cloneNode(true)));
     return;
@@ -505,6 +519,8 @@ const ACTION_WORDS = {
   "job.cancel": "Cancel requested",
   "job.retry": "Retried",
   "job.delete": "Deleted",
+  "job.pause": "Paused",
+  "job.resume": "Resumed",
   "bulk.start": "Bulk action started",
   "doctor.repair": "Repaired by the doctor",
   "temporal.start": "Started in Temporal",
@@ -626,6 +642,7 @@ function bulkFilter() {
   if (f.status) filter.status = [f.status];
   if (f.type) filter.type = [f.type];
   if (f.error_type) filter.error_type = [f.error_type];
+  if (f.paused) filter.paused = f.paused === "true";
   if (f.project_id) filter.project_id = f.project_id;
   if (f.q) filter.q = f.q;
   if (f.created_from) filter.created_from = toIso(f.created_from);
@@ -658,8 +675,19 @@ async function bulkAction() {
   }
 }
 
-const BULK_VERB = { cancel: "Cancel", retry: "Retry", delete: "Delete" };
-const BULK_DONE = { cancel: "cancelled", retry: "retried", delete: "deleted" };
+const BULK_VERB = { cancel: "Cancel", retry: "Retry", delete: "Delete", pause: "Pause", resume: "Resume" };
+const BULK_DONE = { cancel: "cancelled", retry: "retried", delete: "deleted", pause: "paused", resume: "resumed" };
+
+async function pauseOrResume(job, action) {
+  const why = askReason(`${action === "pause" ? "Pause" : "Resume"} ${job.type} job ${job.id}?`);
+  if (why === null) return;
+  try {
+    onJob(await post(`/api/jobs/${encodeURIComponent(job.id)}/${action}`, why));
+    notify(action === "pause" ? `Pausing job ${job.id.slice(0, 12)} at its next checkpoint…` : `Job ${job.id.slice(0, 12)} goes on.`);
+  } catch (error) {
+    notify(`Could not ${action}: ${error.message}`, true);
+  }
+}
 
 async function cancelJob(job) {
   const why = askReason(`Cancel ${job.type} job ${job.id}?`);
