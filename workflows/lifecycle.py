@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from pastools_jobs.failures import describe_failure
     from pastools_jobs.job_spec import JobTypeSpec, P, R
     from workflows.running_slot import RunningSlotHolder
+    from workflows.shielding import uncancel, uncancellable
     from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
 
 T = TypeVar("T")
@@ -205,7 +206,7 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
             if not workflow.patched(OUTCOME_WINS_PATCH):
                 raise
             self._cancelled = True
-            _uncancel()
+            uncancel()
             # Every task made ready by this activation runs before a condition is checked: an
             # outcome that came with the cancel has settled the work's task by then.
             await workflow.wait_condition(lambda: True)
@@ -250,15 +251,7 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
             run_id=info.run_id,
             paused_at=workflow.now() if paused else None,
         )
-        try:
-            await workflow.execute_local_activity_method(
-                MirrorActivities.record_pause,
-                change,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=_RECORD_POLICY,
-            )
-        except (ActivityError, ApplicationError, TimeoutError) as failure:
-            workflow.logger.warning("pause not recorded in the table: %s", failure)
+        await _tell_table(MirrorActivities.record_pause, change, "pause")
 
     async def run_job(self, request: JobRequest) -> R:
         job = JobContext(request.project_id, request.scope)
@@ -332,7 +325,11 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
         """Tell the search attributes and the table how the job ended. The outcome is
         decided by now: a cancel arriving meanwhile must not cut the record short, or the
         workflow would close otherwise than the table says."""
-        await _uncancellable(self._record_outcome(request, status, result, error))
+        await uncancellable(
+            self._record_outcome(request, status, result, error),
+            # as runs begun earlier did: the step is cancelled with them
+            unless=lambda: not workflow.patched(OUTCOME_WINS_PATCH),
+        )
 
     async def _record_outcome(
         self,
@@ -376,18 +373,23 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
             error=error,
             schedule_id=request.schedule_id,
         )
-        try:
-            await workflow.execute_local_activity_method(
-                MirrorActivities.record_job_event,
-                event,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=_RECORD_POLICY,
-            )
-        except (ActivityError, ApplicationError, TimeoutError) as failure:
-            # A local activity that runs out of attempts raises its own error (an
-            # ApplicationError such as OperationalError), not an ActivityError: an
-            # unreachable database must never fail the job it only records.
-            workflow.logger.warning("job state not recorded, left to the reconciler: %s", failure)
+        await _tell_table(MirrorActivities.record_job_event, event, "job state")
+
+
+async def _tell_table(record: Callable[[Any, W], Awaitable[None]], change: W, what: str) -> None:
+    """Write `change` to the job's row through a local activity. A local activity that runs
+    out of attempts raises its own error (an ApplicationError such as OperationalError),
+    not an ActivityError: an unreachable database must never fail the job it only
+    records; the reconciler repairs a missed write."""
+    try:
+        await workflow.execute_local_activity_method(
+            record,
+            change,
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=_RECORD_POLICY,
+        )
+    except (ActivityError, ApplicationError, TimeoutError) as failure:
+        workflow.logger.warning("%s not recorded, left to the reconciler: %s", what, failure)
 
 
 class _NotPaused:
@@ -403,26 +405,6 @@ def _log_request(what: str, request: PauseRequest | None) -> None:
         return
     reason = f": {request.reason}" if request.reason else ""
     workflow.logger.info("%s by %s via %s%s", what, request.actor, request.channel, reason)
-
-
-async def _uncancellable(step: Awaitable[T]) -> T:
-    """Run `step` to its end even if the workflow is cancelled meanwhile."""
-    task = asyncio.ensure_future(step)
-    while True:
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not workflow.patched(OUTCOME_WINS_PATCH):
-                task.cancel()  # as runs begun earlier did: the step is cancelled with them
-                return await task
-            _uncancel()
-
-
-def _uncancel() -> None:
-    """A cancel that was caught and overruled no longer counts against the task."""
-    task = asyncio.current_task()
-    if task is not None:
-        task.uncancel()
 
 
 def _is_cancellation(error: BaseException) -> bool:

@@ -5,8 +5,7 @@ durable timer (backing off) or until a run that gives one back wakes it by signa
 stays `queued`. The slot is given back however the work ends, cancellation included.
 """
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 from typing import TypeVar
@@ -17,6 +16,7 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.slots import SlotActivities, SlotAnswer, SlotRequest
+    from workflows.shielding import uncancellable
 
 T = TypeVar("T")
 
@@ -66,7 +66,7 @@ class RunningSlotHolder:
             yield
         finally:
             if recorded:
-                await _uncancellable(_release(request))
+                await uncancellable(_release(request))
 
     async def _until_woken(self, wait: timedelta) -> None:
         self._slot_freed = False
@@ -100,15 +100,3 @@ async def _release(request: SlotRequest) -> None:
         handle = workflow.get_external_workflow_handle(run.job_id, run_id=run.run_id)
         with suppress(FailureError):  # it ended meanwhile: nothing to wake
             await handle.signal(SLOT_FREED_SIGNAL)
-
-
-async def _uncancellable(step: Awaitable[T]) -> T:
-    """Run `step` to its end even if the workflow is cancelled meanwhile."""
-    task = asyncio.ensure_future(step)
-    while True:
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None:
-                current.uncancel()
