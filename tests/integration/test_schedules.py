@@ -86,7 +86,7 @@ def test_a_schedule_in_temporal_and_its_runs_as_jobs(api: JobsApi) -> None:
     [run] = runs(api, project, "nightly", 1)
     job = api.wait_for_status(run["job_id"], "completed")
     assert job["schedule_id"] == "nightly" and job["project_id"] == project
-    assert job["params"] == {"items": 1, "item_ms": 0}
+    assert job["params"] == {"items": 1, "item_ms": 0, "log_every": 0}
     assert schedule(api, project, "nightly")["recent_runs"][0]["status"] == "completed"
 
     paused = post(api, project, "nightly", "pause", note="until the migration is done")
