@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
     from activities.context import ActivityGroup
+    from activities.holds import HoldActivities, HoldQuestion
     from activities.mirror import MirrorActivities
     from activities.pausing import WORK_PAUSED
     from pastools_jobs.contracts import (
@@ -259,6 +260,8 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
         self._project_id = request.project_id
         try:
             await self._start(request)
+            if request.schedule_id is not None and not self._pause_wanted:
+                self._pause_wanted = await self._held(request)
             result = await self.execute(job, self._parse(request))
         except (asyncio.CancelledError, ActivityError, ApplicationError) as error:
             if _is_cancellation(error):
@@ -275,6 +278,21 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
             ) from error
         await self._record(request, JobStatus.COMPLETED, result=result.model_dump(mode="json"))
         return result
+
+    async def _held(self, request: JobRequest) -> bool:
+        """Whether the project or type of a schedule's run is held: the API asks at
+        submission, a schedule cannot. A database that cannot answer holds nothing."""
+        question = HoldQuestion(project_id=request.project_id, job_type=self.spec.name)
+        try:
+            return await workflow.execute_local_activity_method(
+                HoldActivities.is_held,
+                question,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=_RECORD_POLICY,
+            )
+        except (ActivityError, ApplicationError, TimeoutError) as failure:
+            workflow.logger.warning("could not learn whether the job is held: %s", failure)
+            return False
 
     def _parse(self, request: JobRequest) -> P:
         try:

@@ -10,6 +10,7 @@ from typing import Any
 
 from activities.cleanup import CleanupActivities
 from activities.context import ActivityGroup
+from activities.holds import HoldActivities
 from activities.mirror import MirrorActivities
 from activities.slots import SlotActivities
 from pastools_jobs.job_catalog import JOB_TYPES
@@ -40,4 +41,8 @@ def all_activity_groups() -> list[type[ActivityGroup]]:
     groups: Iterable[type[ActivityGroup]] = (
         group for wf in JOB_WORKFLOWS for group in wf.activity_groups
     )
-    return list(dict.fromkeys([MirrorActivities, SlotActivities, CleanupActivities, *groups]))
+    return list(
+        dict.fromkeys(
+            [MirrorActivities, SlotActivities, HoldActivities, CleanupActivities, *groups]
+        )
+    )

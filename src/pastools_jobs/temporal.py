@@ -110,12 +110,15 @@ class JobLauncher:
         return cls(client, settings.task_queue, settings.fairness_weight_map)
 
     def priority(self, job: Job) -> Priority:
-        """The job's place in the task queue: its priority first, then a fair share for its
+        return self.place(job.project_id, job.priority)
+
+    def place(self, project_id: str, priority: int | None = None) -> Priority:
+        """A job's place in the task queue: its priority first, then a fair share for its
         project (the fairness key), which its activities inherit."""
         return Priority(
-            priority_key=job.priority,
-            fairness_key=fairness_key(job.project_id),
-            fairness_weight=self.weights.get(job.project_id),
+            priority_key=priority,
+            fairness_key=fairness_key(project_id),
+            fairness_weight=self.weights.get(project_id),
         )
 
     async def start(self, job: Job, *, rerun: bool = False) -> str:

@@ -1,7 +1,7 @@
 """Pause and resume through the REST API and the `temporal` CLI, on each database: a
 paused job shows as paused in the job, the list filter, the statistics and its
 JobPaused search attribute, goes on from its checkpoint when resumed, and is still
-cancellable; a paused project holds its new and queued jobs."""
+cancellable; a paused project holds its new and queued jobs, its schedules' runs too."""
 
 import json
 from typing import Any
@@ -10,6 +10,8 @@ import httpx
 import pytest
 
 from tests.integration.test_audit import audit, token_client
+from tests.integration.test_schedules import create as create_schedule
+from tests.integration.test_schedules import runs
 from tests.support.doctor import run_doctor
 from tests.support.jobs import JobsApi, new_project
 from tests.support.services import Stack
@@ -154,3 +156,20 @@ def test_a_project_paused_with_its_running_jobs_pauses_them_at_a_checkpoint(
     done = api.wait_for_status(running["id"], "completed")
 
     assert done["result"]["resumed_from"] >= stopped["progress"]["done"] - 1 > 0
+
+
+def test_a_scheduled_run_of_a_paused_project_waits_paused_and_has_a_fair_share(api: JobsApi) -> None:
+    project = api.create_project()
+    post(api.http, f"/api/projects/{project}/pause")
+    create_schedule(api.http, project, "hourly")
+
+    post(api.http, f"/api/projects/{project}/schedules/hourly/trigger")
+    [run] = runs(api, project, "hourly", 1)
+    held = paused(api, run["job_id"])
+    post(api.http, f"/api/projects/{project}/resume")
+
+    assert held["schedule_id"] == "hourly"
+    assert api.wait_for_status(run["job_id"], "completed")["paused"] is False
+    described = api.stack.temporal.cli("workflow", "describe", "-w", run["job_id"], "-o", "json")
+    priority = json.loads(described.stdout)["workflowExecutionInfo"]["priority"]
+    assert priority["fairnessKey"] == project, "a schedule's run gets no fair share"

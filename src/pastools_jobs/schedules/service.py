@@ -55,7 +55,7 @@ from pastools_jobs.schedules.schemas import (
     ScheduleRunOut,
 )
 from pastools_jobs.storage.base import Storage
-from pastools_jobs.temporal import unavailable_as_domain_error
+from pastools_jobs.temporal import JobLauncher, unavailable_as_domain_error
 
 SCHEDULE_ID_PREFIX = "pastools-schedule"
 MEMO_KEY = "pastools_schedule"
@@ -132,6 +132,7 @@ class _Plan:
 class ScheduleService:
     def __init__(self, client: Client, db: Database, storage: Storage, settings: Settings) -> None:
         self._client = client
+        self._launcher = JobLauncher.of(client, settings)
         self._db = db
         self._storage = storage
         self._settings = settings
@@ -322,6 +323,7 @@ class ScheduleService:
             task_queue=self._settings.task_queue,
             memo={MEMO_KEY: {"id": schedule_id, "cron": plan.cron}},
             typed_search_attributes=queued_attributes(plan.type, project_id),
+            priority=self._launcher.place(project_id),  # a fair share, as submitted jobs
         )
 
     async def _plan(self, description: ScheduleDescription) -> _Plan:
