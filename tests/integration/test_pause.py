@@ -158,7 +158,9 @@ def test_a_project_paused_with_its_running_jobs_pauses_them_at_a_checkpoint(
     assert done["result"]["resumed_from"] >= stopped["progress"]["done"] - 1 > 0
 
 
-def test_a_scheduled_run_of_a_paused_project_waits_paused_and_has_a_fair_share(api: JobsApi) -> None:
+def test_a_scheduled_run_of_a_paused_project_waits_paused_and_has_a_fair_share(
+    api: JobsApi,
+) -> None:
     project = api.create_project()
     post(api.http, f"/api/projects/{project}/pause")
     create_schedule(api.http, project, "hourly")

@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,10 @@ class PostgresCluster:
         return self.data.parent / "postgres.log"
 
     def create_database(self, name: str) -> str:
+        """A new database named after `name`, and its URL. Unique, so that a fixture set up
+        again in the same session (test processes take files in their own order, and a
+        session fixture of another parameter may come between) never finds its old one."""
+        name = f"{name}_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(
             f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True
         ) as connection:
