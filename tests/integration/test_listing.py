@@ -60,6 +60,7 @@ def test_filters_cursor_pages_and_stats(api: JobsApi) -> None:
         "total": 4,
         "by_status": {"queued": 0, "running": 0, "completed": 3, "failed": 1, "cancelled": 0},
         "by_type": {"probe": 3, "import": 1},
+        "paused": 0,
     }
     overall = api.http.get("/api/jobs/stats").json()
     assert overall["total"] >= 4

@@ -103,7 +103,11 @@ def test_a_schedule_in_temporal_and_its_runs_as_jobs(api: JobsApi) -> None:
     assert changed.status_code == 200, changed.text
     edited = changed.json()
     assert edited["cron"] is None and edited["interval_seconds"] == 86400
-    assert edited["overlap"] == "allow_all" and edited["params"] == {"items": 2, "item_ms": 0}
+    assert edited["overlap"] == "allow_all" and edited["params"] == {
+        "items": 2,
+        "item_ms": 0,
+        "log_every": 0,
+    }
     assert edited["time_zone"] == "Europe/Berlin" and edited["catchup_window_seconds"] == 60
     policies = described(api, project, "nightly")["schedule"]["policies"]
     assert policies["overlapPolicy"] == "SCHEDULE_OVERLAP_POLICY_ALLOW_ALL"
