@@ -116,6 +116,17 @@ def test_submit_wait_of_a_probe_exits_0_with_its_result(stack: Stack) -> None:
     assert (watched["status"], watched["result"]["items"]) == ("completed", 3)
 
 
+def test_submit_with_a_priority_reaches_temporal(stack: Stack) -> None:
+    project = f"cli-{uuid.uuid4().hex[:8]}"
+    (job,) = json_lines(jobs(stack, "submit", "probe", "-p", project, "--priority", "1", "--json"))
+
+    assert job["priority"] == 1
+    described = stack.temporal.cli("workflow", "describe", "-w", job["id"], "-o", "json")
+    assert json.loads(described.stdout)["workflowExecutionInfo"]["priority"]["priorityKey"] == 1
+    refused = jobs(stack, "submit", "probe", "-p", project, "--priority", "9")
+    assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1
+
+
 def test_submit_with_a_file_uploads_it_and_imports_it(imports: Imports) -> None:
     run = imports.completed
     assert run.returncode == 0, run.stderr
