@@ -89,8 +89,8 @@ async def _stopped_for_pause() -> bool:
     if details is None or not details.cancel_requested:
         return False
     info = activity.info()
-    if not info.workflow_id:
-        return False
+    if not info.workflow_id or info.is_local:
+        return False  # a local activity is never a job's work: it is cut short by a cancel
     handle = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
     try:
         return bool(await handle.query(PAUSING_QUERY, rpc_timeout=_ASK_TIMEOUT))

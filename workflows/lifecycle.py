@@ -17,6 +17,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    RetryState,
     TimeoutError,
 )
 
@@ -119,7 +120,7 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
         """Stop the work at its next checkpoint (its last whole batch) and wait for a
         resume; a job that has not started its work waits before it. A job that is
         already ending ends."""
-        if self._outcome_decided:
+        if self._outcome_decided or self._cancelled:
             return
         _log_request("paused", request)
         self._pause_wanted = True
@@ -133,10 +134,13 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
             _log_request("resumed", request)
         self._pause_wanted = False
 
+    def stops_waiting_for_a_slot(self) -> bool:
+        return self._pause_wanted
+
     @workflow.query(name=PAUSING_QUERY)
     def pausing(self) -> bool:
         """Whether the work in flight was told to stop for a pause, not for a cancel."""
-        return self._stopping_for_pause
+        return self._stopping_for_pause and not self._cancelled
 
     @workflow.signal(name=PROGRESS_SIGNAL)
     def report_progress(self, percent: int) -> None:
@@ -176,14 +180,17 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
         while True:
             if self._pause_wanted:
                 await self._wait_paused()
-            async with self.running_slot(self._project_id):
-                if self._pause_wanted:
+            async with self.running_slot(self._project_id) as granted:
+                if not granted or self._pause_wanted:
                     continue  # paused while it waited for a slot: the slot goes back
                 handle = workflow.start_activity_method(activity, work, **work_activity_options())
                 self._work = handle
                 try:
                     return await self._outcome(handle)
                 except (asyncio.CancelledError, ActivityError) as error:
+                    if self._cancelled and _is_work_paused(error):
+                        # It answered "a pause" just before the job itself was cancelled.
+                        raise asyncio.CancelledError() from error
                     stopped_at = self._paused_at(handle, error)
                     if stopped_at is _NOT_PAUSED:
                         raise
@@ -231,10 +238,13 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
                 return _NOT_PAUSED
             return None
         cause = error.cause if isinstance(error, ActivityError) else None
-        if isinstance(cause, CancelledError):
-            return None  # stopped before it started
-        if isinstance(cause, ApplicationError) and cause.type == WORK_PAUSED:
+        if _is_work_paused(error):
+            assert isinstance(cause, ApplicationError)
             return Progress.model_validate(cause.details[0]) if cause.details else None
+        if isinstance(cause, CancelledError):
+            return None  # stopped before it started, or between two attempts
+        if isinstance(error, ActivityError) and error.retry_state == RetryState.CANCEL_REQUESTED:
+            return None  # it failed otherwise (its worker stopping) as it was told to stop
         return _NOT_PAUSED
 
     async def _wait_paused(self) -> None:
@@ -252,7 +262,7 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
             run_id=info.run_id,
             paused_at=workflow.now() if paused else None,
         )
-        await _tell_table(MirrorActivities.record_pause, change, "pause")
+        await _tell_table(MirrorActivities.record_pause, change, "pause", cancellable=True)
 
     async def run_job(self, request: JobRequest) -> R:
         job = JobContext(request.project_id, request.scope)
@@ -291,6 +301,8 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
                 retry_policy=_RECORD_POLICY,
             )
         except (ActivityError, ApplicationError, TimeoutError) as failure:
+            if _is_cancellation(failure):
+                raise
             workflow.logger.warning("could not learn whether the job is held: %s", failure)
             return False
 
@@ -394,11 +406,15 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
         await _tell_table(MirrorActivities.record_job_event, event, "job state")
 
 
-async def _tell_table(record: Callable[[Any, W], Awaitable[None]], change: W, what: str) -> None:
+async def _tell_table(
+    record: Callable[[Any, W], Awaitable[None]], change: W, what: str, *, cancellable: bool = False
+) -> None:
     """Write `change` to the job's row through a local activity. A local activity that runs
     out of attempts raises its own error (an ApplicationError such as OperationalError),
     not an ActivityError: an unreachable database must never fail the job it only
-    records; the reconciler repairs a missed write."""
+    records (the reconciler repairs a missed job state; a missed pause stays until the
+    next pause or resume). A `cancellable` write cut short by a cancel of the job is
+    that cancel."""
     try:
         await workflow.execute_local_activity_method(
             record,
@@ -407,7 +423,9 @@ async def _tell_table(record: Callable[[Any, W], Awaitable[None]], change: W, wh
             retry_policy=_RECORD_POLICY,
         )
     except (ActivityError, ApplicationError, TimeoutError) as failure:
-        workflow.logger.warning("%s not recorded, left to the reconciler: %s", what, failure)
+        if cancellable and _is_cancellation(failure):
+            raise
+        workflow.logger.warning("%s not recorded: %s", what, failure)
 
 
 class _NotPaused:
@@ -423,6 +441,11 @@ def _log_request(what: str, request: PauseRequest | None) -> None:
         return
     reason = f": {request.reason}" if request.reason else ""
     workflow.logger.info("%s by %s via %s%s", what, request.actor, request.channel, reason)
+
+
+def _is_work_paused(error: BaseException) -> bool:
+    cause = error.cause if isinstance(error, ActivityError) else None
+    return isinstance(cause, ApplicationError) and cause.type == WORK_PAUSED
 
 
 def _is_cancellation(error: BaseException) -> bool:

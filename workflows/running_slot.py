@@ -45,11 +45,16 @@ class RunningSlotHolder:
     def running_slot_freed(self) -> None:
         self._slot_freed = True
 
+    def stops_waiting_for_a_slot(self) -> bool:
+        """Whether the run no longer wants a slot it waits for (a pause, in the job)."""
+        return False
+
     @asynccontextmanager
-    async def running_slot(self, project_id: str) -> AsyncIterator[None]:
-        """Hold one of the project's running slots for the body, once one is free."""
+    async def running_slot(self, project_id: str) -> AsyncIterator[bool]:
+        """Hold one of the project's running slots for the body, once one is free; the
+        body is told False if the run stopped waiting (`stops_waiting_for_a_slot`)."""
         if not workflow.patched(RUNNING_SLOT_PATCH):
-            yield
+            yield True
             return
         info = workflow.info()
         request = SlotRequest(job_id=info.workflow_id, run_id=info.run_id, project_id=project_id)
@@ -59,11 +64,11 @@ class RunningSlotHolder:
             while True:
                 answer = await _claim(request)
                 recorded = recorded or answer.recorded
-                if answer.granted:
+                if answer.granted or self.stops_waiting_for_a_slot():
                     break
                 await self._until_woken(wait)
                 wait = min(wait * 2, _LONGEST_WAIT)
-            yield
+            yield answer.granted
         finally:
             if recorded:
                 await uncancellable(_release(request))
@@ -71,7 +76,9 @@ class RunningSlotHolder:
     async def _until_woken(self, wait: timedelta) -> None:
         self._slot_freed = False
         with suppress(TimeoutError):
-            await workflow.wait_condition(lambda: self._slot_freed, timeout=wait)
+            await workflow.wait_condition(
+                lambda: self._slot_freed or self.stops_waiting_for_a_slot(), timeout=wait
+            )
 
 
 async def _claim(request: SlotRequest) -> SlotAnswer:

@@ -19,7 +19,7 @@ from pastools_jobs.audit.trail import Actor, AuditAction, record
 from pastools_jobs.clock import utcnow
 from pastools_jobs.db.models import JobHold
 from pastools_jobs.domain import JobStatus
-from pastools_jobs.job_catalog import BULK
+from pastools_jobs.job_catalog import BULK, JOB_TYPES
 from workflows.params import BulkFilter, BulkParams
 
 RunningJobs = Literal["finish", "pause"]
@@ -38,8 +38,10 @@ class Hold:
     """The project id or the job type."""
 
     def bulk_filter(self, statuses: list[JobStatus]) -> BulkFilter:
+        """The jobs the hold covers, bulk jobs excepted: they are how holds act."""
         if self.kind is HoldKind.PROJECT:
-            return BulkFilter(project_id=self.target, status=statuses)
+            held_types = [spec.name for spec in JOB_TYPES if spec.name != BULK.name]
+            return BulkFilter(project_id=self.target, type=held_types, status=statuses)
         return BulkFilter(type=[self.target], status=statuses)
 
     def pausing(self, running: RunningJobs, reason: str | None) -> BulkParams:

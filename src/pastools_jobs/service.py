@@ -237,9 +237,10 @@ class JobService:
         def stamp(session: Session) -> Job:
             record(session, actor, action, project_id=job.project_id, job_id=job.id, reason=reason)
             row = get_job(session, job.id)
-            if signal == RESUME_SIGNAL:
+            if signal == RESUME_SIGNAL and row.paused_at == job.paused_at:
                 # Accepted by Temporal, the resume is under way: the row says so at once
-                # (the workflow records it too, once its work starts again).
+                # (the workflow records it too, once its work starts again), unless a
+                # newer pause was recorded meanwhile.
                 row.paused_at = None
             return row
 

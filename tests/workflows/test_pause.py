@@ -209,6 +209,52 @@ async def test_a_paused_job_is_still_cancelled(
     assert await paused_attribute(handle) is False, "a cancelled job still says it is paused"
 
 
+@pytest.mark.parametrize("first", ["pause", "cancel"])
+async def test_a_pause_and_a_cancel_sent_together_cancel_the_job(
+    workflow_env: WorkflowEnvironment, task_queue: str, context: ActivityContext, first: str
+) -> None:
+    """Whichever comes first, before the work has stopped: the job ends cancelled, not
+    paused and not failed."""
+    client, table = workflow_env.client, TableSide()
+    async with probe_worker(client, task_queue, context, table):
+        handle = await start_probe(client, task_queue)
+        await until(lambda: _at_least(client, handle, 1))
+        if first == "pause":
+            await handle.signal(PAUSE_SIGNAL)
+            await handle.cancel()
+        else:
+            await handle.cancel()
+            await handle.signal(PAUSE_SIGNAL)
+        with pytest.raises(WorkflowFailureError) as failed:
+            await asyncio.wait_for(handle.result(), DEADLINE_SECONDS)
+
+    assert isinstance(failed.value.cause, CancelledError)
+    assert [event.status for event in table.events] == [JobStatus.CANCELLED]
+
+
+async def test_a_job_waiting_for_a_running_slot_pauses_at_once(
+    workflow_env: WorkflowEnvironment, task_queue: str, context: ActivityContext
+) -> None:
+    """One job of the project runs at a time: the second, waiting for the slot, is paused
+    while the first still runs, and goes on once resumed."""
+    client, table = workflow_env.client, TableSide()
+    async with probe_worker(client, task_queue, context, table):
+        first = await start_probe(client, task_queue)
+        await until(lambda: _at_least(client, first, 1))
+        second = await start_probe(client, task_queue)
+        await second.signal(PAUSE_SIGNAL)
+
+        await until(lambda: _paused(second))
+        assert (await first.describe()).status == WorkflowExecutionStatus.RUNNING
+        assert any(c.job_id == second.id and c.paused_at for c in table.pauses)
+        await second.signal(RESUME_SIGNAL)
+        results = await asyncio.wait_for(
+            asyncio.gather(first.result(), second.result()), DEADLINE_SECONDS
+        )
+
+    assert [result.items for result in results] == [ITEMS, ITEMS]
+
+
 async def test_a_job_submitted_to_a_held_project_waits_paused_before_its_work(
     workflow_env: WorkflowEnvironment, task_queue: str, context: ActivityContext
 ) -> None:

@@ -21,7 +21,9 @@ from pastools_jobs.api.schemas import (
 from pastools_jobs.auth.principal import Principal, Role
 from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
+from pastools_jobs.domain import InvalidJobInput
 from pastools_jobs.holds import Hold, HoldKind
+from pastools_jobs.job_catalog import BULK
 from pastools_jobs.service import JobService
 
 router = APIRouter(
@@ -87,8 +89,11 @@ async def pause_job_type(
     principal: PrincipalDep,
     body: Annotated[HoldRequest | None, Body()] = None,
 ) -> HoldActionOut:
-    """Pause a job type in every project (admins): as a project's pause."""
+    """Pause a job type in every project (admins): as a project's pause. Bulk jobs are
+    how holds act: they cannot be held (422)."""
     principal.require(Role.ADMIN)
+    if job_type == BULK.name:
+        raise InvalidJobInput("Bulk jobs cannot be paused as a type: holds act through them.")
     return await _hold(service, settings, principal, Hold(HoldKind.TYPE, str(job_type)), body)
 
 
