@@ -314,7 +314,10 @@ class Terminal:
     def run(self, command: str, env: dict[str, str]) -> None:
         """`command`, then `EXIT=<its exit code>`; the window stays for `screen`."""
         shell = f"{command}; echo EXIT=$?; sleep 600"
-        self.tmux("new-session", "-d", "-x", "150", "-y", "20", shell, env=env)
+        # The pane's size is the terminal's, as for a user: not a COLUMNS inherited from the
+        # test process (pytest-xdist's workers have one), which rich would obey instead.
+        own = {name: value for name, value in env.items() if name not in ("COLUMNS", "LINES")}
+        self.tmux("new-session", "-d", "-x", "150", "-y", "20", shell, env=own)
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p")
