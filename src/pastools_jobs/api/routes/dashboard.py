@@ -14,6 +14,8 @@ from fastapi.templating import Jinja2Templates
 from pastools_jobs.api.auth import CSRF_HEADER, PrincipalDep, csrf_token, signed_in
 from pastools_jobs.api.deps import DatabaseDep, SettingsDep
 from pastools_jobs.api.problems import responses
+from pastools_jobs.config import Settings
+from pastools_jobs.db.engine import Database
 from pastools_jobs.feed import FeedMessage, JobFeed
 from pastools_jobs.job_catalog import JOB_TYPES
 
@@ -42,21 +44,9 @@ def _job_types() -> list[dict[str, Any]]:
 async def dashboard(
     request: Request, settings: SettingsDep, db: DatabaseDep
 ) -> HTMLResponse | RedirectResponse:
-    """Signed-out visitors go to /login; the page gets the CSRF token of its session."""
-    session = await signed_in(request, settings, db)
-    if session is None:
-        return RedirectResponse("/login", status_code=303)
-    return templates.TemplateResponse(
-        request,
-        "dashboard.html",
-        {
-            "job_types": _job_types(),
-            "statuses": ["queued", "running", "completed", "failed", "cancelled"],
-            "csrf_header": CSRF_HEADER,
-            "csrf_token": csrf_token(session) if session else "",
-            "auth_enabled": settings.auth_enabled,
-        },
-    )
+    statuses = ["queued", "running", "completed", "failed", "cancelled"]
+    context = {"job_types": _job_types(), "statuses": statuses}
+    return await _page(request, settings, db, "dashboard.html", context)
 
 
 @router.get("/schedules", response_class=HTMLResponse, include_in_schema=False, response_model=None)
@@ -64,16 +54,28 @@ async def schedules_page(
     request: Request, settings: SettingsDep, db: DatabaseDep
 ) -> HTMLResponse | RedirectResponse:
     """A project's schedules: list, pause, unpause, trigger, delete, and a form to add one."""
+    context = {"job_types": [t for t in _job_types() if t["submittable"]]}
+    return await _page(request, settings, db, "schedules.html", context)
+
+
+async def _page(
+    request: Request,
+    settings: Settings,
+    db: Database,
+    template: str,
+    context: dict[str, Any],
+) -> HTMLResponse | RedirectResponse:
+    """Signed-out visitors go to /login; the page gets the CSRF token of its session."""
     session = await signed_in(request, settings, db)
     if session is None:
         return RedirectResponse("/login", status_code=303)
     return templates.TemplateResponse(
         request,
-        "schedules.html",
+        template,
         {
-            "job_types": [t for t in _job_types() if t["submittable"]],
+            **context,
             "csrf_header": CSRF_HEADER,
-            "csrf_token": csrf_token(session) if session else "",
+            "csrf_token": csrf_token(session),
             "auth_enabled": settings.auth_enabled,
         },
     )
