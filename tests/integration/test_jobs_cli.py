@@ -176,6 +176,26 @@ def test_list_filters_pages_and_json(stack: Stack, imports: Imports) -> None:
     assert pages[-1]["next_cursor"] is None
 
 
+def test_a_reader_that_leaves_early_gets_no_error(stack: Stack, imports: Imports) -> None:
+    """`pastools jobs list --json | head -0`: the pipe is closed before anything is written.
+    No traceback, no "Exception ignored": a quiet exit 1, as the table's (rich's) own."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        run = subprocess.run(
+            [str(PASTOOLS), "jobs", "list", "-p", imports.project, "--json"],
+            env=cli_env(stack),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert run.stderr == ""
+    assert run.returncode == 1
+
+
 def test_show_retry_and_watch_of_a_failed_job(stack: Stack, imports: Imports) -> None:
     failed = Imports.job_id(imports.failed)
     shown = jobs(stack, "show", failed)

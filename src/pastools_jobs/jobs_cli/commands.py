@@ -6,6 +6,7 @@ module is the boundary where the CLI's errors become words.
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +35,8 @@ EXIT_ERROR = 2
 EXIT_CANCELLED = 3
 EXIT_INTERRUPTED = 130
 """What a shell gives a command stopped by Ctrl-C (128 + SIGINT)."""
+EXIT_READER_GONE = 1
+"""Stdout's reader left: what rich answers for a table, so `--json` answers the same."""
 
 Command = Callable[[JobsClient, argparse.Namespace], int]
 
@@ -46,7 +49,11 @@ def run_jobs(args: argparse.Namespace) -> int:
     except CommandError as error:
         return _error(str(error))
     try:
-        return _COMMANDS[args.action](client, args)
+        code = _COMMANDS[args.action](client, args)
+        sys.stdout.flush()  # here, where a closed pipe can still be answered
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except CommandError as error:
         return _error(str(error))
     except ValidationError as error:
@@ -61,6 +68,14 @@ def run_jobs(args: argparse.Namespace) -> int:
         return _error(f"unexpected {type(error).__name__}: {one_line(str(error))}")
     finally:
         client.close()
+
+
+def _reader_gone() -> int:
+    """The reader of stdout left (`pastools jobs list | head`): stop quietly, as `ls` does.
+    Stdout goes to /dev/null so that the interpreter's last flush has nowhere to fail."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_READER_GONE
 
 
 def _error(message: str) -> int:
