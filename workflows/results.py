@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from pastools_jobs.datasets.testsuite import Verdict
+from pastools_jobs.datasets.thresholds import ValidationVerdict
 from workflows.params import BulkAction
 
 
@@ -61,6 +62,13 @@ class ValidationResult(BaseModel):
         default=None, description="The schema checked against; None before snapshots existed."
     )
     report: str = Field(description="The JSON Lines report among the job's artifacts.")
+    verdict: ValidationVerdict | None = Field(
+        default=None,
+        description="`pass` when `invalid` is within `max_invalid`; None before verdicts existed.",
+    )
+    max_invalid: str | int | None = Field(
+        default=None, description="The limit the verdict was judged by."
+    )
 
 
 class TestRunResult(BaseModel):
