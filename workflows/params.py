@@ -93,6 +93,13 @@ class TestRunParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    failing_rows_per_test: int = Field(
+        default=100,
+        ge=0,
+        le=100_000,
+        description="Failing records kept per test in `failing-rows.jsonl` (0: none).",
+    )
+
 
 BulkAction = Literal["cancel", "retry", "delete", "pause", "resume"]
 

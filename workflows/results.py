@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from pastools_jobs.datasets.testsuite import Verdict
-from pastools_jobs.datasets.thresholds import ValidationVerdict
+from pastools_jobs.datasets.thresholds import TestStatus, ValidationVerdict
 from workflows.params import BulkAction
 
 
@@ -73,8 +73,13 @@ class ValidationResult(BaseModel):
 
 class TestRunResult(BaseModel):
     tests: int
-    passed: int
-    failed: int
+    passed: int = Field(description="Tests whose status is `pass`.")
+    warned: int = Field(default=0, description="Tests whose status is `warn`.")
+    failed: int = Field(description="Tests whose status is `error`.")
+    status: TestStatus | None = Field(
+        default=None,
+        description="The worst test's status (`pass` for none); None before thresholds existed.",
+    )
     results: list[Verdict] = Field(description="Each test's verdict, in the suite's order.")
     suite_sha256: str | None = Field(
         default=None, description="The suite that ran; None before snapshots existed."
