@@ -7,7 +7,8 @@ failing test is a result, not an error: the job completes with the verdicts (JSO
 `pass`, `warn` or `error` by its thresholds, and a JUnit XML report that CI tools read;
 both name the suite by its digest. The first failing records of each test are streamed
 to `failing-rows.jsonl` as the test reads them; a checkpoint names the tests judged and
-the report's bytes synced after them, so a retry goes on from both.
+the report's bytes synced after them, so a retry goes on from both. When every test is
+judged, their outcomes join each test's history (`datasets/outcomes.py`).
 """
 
 import asyncio
@@ -23,9 +24,12 @@ from temporalio import activity
 
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
+from activities.job import current_job_run
 from activities.progress import ProgressReporter
+from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.digest import sha256_of
+from pastools_jobs.datasets.outcomes import record_outcomes
 from pastools_jobs.datasets.records import keys_present, record_batches
 from pastools_jobs.datasets.testsuite import DataTest, Failures, TestSuite, Verdict
 from pastools_jobs.datasets.thresholds import overall_status
@@ -90,6 +94,7 @@ class TestRunActivities(ActivityGroup):
         await asyncio.to_thread(
             self._write_reports, work.project_id, snapshot.sha256, state.verdicts
         )
+        await asyncio.to_thread(self._record_outcomes, work.project_id, state.verdicts)
         statuses = [verdict.status for verdict in state.verdicts]
         return TestRunResult(
             tests=len(suite.tests),
@@ -161,6 +166,10 @@ class TestRunActivities(ActivityGroup):
         with FailingRows(rows, test.name) as sink:
             failures = Failures(sink.add, work.failing_rows_per_test)
             return test.evaluate(batches, present, failures)
+
+    def _record_outcomes(self, project_id: str, verdicts: list[Verdict]) -> None:
+        with self.context.db.transaction() as session:
+            record_outcomes(session, project_id, current_job_run().job_id, utcnow(), verdicts)
 
     def _write_reports(self, project_id: str, suite_sha256: str, verdicts: list[Verdict]) -> None:
         junit = self.artifact(JUNIT, None)
