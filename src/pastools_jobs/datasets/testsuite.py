@@ -41,22 +41,22 @@ def field_value(document: Any, path: str) -> Any:
 
 
 class Failures:
-    """The failing records one test finds: all counted, the first few kept as the
-    verdict's examples, the first `keep` handed to `sink` (the failing-rows artifact),
-    so that memory does not grow with the failures."""
+    """Where a test puts its first `wanted` failing records: the first few become the
+    verdict's examples, the first `keep` go to `sink` (the failing-rows artifact). The
+    test counts the rest without building them, so memory and time stay those of a count."""
 
     def __init__(self, sink: Callable[[dict[str, Any]], None] | None = None, keep: int = 0) -> None:
-        self.count = 0
         self.examples: list[dict[str, Any]] = []
         self._sink = sink
-        self._keep = keep
+        self._keep = keep if sink is not None else 0
+        self.wanted = max(MAX_EXAMPLES, self._keep)
 
-    def add(self, row: dict[str, Any]) -> None:
-        """`row` names the record's `key` and the failing value(s)."""
-        self.count += 1
-        if len(self.examples) < MAX_EXAMPLES:
+    def keep(self, failing: int, key: str, value: Any, **more: Any) -> None:
+        """The `failing`-th failing record: its key and failing value(s)."""
+        row = {"key": key, "value": value, **more}
+        if failing <= MAX_EXAMPLES:
             self.examples.append(row)
-        if self._sink is not None and self.count <= self._keep:
+        if self._sink is not None and failing <= self._keep:
             self._sink(row)
 
 
@@ -149,15 +149,17 @@ class RowTest(DataTest, ABC):
     def evaluate(
         self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
     ) -> Verdict:
-        total = 0
+        total = failing = 0
         for batch in batches:
             total += len(batch)
             for key, document in batch:
                 value = field_value(document, self.field)
                 if self.fails(value):
-                    failures.add({"key": key, "value": None if value is _MISSING else value})
-        message = f"{failures.count} records where {self.describe()}"
-        return self.verdict(failures.count, total, failures.examples, message)
+                    failing += 1
+                    if failing <= failures.wanted:
+                        failures.keep(failing, key, None if value is _MISSING else value)
+        message = f"{failing} records where {self.describe()}"
+        return self.verdict(failing, total, failures.examples, message)
 
 
 class NotNull(RowTest):
@@ -232,7 +234,7 @@ class Unique(DataTest):
         self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
     ) -> Verdict:
         first_key: dict[str, str] = {}
-        total = 0
+        total = failing = 0
         for batch in batches:
             total += len(batch)
             for key, document in batch:
@@ -241,11 +243,13 @@ class Unique(DataTest):
                     continue
                 marker = json.dumps(value, sort_keys=True)
                 if marker in first_key:
-                    failures.add({"key": key, "value": value, "same_as": first_key[marker]})
+                    failing += 1
+                    if failing <= failures.wanted:
+                        failures.keep(failing, key, value, same_as=first_key[marker])
                 else:
                     first_key[marker] = key
-        message = f"{failures.count} records repeat a '{self.field}'"
-        return self.verdict(failures.count, total, failures.examples, message)
+        message = f"{failing} records repeat a '{self.field}'"
+        return self.verdict(failing, total, failures.examples, message)
 
 
 class RowCount(DataTest):
@@ -275,7 +279,7 @@ class Relationship(DataTest):
         self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
     ) -> Verdict:
         """`context(keys)` answers which keys exist in `to_project`."""
-        total = 0
+        total = failing = 0
         for batch in batches:
             total += len(batch)
             wanted = {
@@ -287,9 +291,11 @@ class Relationship(DataTest):
             present = context(sorted(set(wanted.values())))
             for key, value in wanted.items():
                 if value not in present:
-                    failures.add({"key": key, "value": value})
-        message = f"{failures.count} records point to no key of '{self.to_project}'"
-        return self.verdict(failures.count, total, failures.examples, message)
+                    failing += 1
+                    if failing <= failures.wanted:
+                        failures.keep(failing, key, value)
+        message = f"{failing} records point to no key of '{self.to_project}'"
+        return self.verdict(failing, total, failures.examples, message)
 
 
 AnyTest = Annotated[
