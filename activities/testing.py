@@ -211,7 +211,7 @@ class FailingRows:
             self._flush()
 
     def add(self, row: dict[str, Any]) -> None:
-        line = json.dumps({"test": self._test, **row}, ensure_ascii=False, default=str)
+        line = json.dumps({"test": self._test, **row}, ensure_ascii=False)
         encoded = (line + "\n").encode()
         self._buffer.append(encoded)
         self._buffered += len(encoded)

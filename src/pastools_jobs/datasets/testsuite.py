@@ -3,8 +3,8 @@
 Each test reads the records once, in batches (memory stays flat), and ends with a
 verdict: its failing count out of the records it read, judged against the test's
 `severity`, `warn_if` and `error_if` (`thresholds.py`) as `pass`, `warn` or `error`,
-with a few examples. Every failing record is handed to a `Failures`, which keeps the
-first ones for the failing-rows artifact. `regex` uses a linear-time engine, so a
+with a few examples. The first failing records are handed to a `Failures`, which
+keeps them for the examples and the failing-rows artifact. `regex` uses a linear-time engine, so a
 hostile pattern cannot stall a worker.
 """
 
@@ -45,18 +45,18 @@ class Failures:
     verdict's examples, the first `keep` go to `sink` (the failing-rows artifact). The
     test counts the rest without building them, so memory and time stay those of a count."""
 
-    def __init__(self, sink: Callable[[dict[str, Any]], None] | None = None, keep: int = 0) -> None:
+    def __init__(self, sink: Callable[[dict[str, Any]], None], keep: int) -> None:
         self.examples: list[dict[str, Any]] = []
         self._sink = sink
-        self._keep = keep if sink is not None else 0
-        self.wanted = max(MAX_EXAMPLES, self._keep)
+        self._keep = keep
+        self.wanted = max(MAX_EXAMPLES, keep)
 
     def keep(self, failing: int, key: str, value: Any, **more: Any) -> None:
         """The `failing`-th failing record: its key and failing value(s)."""
         row = {"key": key, "value": value, **more}
         if failing <= MAX_EXAMPLES:
             self.examples.append(row)
-        if self._sink is not None and failing <= self._keep:
+        if failing <= self._keep:
             self._sink(row)
 
 
