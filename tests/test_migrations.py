@@ -31,6 +31,7 @@ TABLES = {
     "job_holds",
     "job_logs",
     "running_slots",
+    "data_test_outcomes",
 }
 
 

@@ -1,10 +1,11 @@
 """Parameters of the job types, validated at submission and again by the workflow."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
+from pastools_jobs.datasets.thresholds import LIMIT_GRAMMAR, parse_limit
 from pastools_jobs.domain import JobStatus
 
 
@@ -74,12 +75,30 @@ class ValidationParams(BaseModel):
         default=5, ge=0, le=100, description="Examples kept per failing schema path."
     )
     batch_rows: int = Field(default=5000, ge=100, le=100_000)
+    max_invalid: Annotated[str, StringConstraints(max_length=20)] | StrictInt = Field(
+        default=0,
+        description=f"The most invalid records the verdict passes with: {LIMIT_GRAMMAR}. "
+        "0: any invalid record fails it.",
+    )
+
+    @field_validator("max_invalid")
+    @classmethod
+    def _limit(cls, limit: str | int) -> str | int:
+        parse_limit(limit)
+        return limit
 
 
 class TestRunParams(BaseModel):
     """A test run takes the project's test suite as it is when the job starts."""
 
     model_config = ConfigDict(extra="forbid")
+
+    failing_rows_per_test: int = Field(
+        default=100,
+        ge=0,
+        le=100_000,
+        description="Failing records kept per test in `failing-rows.jsonl` (0: none).",
+    )
 
 
 BulkAction = Literal["cancel", "retry", "delete", "pause", "resume"]

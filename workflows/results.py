@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from pastools_jobs.datasets.testsuite import Verdict
+from pastools_jobs.datasets.thresholds import TestStatus, ValidationVerdict
 from workflows.params import BulkAction
 
 
@@ -61,12 +62,24 @@ class ValidationResult(BaseModel):
         default=None, description="The schema checked against; None before snapshots existed."
     )
     report: str = Field(description="The JSON Lines report among the job's artifacts.")
+    verdict: ValidationVerdict | None = Field(
+        default=None,
+        description="`pass` when `invalid` is within `max_invalid`; None before verdicts existed.",
+    )
+    max_invalid: str | int | None = Field(
+        default=None, description="The limit the verdict was judged by."
+    )
 
 
 class TestRunResult(BaseModel):
     tests: int
-    passed: int
-    failed: int
+    passed: int = Field(description="Tests whose status is `pass`.")
+    warned: int = Field(default=0, description="Tests whose status is `warn`.")
+    failed: int = Field(description="Tests whose status is `error`.")
+    status: TestStatus | None = Field(
+        default=None,
+        description="The worst test's status (`pass` for none); None before thresholds existed.",
+    )
     results: list[Verdict] = Field(description="Each test's verdict, in the suite's order.")
     suite_sha256: str | None = Field(
         default=None, description="The suite that ran; None before snapshots existed."

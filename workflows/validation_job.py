@@ -5,6 +5,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.validating import ValidationActivities, ValidationWork
     from pastools_jobs.contracts import JobRequest
+    from pastools_jobs.datasets.thresholds import validation_verdict
     from pastools_jobs.job_catalog import VALIDATION
     from workflows.lifecycle import JobContext, JobWorkflow
     from workflows.params import ValidationParams
@@ -21,6 +22,11 @@ class ValidationJob(JobWorkflow[ValidationParams, ValidationResult]):
         return await self.run_job(request)
 
     async def execute(self, job: JobContext, params: ValidationParams) -> ValidationResult:
-        work = ValidationWork(project_id=job.project_id, **params.model_dump())
+        given = params.model_dump(exclude={"max_invalid"})  # judged here, from the counts
+        work = ValidationWork(project_id=job.project_id, **given)
         work.snapshot = await self.snapshot(ValidationActivities.snapshot_schema, work)
-        return await self.run_work(ValidationActivities.validate_records, work)
+        result = await self.run_work(ValidationActivities.validate_records, work)
+        verdict = validation_verdict(
+            params.max_invalid, result.invalid, result.valid + result.invalid
+        )
+        return result.model_copy(update={"verdict": verdict, "max_invalid": params.max_invalid})

@@ -95,22 +95,31 @@ VALIDATION_RESULT = {
     "schema_sha256": _SHA,
     "report": "validation-report.jsonl",
 }
+VALIDATION_JUDGED = {**VALIDATION_RESULT, "verdict": "pass", "max_invalid": 0}
+"""The workflow judges the work's counts by `max_invalid` (0 by default)."""
 TEST_RUN_RESULT = {
     "tests": 1,
     "passed": 1,
+    "warned": 0,
     "failed": 0,
+    "status": "pass",
     "results": [
         {
             "name": "keys",
             "kind": "unique",
             "passed": True,
+            "status": "pass",
             "failing": 0,
+            "total": 3,
+            "severity": "error",
+            "warn_if": "!=0",
+            "error_if": "!=0",
             "examples": [],
             "message": "",
         }
     ],
     "suite_sha256": _SHA,
-    "artifacts": ["test-results.xml", "test-results.json"],
+    "artifacts": ["test-results.xml", "test-results.json", "failing-rows.jsonl"],
 }
 
 BULK_RESULT = {
@@ -150,7 +159,7 @@ JOB_CASES: tuple[JobCase, ...] = (
         {},
         "validate_records",
         VALIDATION_RESULT,
-        VALIDATION_RESULT,
+        VALIDATION_JUDGED,
         Failure("SchemaUnusable", "The project's JSON Schema does not compile."),
         snapshot_activity="snapshot_schema",
         snapshot_result={"json_schema": {"type": "object"}, "sha256": _SHA},

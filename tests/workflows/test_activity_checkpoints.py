@@ -1,5 +1,5 @@
-"""The long activities' checkpoints, in an `ActivityEnvironment`: the real export on a
-SQLite project of a few hundred records, and the probe's items. A retry resumes from
+"""The long activities' checkpoints, in an `ActivityEnvironment`: the real export and
+test run on a SQLite project of a few hundred records, and the probe's items. A retry resumes from
 the heartbeat details of the attempt before; a cancel or a worker shutdown stops the
 work right after the batch whose checkpoint it has just heartbeated, and the retry
 from that checkpoint writes every record exactly once.
@@ -16,22 +16,25 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities import testing
 from activities.context import ActivityContext
 from activities.exporting import ExportActivities, ExportWork
 from activities.items import ItemActivities, ItemsWork
 from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import JobRequest, Progress
+from pastools_jobs.datasets import testsuite
 from pastools_jobs.datasets.projects import create_project
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
-from pastools_jobs.db.models import Job
+from pastools_jobs.db.models import DataTestOutcome, Job
 from pastools_jobs.domain import JobStatus
 from pastools_jobs.repository import add_job, queued_job
 from pastools_jobs.storage import open_storage
@@ -232,3 +235,68 @@ async def test_the_probe_stops_after_the_item_it_checkpointed(
     retry = Attempt(client, job, resume_from=first.last)
     outcome = await retry.env.run(activities.process_items, items_work())
     assert outcome == ProbeResult(items=40, resumed_from=10)
+
+
+SUITE = testsuite.TestSuite.model_validate(
+    {
+        "tests": [
+            {"kind": "range", "name": "n small", "field": "n", "max": 449, "error_if": ">10"},
+            {"kind": "regex", "name": "short name", "field": "name", "severity": "warn",
+             "pattern": "^record [0-9]{1,2}$"},
+            {"kind": "not_null", "name": "n present", "field": "n"},
+        ]
+    }
+)  # fmt: skip
+KEPT = 7
+
+
+def suite_work() -> testing.TestRunWork:
+    snapshot = testing.SuiteSnapshot(suite=SUITE, sha256="test")
+    return testing.TestRunWork(project_id=PROJECT, snapshot=snapshot, failing_rows_per_test=KEPT)
+
+
+async def test_a_test_run_stopped_after_a_test_resumes_with_its_failing_rows(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any
+) -> None:
+    """The failing rows written before the checkpoint stay, those of the test it stopped
+    in are written once by the retry; each test keeps at most `failing_rows_per_test`."""
+    client = workflow_env.client
+    activities = testing.TestRunActivities(context)
+    first = Attempt(client, job, when=lambda p: len(p.checkpoint["verdicts"]) >= 1)
+    with pytest.raises(asyncio.CancelledError):
+        await first.env.run(activities.run_data_tests, suite_work())
+    assert first.last.checkpoint["rows_size"] > 0
+
+    retry = Attempt(client, job, resume_from=first.last)
+    result = await retry.env.run(activities.run_data_tests, suite_work())
+
+    assert retry.heartbeats[0].done >= 2, "the retry began after the test it checkpointed"
+    statuses = {verdict.name: (verdict.status, verdict.failing) for verdict in result.results}
+    assert statuses == {
+        "n small": ("error", 50),
+        "short name": ("warn", 400),
+        "n present": ("pass", 0),
+    }
+    assert (result.status, result.passed, result.warned, result.failed) == ("error", 1, 1, 1)
+    content = b"".join(context.storage.read_artifact(job.id, "failing-rows.jsonl")[1])
+    lines = [json.loads(line) for line in content.decode().splitlines()]
+    assert lines == [
+        *({"test": "n small", "key": f"k{n:04d}", "value": n} for n in range(450, 450 + KEPT)),
+        *(
+            {"test": "short name", "key": f"k{n:04d}", "value": f"record {n}"}
+            for n in range(100, 100 + KEPT)
+        ),
+    ]
+    outcomes = await context.db.run(
+        lambda session: {
+            o.test_name: (o.status, o.failing, o.total)
+            for o in session.scalars(
+                select(DataTestOutcome).where(DataTestOutcome.job_id == job.id)
+            )
+        }
+    )
+    assert outcomes == {
+        "n small": ("error", 50, RECORDS),
+        "short name": ("warn", 400, RECORDS),
+        "n present": ("pass", 0, RECORDS),
+    }

@@ -19,6 +19,7 @@ from pastools_jobs.api.routes import (
     audit,
     bulk,
     dashboard,
+    data_tests,
     health,
     holds,
     job_logs,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(artifacts.router)
     app.include_router(job_logs.router)
     app.include_router(projects.router)
+    app.include_router(data_tests.router)
     app.include_router(uploads.router)
     app.include_router(audit.router)
     app.include_router(webhooks.router)

@@ -1,19 +1,30 @@
 """Declarative data tests of a project's records, and how each one is evaluated.
 
 Each test reads the records once, in batches (memory stays flat), and ends with a
-verdict: passed or failed, the failing count and a few examples. `regex` uses a
-linear-time engine, so a hostile pattern cannot stall a worker.
+verdict: its failing count out of the records it read, judged against the test's
+`severity`, `warn_if` and `error_if` (`thresholds.py`) as `pass`, `warn` or `error`,
+with a few examples. The first failing records are handed to a `Failures`, which
+keeps them for the examples and the failing-rows artifact. `regex` uses a linear-time engine, so a
+hostile pattern cannot stall a worker.
 """
 
 import functools
 import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Annotated, Any, ClassVar, Literal
 
 import jsonschema_rs
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from pastools_jobs.datasets.thresholds import (
+    CONDITION_GRAMMAR,
+    Severity,
+    TestStatus,
+    judge_status,
+    parse_condition,
+)
 
 MAX_EXAMPLES = 5
 _MISSING = object()
@@ -29,30 +40,96 @@ def field_value(document: Any, path: str) -> Any:
     return value
 
 
+class Failures:
+    """Where a test puts its first `wanted` failing records: the first few become the
+    verdict's examples, the first `keep` go to `sink` (the failing-rows artifact). The
+    test counts the rest without building them, so memory and time stay those of a count."""
+
+    def __init__(self, sink: Callable[[dict[str, Any]], None], keep: int) -> None:
+        self.examples: list[dict[str, Any]] = []
+        self._sink = sink
+        self._keep = keep
+        self.wanted = max(MAX_EXAMPLES, keep)
+
+    def keep(self, failing: int, key: str, value: Any, **more: Any) -> None:
+        """The `failing`-th failing record: its key and failing value(s)."""
+        row = {"key": key, "value": value, **more}
+        if failing <= MAX_EXAMPLES:
+            self.examples.append(row)
+        if failing <= self._keep:
+            self._sink(row)
+
+
 class Verdict(BaseModel):
     name: str
     kind: str
-    passed: bool
+    passed: bool = Field(description="True only when `status` is `pass`.")
+    status: TestStatus = Field(
+        description="`pass`, `warn` or `error`, from the failing count and the thresholds."
+    )
     failing: int
+    total: int | None = Field(
+        default=None,
+        description="Records the test read (1 for `row_count`, which judges the whole "
+        "dataset); None in results from before thresholds existed.",
+    )
+    severity: Severity = "error"
+    warn_if: str = "!=0"
+    error_if: str = "!=0"
     examples: list[dict[str, Any]]
     message: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_of_older_results(cls, data: Any) -> Any:
+        """Results and checkpoints from before thresholds had only `passed`."""
+        if isinstance(data, dict) and "status" not in data and "passed" in data:
+            return {**data, "status": "pass" if data["passed"] else "error"}
+        return data
 
 
 class DataTest(BaseModel, ABC):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
+    severity: Severity = Field(
+        default="error", description="`warn`: failures only ever warn, as in dbt."
+    )
+    warn_if: str = Field(
+        default="!=0", max_length=50, description=f"Warn when true: {CONDITION_GRAMMAR}."
+    )
+    error_if: str = Field(
+        default="!=0",
+        max_length=50,
+        description=f"Err when true (severity `error` only): {CONDITION_GRAMMAR}.",
+    )
     needs_other_project: ClassVar[bool] = False
 
-    @abstractmethod
-    def evaluate(self, batches: Iterable[list[tuple[str, Any]]], context: Any) -> Verdict: ...
+    @field_validator("warn_if", "error_if")
+    @classmethod
+    def _parses(cls, condition: str) -> str:
+        parse_condition(condition)
+        return condition
 
-    def verdict(self, failing: int, examples: list[dict[str, Any]], message: str) -> Verdict:
+    @abstractmethod
+    def evaluate(
+        self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
+    ) -> Verdict: ...
+
+    def verdict(
+        self, failing: int, total: int, examples: list[dict[str, Any]], message: str
+    ) -> Verdict:
+        status = judge_status(self.severity, self.warn_if, self.error_if, failing, total)
         return Verdict(
             name=self.name,
             kind=self.kind,  # type: ignore[attr-defined]
-            passed=failing == 0,
+            passed=status == "pass",
+            status=status,
             failing=failing,
+            total=total,
+            severity=self.severity,
+            warn_if=self.warn_if,
+            error_if=self.error_if,
             examples=examples[:MAX_EXAMPLES],
             message=message,
         )
@@ -69,17 +146,20 @@ class RowTest(DataTest, ABC):
     @abstractmethod
     def describe(self) -> str: ...
 
-    def evaluate(self, batches: Iterable[list[tuple[str, Any]]], context: Any) -> Verdict:
-        failing, examples = 0, list[dict[str, Any]]()
+    def evaluate(
+        self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
+    ) -> Verdict:
+        total = failing = 0
         for batch in batches:
+            total += len(batch)
             for key, document in batch:
                 value = field_value(document, self.field)
                 if self.fails(value):
                     failing += 1
-                    if len(examples) < MAX_EXAMPLES:
-                        shown = None if value is _MISSING else value
-                        examples.append({"key": key, "value": shown})
-        return self.verdict(failing, examples, f"{failing} records where {self.describe()}")
+                    if failing <= failures.wanted:
+                        failures.keep(failing, key, None if value is _MISSING else value)
+        message = f"{failing} records where {self.describe()}"
+        return self.verdict(failing, total, failures.examples, message)
 
 
 class NotNull(RowTest):
@@ -150,10 +230,13 @@ class Unique(DataTest):
     kind: Literal["unique"]
     field: str = Field(min_length=1, max_length=500)
 
-    def evaluate(self, batches: Iterable[list[tuple[str, Any]]], context: Any) -> Verdict:
+    def evaluate(
+        self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
+    ) -> Verdict:
         first_key: dict[str, str] = {}
-        failing, examples = 0, list[dict[str, Any]]()
+        total = failing = 0
         for batch in batches:
+            total += len(batch)
             for key, document in batch:
                 value = field_value(document, self.field)
                 if value is _MISSING or value is None:
@@ -161,11 +244,12 @@ class Unique(DataTest):
                 marker = json.dumps(value, sort_keys=True)
                 if marker in first_key:
                     failing += 1
-                    if len(examples) < MAX_EXAMPLES:
-                        examples.append({"key": key, "value": value, "same_as": first_key[marker]})
+                    if failing <= failures.wanted:
+                        failures.keep(failing, key, value, same_as=first_key[marker])
                 else:
                     first_key[marker] = key
-        return self.verdict(failing, examples, f"{failing} records repeat a '{self.field}'")
+        message = f"{failing} records repeat a '{self.field}'"
+        return self.verdict(failing, total, failures.examples, message)
 
 
 class RowCount(DataTest):
@@ -173,13 +257,16 @@ class RowCount(DataTest):
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
 
-    def evaluate(self, batches: Iterable[list[tuple[str, Any]]], context: Any) -> Verdict:
+    def evaluate(
+        self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
+    ) -> Verdict:
+        """One check of the whole dataset: 0 or 1 failing out of 1, and no failing rows."""
         count = sum(len(batch) for batch in batches)
         low = self.min is not None and count < self.min
         high = self.max is not None and count > self.max
-        failing = 1 if low or high else 0
         bounds = f"[{self.min}, {self.max}]"
-        return self.verdict(failing, [], f"{count} records; expected within {bounds}")
+        failing = 1 if low or high else 0
+        return self.verdict(failing, 1, [], f"{count} records; expected within {bounds}")
 
 
 class Relationship(DataTest):
@@ -188,10 +275,13 @@ class Relationship(DataTest):
     to_project: str = Field(min_length=1, max_length=200)
     needs_other_project: ClassVar[bool] = True
 
-    def evaluate(self, batches: Iterable[list[tuple[str, Any]]], context: Any) -> Verdict:
+    def evaluate(
+        self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
+    ) -> Verdict:
         """`context(keys)` answers which keys exist in `to_project`."""
-        failing, examples = 0, list[dict[str, Any]]()
+        total = failing = 0
         for batch in batches:
+            total += len(batch)
             wanted = {
                 key: str(value)
                 for key, document in batch
@@ -202,11 +292,10 @@ class Relationship(DataTest):
             for key, value in wanted.items():
                 if value not in present:
                     failing += 1
-                    if len(examples) < MAX_EXAMPLES:
-                        examples.append({"key": key, "value": value})
-        return self.verdict(
-            failing, examples, f"{failing} records point to no key of '{self.to_project}'"
-        )
+                    if failing <= failures.wanted:
+                        failures.keep(failing, key, value)
+        message = f"{failing} records point to no key of '{self.to_project}'"
+        return self.verdict(failing, total, failures.examples, message)
 
 
 AnyTest = Annotated[

@@ -1,6 +1,6 @@
 """The platform's tables (SQLAlchemy 2.0 typed models): jobs, their earlier attempts, counts,
 projects and records, tokens, the mirror's lease, webhooks and their deliveries, jobs' logs,
-holds and running slots."""
+holds, running slots and data tests' outcomes."""
 
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -343,3 +343,28 @@ class JobLogLine(Base):
     attempt: Mapped[int] = mapped_column(Integer)
     """The activity's attempt within its run: 2 and up after Temporal retried it."""
     run_id: Mapped[str] = mapped_column(String(64))
+
+
+class DataTestOutcome(Base):
+    """One data test's outcome in one test run, written when the run has judged its tests
+    (`datasets/test_history.py`): the test's history across runs. Kept apart from the
+    jobs table, so the history outlives the jobs' cleanup."""
+
+    __tablename__ = "data_test_outcomes"
+
+    job_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    test_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(50))
+    ran_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(10))
+    """`pass`, `warn` or `error`."""
+    failing: Mapped[int] = mapped_column(BigInteger)
+    total: Mapped[int] = mapped_column(BigInteger)
+    severity: Mapped[str] = mapped_column(String(10))
+    warn_if: Mapped[str] = mapped_column(String(50))
+    error_if: Mapped[str] = mapped_column(String(50))
+
+    __table_args__ = (
+        Index("ix_data_test_outcomes_history", "project_id", "test_name", "ran_at", "job_id"),
+    )
