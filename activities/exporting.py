@@ -29,7 +29,7 @@ from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter
 from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.compression import SUFFIXES, Compression, MemberWriter
-from pastools_jobs.datasets.export_copy import EncodedPiece, KeyRange, copy_batches
+from pastools_jobs.datasets.export_copy import EncodedBatch, KeyRange, copy_batches
 from pastools_jobs.datasets.export_encoding import ExportFormat, RecordEncoder
 from pastools_jobs.datasets.records import (
     count_records,
@@ -135,8 +135,6 @@ class ExportActivities(ActivityGroup):
         async for piece in read_ahead(self._pieces(work, encoder, after)):
             # In a thread: compressing, and a write can send a part to the object store.
             await asyncio.to_thread(_write, output, members, piece.data)
-            if piece.last_key is None:
-                continue
             state.rows += piece.rows
             state.after_key = piece.last_key
             if output.checkpoint_due():
@@ -148,7 +146,7 @@ class ExportActivities(ActivityGroup):
 
     def _pieces(
         self, work: ExportWork, encoder: RecordEncoder, after: str | None
-    ) -> Iterator[EncodedPiece]:
+    ) -> Iterator[EncodedBatch]:
         """The server builds the bytes on PostgreSQL; SQLite hands over the stored text,
         which the encoder reads without decoding what it need not."""
         db = self.context.db
@@ -158,7 +156,7 @@ class ExportActivities(ActivityGroup):
             return
         for batch in self._batches(work, after, decode=False):
             data = encoder.encode_texts(batch) if _texts(batch) else encoder.encode(batch)
-            yield EncodedPiece(data, len(batch), batch[-1][0])
+            yield EncodedBatch(data, len(batch), batch[-1][0])
 
     def _batches(
         self, work: ExportWork, after: str | None, *, decode: bool = True

@@ -1,17 +1,18 @@
 """PostgreSQL's fast path for CSV and JSON Lines exports: the server builds the bytes.
 
-Each batch is a key range read by `COPY (SELECT …) TO STDOUT`: for CSV one column per
-field (`data->>'field'`, quoted by COPY as the csv module quotes), for JSON Lines the
-whole line built from the stored document's text. Python only moves bytes.
+Each batch is one `COPY (SELECT … ORDER BY key LIMIT n) TO STDOUT`: for CSV one column
+per field (`data->>'field'`, quoted by COPY as the csv module quotes), for JSON Lines the
+whole line built from the stored document's text. Python only moves bytes: COPY sends one
+message per row, so a batch's rows are counted, and its last key read, without parsing.
 
 The server's text matches what `RecordEncoder` writes except in a few places: a number
 below 1e-4 (PostgreSQL writes 0.00001 where Python writes 1e-05), a lone carriage return
-(COPY quotes it; Python before 3.13 does not), and any cell holding the marker below.
-Such a row is written as a marker line carrying its key and document in hex, and
-replaced here by the encoder's own bytes. Each COPY data message is one row, so a
-marker is always at the start of one.
+(COPY quotes it; Python before 3.13 does not), a cell equal to COPY's NULL string, which
+COPY quotes. The server marks such a row (its key in hex after `MARKER`, at the start of
+the row, where no other row can have it), and the encoder writes it instead.
 """
 
+import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,11 +23,9 @@ import psycopg
 from pastools_jobs.datasets.export_encoding import CSV_QUOTES_LONE_CR, RecordEncoder, dumps
 
 MARKER = "~pastools-export-row~"
-"""A row the encoder must write: no cell of a row written by the server contains it,
-and as COPY's NULL string it never matches a value, so an empty string is unquoted."""
+"""Starts a row the encoder must write. As COPY's NULL string (no cell is NULL) it keeps
+empty strings unquoted, as the csv module writes them."""
 _MARKER = MARKER.encode()
-_PIECE_BYTES = 4 << 20
-"""Rows are handed on in pieces of about this size: memory stays flat, whatever the batch."""
 _SMALL_NUMBER = "0.0000"
 """How PostgreSQL writes every number whose magnitude is below 1e-4 (and a few others)."""
 
@@ -42,53 +41,50 @@ class KeyRange:
 
 
 @dataclass(frozen=True)
-class EncodedPiece:
-    """Encoded rows; the last piece of a batch also says how many rows and up to which
-    key the batch went, the only positions a checkpoint may name."""
+class EncodedBatch:
+    """A batch's bytes, how many rows it holds and its last key: a checkpoint's position."""
 
     data: bytes
-    rows: int = 0
-    last_key: str | None = None
+    rows: int
+    last_key: str
 
 
 def copy_batches(
     raw: Any, selection: KeyRange, encoder: RecordEncoder, after_key: str | None
-) -> Iterator[EncodedPiece]:
+) -> Iterator[EncodedBatch]:
     """The records after `after_key`, in key order, batch by batch; `raw` opens a
     psycopg connection for each batch (a short read-only transaction)."""
     after = after_key or ""
+    size = max(selection.batch_size, COPY_ROWS_AT_LEAST)
     while True:
         with raw() as connection:
-            rows, last = _bounds(connection, selection, after)
+            rows = _copy(connection, selection, encoder, after, size)
             if not rows:
                 return
-            yield from _copy(connection, selection, encoder, after, last)
-        yield EncodedPiece(b"", rows, last)
-        if rows < selection.batch_size:
+            last = _key_of(rows[-1], encoder)
+            data = _resolve_marked(connection, selection.project_id, rows, encoder)
+        yield EncodedBatch(data, len(rows), last)
+        if len(rows) < size:
             return
         after = last
 
 
-def _filter(selection: KeyRange, after: str, last: str | None) -> tuple[str, list[Any]]:
-    prefix = selection.key_prefix or ""
-    sql = "project_id = %s AND key > %s AND substr(key, 1, %s) = %s"
-    params: list[Any] = [selection.project_id, after, len(prefix), prefix]
-    upper = last if last is not None else selection.until_key
-    if upper is not None:
+COPY_ROWS_AT_LEAST = 20_000
+"""Rows per COPY, whatever the batch size asked: a statement costs a few milliseconds."""
+
+
+def _filter(selection: KeyRange, after: str) -> tuple[str, list[Any]]:
+    """No prefix test without a prefix: the planner guesses such a test keeps few rows,
+    and would sort the whole project for each batch instead of reading the key index."""
+    sql = "project_id = %s AND key > %s"
+    params: list[Any] = [selection.project_id, after]
+    if selection.key_prefix:
+        sql += " AND substr(key, 1, %s) = %s"
+        params += [len(selection.key_prefix), selection.key_prefix]
+    if selection.until_key is not None:
         sql += " AND key <= %s"
-        params.append(upper)
+        params.append(selection.until_key)
     return sql, params
-
-
-def _bounds(connection: psycopg.Connection[Any], selection: KeyRange, after: str) -> Any:
-    """How many rows the next batch has and its last key: an index-only look."""
-    where, params = _filter(selection, after, None)
-    sql = (
-        f"SELECT count(*), max(key) FROM (SELECT key FROM records WHERE {where} "
-        "ORDER BY key LIMIT %s) AS batch"
-    )
-    with connection.cursor() as cursor:
-        return cursor.execute(sql, [*params, selection.batch_size]).fetchone()
 
 
 def _copy(
@@ -96,51 +92,75 @@ def _copy(
     selection: KeyRange,
     encoder: RecordEncoder,
     after: str,
-    last: str,
-) -> Iterator[EncodedPiece]:
-    where, params = _filter(selection, after, last)
+    size: int,
+) -> list[bytes]:
+    """The batch's rows, one bytes object each (COPY sends one message per row)."""
+    where, params = _filter(selection, after)
     if encoder.format == "csv":
         sql, extra = _csv_statement(encoder.fields, where)
     else:
         sql, extra = _jsonl_statement(encoder, where)
-    parts: list[bytes] = []
-    size = 0
-    with connection.cursor() as cursor, cursor.copy(sql, [*extra, *params]) as copy:
-        for part in copy:
-            parts.append(bytes(part))
-            size += len(part)
-            if size >= _PIECE_BYTES:
-                yield EncodedPiece(_replace_markers(b"".join(parts), encoder))
-                parts, size = [], 0
-    yield EncodedPiece(_replace_markers(b"".join(parts), encoder))
+    with connection.cursor() as cursor:
+        if selection.key_prefix:  # the same guess: the key index is the way, prefix or not
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+        with cursor.copy(sql, [*extra, *params, size]) as copy:
+            return [bytes(row) for row in copy]
 
 
-_MARKED = (
-    f"'{MARKER}' || encode(convert_to(key, 'UTF8'), 'hex') || ':' "
-    "|| encode(convert_to(data::text, 'UTF8'), 'hex')"
-)
+def _key_of(row: bytes, encoder: RecordEncoder) -> str:
+    if row.startswith(_MARKER):
+        return _marked_key(row)
+    if encoder.format == "csv":
+        return str(next(csv.reader([row.decode()]))[0])
+    return str(json.loads(row)["key"])
 
 
-def _needs_encoder(column: str) -> str:
-    test = f"strpos({column}, '{MARKER}') > 0 OR strpos({column}, '{_SMALL_NUMBER}') > 0"
+def _marked_key(row: bytes) -> str:
+    return bytes.fromhex(row[len(_MARKER) :].split(b",", 1)[0].strip().decode()).decode()
+
+
+def _resolve_marked(
+    connection: psycopg.Connection[Any],
+    project_id: str,
+    rows: list[bytes],
+    encoder: RecordEncoder,
+) -> bytes:
+    """The batch's bytes, each marked row written by the encoder from its document."""
+    marked = {n: _marked_key(row) for n, row in enumerate(rows) if row.startswith(_MARKER)}
+    if marked:
+        with connection.cursor() as cursor:
+            found = cursor.execute(
+                "SELECT key, data FROM records WHERE project_id = %s AND key = ANY(%s)",
+                (project_id, list(marked.values())),
+            ).fetchall()
+        documents = dict(found)
+        for n, key in marked.items():  # one deleted meanwhile is left out, as it would be
+            rows[n] = encoder.encode([(key, documents[key])]) if key in documents else b""
+    return b"".join(rows)
+
+
+_MARKED = f"'{MARKER}' || encode(convert_to(key, 'UTF8'), 'hex')"
+
+
+def _differs(column: str) -> str:
+    """Whether COPY would write this CSV cell otherwise than the csv module (or than
+    Python would write the number in it)."""
+    test = f"strpos({column}, '{_SMALL_NUMBER}') > 0 OR {column} = '{MARKER}'"
     if not CSV_QUOTES_LONE_CR:
         test += f" OR strpos({column}, E'\\r') > 0"
     return test
 
 
 def _csv_statement(fields: list[str], where: str) -> tuple[str, list[Any]]:
-    cells = ", ".join(f"data->>%s AS c{n}" for n in range(len(fields)))
-    suspect = " OR ".join(
-        _needs_encoder(c) for c in ["key", *(f"c{n}" for n in range(len(fields)))]
-    )
-    written = ", ".join(
-        f"CASE WHEN suspect THEN '' ELSE coalesce(c{n}, '') END" for n in range(len(fields))
-    )
+    names = [f"c{n}" for n in range(len(fields))]
+    cells = "".join(f", coalesce(data->>%s, '') AS {name}" for name in names)
+    differs = " OR ".join([f"strpos(key, '{MARKER}') = 1", *map(_differs, ["key", *names])])
     sql = (
-        f"COPY (SELECT CASE WHEN suspect THEN {_MARKED} ELSE key END, {written} "
-        f"FROM (SELECT *, ({suspect}) AS suspect FROM ("
-        f"SELECT key, data, {cells} FROM records WHERE {where} ORDER BY key OFFSET 0"
-        ") AS cells OFFSET 0) AS checked ORDER BY key) "
+        f"COPY (SELECT CASE WHEN {differs} THEN {_MARKED} ELSE key END"
+        f"{''.join(', ' + name for name in names)} FROM ("
+        f"SELECT key{cells} FROM records WHERE {where} ORDER BY key LIMIT %s"
+        ") AS cells ORDER BY cells.key) "
         f"TO STDOUT WITH (FORMAT csv, NULL '{MARKER}')"
     )
     return sql, list(fields)
@@ -148,7 +168,7 @@ def _csv_statement(fields: list[str], where: str) -> tuple[str, list[Any]]:
 
 def _jsonl_statement(encoder: RecordEncoder, where: str) -> tuple[str, list[Any]]:
     """The line is one text column; COPY's CSV quoting is turned off by quote and
-    delimiter characters that JSON text always escapes."""
+    delimiter characters that JSON text always escapes. A line starts with `{`."""
     document, extra = "data::text", []
     if encoder.chosen:
         pieces = []
@@ -157,29 +177,10 @@ def _jsonl_statement(encoder: RecordEncoder, where: str) -> tuple[str, list[Any]
             extra += [("" if n == 0 else ", ") + dumps(name) + ": ", name]
         document = "'{' || " + " || ".join(pieces) + " || '}'" if pieces else "'{}'"
     line = "'{\"key\": ' || to_json(key)::text || ', \"data\": ' || document || '}'"
-    suspect = f"{_needs_encoder('document')} OR strpos(key, '{MARKER}') > 0"
     sql = (
-        f"COPY (SELECT CASE WHEN {suspect} THEN {_MARKED} ELSE {line} END FROM ("
-        f"SELECT key, data, {document} AS document FROM records WHERE {where} "
-        "ORDER BY key OFFSET 0) AS lines ORDER BY key) "
+        f"COPY (SELECT CASE WHEN strpos(document, '{_SMALL_NUMBER}') > 0 THEN {_MARKED} "
+        f"ELSE {line} END FROM (SELECT key, {document} AS document FROM records "
+        f"WHERE {where} ORDER BY key LIMIT %s) AS lines ORDER BY lines.key) "
         "TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
     )
     return sql, extra
-
-
-def _replace_markers(data: bytes, encoder: RecordEncoder) -> bytes:
-    """Each marker line replaced by the encoder's bytes for the record it carries."""
-    at = data.find(_MARKER)
-    if at < 0:
-        return data
-    pieces: list[bytes] = []
-    start = 0
-    while at >= 0:
-        end = data.index(b"\n", at)
-        payload = data[at + len(_MARKER) : end].split(b",", 1)[0]
-        key, document = (bytes.fromhex(part.decode()).decode() for part in payload.split(b":"))
-        pieces += [data[start:at], encoder.encode([(key, json.loads(document))])]
-        start = end + 1
-        at = data.find(_MARKER, start)
-    pieces.append(data[start:])
-    return b"".join(pieces)

@@ -147,9 +147,12 @@ def count_by_project(session: Session, project_ids: Collection[str]) -> dict[str
 
 
 _BATCH = (
-    "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
-    f"AND {_HAS_PREFIX.format(key='key')}{{until}} ORDER BY key LIMIT :limit"
+    "SELECT key, data FROM records WHERE project_id = :project AND key > :after"
+    "{prefix}{until} ORDER BY key LIMIT :limit"
 )
+_PREFIX = f" AND {_HAS_PREFIX.format(key='key')}"
+"""Only with a prefix: PostgreSQL guesses such a test keeps few rows, and would then sort
+the whole project for each batch instead of reading the key index."""
 _UNTIL = " AND key <= :until"
 
 
@@ -168,7 +171,11 @@ def record_batches(
     resumed reader continues exactly. Plain SQL, decoded here unless `decode` is False
     (then as the database gives it: JSON text on SQLite): the ORM's per-row work would
     cost more than the reading."""
-    sql = text(_BATCH.format(until=_UNTIL if until_key is not None else ""))
+    sql = text(
+        _BATCH.format(
+            prefix=_PREFIX if key_prefix else "", until=_UNTIL if until_key is not None else ""
+        )
+    )
     params = {
         "project": project_id,
         "after": after_key or "",
@@ -208,13 +215,14 @@ _FIELDS = {
 _NEW_FIELD = {
     "postgresql": (
         "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
-        f"AND {_HAS_PREFIX.format(key='key')} AND jsonb_typeof(data) = 'object' "
-        "AND (data - CAST(:known AS text[])) <> '{{}}'::jsonb ORDER BY key LIMIT 1"
+        f"AND {_HAS_PREFIX.format(key='key')} AND CASE WHEN jsonb_typeof(data) = 'object' "
+        "THEN (data - CAST(:known AS text[])) <> '{{}}'::jsonb ELSE false END "
+        "ORDER BY key LIMIT 1"
     ),
     "sqlite": (
         "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
-        f"AND {_HAS_PREFIX.format(key='key')} AND json_type(data) = 'object' "
-        "AND json_remove(data{paths}) <> '{{}}' ORDER BY key LIMIT 1"
+        f"AND {_HAS_PREFIX.format(key='key')} AND CASE WHEN json_type(data) = 'object' "
+        "THEN json_remove(data{paths}) <> '{{}}' ELSE 0 END ORDER BY key LIMIT 1"
     ),
 }
 """The first record after `after` that has a field not yet known: documents mostly share
