@@ -53,8 +53,7 @@ class MemberWriter:
     def finish(self) -> bytes:
         """The end of the stream: at least one member, so even an empty export is a valid
         compressed file."""
-        self.compress(b"")
-        return self.end_member()
+        return self.compress(b"") + self.end_member()
 
     def _new_stream(self) -> _Stream:
         if self.compression == "gzip":

@@ -55,7 +55,7 @@ def copy_batches(
     """The records after `after_key`, in key order, batch by batch; `raw` opens a
     psycopg connection for each batch (a short read-only transaction)."""
     after = after_key or ""
-    size = max(selection.batch_size, COPY_ROWS_AT_LEAST)
+    size = selection.batch_size
     while True:
         with raw() as connection:
             rows = _copy(connection, selection, encoder, after, size)
@@ -67,10 +67,6 @@ def copy_batches(
         if len(rows) < size:
             return
         after = last
-
-
-COPY_ROWS_AT_LEAST = 20_000
-"""Rows per COPY, whatever the batch size asked: a statement costs a few milliseconds."""
 
 
 def _filter(selection: KeyRange, after: str) -> tuple[str, list[Any]]:
@@ -101,9 +97,10 @@ def _copy(
     else:
         sql, extra = _jsonl_statement(encoder, where)
     with connection.cursor() as cursor:
-        if selection.key_prefix:  # the same guess: the key index is the way, prefix or not
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
+        # The key index is the way: statistics not yet gathered after an import, or a
+        # prefix test, make the planner guess few rows and sort the project for each batch.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
         with cursor.copy(sql, [*extra, *params, size]) as copy:
             return [bytes(row) for row in copy]
 
