@@ -149,3 +149,30 @@ async def test_a_resumed_export_writes_what_an_uninterrupted_one_does(
         assert resumed.bytes == whole.bytes
     await job.terminate("the test is over")
     await whole_job.terminate("the test is over")
+
+
+@pytest.mark.parametrize("export_format", ["csv", "jsonl"])
+async def test_key_ranges_exported_alone_make_the_whole_file(
+    client: Client, context: ActivityContext, export_format: str
+) -> None:
+    """What a split across workers needs: each part after one key (exclusive) up to
+    another (inclusive), the header only in the first; together, the whole export."""
+    base = {"project_id": PROJECT, "format": export_format, "key_prefix": None, "batch_rows": BATCH}
+    run = ExportActivities(context).export_records
+    whole_job = await started_job(client, context)
+    whole = await Attempt(client, whole_job).env.run(run, ExportWork.model_validate(base))
+
+    parts = []
+    bounds = [(None, "k0199"), ("k0199", "k0420"), ("k0420", None)]
+    for n, (after, until) in enumerate(bounds):
+        job = await started_job(client, context)
+        work = ExportWork.model_validate(
+            {**base, "after_key": after, "until_key": until, "header": n == 0}
+        )
+        part = await Attempt(client, job).env.run(run, work)
+        parts.append((part.rows, content(context, job.id, part.artifact)))
+        await job.terminate("the test is over")
+
+    assert [rows for rows, _ in parts] == [200, 221, RECORDS - 421]
+    assert b"".join(data for _, data in parts) == content(context, whole_job.id, whole.artifact)
+    await whole_job.terminate("the test is over")
