@@ -132,11 +132,11 @@ class ExportActivities(ActivityGroup):
             await asyncio.to_thread(_write, output, members, encoder.header())
         after = state.after_key if state.after_key is not None else work.after_key
         durable = state.model_copy()
-        async for piece in read_ahead(self._pieces(work, encoder, after)):
+        async for batch in read_ahead(self._encoded(work, encoder, after)):
             # In a thread: compressing, and a write can send a part to the object store.
-            await asyncio.to_thread(_write, output, members, piece.data)
-            state.rows += piece.rows
-            state.after_key = piece.last_key
+            await asyncio.to_thread(_write, output, members, batch.data)
+            state.rows += batch.rows
+            state.after_key = batch.last_key
             if output.checkpoint_due():
                 state.size = await reporter.in_thread(lambda _stop: _sync(output, members))
                 durable = state.model_copy()
@@ -144,7 +144,7 @@ class ExportActivities(ActivityGroup):
         state.size = await reporter.in_thread(lambda _stop: _sync(output, members, last=True))
         state.finished = True
 
-    def _pieces(
+    def _encoded(
         self, work: ExportWork, encoder: RecordEncoder, after: str | None
     ) -> Iterator[EncodedBatch]:
         """The server builds the bytes on PostgreSQL; SQLite hands over the stored text,

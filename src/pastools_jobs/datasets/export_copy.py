@@ -14,7 +14,8 @@ the row, where no other row can have it), and the encoder writes it instead.
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,8 @@ _SMALL_NUMBER = "0.0000"
 
 @dataclass(frozen=True)
 class KeyRange:
-    """The records an export reads: `after_key` exclusive, `until_key` inclusive."""
+    """The records an export reads, up to `until_key` (inclusive) when given; where it
+    starts (exclusive) is the reader's position."""
 
     project_id: str
     key_prefix: str | None
@@ -50,7 +52,10 @@ class EncodedBatch:
 
 
 def copy_batches(
-    raw: Any, selection: KeyRange, encoder: RecordEncoder, after_key: str | None
+    raw: Callable[[], AbstractContextManager[psycopg.Connection[Any]]],
+    selection: KeyRange,
+    encoder: RecordEncoder,
+    after_key: str | None,
 ) -> Iterator[EncodedBatch]:
     """The records after `after_key`, in key order, batch by batch; `raw` opens a
     psycopg connection for each batch (a short read-only transaction)."""
