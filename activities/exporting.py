@@ -1,19 +1,23 @@
-"""The export activity: a project's records (optionally those whose key has a prefix)
-to a CSV, JSON Lines or Parquet artifact, in key order, batch by batch.
+"""The export activity: a project's records (optionally those whose key has a prefix, or
+a key range of them) to a CSV, JSON Lines or Parquet artifact, in key order, batch by
+batch; CSV and JSON Lines optionally compressed (gzip, zstd).
 
-CSV and Parquet get one column per top-level field (in name order, found by the
-database); values that are not strings are written as JSON. A retried
-attempt resumes a CSV or JSON Lines file at its checkpointed size and key; a Parquet
-file, which cannot be appended to, is written again from the start unless the attempt
-before had finished it.
+CSV and Parquet get the key and one column per top-level field: the chosen columns in
+their order, or every field in name order (found by the database); values that are not
+strings are written as JSON. On PostgreSQL the server builds CSV and JSON Lines bytes
+(`export_copy`); elsewhere `RecordEncoder` does, and both write the same bytes.
+
+A retried attempt resumes a CSV or JSON Lines file at its checkpointed size and key (a
+compressed one after the member closed at that checkpoint); a Parquet file, which cannot
+be appended to, is written again from the start unless the attempt before finished it.
 """
 
 import asyncio
-import csv
-import io
-import json
-from typing import Any, Literal
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
@@ -21,14 +25,23 @@ from temporalio import activity
 
 from activities.batches import read_ahead
 from activities.context import ActivityGroup
-from activities.errors import project_or_fail
+from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter
 from pastools_jobs.contracts import Progress, Work
-from pastools_jobs.datasets.records import count_records, field_names, record_batches
+from pastools_jobs.datasets.compression import SUFFIXES, Compression, MemberWriter
+from pastools_jobs.datasets.export_copy import EncodedBatch, KeyRange, copy_batches
+from pastools_jobs.datasets.export_encoding import ExportFormat, RecordEncoder
+from pastools_jobs.datasets.records import (
+    count_records,
+    field_names,
+    missing_fields,
+    record_batches,
+)
+from pastools_jobs.db.engine import Database
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import ExportResult
 
-ExportFormat = Literal["csv", "jsonl", "parquet"]
+PARQUET_DEFAULT_CODEC: Compression = "zstd"
 
 
 class ExportWork(Work):
@@ -36,6 +49,20 @@ class ExportWork(Work):
     format: ExportFormat
     key_prefix: str | None
     batch_rows: int
+    columns: list[str] | None = None
+    """The fields to write, in this order, after the key; None: every field."""
+    compression: Compression | None = None
+    """None: the format's default (none for CSV and JSON Lines, zstd for Parquet)."""
+    row_group_rows: int | None = None
+    """Parquet rows per row group; None: one per batch read."""
+    after_key: str | None = None
+    """A part of the records: after this key (exclusive) …"""
+    until_key: str | None = None
+    """… up to this one (inclusive). Columns are still those of the whole export."""
+    header: bool = True
+    """Whether a CSV file starts with its header (the first part of an export does)."""
+    artifact: str | None = None
+    """The file's name, when not `export.<format>[.gz|.zst]` (a part's, say)."""
 
 
 class ExportCheckpoint(BaseModel):
@@ -47,48 +74,16 @@ class ExportCheckpoint(BaseModel):
     """The whole file is stored: a retry keeps it (or its part) and writes nothing."""
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+def artifact_name(export_format: ExportFormat, compression: Compression) -> str:
+    """The job's own directory says whose export it is; Parquet compresses inside."""
+    suffix = "" if export_format == "parquet" else SUFFIXES[compression]
+    return f"export.{export_format}{suffix}"
 
 
-class _Encoder:
-    """Turns a batch of records into bytes (CSV, JSON Lines) or a table (Parquet)."""
-
-    def __init__(self, export_format: ExportFormat, fields: list[str]) -> None:
-        self.format = export_format
-        self.fields = fields
-
-    def header(self) -> bytes:
-        return self._csv([["key", *self.fields]]) if self.format == "csv" else b""
-
-    def encode(self, batch: list[tuple[str, Any]]) -> bytes:
-        if self.format == "jsonl":
-            return "".join(
-                json.dumps({"key": key, "data": doc}, ensure_ascii=False) + "\n"
-                for key, doc in batch
-            ).encode()
-        return self._csv([self._row(key, doc) for key, doc in batch])
-
-    def table(self, batch: list[tuple[str, Any]]) -> pa.Table:
-        columns = list(zip(*(self._row(key, doc) for key, doc in batch), strict=True))
-        return pa.table(
-            {
-                name: pa.array(column, pa.string())
-                for name, column in zip(["key", *self.fields], columns, strict=True)
-            }
-        )
-
-    def _row(self, key: str, doc: Any) -> list[str]:
-        values = doc if isinstance(doc, dict) else {}
-        return [key, *(_cell(values.get(name)) for name in self.fields)]
-
-    @staticmethod
-    def _csv(rows: list[list[str]]) -> bytes:
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(rows)
-        return buffer.getvalue().encode()
+def compression_of(work: ExportWork) -> Compression:
+    if work.compression is not None:
+        return work.compression
+    return PARQUET_DEFAULT_CODEC if work.format == "parquet" else "none"
 
 
 class ExportActivities(ActivityGroup):
@@ -96,66 +91,107 @@ class ExportActivities(ActivityGroup):
     async def export_records(self, work: ExportWork) -> ExportResult:
         reporter = self.reporter()
         state = self.resume(work, ExportCheckpoint)
-        name = f"export.{work.format}"  # the job's own directory says whose export it is
+        compression = compression_of(work)
+        name = work.artifact or artifact_name(work.format, compression)
         output = await asyncio.to_thread(self.artifact, name, _resume_at(state, work.format))
         try:
             if not output.resumed:
                 state = ExportCheckpoint()  # the bytes it counted are gone: count afresh
             total = await asyncio.to_thread(self._count, work)
             if state.fields is None:
-                state.fields = (
-                    await asyncio.to_thread(self._fields, work) if work.format != "jsonl" else []
-                )
+                state.fields = await asyncio.to_thread(self._fields, work, total)
             if not state.finished:
-                encoder = _Encoder(work.format, state.fields)
-                await self._write(work, state, encoder, output, reporter, total)
+                encoder = RecordEncoder(work.format, state.fields, chosen=work.columns is not None)
+                if work.format == "parquet":
+                    await self._write_parquet(work, state, encoder, output, reporter, total)
+                else:
+                    members = MemberWriter(compression)
+                    await self._write_text(work, state, encoder, members, output, reporter, total)
             await reporter.report(_progress(state, total, state), force=True)
             size = await reporter.in_thread(lambda _stop: output.finish())
         finally:
             output.close()
-        return ExportResult(artifact=name, format=work.format, rows=state.rows, bytes=size)
+        return ExportResult(
+            artifact=name, format=work.format, compression=compression, rows=state.rows, bytes=size
+        )
 
-    async def _write(
+    async def _write_text(
         self,
         work: ExportWork,
         state: ExportCheckpoint,
-        encoder: _Encoder,
+        encoder: RecordEncoder,
+        members: MemberWriter,
         output: ArtifactWriter,
         reporter: ProgressReporter,
         total: int,
     ) -> None:
         """Write the records after the checkpoint, heartbeating only positions whose bytes
-        are synced; at the end the whole file is, and `state` says it is finished."""
-        parquet = (
-            pq.ParquetWriter(output.stream, encoder.table([("k", {})]).schema)
-            if work.format == "parquet"
-            else None
-        )
-        if not output.resumed:
-            await asyncio.to_thread(output.stream.write, encoder.header())
-        batches = record_batches(
-            self.context.db,
-            work.project_id,
-            after_key=state.after_key,
-            key_prefix=work.key_prefix,
-            batch_size=work.batch_rows,
-        )
+        are synced (and whose compressed member is closed); at the end the whole file is,
+        and `state` says it is finished."""
+        if not output.resumed and work.header and encoder.format == "csv":
+            await asyncio.to_thread(_write, output, members, encoder.header())
+        after = state.after_key if state.after_key is not None else work.after_key
         durable = state.model_copy()
-        async for batch in read_ahead(batches):
-            if parquet is not None:
-                await asyncio.to_thread(parquet.write_table, encoder.table(batch))
-            else:
-                # In a thread: a write can send a part to the object store.
-                await asyncio.to_thread(_write_encoded, output, encoder, batch)
-            state.rows += len(batch)
-            state.after_key = batch[-1][0]
-            # A Parquet file resumes only once finished: syncing it midway would buy nothing.
-            if output.checkpoint_due() and parquet is None:
-                state.size = await reporter.in_thread(lambda _stop: output.checkpoint())
+        async for batch in read_ahead(self._encoded(work, encoder, after)):
+            # In a thread: compressing, and a write can send a part to the object store.
+            await asyncio.to_thread(_write, output, members, batch.data)
+            state.rows += batch.rows
+            state.after_key = batch.last_key
+            if output.checkpoint_due():
+                state.size = await reporter.in_thread(lambda _stop: _sync(output, members))
                 durable = state.model_copy()
             await reporter.report(_progress(state, total, durable))
-        if parquet is not None:
-            await asyncio.to_thread(parquet.close)
+        state.size = await reporter.in_thread(lambda _stop: _sync(output, members, last=True))
+        state.finished = True
+
+    def _encoded(
+        self, work: ExportWork, encoder: RecordEncoder, after: str | None
+    ) -> Iterator[EncodedBatch]:
+        """The server builds the bytes on PostgreSQL; SQLite hands over the stored text,
+        which the encoder reads without decoding what it need not."""
+        db = self.context.db
+        if db.engine.dialect.name == "postgresql" and (encoder.fields or encoder.format == "jsonl"):
+            selection = KeyRange(work.project_id, work.key_prefix, work.until_key, work.batch_rows)
+            yield from copy_batches(lambda: _driver_connection(db), selection, encoder, after)
+            return
+        for batch in self._batches(work, after, decode=False):
+            data = encoder.encode_texts(batch) if _texts(batch) else encoder.encode(batch)
+            yield EncodedBatch(data, len(batch), batch[-1][0])
+
+    def _batches(
+        self, work: ExportWork, after: str | None, *, decode: bool = True
+    ) -> Iterator[list[tuple[str, Any]]]:
+        return record_batches(
+            self.context.db,
+            work.project_id,
+            after_key=after,
+            until_key=work.until_key,
+            key_prefix=work.key_prefix,
+            batch_size=work.batch_rows,
+            decode=decode,
+        )
+
+    async def _write_parquet(
+        self,
+        work: ExportWork,
+        state: ExportCheckpoint,
+        encoder: RecordEncoder,
+        output: ArtifactWriter,
+        reporter: ProgressReporter,
+        total: int,
+    ) -> None:
+        """The whole file in one go (a Parquet file resumes only once finished, so syncing
+        it midway would buy nothing), in row groups of `row_group_rows` when asked."""
+        codec = compression_of(work)
+        writer = pq.ParquetWriter(output.stream, encoder.table([]).schema, compression=codec)
+        groups = _RowGroups(writer, work.row_group_rows)
+        durable = state.model_copy()
+        async for batch in read_ahead(self._batches(work, state.after_key or work.after_key)):
+            await asyncio.to_thread(groups.add, encoder.table(batch))
+            state.rows += len(batch)
+            state.after_key = batch[-1][0]
+            await reporter.report(_progress(state, total, durable))
+        await asyncio.to_thread(groups.close)
         state.size = await reporter.in_thread(lambda _stop: output.checkpoint())
         state.finished = True
 
@@ -163,15 +199,82 @@ class ExportActivities(ActivityGroup):
         """Fails at once for a project that does not exist, rather than exporting nothing."""
         with self.context.db.transaction() as session:
             project_or_fail(session, work.project_id)
-            return count_records(session, work.project_id, work.key_prefix)
+            return count_records(
+                session,
+                work.project_id,
+                work.key_prefix,
+                after_key=work.after_key,
+                until_key=work.until_key,
+            )
 
-    def _fields(self, work: ExportWork) -> list[str]:
+    def _fields(self, work: ExportWork, total: int) -> list[str]:
+        """The chosen columns, each a field of some record (a whole export with records
+        checks; a part takes them as checked), or every field. JSON Lines needs none."""
         with self.context.db.transaction() as session:
+            if work.columns is not None:
+                whole = work.after_key is None and work.until_key is None
+                missing = (
+                    missing_fields(session, work.project_id, work.columns, work.key_prefix)
+                    if whole and total
+                    else []
+                )
+                if missing:
+                    raise input_error(
+                        f"column {missing[0]!r} is not a field of any exported record",
+                        "UnknownColumn",
+                        column=missing[0],
+                    )
+                return work.columns
+            if work.format == "jsonl":
+                return []
             return field_names(session, work.project_id, work.key_prefix)
 
 
-def _write_encoded(output: ArtifactWriter, encoder: _Encoder, batch: list[tuple[str, Any]]) -> None:
-    output.stream.write(encoder.encode(batch))
+class _RowGroups:
+    """Tables written in row groups of exactly `rows` rows (the last one fewer), or as
+    they come when no size is asked; at most one group is held."""
+
+    def __init__(self, writer: pq.ParquetWriter, rows: int | None) -> None:
+        self.writer = writer
+        self.rows = rows
+        self.pending: pa.Table | None = None
+
+    def add(self, table: pa.Table) -> None:
+        if self.rows is None:
+            self.writer.write_table(table)
+            return
+        pending = table if self.pending is None else pa.concat_tables([self.pending, table])
+        while pending.num_rows >= self.rows:
+            self.writer.write_table(pending.slice(0, self.rows), row_group_size=self.rows)
+            pending = pending.slice(self.rows)
+        self.pending = pending
+
+    def close(self) -> None:
+        if self.pending is not None and self.pending.num_rows:
+            self.writer.write_table(self.pending, row_group_size=self.pending.num_rows)
+        self.writer.close()
+
+
+@contextmanager
+def _driver_connection(db: Database) -> Iterator[psycopg.Connection[Any]]:
+    with db.reading() as connection:
+        raw = connection.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        yield raw
+
+
+def _texts(batch: list[tuple[str, Any]]) -> bool:
+    return isinstance(batch[0][1], str)
+
+
+def _write(output: ArtifactWriter, members: MemberWriter, data: bytes) -> None:
+    output.stream.write(members.compress(data))
+
+
+def _sync(output: ArtifactWriter, members: MemberWriter, *, last: bool = False) -> int:
+    """Close the compressed member, so the size returned is a whole stream, and sync."""
+    output.stream.write(members.finish() if last else members.end_member())
+    return output.checkpoint()
 
 
 def _resume_at(state: ExportCheckpoint, export_format: ExportFormat) -> int | None:

@@ -1,4 +1,5 @@
-"""export: a project's records to a CSV, JSON Lines or Parquet artifact."""
+"""export: a project's records to a CSV, JSON Lines or Parquet artifact, CSV and JSON
+Lines optionally compressed."""
 
 from temporalio import workflow
 
@@ -26,5 +27,8 @@ class ExportJob(JobWorkflow[ExportParams, ExportResult]):
             format=params.format,
             key_prefix=params.key_prefix,
             batch_rows=params.batch_rows,
+            columns=params.columns,
+            compression=params.compression,
+            row_group_rows=params.row_group_rows,
         )
         return await self.run_work(ExportActivities.export_records, work)

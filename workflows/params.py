@@ -3,7 +3,15 @@
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from pastools_jobs.datasets.thresholds import LIMIT_GRAMMAR, parse_limit
 from pastools_jobs.domain import JobStatus
@@ -55,6 +63,9 @@ class ImportParams(BaseModel):
     batch_rows: int = Field(default=5000, ge=100, le=100_000)
 
 
+ExportColumn = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]
+
+
 class ExportParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +77,37 @@ class ExportParams(BaseModel):
         description="Export only records whose key starts with exactly this (case counts).",
     )
     batch_rows: int = Field(default=5000, ge=100, le=100_000)
+    columns: list[ExportColumn] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1000,
+        description="The fields to export, in this order, after the key (which always comes "
+        "first); each must be a field of some exported record. Default: every field, in name "
+        "order. For JSON Lines, `data` then holds exactly these fields (null where missing).",
+    )
+    compression: Literal["none", "gzip", "zstd"] | None = Field(
+        default=None,
+        description="CSV and JSON Lines: the file's compression (export.csv.gz, "
+        "export.jsonl.zst), default none. Parquet: the columns' codec, default zstd.",
+    )
+    row_group_rows: int | None = Field(
+        default=None,
+        ge=1000,
+        le=500_000,
+        description="Parquet only: rows per row group (the last one may hold fewer).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExportParams":
+        if self.columns is not None:
+            seen: set[str] = set()
+            for name in self.columns:
+                if name in seen:
+                    raise ValueError(f"column {name!r} is named twice")
+                seen.add(name)
+        if self.row_group_rows is not None and self.format != "parquet":
+            raise ValueError("row_group_rows applies to Parquet exports only")
+        return self
 
 
 class ValidationParams(BaseModel):

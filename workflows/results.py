@@ -34,6 +34,9 @@ class ImportResult(BaseModel):
 class ExportResult(BaseModel):
     artifact: str = Field(description="The file's name among the job's artifacts.")
     format: Literal["csv", "jsonl", "parquet"]
+    compression: Literal["none", "gzip", "zstd"] = Field(
+        default="none", description="The file's (Parquet: its columns') compression."
+    )
     rows: int
     bytes: int
 

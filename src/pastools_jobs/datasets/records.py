@@ -7,6 +7,7 @@ executemany per batch.
 """
 
 import json
+import sqlite3
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -113,11 +114,24 @@ def _prefix_params(prefix: str | None) -> dict[str, str | int]:
     return {"prefix": prefix or "", "prefix_length": len(prefix or "")}
 
 
-def count_records(session: Session, project_id: str, key_prefix: str | None = None) -> int:
+def count_records(
+    session: Session,
+    project_id: str,
+    key_prefix: str | None = None,
+    *,
+    after_key: str | None = None,
+    until_key: str | None = None,
+) -> int:
+    """Records of the project, those whose key has the prefix and lies in the range
+    (`after_key` exclusive, `until_key` inclusive) when given."""
     query = select(func.count()).select_from(Record).where(Record.project_id == project_id)
     if key_prefix:
         has_prefix = text(_HAS_PREFIX.format(key="records.key"))
         query = query.where(has_prefix.bindparams(**_prefix_params(key_prefix)))
+    if after_key is not None:
+        query = query.where(Record.key > after_key)
+    if until_key is not None:
+        query = query.where(Record.key <= until_key)
     return int(session.scalar(query) or 0)
 
 
@@ -134,9 +148,13 @@ def count_by_project(session: Session, project_ids: Collection[str]) -> dict[str
 
 
 _BATCH = (
-    "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
-    f"AND {_HAS_PREFIX.format(key='key')} ORDER BY key LIMIT :limit"
+    "SELECT key, data FROM records WHERE project_id = :project AND key > :after"
+    "{prefix}{until} ORDER BY key LIMIT :limit"
 )
+_PREFIX = f" AND {_HAS_PREFIX.format(key='key')}"
+"""Only with a prefix: PostgreSQL guesses such a test keeps few rows, and would then sort
+the whole project for each batch instead of reading the key index."""
+_UNTIL = " AND key <= :until"
 
 
 def record_batches(
@@ -144,27 +162,49 @@ def record_batches(
     project_id: str,
     *,
     after_key: str | None = None,
+    until_key: str | None = None,
     key_prefix: str | None = None,
     batch_size: int = 5000,
+    decode: bool = True,
 ) -> Iterator[list[tuple[str, Any]]]:
     """Records in key order, a batch per short read-only transaction (keyset pagination),
-    from just after `after_key`: memory stays flat and a resumed reader continues exactly.
-    Plain SQL, decoded here: the ORM's per-row work would cost more than the reading."""
+    from just after `after_key` up to `until_key` included: memory stays flat and a
+    resumed reader continues exactly. Plain SQL, decoded here unless `decode` is False
+    (then as the database gives it: JSON text on SQLite, read straight from its driver):
+    the ORM's per-row work would cost more than the reading."""
+    sql = _BATCH.format(
+        prefix=_PREFIX if key_prefix else "", until=_UNTIL if until_key is not None else ""
+    )
     params = {
         "project": project_id,
         "after": after_key or "",
         "limit": batch_size,
         **_prefix_params(key_prefix),
     }
+    if until_key is not None:
+        params["until"] = until_key
     while True:
         with db.reading() as connection:
-            rows = connection.execute(text(_BATCH), params).all()
+            rows = _read(connection, sql, params, raw=not decode)
         if not rows:
             return
-        yield [(key, json.loads(data) if isinstance(data, str) else data) for key, data in rows]
+        if decode:
+            yield [(k, json.loads(data) if isinstance(data, str) else data) for k, data in rows]
+        else:
+            yield rows
         if len(rows) < batch_size:
             return
         params["after"] = rows[-1][0]
+
+
+def _read(
+    connection: Connection, sql: str, params: dict[str, Any], *, raw: bool
+) -> list[tuple[str, Any]]:
+    """SQLite's driver takes the same named parameters and gives plain tuples at once."""
+    driver = connection.connection.driver_connection
+    if raw and isinstance(driver, sqlite3.Connection):
+        return list(driver.execute(sql, params).fetchall())
+    return [(key, data) for key, data in connection.execute(text(sql), params)]
 
 
 _FIELDS = {
@@ -181,10 +221,108 @@ _FIELDS = {
 }
 
 
+_NEW_FIELD = {
+    "postgresql": (
+        "SELECT data FROM records WHERE project_id = :project "
+        f"AND {_HAS_PREFIX.format(key='key')} AND CASE WHEN jsonb_typeof(data) = 'object' "
+        "THEN (data - CAST(:known AS text[])) <> '{{}}'::jsonb ELSE false END LIMIT 1"
+    ),
+    "sqlite": (
+        "SELECT data FROM records WHERE project_id = :project "
+        f"AND {_HAS_PREFIX.format(key='key')} AND CASE WHEN substr(data, 1, 1) = '{{{{' "
+        "THEN json_remove(data{paths}) <> '{{}}' ELSE 0 END LIMIT 1"
+    ),
+}
+"""Any record that has a field not yet known, in whatever order the table is read (a
+sequential scan, parallel on PostgreSQL, is twice as fast as one in key order). SQLite
+holds an object document as the import wrote it, starting with `{`: a test of the text
+costs less than one that parses it."""
+_WALK_SCANS = 8
+"""Documents mostly share their fields: the first scan stops at once, the last reads every
+record once, and few between find the rest. Fields that only rare, late records have
+would take a scan each: beyond this many, the full listing is used."""
+_WALK_LIMIT = 100
+"""Beyond this many fields (and SQLite's function-argument limit) the full listing is used."""
+
+
 def field_names(session: Session, project_id: str, key_prefix: str | None = None) -> list[str]:
-    """The top-level field names of the documents, in name order, found by the database."""
-    sql = _FIELDS[session.get_bind().dialect.name]
+    """The top-level field names of the documents, in name order, found by the database:
+    a few short scans where it can, since listing every field of every document costs as
+    much as an export."""
+    dialect = session.get_bind().dialect.name
+    found = _walk_fields(session, dialect, project_id, _prefix_params(key_prefix))
+    if found is not None:
+        return found
+    sql = _FIELDS[dialect]
     return list(session.scalars(text(sql), {"project": project_id, **_prefix_params(key_prefix)}))
+
+
+def _walk_fields(
+    session: Session, dialect: str, project_id: str, prefix: dict[str, str | int]
+) -> list[str] | None:
+    """The fields, one record with a new one at a time; None when the walk cannot say
+    (many fields or scans, or names SQLite's paths cannot spell)."""
+    known: set[str] = set()
+    for _ in range(_WALK_SCANS):
+        if len(known) > _WALK_LIMIT:
+            return None
+        params: dict[str, Any] = {"project": project_id, **prefix}
+        if dialect == "sqlite":
+            if not all(_plain_name(name) for name in known):
+                return None
+            paths = sorted(known)
+            params.update({f"path{n}": f'$."{name}"' for n, name in enumerate(paths)})
+            sql = _NEW_FIELD[dialect].format(
+                paths="".join(f", :path{n}" for n in range(len(paths)))
+            )
+        else:
+            params["known"] = sorted(known)
+            sql = _NEW_FIELD[dialect].format()
+        row = session.execute(text(sql), params).first()
+        if row is None:
+            return sorted(known)
+        document = json.loads(row[0]) if isinstance(row[0], str) else row[0]
+        if set(document) <= known:
+            return None  # a name the database spells differently: let it list them all
+        known.update(document)
+    return None
+
+
+def _plain_name(name: str) -> bool:
+    """Whether SQLite's quoted path label matches the name as the import wrote it."""
+    return not any(c in '"\\' or c < " " for c in name)
+
+
+_HAS_FIELD = {
+    "postgresql": "jsonb_typeof(data) = 'object' AND jsonb_exists(data, :name)",
+    "sqlite": "json_type(data, :path) IS NOT NULL",
+}
+
+
+def missing_fields(
+    session: Session, project_id: str, names: Sequence[str], key_prefix: str | None = None
+) -> list[str]:
+    """The names, in their order, that no document has as a top-level field: one short
+    scan each, which stops at the first document that has it."""
+    dialect = session.get_bind().dialect.name
+    base = f"SELECT 1 FROM records WHERE project_id = :project AND {_HAS_PREFIX.format(key='key')}"
+    params: dict[str, Any] = {"project": project_id, **_prefix_params(key_prefix)}
+    listed: set[str] | None = None
+    missing = []
+    for name in names:
+        if dialect == "sqlite" and not _plain_name(name):
+            listed = set(field_names(session, project_id, key_prefix)) if listed is None else listed
+            found = name in listed
+        else:
+            sql = f"{base} AND {_HAS_FIELD[dialect]} LIMIT 1"
+            bound = {
+                **params,
+                **({"path": f'$."{name}"'} if dialect == "sqlite" else {"name": name}),
+            }
+            found = session.execute(text(sql), bound).first() is not None
+        if not found:
+            missing.append(name)
+    return missing
 
 
 def keys_present(session: Session, project_id: str, keys: Sequence[str]) -> set[str]:

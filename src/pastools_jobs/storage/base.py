@@ -23,6 +23,7 @@ READ_CHUNK_BYTES = 1 << 20
 
 mimetypes.add_type("application/x-ndjson", ".jsonl")
 mimetypes.add_type("application/vnd.apache.parquet", ".parquet")
+mimetypes.add_type("application/zstd", ".zst")
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,11 @@ class Artifact:
 
 
 def artifact(name: str, size: int) -> Artifact:
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return Artifact(name, size, content_type)
+    """A compressed file (export.csv.gz) is served as what it is, not as its content."""
+    content_type, encoding = mimetypes.guess_type(name)
+    if encoding is not None:
+        content_type = f"application/{encoding}"
+    return Artifact(name, size, content_type or "application/octet-stream")
 
 
 def job_folder(job_id: str) -> str:

@@ -1,0 +1,104 @@
+"""The export's bytes: what CSV and JSON Lines look like for awkward values, the SQLite
+shortcut that reads stored text, compressed members that concatenate into one valid
+stream, and the parameters an export refuses."""
+
+import gzip
+import io
+import json
+from typing import Any
+
+import pytest
+import zstandard
+from pydantic import ValidationError
+
+from pastools_jobs.datasets.compression import MemberWriter
+from pastools_jobs.datasets.export_encoding import RecordEncoder
+from workflows.params import ExportParams
+
+RECORDS: list[tuple[str, Any]] = [
+    ("a,1", {"s": 'say "hi", ok\nbye', "n": 1.5, "b": True, "z": None, "o": {"x": [1, "é"]}}),
+    ("b", {"s": "", "n": 1e-05, "big": 12345678901234567890}),
+    ("c", [1, 2]),
+    ("d", {"s": "日本\t\\"}),
+]
+
+
+def test_csv_writes_the_key_then_each_field_as_text_or_json() -> None:
+    encoder = RecordEncoder("csv", ["s", "n", "b", "o", "missing"], chosen=False)
+
+    written = (encoder.header() + encoder.encode(RECORDS)).decode()
+
+    assert written == (
+        "key,s,n,b,o,missing\n"
+        '"a,1","say ""hi"", ok\nbye",1.5,true,"{""x"": [1, ""é""]}",\n'
+        "b,,1e-05,,,\n"
+        "c,,,,,\n"
+        "d,日本\t\\,,,,\n"
+    )
+
+
+def test_json_lines_hold_the_document_or_exactly_the_chosen_fields() -> None:
+    whole = RecordEncoder("jsonl", [], chosen=False).encode(RECORDS[1:3]).decode()
+    chosen = RecordEncoder("jsonl", ["n", "s"], chosen=True).encode(RECORDS[1:3]).decode()
+
+    assert whole == (
+        '{"key": "b", "data": {"s": "", "n": 1e-05, "big": 12345678901234567890}}\n'
+        '{"key": "c", "data": [1, 2]}\n'
+    )
+    assert chosen == (
+        '{"key": "b", "data": {"n": 1e-05, "s": ""}}\n'
+        '{"key": "c", "data": {"n": null, "s": null}}\n'
+    )
+
+
+@pytest.mark.parametrize("export_format", ["csv", "jsonl"])
+def test_stored_text_encodes_as_the_decoded_documents_do(export_format: str) -> None:
+    encoder = RecordEncoder(export_format, ["s", "n", "b", "o", "big"], chosen=False)  # type: ignore[arg-type]
+    stored = [(key, json.dumps(doc, separators=(",", ":"))) for key, doc in RECORDS]
+
+    assert encoder.encode_texts([*stored, ("e", 3)]) == encoder.encode([*RECORDS, ("e", 3)])
+
+
+def decompress(compression: str, data: bytes) -> bytes:
+    if compression == "gzip":
+        return gzip.decompress(data)
+    stream = io.BytesIO(data)
+    return zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True).read()
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_members_closed_at_checkpoints_make_one_stream_even_when_resumed(
+    compression: str,
+) -> None:
+    chunks = [b"key,n\n", b"a,1\n" * 500, b"b,2\n" * 500, b"c,3\n"]
+    whole = MemberWriter(compression)  # type: ignore[arg-type]
+    written = b"".join(whole.compress(chunk) for chunk in chunks[:2]) + whole.end_member()
+    checkpoint = len(written)
+    written += whole.compress(chunks[2]) + whole.compress(b"lost in a crash")
+
+    retry = MemberWriter(compression)  # type: ignore[arg-type]
+    resumed = written[:checkpoint] + retry.compress(chunks[2]) + retry.compress(chunks[3])
+    resumed += retry.finish()
+
+    assert decompress(compression, resumed) == b"".join(chunks)
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_an_empty_compressed_export_is_a_valid_file(compression: str) -> None:
+    assert decompress(compression, MemberWriter(compression).finish()) == b""  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("params", "says"),
+    [
+        ({"format": "csv", "columns": ["a", "b", "a"]}, "column 'a' is named twice"),
+        ({"format": "csv", "row_group_rows": 5000}, "Parquet exports only"),
+        ({"format": "csv", "columns": []}, "at least 1 item"),
+        ({"format": "csv", "columns": [""]}, "at least 1 character"),
+        ({"format": "csv", "compression": "brotli"}, "'none', 'gzip' or 'zstd'"),
+    ],
+)
+def test_inconsistent_export_parameters_are_refused(params: dict[str, Any], says: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        ExportParams.model_validate(params)
+    assert says in str(refused.value)
