@@ -419,8 +419,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, job_id = json.loads(raw)
         parsed = datetime.fromisoformat(created_at)
-        if parsed.tzinfo is None or not isinstance(job_id, str):
-            raise ValueError("incomplete cursor")
+        if parsed.tzinfo is None or not isinstance(job_id, str) or "\x00" in job_id:
+            raise ValueError("incomplete cursor")  # PostgreSQL's text holds no NUL
         return parsed, job_id
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise InvalidJobInput("The cursor is not one this API returned.") from None
