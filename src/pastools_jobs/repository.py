@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from pastools_jobs.counts import count_change, counted, record_counts
-from pastools_jobs.db.models import Job, JobAttempt, JobCount
+from pastools_jobs.db.models import DataTestOutcome, Job, JobAttempt, JobCount
 from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobNotFound, JobStatus
 from pastools_jobs.param_filters import ParamFilter, is_prefix, param_conditions
 
@@ -324,7 +324,16 @@ def record_checkpoint(session: Session, job_id: str, checkpoint: Any) -> None:
 
 def _delete_finished(session: Session, condition: ColumnElement[bool]) -> list[tuple[str, str]]:
     """Delete the finished jobs that meet `condition`, and their counts; the id and project
-    of each."""
+    of each. A data test's history outlives its runs' jobs, but only that of the runs that
+    completed: the outcomes of a failed or cancelled run go with its job."""
+    not_completed = select(Job.id).where(
+        Job.status.in_(TERMINAL_STATUSES - {JobStatus.COMPLETED}), condition
+    )
+    session.execute(
+        delete(DataTestOutcome)
+        .where(DataTestOutcome.job_id.in_(not_completed))
+        .execution_options(synchronize_session=False)
+    )
     deleted = session.execute(
         delete(Job)
         .where(Job.status.in_(TERMINAL_STATUSES), condition)

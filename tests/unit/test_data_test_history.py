@@ -18,6 +18,7 @@ from pastools_jobs.datasets.testsuite import Verdict
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.models import Job, Project
 from pastools_jobs.domain import InvalidJobInput, JobStatus
+from pastools_jobs.repository import delete_finished
 from tests.support.rows import submitted
 
 
@@ -54,6 +55,11 @@ def test_the_history_shows_the_runs_whose_job_completed_or_is_gone(db: Database)
         page = outcome_page(session, project, "t", 10, None)
 
     assert [(o.job_id, o.failing) for o in page.outcomes] == [(jobs[0], 0), (gone, 9)]
+
+    with db.transaction() as session:
+        assert len(delete_finished(session, jobs)) == 3  # as the cleanup and bulk delete do
+        after = outcome_page(session, project, "t", 10, None)
+    assert [o.job_id for o in after.outcomes] == [jobs[0], gone], "not the failed or cancelled"
 
 
 def cursor(ran_at: str, job_id: str) -> str:
