@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased, selectinload
 
 from pastools_jobs.counts import count_change, counted, record_counts
-from pastools_jobs.db.models import Job, JobAttempt, JobCount
+from pastools_jobs.db.models import DataTestOutcome, Job, JobAttempt, JobCount
 from pastools_jobs.domain import TERMINAL_STATUSES, InvalidJobInput, JobNotFound, JobStatus
 from pastools_jobs.param_filters import ParamFilter, is_prefix, param_conditions
 
@@ -324,7 +324,16 @@ def record_checkpoint(session: Session, job_id: str, checkpoint: Any) -> None:
 
 def _delete_finished(session: Session, condition: ColumnElement[bool]) -> list[tuple[str, str]]:
     """Delete the finished jobs that meet `condition`, and their counts; the id and project
-    of each."""
+    of each. A data test's history outlives its runs' jobs, but only that of the runs that
+    completed: the outcomes of a failed or cancelled run go with its job."""
+    not_completed = select(Job.id).where(
+        Job.status.in_(TERMINAL_STATUSES - {JobStatus.COMPLETED}), condition
+    )
+    session.execute(
+        delete(DataTestOutcome)
+        .where(DataTestOutcome.job_id.in_(not_completed))
+        .execution_options(synchronize_session=False)
+    )
     deleted = session.execute(
         delete(Job)
         .where(Job.status.in_(TERMINAL_STATUSES), condition)
@@ -419,8 +428,8 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, job_id = json.loads(raw)
         parsed = datetime.fromisoformat(created_at)
-        if parsed.tzinfo is None or not isinstance(job_id, str):
-            raise ValueError("incomplete cursor")
+        if parsed.tzinfo is None or not isinstance(job_id, str) or "\x00" in job_id:
+            raise ValueError("incomplete cursor")  # PostgreSQL's text holds no NUL
         return parsed, job_id
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
         raise InvalidJobInput("The cursor is not one this API returned.") from None

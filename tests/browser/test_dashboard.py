@@ -247,6 +247,19 @@ def test_detail_view_shows_the_error_of_a_failed_job(page: Page, api: JobsApi) -
     expect(page.get_by_role("dialog")).to_be_visible()
 
 
+def test_detail_view_states_a_test_runs_overall_status(page: Page, api: JobsApi) -> None:
+    project = api.create_project()
+    suite = [{"kind": "row_count", "name": "some rows", "min": 1, "severity": "warn"}]
+    assert api.http.put(f"/api/projects/{project}/tests", json={"tests": suite}).is_success
+    job = api.submit("test_run", project)
+    api.wait_for_status(job["id"], "completed")
+    page.goto(f"{api.stack.url}/?project_id={project}&job={job['id']}")
+
+    verdict = page.get_by_role("dialog").locator(".badge.verdict-warn")
+    expect(verdict).to_have_text("warn")
+    expect(verdict.locator("..")).to_contain_text("0 passed, 1 warned, 0 failed")
+
+
 def test_page_says_when_the_api_is_down_and_reconnects_by_itself(
     page: Page, api: JobsApi, stack: Stack
 ) -> None:

@@ -45,7 +45,13 @@ def test_a_condition_compares_the_failing_count_or_its_percentage(
     assert parse_condition(condition).holds(failing, total) is holds
 
 
-@pytest.mark.parametrize("condition", ["", "10", "> ten", ">-1", "=>3", ">5 %%", ">101%", "!= 0 x"])
+@pytest.mark.parametrize(
+    "condition",
+    [
+        *["", "10", "> ten", ">-1", "=>3", ">5 %%", ">101%", "!= 0 x"],
+        *[">\u0661\u0660", ">\uff11", ">5\n"],  # other scripts' digits, a line break
+    ],
+)
 def test_a_malformed_condition_is_refused_naming_the_grammar(condition: str) -> None:
     with pytest.raises(ValueError, match="is not a threshold"):
         parse_condition(condition)
@@ -95,10 +101,22 @@ def test_the_validation_verdict_passes_within_max_invalid(
     assert validation_verdict(max_invalid, invalid, total) == verdict
 
 
-@pytest.mark.parametrize("max_invalid", [-1, "-1", "2 percent", "101%", True, "", 1.5])
+@pytest.mark.parametrize(
+    "max_invalid", [-1, "-1", "2 percent", "101%", True, "", 1.5, "\u0665", "\uff15%"]
+)
 def test_a_bad_max_invalid_is_refused_at_submission(max_invalid: object) -> None:
     with pytest.raises(ValidationError, match="max_invalid"):
         ValidationParams.model_validate({"max_invalid": max_invalid})
+
+
+def test_percentages_are_compared_exactly_at_the_boundary() -> None:
+    """1 of 3 is 33.333…%: more than 33.333333333333333 %, though the two round to one
+    float; and 1 of 10 is exactly the 10 % written."""
+    assert validation_verdict("33.333333333333333%", 1, 3) == "fail"
+    assert judge_status("error", "!=0", ">33.333333333333333%", 1, 3) == "error"
+    assert validation_verdict("10%", 1, 10) == "pass"
+    assert parse_condition(">=0.1%").holds(1, 1000)
+    assert not parse_condition(">0.1%").holds(1, 1000)
 
 
 def test_max_invalid_defaults_to_zero_so_any_invalid_record_fails() -> None:

@@ -5,13 +5,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from pastools_jobs.datasets.projects import get_project
 from pastools_jobs.datasets.testsuite import Verdict
 from pastools_jobs.db.engine import Database
-from pastools_jobs.db.models import DataTestOutcome
+from pastools_jobs.db.models import DataTestOutcome, Job
+from pastools_jobs.domain import JobStatus
 from pastools_jobs.repository import decode_cursor, encode_cursor
 
 
@@ -50,10 +51,20 @@ def outcome_page(
     session: Session, project_id: str, test_name: str, limit: int, cursor: str | None
 ) -> OutcomePage:
     """Newest first; the cursor names the last outcome seen. An unknown project raises
-    ProjectNotFound; a test never run has no outcomes."""
+    ProjectNotFound; a test never run has no outcomes.
+
+    Only runs whose job completed count (or whose job the cleanup has since removed): a run
+    records its outcomes before its job's end is recorded, and a job that then failed, was
+    cancelled or is being retried did not produce them as a result."""
     get_project(session, project_id)
-    query = select(DataTestOutcome).where(
-        DataTestOutcome.project_id == project_id, DataTestOutcome.test_name == test_name
+    query = (
+        select(DataTestOutcome)
+        .outerjoin(Job, Job.id == DataTestOutcome.job_id)
+        .where(
+            DataTestOutcome.project_id == project_id,
+            DataTestOutcome.test_name == test_name,
+            or_(Job.id.is_(None), Job.status == JobStatus.COMPLETED),
+        )
     )
     if cursor is not None:
         ran_at, job_id = decode_cursor(cursor)

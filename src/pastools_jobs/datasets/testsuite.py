@@ -27,6 +27,8 @@ from pastools_jobs.datasets.thresholds import (
 )
 
 MAX_EXAMPLES = 5
+TEST_NAME_PATTERN = r"^[^\x00]+$"
+"""Anything but NUL, which PostgreSQL's text cannot hold: the history is keyed by name."""
 _MISSING = object()
 
 
@@ -91,7 +93,7 @@ class Verdict(BaseModel):
 class DataTest(BaseModel, ABC):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=TEST_NAME_PATTERN)
     severity: Severity = Field(
         default="error", description="`warn`: failures only ever warn, as in dbt."
     )

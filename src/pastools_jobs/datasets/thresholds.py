@@ -11,15 +11,18 @@ import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Literal
 
 Severity = Literal["warn", "error"]
 TestStatus = Literal["pass", "warn", "error"]
 ValidationVerdict = Literal["pass", "fail"]
 
-_CONDITION = re.compile(r"\s*(>=|<=|!=|==|=|>|<)\s*(\d+(?:\.\d+)?)\s*(%?)\s*")
-_LIMIT = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(%?)\s*")
-_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+# ASCII digits and spaces only: `\d` and `\s` would also take other scripts' digits and
+# line breaks, which `Fraction` then reads as numbers.
+_CONDITION = re.compile(r"[ \t]*(>=|<=|!=|==|=|>|<)[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*(%?)[ \t]*")
+_LIMIT = re.compile(r"[ \t]*([0-9]+(?:\.[0-9]+)?)[ \t]*(%?)[ \t]*")
+_OPERATORS: dict[str, Callable[[Fraction, Fraction], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,
@@ -38,17 +41,19 @@ LIMIT_GRAMMAR = 'a count of records (100) or a percentage of them ("2%"), at lea
 
 @dataclass(frozen=True)
 class Amount:
-    """A number of records, or a percentage of the records read."""
+    """A number of records, or a percentage of the records read: exact, as written, so a
+    count on the boundary compares as it reads (floats would make 1 of 3 equal to
+    33.333333333333333 %)."""
 
-    value: float
+    value: Fraction
     percent: bool
 
 
-def _failing_measure(amount: Amount, failing: int, total: int) -> float:
-    """The failing count in the amount's unit; no records read count as 0 %."""
+def _failing_measure(amount: Amount, failing: int, total: int) -> Fraction:
+    """The failing count in the amount's unit, exactly; no records read count as 0 %."""
     if not amount.percent:
-        return failing
-    return failing * 100 / total if total else 0.0
+        return Fraction(failing)
+    return Fraction(failing * 100, total) if total else Fraction(0)
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ def parse_condition(text: str) -> Condition:
     if match is None:
         raise ValueError(f"{text!r} is not a threshold: expected {CONDITION_GRAMMAR}")
     comparison, number, percent = match.groups()
-    amount = Amount(float(number), percent == "%")
+    amount = Amount(Fraction(number), percent == "%")
     if amount.percent and amount.value > 100:
         raise ValueError(f"{text!r} is not a threshold: a percentage is at most 100%")
     return Condition(comparison, amount)
@@ -82,11 +87,11 @@ def parse_limit(limit: str | int) -> Amount:
     if isinstance(limit, int):
         if limit < 0:
             raise ValueError(f"{limit!r} is not a limit: expected {LIMIT_GRAMMAR}")
-        return Amount(float(limit), False)
+        return Amount(Fraction(limit), False)
     match = _LIMIT.fullmatch(limit)
     if match is None:
         raise ValueError(f"{limit!r} is not a limit: expected {LIMIT_GRAMMAR}")
-    amount = Amount(float(match.group(1)), match.group(2) == "%")
+    amount = Amount(Fraction(match.group(1)), match.group(2) == "%")
     if amount.percent and amount.value > 100:
         raise ValueError(f"{limit!r} is not a limit: a percentage is at most 100%")
     return amount

@@ -347,7 +347,7 @@ class JobLogLine(Base):
 
 class DataTestOutcome(Base):
     """One data test's outcome in one test run, written when the run has judged its tests
-    (`datasets/test_history.py`): the test's history across runs. Kept apart from the
+    (`datasets/outcomes.py`): the test's history across runs. Kept apart from the
     jobs table, so the history outlives the jobs' cleanup."""
 
     __tablename__ = "data_test_outcomes"

@@ -61,6 +61,29 @@ def status_text(job: JobView) -> Text:
     return Text(label, style=STATUS_STYLES.get(job.status, ""))
 
 
+VERDICT_STYLES = {"pass": "green", "warn": "yellow", "error": "red", "fail": "red"}
+
+
+def verdict_text(job: JobView) -> Text | None:
+    """A test run's overall status or a validation's verdict, apart from the result's
+    JSON: whether the data passed is what a reader of a finished data job looks for first.
+    None for other jobs, and for results from before verdicts existed."""
+    result = job.result if isinstance(job.result, dict) else {}
+    if job.type == "test_run" and result.get("status") in ("pass", "warn", "error"):
+        verdict = result["status"]
+        tally = ", ".join(f"{result.get(n, 0)} {n}" for n in ("passed", "warned", "failed"))
+        label = f"{verdict} ({tally})"
+    elif job.type == "validation" and result.get("verdict") in ("pass", "fail"):
+        verdict = result["verdict"]
+        invalid = result.get("invalid", 0)
+        checked = result.get("valid", 0) + invalid
+        limit = result.get("max_invalid")
+        label = f"{verdict} ({invalid} invalid of {checked}, max_invalid {limit})"
+    else:
+        return None
+    return Text(one_line(label), style=VERDICT_STYLES[verdict])
+
+
 def counts(job: JobView) -> str:
     total = job.progress.total
     return f"{job.progress.done}/{total}" if total is not None else str(job.progress.done)
@@ -103,6 +126,9 @@ def job_detail(job: JobView) -> Table:
     ]
     if job.error is not None:
         rows.append(("error", Text(error_line(job), style="red")))
+    verdict = verdict_text(job)
+    if verdict is not None:
+        rows.append(("verdict", verdict))
     if job.result is not None:
         rows.append(("result", Text(compact(job.result))))
     if job.workflow_url:

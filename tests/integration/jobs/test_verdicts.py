@@ -84,6 +84,18 @@ def test_a_run_judges_each_test_and_keeps_its_history(api: JobsApi) -> None:
     assert [e["job_id"] for e in older.json()["items"]] == [first["id"]]
 
     assert history(api.http, project, "never run").json() == {"items": [], "next_cursor": None}
+    for bad in (
+        api.http.get(f"/api/projects/{project}/tests/a%00b/history"),  # no name holds a NUL
+        history(
+            api.http,
+            project,
+            "score small",
+            cursor="WyIyMDI2LTAxLTAxVDAwOjAwOjAwKzAwOjAwIiwgImFcdTAwMDBiIl0",
+        ),
+        history(api.http, project, "x" * 201),
+    ):
+        assert bad.status_code == 422, bad.text
+        assert bad.headers["content-type"].startswith("application/problem+json")
     missing = history(api.http, "no-such-project", "score small")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")

@@ -11,6 +11,7 @@ from pastools_jobs.api.deps import DatabaseDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import ProjectId
 from pastools_jobs.datasets.outcomes import DataTestHistory
+from pastools_jobs.datasets.testsuite import TEST_NAME_PATTERN
 from pastools_jobs.datasets.thresholds import Severity, TestStatus
 from pastools_jobs.db.models import DataTestOutcome
 
@@ -21,7 +22,7 @@ router = APIRouter(
     dependencies=[authenticated],
 )
 
-TestName = Annotated[str, Path(min_length=1, max_length=200)]
+TestName = Annotated[str, Path(min_length=1, max_length=200, pattern=TEST_NAME_PATTERN)]
 
 
 class DataTestOutcomeOut(BaseModel):

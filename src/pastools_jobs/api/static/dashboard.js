@@ -356,6 +356,23 @@ function statusBadges(job) {
   return element("span", {}, status, " ", element("span", { class: "badge paused", title: since }, "paused"));
 }
 
+/** A test run's overall status or a validation's verdict, which the result's JSON
+ * otherwise hides among its counts; null for other jobs and older results. */
+function verdictBadge(job) {
+  const result = job.result || {};
+  let verdict, tally;
+  if (job.type === "test_run" && ["pass", "warn", "error"].includes(result.status)) {
+    verdict = result.status;
+    tally = `${result.passed} passed, ${result.warned ?? 0} warned, ${result.failed} failed`;
+  } else if (job.type === "validation" && ["pass", "fail"].includes(result.verdict)) {
+    verdict = result.verdict;
+    tally = `${result.invalid} invalid of ${result.valid + result.invalid}, max_invalid ${result.max_invalid}`;
+  } else {
+    return null;
+  }
+  return element("span", {}, element("span", { class: `badge verdict-${verdict}` }, verdict), ` ${tally}`);
+}
+
 function jobRow(job) {
   return element(
     "tr",
@@ -471,6 +488,7 @@ function renderDetail(job) {
   const parts = [
     facts([
       ["Status", statusBadges(job)],
+      ...(verdictBadge(job) ? [["Verdict", verdictBadge(job)]] : []),
       ["Project", job.project_id],
       ["Progress", progressCell(job)],
       ["Message", job.progress.message || "–"],
