@@ -31,6 +31,8 @@ TABLES = {
     "job_holds",
     "job_logs",
     "running_slots",
+    "import_stagings",
+    "staged_records",
 }
 
 

@@ -103,3 +103,15 @@ class LineReader:
         line = self._buffer[self._start : end]
         self._start = end
         return line
+
+
+def count_lines(stream: BinaryIO, encoding: TextEncoding, offset: int) -> int:
+    """Lines that end before `offset` (a line's start): the number of the line before
+    the one starting there, for a reader given a part of the file."""
+    reader = LineReader(stream, encoding, 0, offset)
+    lines = done = 0
+    while done < offset and (raw := reader.read(lines + 1)):
+        done += len(raw)
+        lines += 1
+    stream.seek(offset)
+    return lines

@@ -1,0 +1,164 @@
+"""Turning a row's values into its record's document, by the column types decided for
+the import (declared, or inferred from a sample of the file).
+
+A declared type is a promise the user made: a value that breaks it is a bad row. An
+inferred type is a guess from the first rows: a later value that does not fit it is kept
+as its text and counted as a misfit, never a bad row and never a failed job. DuckDB
+fails the load there instead; we do not, because the batches before it are committed
+already and the value is not wrong, only our guess was. The result reports each
+column's type, how it was decided and its misfits, so the user can declare the type.
+"""
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pastools_jobs.datasets.coercion import (
+    ColumnType,
+    NotCoercible,
+    from_json,
+    from_text,
+    infer_type,
+)
+
+Decided = Literal["declared", "inferred", "unset"]
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """A column's type and how it was decided; `unset`: no type, values kept as text."""
+
+    type: ColumnType
+    decided: Decided
+
+
+@dataclass
+class CellError(Exception):
+    """A value its declared type refuses."""
+
+    column: str
+    value: str
+    reason: str
+
+
+@dataclass
+class Misfits:
+    """Values kept as text because they did not fit their inferred type: (column, line)."""
+
+    found: list[tuple[str, int]] = field(default_factory=list)
+
+
+def plan_columns(
+    header: list[str],
+    declared: Mapping[str, ColumnType],
+    infer: bool,
+    sample: Iterable[list[str]],
+    null_values: frozenset[str],
+) -> dict[str, ColumnPlan]:
+    """Declared types first; the other columns inferred from `sample` (rows of the
+    header's width), or left as text when inference is off."""
+    undeclared = [name for name in header if name not in declared]
+    inferred: dict[str, ColumnType] = {}
+    if infer and undeclared:
+        columns: dict[str, list[str]] = {name: [] for name in undeclared}
+        indexes = [(name, header.index(name)) for name in undeclared]
+        for row in sample:
+            if len(row) == len(header):
+                for name, index in indexes:
+                    columns[name].append(row[index])
+        inferred = {name: infer_type(values, null_values) for name, values in columns.items()}
+    plans: dict[str, ColumnPlan] = {}
+    for name in header:
+        if name in declared:
+            plans[name] = ColumnPlan(declared[name], "declared")
+        elif name in inferred:
+            plans[name] = ColumnPlan(inferred[name], "inferred")
+        else:
+            plans[name] = ColumnPlan("string", "unset")
+    return plans
+
+
+Converter = Callable[[str, int], Any]
+"""A text value and its line to the document's value; raises CellError."""
+
+
+def _declared(name: str, column_type: ColumnType) -> Converter:
+    def convert(text: str, _line: int) -> Any:
+        try:
+            return from_text(text, column_type)
+        except NotCoercible as error:
+            raise CellError(name, text, str(error)) from None
+
+    return convert
+
+
+def _inferred(name: str, column_type: ColumnType, misfits: Misfits) -> Converter:
+    """An integer column widens to a number (2.5 after a sample of whole numbers) without
+    a misfit: JSON has one number type."""
+    wider: tuple[ColumnType, ...] = ("number",) if column_type == "integer" else ()
+
+    def convert(text: str, line: int) -> Any:
+        try:
+            return from_text(text, column_type)
+        except NotCoercible:
+            for kind in wider:
+                try:
+                    return from_text(text, kind)
+                except NotCoercible:
+                    pass
+            misfits.found.append((name, line))
+            return text
+
+    return convert
+
+
+def _text(text: str, _line: int) -> str:
+    return text
+
+
+class CsvShaper:
+    """A CSV row's values to a document: null markers to null, values to their types."""
+
+    def __init__(
+        self,
+        header: list[str],
+        plans: Mapping[str, ColumnPlan],
+        null_values: frozenset[str],
+        misfits: Misfits,
+    ) -> None:
+        self._header = header
+        self.width = len(header)
+        self._nulls = null_values
+        self._converters = [self._converter(name, plans[name], misfits) for name in header]
+
+    @staticmethod
+    def _converter(name: str, plan: ColumnPlan, misfits: Misfits) -> Converter:
+        if plan.type == "string":
+            return _text
+        if plan.decided == "declared":
+            return _declared(name, plan.type)
+        return _inferred(name, plan.type, misfits)
+
+    def document(self, values: list[str], line: int) -> dict[str, Any]:
+        """Raises CellError for the first value its declared type refuses."""
+        nulls = self._nulls
+        return {
+            name: None if value in nulls else convert(value, line)
+            for name, value, convert in zip(self._header, values, self._converters, strict=True)
+        }
+
+
+def shape_json(document: dict[str, Any], declared: Mapping[str, ColumnType]) -> dict[str, Any]:
+    """A JSON document's declared fields coerced in place (a missing field stays
+    missing); raises CellError."""
+    for name, column_type in declared.items():
+        if name in document:
+            try:
+                document[name] = from_json(document[name], column_type)
+            except NotCoercible as error:
+                raise CellError(name, _shown(document[name]), str(error)) from None
+    return document
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
