@@ -125,7 +125,7 @@ class ImportActivities(ActivityGroup):
             swapped = swapped or await self._swap(work, state, rejected)
             state.imported = swapped.written
         await asyncio.to_thread(rejected.finish)
-        await reporter.report(_progress(state, total, total), force=True)
+        await reporter.report(_progress(state, total, total, state), force=True)
         return _result(work, source_format, state, description, rejected)
 
     async def _load(
@@ -163,11 +163,14 @@ class ImportActivities(ActivityGroup):
                 limits,
                 shaping,
             )
+            durable = state.model_copy(deep=True)
             async for batch in read_ahead(reading.batches):
                 await self._apply(work, batch, state, rejected)
                 state.position = vars(batch.end)
+                if await asyncio.to_thread(rejected.settle, state):
+                    durable = state.model_copy(deep=True)
                 done = batch.end.rows if source_format == "parquet" else batch.end.offset
-                await reporter.report(_progress(state, done, total))
+                await reporter.report(_progress(state, done, total, durable))
         except SourceUnusable as error:
             raise input_error(
                 f"{work.source}: {error}", "SourceUnusable", source=work.source
@@ -274,6 +277,8 @@ class _Rejected:
         self._group = group
         self._cap = cap
         self._writer: ArtifactWriter | None = None
+        self._pending = False
+        """Lines written since the last checkpoint of the artifact."""
         self.finished = False
 
     def resume(self, state: ImportCheckpoint) -> bool:
@@ -290,11 +295,24 @@ class _Rejected:
         lines = "".join(_line(error) for error in errors[:room])
         self._writer.stream.write(lines.encode())
         state.rejected_written += min(room, len(errors))
+        self._pending = True
+
+    def settle(self, state: ImportCheckpoint) -> bool:
+        """Whether `state` may be heartbeated: no rejected rows wait, or they were just
+        made durable (at the storage's pace: S3 only between whole parts)."""
+        if not self._pending:
+            return True
+        assert self._writer is not None
+        if not self._writer.checkpoint_due():
+            return False
         state.rejected_size = self._writer.checkpoint()
+        self._pending = False
+        return True
 
     def finish(self) -> None:
         if self._writer is not None and not self.finished:
             self._writer.finish()
+            self._pending = False
             self.finished = True
 
     def close(self) -> None:
@@ -383,11 +401,15 @@ def _total(stream: BinaryIO, source_format: SourceFormat) -> int:
     return parquet_rows(stream)
 
 
-def _progress(state: ImportCheckpoint, done: int, total: int) -> Progress:
+def _progress(
+    state: ImportCheckpoint, done: int, total: int, durable: ImportCheckpoint
+) -> Progress:
+    """The progress made, with `durable` as the checkpoint: the last position whose
+    rejected rows are durable in the artifact (the same as `state` while none wait)."""
     skipped = f", {state.skipped} skipped" if state.skipped else ""
     return Progress(
         done=min(done, total),
         total=total,
         message=f"Imported {state.imported} rows{skipped}",
-        checkpoint=state.model_dump(mode="json"),
+        checkpoint=durable.model_dump(mode="json"),
     )
