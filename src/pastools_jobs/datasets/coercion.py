@@ -81,9 +81,10 @@ def _boolean(text: str) -> bool:
 
 def _date(text: str) -> str:
     try:
-        return date.fromisoformat(text.strip()).isoformat()
+        parsed = date.fromisoformat(text.strip())
     except ValueError:
         raise NotCoercible("not a date (YYYY-MM-DD)") from None
+    return text if len(text) == 10 and text[4] == "-" else parsed.isoformat()
 
 
 def _timestamp(text: str) -> str:
@@ -118,6 +119,11 @@ _FROM_TEXT: dict[ColumnType, Callable[[str], Any]] = {
 def from_text(text: str, column_type: ColumnType) -> Any:
     """A CSV field as its column's type; raises NotCoercible."""
     return _FROM_TEXT[column_type](text)
+
+
+def text_parser(column_type: ColumnType) -> Callable[[str], Any]:
+    """`from_text` for one type, looked up once: it runs once per value of a column."""
+    return _FROM_TEXT[column_type]
 
 
 def from_json(value: Any, column_type: ColumnType) -> Any:

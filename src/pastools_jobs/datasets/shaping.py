@@ -17,8 +17,8 @@ from pastools_jobs.datasets.coercion import (
     ColumnType,
     NotCoercible,
     from_json,
-    from_text,
     infer_type,
+    text_parser,
 )
 
 Decided = Literal["declared", "inferred", "unset"]
@@ -83,9 +83,11 @@ Converter = Callable[[str, int], Any]
 
 
 def _declared(name: str, column_type: ColumnType) -> Converter:
+    parse = text_parser(column_type)
+
     def convert(text: str, _line: int) -> Any:
         try:
-            return from_text(text, column_type)
+            return parse(text)
         except NotCoercible as error:
             raise CellError(name, text, str(error)) from None
 
@@ -95,15 +97,16 @@ def _declared(name: str, column_type: ColumnType) -> Converter:
 def _inferred(name: str, column_type: ColumnType, misfits: Misfits) -> Converter:
     """An integer column widens to a number (2.5 after a sample of whole numbers) without
     a misfit: JSON has one number type."""
-    wider: tuple[ColumnType, ...] = ("number",) if column_type == "integer" else ()
+    parse = text_parser(column_type)
+    wider = [text_parser("number")] if column_type == "integer" else []
 
     def convert(text: str, line: int) -> Any:
         try:
-            return from_text(text, column_type)
+            return parse(text)
         except NotCoercible:
-            for kind in wider:
+            for widened in wider:
                 try:
-                    return from_text(text, kind)
+                    return widened(text)
                 except NotCoercible:
                     pass
             misfits.found.append((name, line))
@@ -112,12 +115,9 @@ def _inferred(name: str, column_type: ColumnType, misfits: Misfits) -> Converter
     return convert
 
 
-def _text(text: str, _line: int) -> str:
-    return text
-
-
 class CsvShaper:
-    """A CSV row's values to a document: null markers to null, values to their types."""
+    """A CSV row's values to a document: null markers to null, values to their types.
+    Text columns cost nothing beyond the null check, and without markers nothing."""
 
     def __init__(
         self,
@@ -129,23 +129,31 @@ class CsvShaper:
         self._header = header
         self.width = len(header)
         self._nulls = null_values
-        self._converters = [self._converter(name, plans[name], misfits) for name in header]
+        self._typed = [
+            (name, self._converter(name, plans[name], misfits))
+            for name in header
+            if plans[name].type != "string"
+        ]
 
     @staticmethod
     def _converter(name: str, plan: ColumnPlan, misfits: Misfits) -> Converter:
-        if plan.type == "string":
-            return _text
         if plan.decided == "declared":
             return _declared(name, plan.type)
         return _inferred(name, plan.type, misfits)
 
     def document(self, values: list[str], line: int) -> dict[str, Any]:
         """Raises CellError for the first value its declared type refuses."""
+        document = dict(zip(self._header, values, strict=True))
         nulls = self._nulls
-        return {
-            name: None if value in nulls else convert(value, line)
-            for name, value, convert in zip(self._header, values, self._converters, strict=True)
-        }
+        if nulls:
+            for name, value in document.items():
+                if value in nulls:
+                    document[name] = None
+        for name, convert in self._typed:
+            value = document[name]
+            if value is not None:
+                document[name] = convert(value, line)
+        return document
 
 
 def shape_json(document: dict[str, Any], declared: Mapping[str, ColumnType]) -> dict[str, Any]:
