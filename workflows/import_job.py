@@ -34,7 +34,7 @@ class ImportJob(JobWorkflow[ImportParams, ImportResult]):
             batch_rows=params.batch_rows,
             shaping=Shaping(
                 tuple(params.null_values),
-                params.column_types,
+                params.column_types or {},
                 params.infer_types,
                 params.infer_rows,
             ),

@@ -69,8 +69,8 @@ class ImportParams(BaseModel):
         description='CSV values that become null: the empty field by default; add "NA", '
         '"NULL", "N/A" as the file writes its missing values. [] keeps every value.',
     )
-    column_types: dict[str, ColumnType] = Field(
-        default_factory=dict,
+    column_types: dict[str, ColumnType] | None = Field(
+        default=None,
         max_length=1000,
         description="Column types to coerce values to, over the project's declared ones; "
         "a value that cannot be coerced is a bad row.",
@@ -109,8 +109,8 @@ class ImportParams(BaseModel):
 
     @field_validator("column_types")
     @classmethod
-    def _short_names(cls, types: dict[str, ColumnType]) -> dict[str, ColumnType]:
-        if any(not name or len(name) > 200 for name in types):
+    def _short_names(cls, types: dict[str, ColumnType] | None) -> dict[str, ColumnType] | None:
+        if any(not name or len(name) > 200 for name in types or {}):
             raise ValueError("a column name is 1 to 200 characters")
         return types
 

@@ -143,7 +143,7 @@ class CsvShaper:
 
     def document(self, values: list[str], line: int) -> dict[str, Any]:
         """Raises CellError for the first value its declared type refuses."""
-        document = dict(zip(self._header, values, strict=True))
+        document: dict[str, Any] = dict(zip(self._header, values, strict=True))
         nulls = self._nulls
         if nulls:
             for name, value in document.items():
