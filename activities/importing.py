@@ -167,7 +167,7 @@ class ImportActivities(ActivityGroup):
             async for batch in read_ahead(reading.batches):
                 await self._apply(work, batch, state, rejected)
                 state.position = vars(batch.end)
-                if await asyncio.to_thread(rejected.settle, state):
+                if not rejected.pending or await asyncio.to_thread(rejected.settle, state):
                     durable = state.model_copy(deep=True)
                 done = batch.end.rows if source_format == "parquet" else batch.end.offset
                 await reporter.report(_progress(state, done, total, durable))
@@ -277,7 +277,7 @@ class _Rejected:
         self._group = group
         self._cap = cap
         self._writer: ArtifactWriter | None = None
-        self._pending = False
+        self.pending = False
         """Lines written since the last checkpoint of the artifact."""
         self.finished = False
 
@@ -295,24 +295,24 @@ class _Rejected:
         lines = "".join(_line(error) for error in errors[:room])
         self._writer.stream.write(lines.encode())
         state.rejected_written += min(room, len(errors))
-        self._pending = True
+        self.pending = True
 
     def settle(self, state: ImportCheckpoint) -> bool:
         """Whether `state` may be heartbeated: no rejected rows wait, or they were just
         made durable (at the storage's pace: S3 only between whole parts)."""
-        if not self._pending:
+        if not self.pending:
             return True
         assert self._writer is not None
         if not self._writer.checkpoint_due():
             return False
         state.rejected_size = self._writer.checkpoint()
-        self._pending = False
+        self.pending = False
         return True
 
     def finish(self) -> None:
         if self._writer is not None and not self.finished:
             self._writer.finish()
-            self._pending = False
+            self.pending = False
             self.finished = True
 
     def close(self) -> None:

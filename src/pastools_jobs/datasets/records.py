@@ -38,21 +38,19 @@ _PG_MERGE = (
 
 def upsert_records(
     connection: Connection, project_id: str, rows: Sequence[tuple[str, str]], now: datetime
-) -> int:
+) -> None:
     """Insert or replace `(key, JSON text)` rows; the last of equal keys wins.
 
     Documents come encoded by the reader, so that encoding happens while the previous
-    batch is being written."""
-    latest = {key: document for key, document in rows}
+    batch is being written. SQLite applies the rows in order, so a later equal key
+    overwrites an earlier one by itself; PostgreSQL's COPY and merge need them distinct."""
     if connection.dialect.name == "postgresql":
-        _upsert_postgresql(connection, project_id, latest, now)
+        _upsert_postgresql(connection, project_id, dict(rows), now)
     else:
         stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
         connection.exec_driver_sql(
-            _SQLITE_UPSERT,
-            [(project_id, key, doc, stamp) for key, doc in latest.items()],
+            _SQLITE_UPSERT, [(project_id, key, doc, stamp) for key, doc in rows]
         )
-    return len(latest)
 
 
 def _upsert_postgresql(

@@ -78,46 +78,44 @@ def plan_columns(
     return plans
 
 
-Converter = Callable[[str, int], Any]
-"""A text value and its line to the document's value; raises CellError."""
+Fallback = Callable[[str, int], Any]
+"""What a value its column's parser refused becomes (given its line): raises CellError
+for a declared type, keeps the text for an inferred one."""
 
 
-def _declared(name: str, column_type: ColumnType) -> Converter:
+def _declared(name: str, column_type: ColumnType) -> Fallback:
     parse = text_parser(column_type)
 
-    def convert(text: str, _line: int) -> Any:
+    def refuse(text: str, _line: int) -> Any:
         try:
             return parse(text)
         except NotCoercible as error:
             raise CellError(name, text, str(error)) from None
 
-    return convert
+    return refuse
 
 
-def _inferred(name: str, column_type: ColumnType, misfits: Misfits) -> Converter:
+def _inferred(name: str, column_type: ColumnType, misfits: Misfits) -> Fallback:
     """An integer column widens to a number (2.5 after a sample of whole numbers) without
     a misfit: JSON has one number type."""
-    parse = text_parser(column_type)
     wider = [text_parser("number")] if column_type == "integer" else []
 
-    def convert(text: str, line: int) -> Any:
-        try:
-            return parse(text)
-        except NotCoercible:
-            for widened in wider:
-                try:
-                    return widened(text)
-                except NotCoercible:
-                    pass
-            misfits.found.append((name, line))
-            return text
+    def keep(text: str, line: int) -> Any:
+        for widened in wider:
+            try:
+                return widened(text)
+            except NotCoercible:
+                pass
+        misfits.found.append((name, line))
+        return text
 
-    return convert
+    return keep
 
 
 class CsvShaper:
     """A CSV row's values to a document: null markers to null, values to their types.
-    Text columns cost nothing beyond the null check, and without markers nothing."""
+    Per row, text columns cost nothing and the null check is one set operation; a typed
+    value is one parser call, the slower fallback only for a value it refuses."""
 
     def __init__(
         self,
@@ -130,13 +128,13 @@ class CsvShaper:
         self.width = len(header)
         self._nulls = null_values
         self._typed = [
-            (name, self._converter(name, plans[name], misfits))
+            (name, text_parser(plans[name].type), self._fallback(name, plans[name], misfits))
             for name in header
             if plans[name].type != "string"
         ]
 
     @staticmethod
-    def _converter(name: str, plan: ColumnPlan, misfits: Misfits) -> Converter:
+    def _fallback(name: str, plan: ColumnPlan, misfits: Misfits) -> Fallback:
         if plan.decided == "declared":
             return _declared(name, plan.type)
         return _inferred(name, plan.type, misfits)
@@ -145,14 +143,17 @@ class CsvShaper:
         """Raises CellError for the first value its declared type refuses."""
         document: dict[str, Any] = dict(zip(self._header, values, strict=True))
         nulls = self._nulls
-        if nulls:
+        if nulls and not nulls.isdisjoint(values):
             for name, value in document.items():
                 if value in nulls:
                     document[name] = None
-        for name, convert in self._typed:
+        for name, parse, fallback in self._typed:
             value = document[name]
             if value is not None:
-                document[name] = convert(value, line)
+                try:
+                    document[name] = parse(value)
+                except NotCoercible:
+                    document[name] = fallback(value, line)
         return document
 
 

@@ -43,6 +43,14 @@ def test_na_markers_and_numeric_columns_then_pass_a_json_schema(api: JobsApi) ->
         headers={"Authorization": f"Bearer {viewer}"},
     )
     assert refused.status_code == 403
+    audit = api.http.get(
+        "/api/audit", params={"project_id": project, "action": "project.column_types"}
+    ).json()
+    assert [entry["details"] for entry in audit["items"]] == [
+        {"column_types": {"arr_delay": "number"}}
+    ]
+    shown = api.http.get(f"/api/projects/{project}/column-types").json()
+    assert shown == {"column_types": {"arr_delay": "number"}}
 
     done = run_import(api, project, source=source, key_column="flight", null_values=["", "NA"])
 
