@@ -61,20 +61,22 @@ class LineReader:
     def __init__(self, stream: BinaryIO, encoding: TextEncoding, offset: int, limit: int) -> None:
         self._stream = stream
         self._newline = encoding.newline
+        self._narrow = encoding.newline == b"\n"
         self._limit = limit
         self._buffer = b""
         self._start = 0
         stream.seek(offset)
 
     def read(self, line: int) -> bytes:
-        """The next line, whose number is `line`; refused when longer than the limit."""
-        raw = self._read_narrow() if self._newline == b"\n" else self._read_wide()
-        if len(raw) - len(self._newline) * raw.endswith(self._newline) > self._limit:
+        """The next line, whose number is `line`; refused when longer than the limit.
+        Called once per line: the common case (a narrow encoding, a short line) is one
+        readline and one comparison."""
+        raw = self._stream.readline(self._limit + 1) if self._narrow else self._read_wide()
+        if len(raw) > self._limit and (
+            len(raw) - len(self._newline) * raw.endswith(self._newline) > self._limit
+        ):
             raise _too_long(line, self._limit)
         return raw
-
-    def _read_narrow(self) -> bytes:
-        return self._stream.readline(self._limit + 1)
 
     def _read_wide(self) -> bytes:
         unit = len(self._newline)

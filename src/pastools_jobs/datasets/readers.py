@@ -210,25 +210,26 @@ class _Lines:
         self._record_line = self.line + 1
 
     def __iter__(self) -> Iterator[str]:
-        while raw := self._reader.read(self.line + 1):
+        read, codec = self._reader.read, self._codec  # once per line: looked up once
+        while raw := read(self.line + 1):
             if self.offset + len(raw) - self._record_offset > self._record_bytes:
                 raise SourceUnusable(
                     f"the record from line {self._record_line} to line {self.line + 1} is "
                     f"longer than the {describe_size(self._record_bytes)} limit "
                     f"({RECORD_LIMIT_SETTING})"
                 )
-            text = self._decode(raw)
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as error:
+                text = self._undecodable(raw, error)
             self.offset += len(raw)
             self.line += 1
             yield text
 
-    def _decode(self, raw: bytes) -> str:
-        try:
-            return raw.decode(self._codec)
-        except UnicodeDecodeError as error:
-            if self.undecodable_at is None:
-                self.undecodable_at = self.offset + error.start
-            return raw.decode(self._codec, "replace")
+    def _undecodable(self, raw: bytes, error: UnicodeDecodeError) -> str:
+        if self.undecodable_at is None:
+            self.undecodable_at = self.offset + error.start
+        return raw.decode(self._codec, "replace")
 
 
 class _CsvReader:
