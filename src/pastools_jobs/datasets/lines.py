@@ -110,10 +110,18 @@ class LineReader:
 def count_lines(stream: BinaryIO, encoding: TextEncoding, offset: int) -> int:
     """Lines that end before `offset` (a line's start): the number of the line before
     the one starting there, for a reader given a part of the file."""
-    reader = LineReader(stream, encoding, 0, offset)
-    lines = done = 0
-    while done < offset and (raw := reader.read(lines + 1)):
-        done += len(raw)
-        lines += 1
+    lines = 0
+    if encoding.newline == b"\n":  # counted a block at a time
+        stream.seek(0)
+        left = offset
+        while left > 0 and (block := stream.read(min(_BLOCK * 16, left))):
+            lines += block.count(b"\n")
+            left -= len(block)
+    else:
+        reader = LineReader(stream, encoding, 0, offset)
+        done = 0
+        while done < offset and (raw := reader.read(lines + 1)):
+            done += len(raw)
+            lines += 1
     stream.seek(offset)
     return lines
