@@ -90,10 +90,11 @@ def test_replace_swaps_in_the_staged_records_or_nothing(db: Database) -> None:
 
     job = new_job(db, project)
     stage(db, job, project, True, [(2, "stale", "{}")])
-    stage(db, job, project, True, [(2, "x", '{"v": 1}'), (3, "y", '{"v": 2}')])  # a fresh start
+    fresh = [(2, "x", '{"v": 1}'), (3, "y", '{"v": 2}'), (4, "x", '{"v": 3}')]
+    stage(db, job, project, True, fresh)  # a fresh start; a key twice: the last wins
     with db.transaction() as session:
         assert swap_in(session.connection(), job, project, "replace", utcnow(), 0).written == 2
-    assert stored(db, project) == {"x": {"v": 1}, "y": {"v": 2}}
+    assert stored(db, project) == {"x": {"v": 3}, "y": {"v": 2}}
 
 
 def test_copy_keeps_keys_and_documents_with_tabs_newlines_and_backslashes(db: Database) -> None:

@@ -80,10 +80,10 @@ def _copy_new(
     """False, with nothing written (a savepoint), if a racing import added one of the keys."""
     stamp = now.isoformat()
     direct = "COPY records (project_id, key, data, updated_at) FROM STDIN"
-    lead = f"{_copy_field(project_id)}\t"
+    lead = f"{copy_field(project_id)}\t"
     tail = f"\t{stamp}\n"
     data = "".join(
-        f"{lead}{_copy_field(key)}\t{_copy_field(document)}{tail}" for key, document in documents
+        f"{lead}{copy_field(key)}\t{copy_field(document)}{tail}" for key, document in documents
     )
     try:
         with raw.transaction(), raw.cursor() as cursor, cursor.copy(direct) as copy:
@@ -93,7 +93,7 @@ def _copy_new(
     return True
 
 
-def _copy_field(value: str) -> str:
+def copy_field(value: str) -> str:
     """A value in COPY's text format, written in one piece rather than row by row (the
     per-row adaptation cost more than the reading): backslashes and the characters that
     end a field or a row escaped. JSON text has no raw newline, but may have tabs and

@@ -16,21 +16,24 @@ from typing import Literal
 
 from sqlalchemy import Connection, TextClause, bindparam, text
 
+from pastools_jobs.datasets.records import copy_field
 from pastools_jobs.db.models import UTCDateTime
 
 StagedMode = Literal["replace", "insert-only"]
 
-_STAGE = {
-    "postgresql": (
-        "INSERT INTO staged_records (job_id, key, line, data) "
-        "VALUES (%s, %s, %s, %s::jsonb) "
-        "ON CONFLICT (job_id, key) DO UPDATE SET line = EXCLUDED.line, data = EXCLUDED.data"
-    ),
-    "sqlite": (
-        "INSERT INTO staged_records (job_id, key, line, data) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (job_id, key) DO UPDATE SET line = excluded.line, data = excluded.data"
-    ),
-}
+_SQLITE_STAGE = (
+    "INSERT INTO staged_records (job_id, key, line, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (job_id, key) DO UPDATE SET line = excluded.line, data = excluded.data"
+)
+_PG_BATCH = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS staged_batch (key text, line bigint, data jsonb) "
+    "ON COMMIT DELETE ROWS"
+)
+_PG_STAGE = (
+    "INSERT INTO staged_records (job_id, key, line, data) "
+    "SELECT %s, key, line, data FROM staged_batch "
+    "ON CONFLICT (job_id, key) DO UPDATE SET line = EXCLUDED.line, data = EXCLUDED.data"
+)
 _CONFLICTS = (
     "SELECT s.line, s.key FROM staged_records s JOIN records r "
     "ON r.project_id = :project AND r.key = s.key "
@@ -82,12 +85,25 @@ def open_staging(
 def stage_records(
     connection: Connection, job_id: str, rows: Sequence[tuple[int, str, str]]
 ) -> None:
-    """(line, key, JSON text) rows; the last of equal keys wins, as in an upsert."""
+    """(line, key, JSON text) rows; the last of equal keys wins, as in an upsert.
+    PostgreSQL takes them by COPY into a temporary table, then one INSERT."""
+    if connection.dialect.name != "postgresql":
+        connection.exec_driver_sql(
+            _SQLITE_STAGE, [(job_id, key, line, document) for line, key, document in rows]
+        )
+        return
     latest = {key: (line, document) for line, key, document in rows}
-    sql = _STAGE[connection.dialect.name]
-    connection.exec_driver_sql(
-        sql, [(job_id, key, line, document) for key, (line, document) in latest.items()]
+    data = "".join(
+        f"{copy_field(key)}\t{line}\t{copy_field(document)}\n"
+        for key, (line, document) in latest.items()
     )
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(_PG_BATCH)
+        with cursor.copy("COPY staged_batch (key, line, data) FROM STDIN") as copy:
+            copy.write(data)
+        cursor.execute(_PG_STAGE, (job_id,))
 
 
 def find_conflicts(
