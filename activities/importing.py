@@ -30,6 +30,7 @@ from pastools_jobs.datasets.coercion import ColumnType
 from pastools_jobs.datasets.parquet_reader import parquet_rows
 from pastools_jobs.datasets.readers import (
     CsvOptions,
+    Reading,
     Shaping,
     SourceDescription,
     SourceFormat,
@@ -118,9 +119,11 @@ class ImportActivities(ActivityGroup):
             swapped = await asyncio.to_thread(self._open_staging, work.project_id, fresh)
         source_format = work.format or infer_format(work.source)
         reporter = self.reporter()
-        description, total = SourceDescription(), 1
         if swapped is None:
             description, total = await self._load(work, stream, state, (reporter, rejected))
+        else:
+            description = await asyncio.to_thread(self._describe, work, stream, state)
+            total = 1
         if work.mode != "upsert":
             swapped = swapped or await self._swap(work, state, rejected)
             state.imported = swapped.written
@@ -139,30 +142,10 @@ class ImportActivities(ActivityGroup):
         found, and the source's size (bytes, or Parquet rows)."""
         reporter, rejected = reporting
         source_format = work.format or infer_format(work.source)
-        settings = self.context.settings
-        limits = ReadLimits(
-            settings.import_max_record_bytes, settings.import_batch_max_bytes, work.batch_rows
-        )
-        start = Position(**state.position) if state.position else Position()
-        state.resumed_from_row = start.rows
-        shaping = Shaping(
-            work.shaping.null_values,
-            state.column_types or {},
-            work.shaping.infer_types,
-            work.shaping.infer_rows,
-        )
+        state.resumed_from_row = state.position.get("rows", 0)
         try:
             total = await asyncio.to_thread(_total, stream, source_format)
-            reading = await asyncio.to_thread(
-                read_batches,
-                stream,
-                source_format,
-                start,
-                work.key_column,
-                work.csv,
-                limits,
-                shaping,
-            )
+            reading = await asyncio.to_thread(self._reading, work, stream, state)
             durable = state.model_copy(deep=True)
             async for batch in read_ahead(reading.batches):
                 await self._apply(work, batch, state, rejected)
@@ -176,6 +159,35 @@ class ImportActivities(ActivityGroup):
                 f"{work.source}: {error}", "SourceUnusable", source=work.source
             ) from None
         return reading.description, total
+
+    def _reading(self, work: ImportWork, stream: BinaryIO, state: ImportCheckpoint) -> Reading:
+        """The source read from the checkpoint's position on (its head sniffed and sampled
+        again: the same file gives the same guesses)."""
+        settings = self.context.settings
+        limits = ReadLimits(
+            settings.import_max_record_bytes, settings.import_batch_max_bytes, work.batch_rows
+        )
+        start = Position(**state.position) if state.position else Position()
+        shaping = Shaping(
+            work.shaping.null_values,
+            state.column_types or {},
+            work.shaping.infer_types,
+            work.shaping.infer_rows,
+        )
+        source_format = work.format or infer_format(work.source)
+        return read_batches(
+            stream, source_format, start, work.key_column, work.csv, limits, shaping
+        )
+
+    def _describe(
+        self, work: ImportWork, stream: BinaryIO, state: ImportCheckpoint
+    ) -> SourceDescription:
+        """What the reader finds, for the result of an attempt that found the move made
+        already (its predecessor died before reporting it)."""
+        try:
+            return self._reading(work, stream, state).description
+        except SourceUnusable:
+            return SourceDescription()
 
     async def _apply(
         self, work: ImportWork, batch: Batch, state: ImportCheckpoint, rejected: "_Rejected"
