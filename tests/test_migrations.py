@@ -32,6 +32,8 @@ TABLES = {
     "job_logs",
     "running_slots",
     "data_test_outcomes",
+    "import_stagings",
+    "staged_records",
 }
 
 

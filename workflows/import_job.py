@@ -1,11 +1,12 @@
-"""import: a CSV, JSON Lines or Parquet file into the project's records (upserted by key)."""
+"""import: a CSV, JSON Lines or Parquet file into the project's records (upserted by key,
+inserted only where new, or replacing them all)."""
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.importing import ImportActivities, ImportWork
     from pastools_jobs.contracts import JobRequest
-    from pastools_jobs.datasets.readers import CsvOptions
+    from pastools_jobs.datasets.readers import CsvOptions, Shaping
     from pastools_jobs.job_catalog import IMPORT
     from workflows.lifecycle import JobContext, JobWorkflow
     from workflows.params import ImportParams
@@ -31,5 +32,14 @@ class ImportJob(JobWorkflow[ImportParams, ImportResult]):
             on_error=params.on_error,
             max_examples=params.max_examples,
             batch_rows=params.batch_rows,
+            shaping=Shaping(
+                tuple(params.null_values),
+                params.column_types or {},
+                params.infer_types,
+                params.infer_rows,
+            ),
+            project_types=True,
+            mode=params.mode,
+            max_rejected=params.max_rejected,
         )
         return await self.run_work(ImportActivities.import_records, work)

@@ -13,8 +13,11 @@ from pydantic import (
     model_validator,
 )
 
+from pastools_jobs.datasets.coercion import ColumnType
 from pastools_jobs.datasets.thresholds import LIMIT_GRAMMAR, parse_limit
 from pastools_jobs.domain import JobStatus
+
+ImportMode = Literal["upsert", "insert-only", "replace"]
 
 
 class ItemsParams(BaseModel):
@@ -52,15 +55,73 @@ class ImportParams(BaseModel):
         max_length=200,
         description="Column (or field) whose value keys each record; the row number if unset.",
     )
-    delimiter: str = Field(default=",", min_length=1, max_length=1)
-    quotechar: str = Field(default='"', min_length=1, max_length=1)
-    encoding: str = Field(default="utf-8", max_length=40)
+    delimiter: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1,
+        description="CSV delimiter; detected among , ; tab | when not given.",
+    )
+    quotechar: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1,
+        description="CSV quote character; detected (\" or ') when not given.",
+    )
+    encoding: str | None = Field(
+        default=None,
+        max_length=40,
+        description="CSV encoding; detected when not given (a BOM, else UTF-8, else cp1252).",
+    )
+    null_values: list[str] = Field(
+        default_factory=lambda: [""],
+        max_length=50,
+        description='CSV values that become null: the empty field by default; add "NA", '
+        '"NULL", "N/A" as the file writes its missing values. [] keeps every value.',
+    )
+    column_types: dict[str, ColumnType] | None = Field(
+        default=None,
+        max_length=1000,
+        description="Column types to coerce values to, over the project's declared ones; "
+        "a value that cannot be coerced is a bad row.",
+    )
+    infer_types: bool = Field(
+        default=True,
+        description="Infer the types of CSV columns given none from the first "
+        "`infer_rows` rows; false keeps their values as text.",
+    )
+    infer_rows: int = Field(default=1000, ge=1, le=100_000)
+    mode: ImportMode = Field(
+        default="upsert",
+        description="upsert: add or replace records by key; insert-only: a key the project "
+        "has already is a bad row; replace: the project's records become exactly the "
+        "file's, at once at the end (a failed import changes nothing).",
+    )
     on_error: Literal["fail", "skip"] = Field(
         default="fail",
         description="fail: a bad row fails the job; skip: bad rows are counted and skipped.",
     )
     max_examples: int = Field(default=20, ge=0, le=1000, description="Bad rows kept in the result.")
+    max_rejected: int = Field(
+        default=10_000,
+        ge=0,
+        le=10_000_000,
+        description="Bad rows written to the job's rejected-rows.jsonl artifact.",
+    )
     batch_rows: int = Field(default=5000, ge=100, le=100_000)
+
+    @field_validator("null_values")
+    @classmethod
+    def _short_markers(cls, values: list[str]) -> list[str]:
+        if any(len(value) > 100 for value in values):
+            raise ValueError("a null marker is at most 100 characters")
+        return values
+
+    @field_validator("column_types")
+    @classmethod
+    def _short_names(cls, types: dict[str, ColumnType] | None) -> dict[str, ColumnType] | None:
+        if any(not name or len(name) > 200 for name in types or {}):
+            raise ValueError("a column name is 1 to 200 characters")
+        return types
 
 
 ExportColumn = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]

@@ -10,9 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from pastools_jobs.datasets.coercion import ColumnType
 from pastools_jobs.datasets.testsuite import Verdict
 from pastools_jobs.datasets.thresholds import TestStatus, ValidationVerdict
-from workflows.params import BulkAction
+from workflows.params import BulkAction, ImportMode
 
 
 class BadRow(BaseModel):
@@ -20,15 +21,45 @@ class BadRow(BaseModel):
 
     line: int
     reason: str
+    column: str | None = Field(default=None, description="The column at fault, if one is.")
+    value: str | None = Field(default=None, description="Its value as the file had it.")
+
+
+class ImportColumn(BaseModel):
+    """A column's type and how it was decided, so that a user can pin a guess."""
+
+    type: ColumnType
+    decided: Literal["declared", "inferred", "unset"] = Field(
+        description="declared (by the import or the project), inferred from the first "
+        "rows, or unset (inference off: kept as text)."
+    )
+    misfits: int = Field(
+        default=0,
+        description="Values that did not fit an inferred type, kept as their text.",
+    )
+    first_misfit_line: int | None = None
 
 
 class ImportResult(BaseModel):
     source: str
     format: Literal["csv", "jsonl", "parquet"]
-    imported: int = Field(description="Rows upserted, by every attempt together.")
-    skipped: int = Field(description="Bad rows skipped.")
+    imported: int = Field(description="Rows written, by every attempt together.")
+    skipped: int = Field(description="Bad rows skipped (existing keys of insert-only included).")
     errors: list[BadRow] = Field(description="The first `max_examples` bad rows skipped.")
     resumed_from_row: int = Field(description="Where the last attempt began (0: the start).")
+    mode: ImportMode = "upsert"
+    encoding: str | None = Field(default=None, description="The CSV encoding read with.")
+    delimiter: str | None = None
+    quotechar: str | None = None
+    detected: list[str] = Field(
+        default_factory=list, description="Which of encoding, delimiter, quotechar were detected."
+    )
+    column_types: dict[str, ImportColumn] = Field(default_factory=dict)
+    rejected_rows: str | None = Field(
+        default=None,
+        description="The JSON Lines artifact holding the bad rows (up to `max_rejected`).",
+    )
+    rejected_written: int = Field(default=0, description="Bad rows in that artifact.")
 
 
 class ExportResult(BaseModel):

@@ -60,7 +60,12 @@ def test_a_completed_job_read_back_is_its_types_variant() -> None:
     assert type(read).__name__ == "ImportJobOut"
     assert isinstance(read.result, IMPORT.result_model)
     assert read.result.imported == 2 and read.result.errors[0].line == 3
-    assert answer["result"] == stored
+    shown = answer["result"]
+    assert {name: shown[name] for name in stored if name != "errors"} == {
+        name: value for name, value in stored.items() if name != "errors"
+    }
+    assert [(e["line"], e["reason"]) for e in shown["errors"]] == [(3, "ragged row")]
+    assert shown["mode"] == "upsert", "a result from before modes reads as an upsert's"
 
 
 def test_a_result_that_no_longer_reads_as_its_model_is_shown_as_none(

@@ -29,7 +29,7 @@ def batches(
 ) -> Iterator[Batch]:
     return read_batches(
         io.BytesIO(content), source_format, start, "id", CsvOptions(encoding=encoding), limits
-    )
+    ).batches
 
 
 def documents(read: list[Batch]) -> list[dict[str, Any]]:

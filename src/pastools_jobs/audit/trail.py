@@ -55,6 +55,7 @@ class AuditAction(StrEnum):
     PROJECT_CREATE = "project.create"
     PROJECT_SCHEMA = "project.schema"
     PROJECT_TESTS = "project.tests"
+    PROJECT_COLUMN_TYPES = "project.column_types"
     PROJECT_UPLOAD = "project.upload"
     WEBHOOK_CREATE = "webhook.create"
     WEBHOOK_UPDATE = "webhook.update"

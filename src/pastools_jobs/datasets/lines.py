@@ -61,20 +61,22 @@ class LineReader:
     def __init__(self, stream: BinaryIO, encoding: TextEncoding, offset: int, limit: int) -> None:
         self._stream = stream
         self._newline = encoding.newline
+        self._narrow = encoding.newline == b"\n"
         self._limit = limit
         self._buffer = b""
         self._start = 0
         stream.seek(offset)
 
     def read(self, line: int) -> bytes:
-        """The next line, whose number is `line`; refused when longer than the limit."""
-        raw = self._read_narrow() if self._newline == b"\n" else self._read_wide()
-        if len(raw) - len(self._newline) * raw.endswith(self._newline) > self._limit:
+        """The next line, whose number is `line`; refused when longer than the limit.
+        Called once per line: the common case (a narrow encoding, a short line) is one
+        readline and one comparison."""
+        raw = self._stream.readline(self._limit + 1) if self._narrow else self._read_wide()
+        if len(raw) > self._limit and (
+            len(raw) - len(self._newline) * raw.endswith(self._newline) > self._limit
+        ):
             raise _too_long(line, self._limit)
         return raw
-
-    def _read_narrow(self) -> bytes:
-        return self._stream.readline(self._limit + 1)
 
     def _read_wide(self) -> bytes:
         unit = len(self._newline)
@@ -103,3 +105,23 @@ class LineReader:
         line = self._buffer[self._start : end]
         self._start = end
         return line
+
+
+def count_lines(stream: BinaryIO, encoding: TextEncoding, offset: int) -> int:
+    """Lines that end before `offset` (a line's start): the number of the line before
+    the one starting there, for a reader given a part of the file."""
+    lines = 0
+    if encoding.newline == b"\n":  # counted a block at a time
+        stream.seek(0)
+        left = offset
+        while left > 0 and (block := stream.read(min(_BLOCK * 16, left))):
+            lines += block.count(b"\n")
+            left -= len(block)
+    else:
+        reader = LineReader(stream, encoding, 0, offset)
+        done = 0
+        while done < offset and (raw := reader.read(lines + 1)):
+            done += len(raw)
+            lines += 1
+    stream.seek(offset)
+    return lines

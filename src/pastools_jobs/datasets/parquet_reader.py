@@ -10,13 +10,14 @@ more than `INFLATION_LIMIT` times its stored size is refused from the footer, un
 """
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pastools_jobs.datasets.coercion import ColumnType
 from pastools_jobs.datasets.reading import (
     BATCH_LIMIT_SETTING,
     RECORD_LIMIT_SETTING,
@@ -25,9 +26,11 @@ from pastools_jobs.datasets.reading import (
     ReadLimits,
     RowError,
     SourceUnusable,
+    cell_error,
     describe_size,
     record_key,
 )
+from pastools_jobs.datasets.shaping import CellError, shape_json
 from pastools_jobs.domain import StorageMisconfigured, StorageUnavailable
 
 INFLATION_LIMIT = 100
@@ -53,20 +56,28 @@ def parquet_rows(stream: BinaryIO) -> int:
 
 
 def parquet_batches(
-    stream: BinaryIO, start: Position, key_column: str | None, limits: ReadLimits
+    stream: BinaryIO,
+    start: Position,
+    key_column: str | None,
+    limits: ReadLimits,
+    declared: Mapping[str, ColumnType] | None = None,
 ) -> Iterator[Batch]:
     source = _open(stream)
     if key_column is not None and key_column not in source.schema_arrow.names:
         raise SourceUnusable(f"the key column '{key_column}' is not in the file")
     _check_footer(source.metadata, limits)
     try:
-        yield from _batches(source, start, key_column, limits)
+        yield from _batches(source, start, key_column, limits, declared or {})
     except (OSError, pa.ArrowException) as error:  # a corrupt page: no retry will read it
         raise SourceUnusable(f"not a readable Parquet file ({error})") from None
 
 
 def _batches(
-    source: pq.ParquetFile, start: Position, key_column: str | None, limits: ReadLimits
+    source: pq.ParquetFile,
+    start: Position,
+    key_column: str | None,
+    limits: ReadLimits,
+    declared: Mapping[str, ColumnType],
 ) -> Iterator[Batch]:
     dense = pa.schema([field.with_type(_dense(field.type)) for field in source.schema_arrow])
     batch = Batch()
@@ -77,7 +88,7 @@ def _batches(
         while done < len(sizes):
             count = _fitting(sizes, done, batch, limits)
             documents = records.slice(done, count).cast(dense).to_pylist()
-            _add_rows(batch, documents, first + done, key_column)
+            _add_rows(batch, documents, first + done, key_column, declared)
             done += count
             if batch.is_full(limits):
                 batch.end = Position(0, first + done - 1, first + done - 1)
@@ -261,9 +272,19 @@ def _fitting(sizes: list[int], start: int, batch: Batch, limits: ReadLimits) -> 
 
 
 def _add_rows(
-    batch: Batch, documents: list[dict[str, Any]], first: int, key_column: str | None
+    batch: Batch,
+    documents: list[dict[str, Any]],
+    first: int,
+    key_column: str | None,
+    declared: Mapping[str, ColumnType],
 ) -> None:
     for index, document in enumerate(documents, start=first):
+        if declared:
+            try:
+                shape_json(document, declared)
+            except CellError as error:
+                batch.errors.append(cell_error(index, error))
+                continue
         key = record_key(document.get(key_column) if key_column else None, key_column, index)
         if key is None:
             batch.errors.append(RowError(index, f"the key column '{key_column}' is empty"))

@@ -1,6 +1,6 @@
 """Projects and their records, as the API and the jobs use them (no HTTP here)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from pastools_jobs.audit.trail import Actor, AuditAction, record
 from pastools_jobs.clock import utcnow
+from pastools_jobs.datasets.coercion import ColumnType
 from pastools_jobs.datasets.records import count_by_project, count_records
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.datasets.testsuite import TestSuite
@@ -71,6 +72,16 @@ def set_test_suite(session: Session, project_id: str, suite: TestSuite) -> Proje
     tests = [test.model_dump(mode="json") for test in suite.tests]
     project = get_project(session, project_id, lock=True)
     project.test_suite = tests
+    project.updated_at = utcnow()
+    return project
+
+
+def set_column_types(
+    session: Session, project_id: str, column_types: Mapping[str, ColumnType]
+) -> Project:
+    """The types imports coerce the project's columns to (an import's own win); {} clears."""
+    project = get_project(session, project_id, lock=True)
+    project.column_types = dict(column_types) or None
     project.updated_at = utcnow()
     return project
 
@@ -139,6 +150,23 @@ class ProjectService:
             details = {"tests": names}
             record(
                 session, actor, AuditAction.PROJECT_TESTS, project_id=project_id, details=details
+            )
+            return counted(session, project)
+
+        return await self._db.run(change)
+
+    async def set_column_types(
+        self, project_id: str, column_types: Mapping[str, ColumnType], actor: Actor
+    ) -> CountedProject:
+        def change(session: Session) -> CountedProject:
+            project = set_column_types(session, project_id, column_types)
+            details = {"column_types": dict(column_types)}
+            record(
+                session,
+                actor,
+                AuditAction.PROJECT_COLUMN_TYPES,
+                project_id=project_id,
+                details=details,
             )
             return counted(session, project)
 

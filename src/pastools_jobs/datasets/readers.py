@@ -14,11 +14,12 @@ import codecs
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO, Literal
 
-from pastools_jobs.datasets.lines import LineReader, TextEncoding, text_encoding
+from pastools_jobs.datasets.coercion import ColumnType
+from pastools_jobs.datasets.lines import LineReader, TextEncoding, count_lines, text_encoding
 from pastools_jobs.datasets.parquet_reader import parquet_batches
 from pastools_jobs.datasets.reading import (
     RECORD_LIMIT_SETTING,
@@ -27,9 +28,19 @@ from pastools_jobs.datasets.reading import (
     ReadLimits,
     RowError,
     SourceUnusable,
+    cell_error,
     describe_size,
     record_key,
 )
+from pastools_jobs.datasets.shaping import (
+    CellError,
+    ColumnPlan,
+    CsvShaper,
+    Misfits,
+    plan_columns,
+    shape_json,
+)
+from pastools_jobs.datasets.sniffing import Dialect, sniff_dialect, sniff_encoding
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
 
@@ -39,9 +50,43 @@ encode_document = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).en
 
 @dataclass(frozen=True)
 class CsvOptions:
-    delimiter: str = ","
-    quotechar: str = '"'
-    encoding: str = "utf-8"
+    """None: detected from the file's first bytes (datasets/sniffing.py)."""
+
+    delimiter: str | None = ","
+    quotechar: str | None = '"'
+    encoding: str | None = "utf-8"
+
+
+@dataclass(frozen=True)
+class Shaping:
+    """How values become typed: the defaults are what imports did before types existed
+    (every CSV value a string), for runs begun then."""
+
+    null_values: tuple[str, ...] = ()
+    """CSV values that become null."""
+    column_types: dict[str, ColumnType] = field(default_factory=dict)
+    """Declared types (any format)."""
+    infer_types: bool = False
+    """Infer the other CSV columns' types from the first `infer_rows` rows."""
+    infer_rows: int = 1000
+
+
+@dataclass(frozen=True)
+class SourceDescription:
+    """What the reader found or guessed, for the result: each option with whether it
+    was given or detected, and each column's type plan."""
+
+    encoding: str | None = None
+    delimiter: str | None = None
+    quotechar: str | None = None
+    detected: tuple[str, ...] = ()
+    columns: dict[str, ColumnPlan] = field(default_factory=dict)
+
+
+@dataclass
+class Reading:
+    description: SourceDescription
+    batches: Iterator[Batch]
 
 
 def infer_format(source: str) -> SourceFormat:
@@ -60,18 +105,48 @@ def read_batches(
     key_column: str | None,
     csv_options: CsvOptions,
     limits: ReadLimits,
-) -> Iterator[Batch]:
-    """Batches from an open source; the caller owns (and closes) the stream."""
-    encoding = csv_options.encoding if source_format == "csv" else "utf-8"
+    shaping: Shaping = Shaping(),
+    end_offset: int | None = None,
+) -> Reading:
+    """Batches from an open source; the caller owns (and closes) the stream.
+
+    A CSV or JSON Lines source can be read in part: from `start.offset` (a line's
+    start; `start.line` 0 past the header means "count the lines before it") up to the
+    first line boundary at or after `end_offset`. Every row keeps its absolute line."""
+    declared = shaping.column_types
+    if source_format == "parquet":
+        check_content(stream, source_format, "utf-8")
+        batches = parquet_batches(stream, start, key_column, limits, declared)
+        return Reading(_declared_only(declared), batches)
+    given = csv_options.encoding if source_format == "csv" else "utf-8"
+    encoding = given or sniff_encoding(_head(stream))
     check_content(stream, source_format, encoding)
-    if source_format == "csv":
-        reader = _CsvReader(
-            stream, csv_options, text_encoding(stream, encoding), key_column, limits
-        )
-        return reader.batches(start)
+    text = text_encoding(stream, encoding)
+    if start.offset and not start.line:
+        start = Position(start.offset, count_lines(stream, text, start.offset), start.rows)
     if source_format == "jsonl":
-        return _jsonl_batches(stream, start, key_column, limits)
-    return parquet_batches(stream, start, key_column, limits)
+        jsonl = _jsonl_batches(stream, start, key_column, limits, declared, end_offset)
+        return Reading(_declared_only(declared), jsonl)
+    dialect = sniff_dialect(
+        _head(stream).decode(text.codec, "replace"), csv_options.delimiter, csv_options.quotechar
+    )
+    reader = _CsvReader(stream, (dialect, encoding), text, key_column, limits)
+    plans = reader.plan(shaping)
+    detected = tuple(name for name, value in vars(csv_options).items() if value is None)
+    description = SourceDescription(encoding, dialect.delimiter, dialect.quotechar, detected, plans)
+    return Reading(description, reader.batches(start, shaping, plans, end_offset))
+
+
+def _declared_only(declared: dict[str, ColumnType]) -> SourceDescription:
+    columns = {name: ColumnPlan(kind, "declared") for name, kind in declared.items()}
+    return SourceDescription(columns=columns)
+
+
+def _head(stream: BinaryIO) -> bytes:
+    stream.seek(0)
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(0)
+    return head
 
 
 _SIGNATURES = {
@@ -135,38 +210,40 @@ class _Lines:
         self._record_line = self.line + 1
 
     def __iter__(self) -> Iterator[str]:
-        while raw := self._reader.read(self.line + 1):
+        read, codec = self._reader.read, self._codec  # once per line: looked up once
+        while raw := read(self.line + 1):
             if self.offset + len(raw) - self._record_offset > self._record_bytes:
                 raise SourceUnusable(
                     f"the record from line {self._record_line} to line {self.line + 1} is "
                     f"longer than the {describe_size(self._record_bytes)} limit "
                     f"({RECORD_LIMIT_SETTING})"
                 )
-            text = self._decode(raw)
+            try:
+                text = raw.decode(codec)
+            except UnicodeDecodeError as error:
+                text = self._undecodable(raw, error)
             self.offset += len(raw)
             self.line += 1
             yield text
 
-    def _decode(self, raw: bytes) -> str:
-        try:
-            return raw.decode(self._codec)
-        except UnicodeDecodeError as error:
-            if self.undecodable_at is None:
-                self.undecodable_at = self.offset + error.start
-            return raw.decode(self._codec, "replace")
+    def _undecodable(self, raw: bytes, error: UnicodeDecodeError) -> str:
+        if self.undecodable_at is None:
+            self.undecodable_at = self.offset + error.start
+        return raw.decode(self._codec, "replace")
 
 
 class _CsvReader:
     def __init__(
         self,
         stream: BinaryIO,
-        options: CsvOptions,
+        dialect: tuple[Dialect, str],
         encoding: TextEncoding,
         key_column: str | None,
         limits: ReadLimits,
     ) -> None:
+        """`dialect`: the delimiter and quote character, and the encoding's name as given."""
         self._stream = stream
-        self._options = options
+        self._dialect, self._encoding_name = dialect
         self._encoding = encoding
         self._key_column = key_column
         self._limits = limits
@@ -177,8 +254,8 @@ class _CsvReader:
     def _reader(self, lines: _Lines) -> Iterator[list[str]]:
         return csv.reader(
             lines,
-            delimiter=self._options.delimiter,
-            quotechar=self._options.quotechar,
+            delimiter=self._dialect.delimiter,
+            quotechar=self._dialect.quotechar,
             strict=True,
         )
 
@@ -200,17 +277,51 @@ class _CsvReader:
         return header, Position(lines.offset, lines.line, 0)
 
     def _invalid(self, offset: int) -> str:
-        return f"not valid {self._options.encoding} at byte {offset}"
+        return f"not valid {self._encoding_name} at byte {offset}"
 
-    def batches(self, start: Position) -> Iterator[Batch]:
+    def plan(self, shaping: Shaping) -> dict[str, ColumnPlan]:
+        """Each column's type: declared, or inferred from the first rows."""
         header, after_header = self._header()
+        unknown = sorted(set(shaping.column_types) - set(header))
+        if unknown:
+            raise SourceUnusable(f"declared column types name no column of the header: {unknown}")
+        sample: list[list[str]] = []
+        if shaping.infer_types:
+            sample = self._sample(after_header, shaping.infer_rows)
+        nulls = frozenset(shaping.null_values)
+        return plan_columns(header, shaping.column_types, shaping.infer_types, sample, nulls)
+
+    def _sample(self, after_header: Position, rows: int) -> list[list[str]]:
+        """The first rows' values; a malformed row or the record limit ends the sample
+        (the import itself will report them)."""
+        sample: list[list[str]] = []
+        reader = self._reader(self._lines(after_header))
+        try:
+            for values in reader:
+                sample.append(values)
+                if len(sample) >= rows:
+                    break
+        except (csv.Error, SourceUnusable):
+            pass
+        return sample
+
+    def batches(
+        self,
+        start: Position,
+        shaping: Shaping,
+        plans: dict[str, ColumnPlan],
+        end_offset: int | None = None,
+    ) -> Iterator[Batch]:
+        header, after_header = self._header()
+        misfits = Misfits()
+        shaper = CsvShaper(header, plans, frozenset(shaping.null_values), misfits)
         key_index = header.index(self._key_column) if self._key_column else None
         position = start if start.offset > after_header.offset else after_header
         lines = self._lines(position)
         reader = self._reader(lines)
         rows = position.rows
         batch = Batch()
-        while True:
+        while end_offset is None or lines.offset < end_offset:
             first_line = lines.line + 1
             lines.start_record()
             try:
@@ -228,35 +339,41 @@ class _CsvReader:
                 if lines.undecodable_at is not None:
                     batch.errors.append(RowError(first_line, self._invalid(lines.undecodable_at)))
                 else:
-                    self._add(batch, values, header, key_index, first_line, rows)
+                    self._add(batch, values, (shaper, key_index), first_line, rows)
             if batch.is_full(self._limits):
                 batch.end = Position(lines.offset, lines.line, rows)
+                batch.misfits, misfits.found = misfits.found, []
                 yield batch
                 batch = Batch()
         batch.end = Position(lines.offset, lines.line, rows)
+        batch.misfits = misfits.found
         yield batch
 
     def _add(
         self,
         batch: Batch,
         values: list[str],
-        header: list[str],
-        key_index: int | None,
+        shaping: tuple[CsvShaper, int | None],
         line: int,
         row_number: int,
     ) -> None:
-        if len(values) != len(header):
+        shaper, key_index = shaping
+        if len(values) != shaper.width:
             batch.errors.append(
-                RowError(line, f"expected {len(header)} fields, found {len(values)}")
+                RowError(line, f"expected {shaper.width} fields, found {len(values)}")
             )
+            return
+        value = values[key_index] if key_index is not None else None
+        key = record_key(value, self._key_column, row_number)
+        if key is None:
+            batch.errors.append(RowError(line, f"the key column '{self._key_column}' is empty"))
+            return
+        try:
+            document = shaper.document(values, line)
+        except CellError as error:
+            batch.errors.append(cell_error(line, error))
         else:
-            value = values[key_index] if key_index is not None else None
-            key = record_key(value, self._key_column, row_number)
-            if key is None:
-                batch.errors.append(RowError(line, f"the key column '{self._key_column}' is empty"))
-            else:
-                document = dict(zip(header, values, strict=True))
-                batch.add(line, key, encode_document(document))
+            batch.add(line, key, encode_document(document))
 
 
 _UTF8 = TextEncoding("utf-8", b"\n")
@@ -264,19 +381,24 @@ _UTF8 = TextEncoding("utf-8", b"\n")
 
 
 def _jsonl_batches(
-    stream: BinaryIO, start: Position, key_column: str | None, limits: ReadLimits
+    stream: BinaryIO,
+    start: Position,
+    key_column: str | None,
+    limits: ReadLimits,
+    declared: dict[str, ColumnType],
+    end_offset: int | None,
 ) -> Iterator[Batch]:
     lines = LineReader(stream, _UTF8, start.offset, limits.record_bytes)
     offset, line, rows = start.offset, start.line, start.rows
     batch = Batch()
-    while raw := lines.read(line + 1):
+    while (end_offset is None or offset < end_offset) and (raw := lines.read(line + 1)):
         line_offset = offset
         offset += len(raw)
         line += 1
         if not raw.strip():
             continue
         rows += 1
-        _add_json_line(batch, raw, (line, line_offset), rows, key_column)
+        _add_json_line(batch, raw, (line, line_offset), rows, (key_column, declared))
         if batch.is_full(limits):
             batch.end = Position(offset, line, rows)
             yield batch
@@ -286,10 +408,16 @@ def _jsonl_batches(
 
 
 def _add_json_line(
-    batch: Batch, raw: bytes, where: tuple[int, int], row_number: int, key_column: str | None
+    batch: Batch,
+    raw: bytes,
+    where: tuple[int, int],
+    row_number: int,
+    keying: tuple[str | None, dict[str, ColumnType]],
 ) -> None:
-    """`where`: the line's number and the file offset it starts at."""
+    """`where`: the line's number and the file offset it starts at; `keying`: the key
+    field and the declared types."""
     line, line_offset = where
+    key_column, declared = keying
     try:
         text = raw.decode("utf-8")
         document = json.loads(text)
@@ -305,8 +433,17 @@ def _add_json_line(
     if not isinstance(document, dict):
         batch.errors.append(RowError(line, f"a JSON {type(document).__name__}, not an object"))
         return
+    if declared:
+        try:
+            shape_json(document, declared)
+        except CellError as error:
+            batch.errors.append(cell_error(line, error))
+            return
     key = record_key(document.get(key_column) if key_column else None, key_column, row_number)
     if key is None:
         batch.errors.append(RowError(line, f"the key field '{key_column}' is missing or empty"))
         return
-    batch.add(line, key, text.strip())  # valid JSON already: kept as written
+    if declared:
+        batch.add(line, key, encode_document(document))
+    else:
+        batch.add(line, key, text.strip())  # valid JSON already: kept as written

@@ -4,6 +4,8 @@ ending at the position a retried attempt resumes from."""
 from dataclasses import dataclass, field
 from typing import Any
 
+from pastools_jobs.datasets.shaping import CellError
+
 
 class SourceUnusable(Exception):
     """The whole source is wrong (no header, no key column, unreadable format)."""
@@ -22,6 +24,18 @@ class Position:
 class RowError:
     line: int
     reason: str
+    column: str | None = None
+    value: str | None = None
+    """The column and value at fault, when one value is."""
+
+
+def cell_error(line: int, error: CellError) -> RowError:
+    return RowError(
+        line,
+        f"column '{error.column}': {error.reason}: {error.value!r}",
+        error.column,
+        error.value,
+    )
 
 
 RECORD_LIMIT_SETTING = "PASTOOLS_IMPORT_MAX_RECORD_BYTES"
@@ -47,6 +61,8 @@ class Batch:
     """(line, key, the document as JSON text)"""
     errors: list[RowError] = field(default_factory=list)
     end: Position = field(default_factory=Position)
+    misfits: list[tuple[str, int]] = field(default_factory=list)
+    """(column, line) of values kept as text: they did not fit their inferred type."""
     size: int = 0
     """Characters of the documents: what the batch holds in memory."""
 

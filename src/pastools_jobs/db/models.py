@@ -204,6 +204,8 @@ class Project(Base):
     name: Mapped[str | None] = mapped_column(String(500))
     json_schema: Mapped[Any] = mapped_column(JSON, nullable=True)
     test_suite: Mapped[Any] = mapped_column(JSON, nullable=True)
+    column_types: Mapped[Any] = mapped_column(JSON, nullable=True)
+    """{column: type} that imports coerce to, unless an import declares its own."""
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -219,6 +221,33 @@ class Record(Base):
     key: Mapped[str] = mapped_column(String(500), primary_key=True)
     data: Mapped[Any] = mapped_column(JSONDocument)
     updated_at: Mapped[datetime]
+
+
+class ImportStaging(Base):
+    """A `replace` or `insert-only` import's records on their way in: loaded batch by
+    batch, moved into `records` in one transaction at the end. `swapped_at` says that
+    move happened, so a retry after it does not make it again."""
+
+    __tablename__ = "import_stagings"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(200))
+    swapped_at: Mapped[datetime | None]
+    written: Mapped[int] = mapped_column(Integer, default=0)
+    """Records the move wrote."""
+    conflicts: Mapped[int] = mapped_column(Integer, default=0)
+    """Rows of an insert-only import whose key existed already."""
+
+
+class StagedRecord(Base):
+    __tablename__ = "staged_records"
+
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("import_stagings.job_id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(500), primary_key=True)
+    line: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[Any] = mapped_column(JSONDocument)
 
 
 class ApiToken(Base):

@@ -40,8 +40,8 @@ def test_csv_import_keyed_by_a_column_and_reimport_upserts(api: JobsApi) -> None
     assert done["status"] == "completed", done["error"]
     assert done["result"]["imported"] == 2
     assert records(api, project) == {
-        "1": {"id": "1", "name": "Ada", "city": "London, UK"},
-        "2": {"id": "2", "name": "Linus", "city": "Helsinki"},
+        "1": {"id": 1, "name": "Ada", "city": "London, UK"},
+        "2": {"id": 2, "name": "Linus", "city": "Helsinki"},
     }
     assert done["progress"]["percent"] == 100
 
@@ -85,7 +85,7 @@ def test_bad_csv_row_fails_the_job_naming_file_line_and_reason_and_keeps_good_ro
     project = api.create_project()
     source = api.write_import(project, f"{project}.csv", content)
 
-    failed = run_import(api, project, source=source, key_column="id")
+    failed = run_import(api, project, source=source, key_column="id", encoding="utf-8")
 
     assert failed["status"] == "failed"
     assert failed["error"]["type"] == "BadRow"
@@ -103,9 +103,9 @@ def test_skip_mode_counts_bad_rows_and_keeps_the_first_examples(api: JobsApi) ->
 
     assert done["status"] == "completed"
     assert (done["result"]["imported"], done["result"]["skipped"]) == (2, 3)
-    assert done["result"]["errors"] == [
-        {"line": 2, "reason": "a JSON list, not an object"},
-        {"line": 3, "reason": "not valid JSON (Expecting property name enclosed in double quotes)"},
+    assert [(e["line"], e["reason"]) for e in done["result"]["errors"]] == [
+        (2, "a JSON list, not an object"),
+        (3, "not valid JSON (Expecting property name enclosed in double quotes)"),
     ]
     assert set(records(api, project)) == {"a", "b"}
 
@@ -171,7 +171,7 @@ def test_worker_killed_mid_import_resumes_and_imports_each_key_once(api: JobsApi
     assert done["result"]["resumed_from_row"] > 0, "the import started again from the top"
     assert api.http.get(f"/api/projects/{project}").json()["records"] == rows
     sample = api.http.get(f"/api/projects/{project}/records/12345").json()
-    assert sample["data"] == {"id": "12345", "value": str(12345 * 7)}
+    assert sample["data"] == {"id": 12345, "value": 12345 * 7}
 
 
 WIDE_CSV = 'id,name\n1,Björk\n2,"Zoë, 😀"\n3,ਗੁਰੂ\n'
@@ -200,7 +200,7 @@ def test_utf16_and_utf32_csv_imports_with_the_right_values(
 
     assert done["status"] == "completed", done["error"]
     assert records(api, project) == {
-        "1": {"id": "1", "name": "Björk"},
-        "2": {"id": "2", "name": "Zoë, 😀"},
-        "3": {"id": "3", "name": "ਗੁਰੂ"},
+        "1": {"id": 1, "name": "Björk"},
+        "2": {"id": 2, "name": "Zoë, 😀"},
+        "3": {"id": 3, "name": "ਗੁਰੂ"},
     }

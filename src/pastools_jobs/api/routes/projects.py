@@ -1,16 +1,18 @@
-"""/api/projects: projects, their JSON Schema and test suite, and their records."""
+"""/api/projects: projects, their JSON Schema, test suite and column types, and their
+records."""
 
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from pastools_jobs.api.auth import PrincipalDep, authenticated
 from pastools_jobs.api.deps import ProjectServiceDep
 from pastools_jobs.api.problems import responses
 from pastools_jobs.api.schemas import NewProjectId, ProjectId
 from pastools_jobs.auth.principal import Role
+from pastools_jobs.datasets.coercion import ColumnType
 from pastools_jobs.datasets.projects import CountedProject
 from pastools_jobs.datasets.testsuite import TestSuite
 from pastools_jobs.db.models import Record
@@ -39,9 +41,28 @@ class ProjectOut(BaseModel):
     name: str | None
     json_schema: Any = Field(description="Draft 2020-12 schema that validation jobs apply.")
     test_suite: TestSuite | None
+    column_types: dict[str, ColumnType] = Field(
+        default_factory=dict, description="Types imports coerce columns to (an import's own win)."
+    )
     records: int
     created_at: datetime
     updated_at: datetime
+
+
+class ColumnTypes(BaseModel):
+    """A project's declared column types: {column: type}."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column_types: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], ColumnType]
+    """Checked as import parameters are: at most 1000 columns."""
+
+    @field_validator("column_types")
+    @classmethod
+    def _not_too_many(cls, types: dict[str, ColumnType]) -> dict[str, ColumnType]:
+        if len(types) > 1000:
+            raise ValueError("at most 1000 columns")
+        return types
 
 
 class RecordOut(BaseModel):
@@ -63,6 +84,7 @@ def _out(counted: CountedProject) -> ProjectOut:
         name=project.name,
         json_schema=project.json_schema,
         test_suite=suite,
+        column_types=project.column_types or {},
         records=counted.records,
         created_at=project.created_at,
         updated_at=project.updated_at,
@@ -123,6 +145,27 @@ async def set_tests(
     for other in suite.other_projects():
         principal.require_project(other)
     return _out(await projects.set_test_suite(project_id, suite, principal.actor))
+
+
+@router.get("/{project_id}/column-types", response_model=ColumnTypes, responses=for_one)
+async def get_column_types(
+    project_id: ProjectId, projects: ProjectServiceDep, principal: PrincipalDep
+) -> ColumnTypes:
+    """The types imports coerce the project's columns to, unless an import names its own."""
+    principal.require_project(project_id)
+    project = (await projects.get(project_id)).project
+    return ColumnTypes(column_types=project.column_types or {})
+
+
+@router.put("/{project_id}/column-types", response_model=ColumnTypes, responses=for_change)
+async def set_column_types(
+    project_id: ProjectId, body: ColumnTypes, projects: ProjectServiceDep, principal: PrincipalDep
+) -> ColumnTypes:
+    """Declare column types for the project's imports (operators); `{}` clears them.
+    An import's own `column_types` win over these, column by column."""
+    principal.require_project(project_id, Role.OPERATOR)
+    changed = await projects.set_column_types(project_id, body.column_types, principal.actor)
+    return ColumnTypes(column_types=changed.project.column_types or {})
 
 
 @router.get("/{project_id}/records", response_model=RecordPageOut, responses=for_one)

@@ -1,0 +1,180 @@
+"""Column types of imported rows: null markers, declared types and their coercion.
+
+A CSV value arrives as text. A value that is one of the null markers becomes JSON null;
+any other value of a typed column is coerced to its type, and a value that cannot be is
+a bad row naming its column and value. JSON Lines and Parquet values carry their own
+types: a declared type coerces them too (a quoted "12" into an integer column becomes
+12), while null markers apply to CSV text only.
+"""
+
+import json
+import math
+import re
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+
+ColumnType = Literal["string", "integer", "number", "boolean", "date", "timestamp", "json"]
+COLUMN_TYPES: tuple[ColumnType, ...] = (
+    "string",
+    "integer",
+    "number",
+    "boolean",
+    "date",
+    "timestamp",
+    "json",
+)
+
+DEFAULT_NULL_VALUES = ("",)
+"""The empty field: what a CSV writer leaves for a missing value."""
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+_FALSE = frozenset({"false", "f", "no", "n", "0"})
+
+
+class NotCoercible(ValueError):
+    """A value its column's type does not take; the message says which type."""
+
+
+def _integer(text: str) -> int:
+    stripped = text.strip()
+    if "_" in stripped:  # Python's int() reads 1_000; no data file means that
+        raise NotCoercible("not an integer")
+    try:
+        return int(stripped)
+    except ValueError:
+        pass
+    try:
+        number = _number(stripped)
+    except NotCoercible:
+        raise NotCoercible("not an integer") from None
+    if isinstance(number, float) and number.is_integer():
+        return int(number)
+    raise NotCoercible("not an integer")
+
+
+def _number(text: str) -> int | float:
+    stripped = text.strip()
+    if "_" in stripped:
+        raise NotCoercible("not a number")
+    try:
+        return int(stripped)
+    except ValueError:
+        pass
+    try:
+        number = float(stripped)
+    except ValueError:
+        raise NotCoercible("not a number") from None
+    if not math.isfinite(number):  # JSON has no NaN or infinity
+        raise NotCoercible("not a finite number")
+    return number
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise NotCoercible("not a boolean")
+
+
+def _date(text: str) -> str:
+    try:
+        parsed = date.fromisoformat(text.strip())
+    except ValueError:
+        raise NotCoercible("not a date (YYYY-MM-DD)") from None
+    return text if len(text) == 10 and text[4] == "-" else parsed.isoformat()
+
+
+def _timestamp(text: str) -> str:
+    stripped = text.strip()
+    try:
+        parsed = datetime.fromisoformat(stripped.replace(" ", "T", 1))
+    except ValueError:
+        raise NotCoercible("not a timestamp (ISO 8601)") from None
+    if len(stripped) <= 10:  # a bare date is a date, not a timestamp
+        raise NotCoercible("not a timestamp (ISO 8601)")
+    return parsed.isoformat()
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise NotCoercible("not valid JSON") from None
+
+
+_FROM_TEXT: dict[ColumnType, Callable[[str], Any]] = {
+    "string": str,
+    "integer": _integer,
+    "number": _number,
+    "boolean": _boolean,
+    "date": _date,
+    "timestamp": _timestamp,
+    "json": _json,
+}
+
+
+def from_text(text: str, column_type: ColumnType) -> Any:
+    """A CSV field as its column's type; raises NotCoercible."""
+    return _FROM_TEXT[column_type](text)
+
+
+def text_parser(column_type: ColumnType) -> Callable[[str], Any]:
+    """`from_text` for one type, looked up once: it runs once per value of a column."""
+    return _FROM_TEXT[column_type]
+
+
+def from_json(value: Any, column_type: ColumnType) -> Any:
+    """A JSON value as its column's type: null stays null, text is parsed as CSV text
+    is, a number or boolean is converted where no information is lost."""
+    if value is None or column_type == "json":
+        return value
+    if not isinstance(value, str | int | float | bool | list | dict):
+        value = str(value)  # a Parquet date, timestamp or decimal: its text
+    if column_type == "string":
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        return from_text(value, column_type)
+    if isinstance(value, bool):
+        if column_type == "boolean":
+            return value
+        raise NotCoercible(f"not {'an' if column_type == 'integer' else 'a'} {column_type}")
+    if isinstance(value, int | float) and column_type in ("integer", "number"):
+        return from_text(repr(value), column_type)
+    raise NotCoercible(f"a JSON {type(value).__name__} is not a {column_type}")
+
+
+_INFERENCE_ORDER: tuple[ColumnType, ...] = ("boolean", "integer", "number", "timestamp", "date")
+"""Narrowest first; a column none of them takes is a string. Booleans are only the words
+(true/false): a column of 0 and 1 is integers."""
+
+
+_LEADING_ZERO = re.compile(r"^\s*[-+]?0\d")
+
+
+def _fits(text: str, column_type: ColumnType) -> bool:
+    if column_type == "boolean":
+        return text.strip().lower() in ("true", "false")
+    if column_type in ("integer", "number") and _LEADING_ZERO.match(text):
+        return False  # a code (a ZIP code, "007"), whose zeros a number would lose
+    try:
+        from_text(text, column_type)
+    except NotCoercible:
+        return False
+    return True
+
+
+def infer_type(values: Sequence[str], null_values: frozenset[str]) -> ColumnType:
+    """The narrowest type every non-null sampled value fits (as DuckDB's sniffer does);
+    a column of nulls only is a string."""
+    present = [value for value in values if value not in null_values]
+    if not present:
+        return "string"
+    candidates = list(_INFERENCE_ORDER)
+    for value in present:
+        candidates = [kind for kind in candidates if _fits(value, kind)]
+        if not candidates:
+            return "string"
+    return candidates[0]

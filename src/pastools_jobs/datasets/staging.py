@@ -1,0 +1,174 @@
+"""The staging area of `replace` and `insert-only` imports, on SQLite and PostgreSQL.
+
+Their batches go into `staged_records`, keyed by job and record key (a batch applied
+twice, by a retry, changes nothing), and nothing of the project changes until the end:
+then one transaction moves them into `records` (replace: instead of the project's
+records; insert-only: beside them) and marks the staging swapped, so that a retry after
+that transaction makes it no second time. A failed or cancelled import leaves the
+project's records as they were, and its staged rows are deleted (or, at the latest,
+go with the job's row).
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import Connection, TextClause, bindparam, text
+
+from pastools_jobs.datasets.records import copy_field
+from pastools_jobs.db.models import UTCDateTime
+
+StagedMode = Literal["replace", "insert-only"]
+
+_SQLITE_STAGE = (
+    "INSERT INTO staged_records (job_id, key, line, data) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (job_id, key) DO UPDATE SET line = excluded.line, data = excluded.data"
+)
+_PG_BATCH = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS staged_batch (key text, line bigint, data jsonb) "
+    "ON COMMIT DELETE ROWS"
+)
+_PG_STAGE = (
+    "INSERT INTO staged_records (job_id, key, line, data) "
+    "SELECT %s, key, line, data FROM staged_batch "
+    "ON CONFLICT (job_id, key) DO UPDATE SET line = EXCLUDED.line, data = EXCLUDED.data"
+)
+_CONFLICTS = (
+    "SELECT s.line, s.key FROM staged_records s JOIN records r "
+    "ON r.project_id = :project AND r.key = s.key "
+    "WHERE s.job_id = :job ORDER BY s.line LIMIT :limit"
+)
+_COUNT_CONFLICTS = (
+    "SELECT count(*) FROM staged_records s JOIN records r "
+    "ON r.project_id = :project AND r.key = s.key WHERE s.job_id = :job"
+)
+_MOVE = (
+    "INSERT INTO records (project_id, key, data, updated_at) "
+    "SELECT :project, key, data, :now FROM staged_records WHERE job_id = :job "
+    "ON CONFLICT (project_id, key) DO NOTHING"
+)
+
+
+@dataclass(frozen=True)
+class Swapped:
+    """What the move did, kept with the staging for a retry to report."""
+
+    written: int
+    conflicts: int
+
+
+def open_staging(
+    connection: Connection, job_id: str, project_id: str, fresh: bool
+) -> Swapped | None:
+    """Make the job's staging area; `fresh` (no checkpoint to resume from) empties it of
+    an earlier attempt's rows. Returns what the move did if it happened already."""
+    row = connection.execute(
+        text("SELECT swapped_at, written, conflicts FROM import_stagings WHERE job_id = :job"),
+        {"job": job_id},
+    ).first()
+    if row is not None and row.swapped_at is not None:
+        return Swapped(row.written, row.conflicts)
+    if row is None:
+        connection.execute(
+            text(
+                "INSERT INTO import_stagings (job_id, project_id, written, conflicts) "
+                "VALUES (:job, :project, 0, 0)"
+            ),
+            {"job": job_id, "project": project_id},
+        )
+    elif fresh:
+        connection.execute(text("DELETE FROM staged_records WHERE job_id = :job"), {"job": job_id})
+    return None
+
+
+def stage_records(
+    connection: Connection, job_id: str, rows: Sequence[tuple[int, str, str]]
+) -> None:
+    """(line, key, JSON text) rows; the last of equal keys wins, as in an upsert.
+    PostgreSQL takes them by COPY into a temporary table, then one INSERT."""
+    if connection.dialect.name != "postgresql":
+        connection.exec_driver_sql(
+            _SQLITE_STAGE, [(job_id, key, line, document) for line, key, document in rows]
+        )
+        return
+    latest = {key: (line, document) for line, key, document in rows}
+    data = "".join(
+        f"{copy_field(key)}\t{line}\t{copy_field(document)}\n"
+        for key, (line, document) in latest.items()
+    )
+    raw = connection.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute(_PG_BATCH)
+        with cursor.copy("COPY staged_batch (key, line, data) FROM STDIN") as copy:
+            copy.write(data)
+        cursor.execute(_PG_STAGE, (job_id,))
+
+
+def find_conflicts(
+    connection: Connection, job_id: str, project_id: str, limit: int
+) -> tuple[int, list[tuple[int, str]]]:
+    """Staged rows whose key the project has already: how many, and the first `limit`
+    (line, key) in line order."""
+    params = {"job": job_id, "project": project_id}
+    count = int(connection.execute(text(_COUNT_CONFLICTS), params).scalar_one())
+    found = connection.execute(text(_CONFLICTS), {**params, "limit": limit}).all()
+    return count, [(int(line), str(key)) for line, key in found]
+
+
+def swap_in(
+    connection: Connection,
+    job_id: str,
+    project_id: str,
+    mode: StagedMode,
+    now: datetime,
+    conflicts: int,
+) -> Swapped:
+    """The move, in the caller's transaction: replace deletes the project's records
+    first; insert-only keeps them (a key taken meanwhile by another import stays
+    theirs). The staging row is locked first, so two attempts never both move."""
+    lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
+    row = connection.execute(
+        text(
+            f"SELECT swapped_at, written, conflicts FROM import_stagings WHERE job_id = :job{lock}"
+        ),
+        {"job": job_id},
+    ).one()
+    if row.swapped_at is not None:
+        return Swapped(row.written, row.conflicts)
+    if mode == "replace":
+        connection.execute(
+            text("DELETE FROM records WHERE project_id = :project"), {"project": project_id}
+        )
+    params = {"job": job_id, "project": project_id, "now": now}
+    written = connection.execute(_stamped(_MOVE), params).rowcount
+    connection.execute(text("DELETE FROM staged_records WHERE job_id = :job"), {"job": job_id})
+    connection.execute(
+        _stamped(
+            "UPDATE import_stagings SET swapped_at = :now, written = :written, "
+            "conflicts = :conflicts WHERE job_id = :job"
+        ),
+        {"job": job_id, "now": now, "written": written, "conflicts": conflicts},
+    )
+    return Swapped(written, conflicts)
+
+
+def _stamped(sql: str) -> TextClause:
+    """`:now` bound as the tables' timestamps are, on both databases."""
+    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def discard_staging(connection: Connection, job_id: str) -> None:
+    """A failed or cancelled import's staged rows (its swap never happened)."""
+    connection.execute(
+        text(
+            "DELETE FROM staged_records WHERE job_id = :job AND job_id IN "
+            "(SELECT job_id FROM import_stagings WHERE swapped_at IS NULL)"
+        ),
+        {"job": job_id},
+    )
+    connection.execute(
+        text("DELETE FROM import_stagings WHERE job_id = :job AND swapped_at IS NULL"),
+        {"job": job_id},
+    )

@@ -1,0 +1,113 @@
+"""The staging area of insert-only and replace imports, and COPY's text format, on both
+databases: what a retried batch or a retried move does, and what a failed import leaves."""
+
+import json
+import uuid
+
+from sqlalchemy import text
+
+from pastools_jobs.clock import utcnow
+from pastools_jobs.datasets.projects import create_project
+from pastools_jobs.datasets.records import upsert_records
+from pastools_jobs.datasets.staging import (
+    Swapped,
+    discard_staging,
+    find_conflicts,
+    open_staging,
+    stage_records,
+    swap_in,
+)
+from pastools_jobs.db.engine import Database
+from pastools_jobs.job_catalog import IMPORT
+from pastools_jobs.repository import queued_job
+
+
+def project_with(db: Database, documents: dict[str, dict]) -> str:
+    project = f"p{uuid.uuid4().hex[:10]}"
+    with db.transaction() as session:
+        create_project(session, project, None)
+        session.flush()
+        rows = [(key, json.dumps(doc)) for key, doc in documents.items()]
+        if rows:
+            upsert_records(session.connection(), project, rows, utcnow())
+    return project
+
+
+def new_job(db: Database, project: str) -> str:
+    job_id = uuid.uuid4().hex
+    with db.transaction() as session:
+        session.add(queued_job(job_id, IMPORT.name, project, {"source": "x.csv"}, utcnow()))
+    return job_id
+
+
+def stored(db: Database, project: str) -> dict[str, dict]:
+    with db.transaction() as session:
+        rows = session.execute(
+            text("SELECT key, data FROM records WHERE project_id = :p"), {"p": project}
+        ).all()
+    return {key: json.loads(data) if isinstance(data, str) else data for key, data in rows}
+
+
+def staged_count(db: Database, job_id: str) -> int:
+    with db.transaction() as session:
+        query = text("SELECT count(*) FROM staged_records WHERE job_id = :j")
+        return int(session.execute(query, {"j": job_id}).scalar_one())
+
+
+def stage(db: Database, job_id: str, project: str, fresh: bool, rows: list) -> None:
+    with db.transaction() as session:
+        assert open_staging(session.connection(), job_id, project, fresh) is None
+        stage_records(session.connection(), job_id, rows)
+
+
+def test_insert_only_moves_new_keys_once_and_reports_the_existing(db: Database) -> None:
+    project = project_with(db, {"a": {"v": 1}, "b": {"v": 2}})
+    job = new_job(db, project)
+    batch = [(2, "b", '{"v": 20}'), (3, "c", '{"v": 30}')]
+    stage(db, job, project, True, batch)
+    stage(db, job, project, False, batch)  # the batch again, as a retry whose heartbeat was lost
+
+    with db.transaction() as session:
+        assert find_conflicts(session.connection(), job, project, 10) == (1, [(2, "b")])
+        moved = swap_in(session.connection(), job, project, "insert-only", utcnow(), 1)
+    with db.transaction() as session:  # a retry of the move changes nothing
+        again = swap_in(session.connection(), job, project, "insert-only", utcnow(), 1)
+        assert open_staging(session.connection(), job, project, True) == Swapped(1, 1)
+
+    assert moved == again == Swapped(written=1, conflicts=1)
+    assert stored(db, project) == {"a": {"v": 1}, "b": {"v": 2}, "c": {"v": 30}}
+    assert staged_count(db, job) == 0
+
+
+def test_replace_swaps_in_the_staged_records_or_nothing(db: Database) -> None:
+    project = project_with(db, {"old": {"v": 0}})
+    failed = new_job(db, project)
+    stage(db, failed, project, True, [(2, "new", '{"v": 1}')])
+    with db.transaction() as session:
+        discard_staging(session.connection(), failed)
+    assert stored(db, project) == {"old": {"v": 0}}
+    assert staged_count(db, failed) == 0
+
+    job = new_job(db, project)
+    stage(db, job, project, True, [(2, "stale", "{}")])
+    fresh = [(2, "x", '{"v": 1}'), (3, "y", '{"v": 2}'), (4, "x", '{"v": 3}')]
+    stage(db, job, project, True, fresh)  # a fresh start; a key twice: the last wins
+    with db.transaction() as session:
+        assert swap_in(session.connection(), job, project, "replace", utcnow(), 0).written == 2
+    assert stored(db, project) == {"x": {"v": 3}, "y": {"v": 2}}
+
+
+def test_copy_keeps_keys_and_documents_with_tabs_newlines_and_backslashes(db: Database) -> None:
+    project = project_with(db, {})
+    rows = [
+        ("tab\there", '{"a":\t"back\\\\slash \\n"}'),
+        ("line\nbreak\r", '{"b": "\\t"}'),
+        ("back\\slash", "[1,\r\n2]"),
+    ]
+    with db.transaction() as session:
+        upsert_records(session.connection(), project, rows, utcnow())
+    assert stored(db, project) == {
+        "tab\there": {"a": "back\\slash \n"},
+        "line\nbreak\r": {"b": "\t"},
+        "back\\slash": [1, 2],
+    }
