@@ -49,9 +49,10 @@ def test_a_terminal_observation_always_wins_over_an_open_row():
 
 @given(
     st.datetimes(timezones=st.just(UTC), min_value=datetime(2000, 1, 1)),
-    st.text(min_size=1, max_size=200),
+    st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=200),
 )
 def test_cursor_round_trips(created_at: datetime, job_id: str):
+    """Any id a job can have: PostgreSQL's text holds no NUL, so no cursor carries one."""
     assert decode_cursor(encode_cursor(created_at, job_id)) == (created_at, job_id)
 
 
