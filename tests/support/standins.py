@@ -86,8 +86,22 @@ IMPORT_RESULT = {
     "skipped": 0,
     "errors": [],
     "resumed_from_row": 0,
+    "mode": "upsert",
+    "encoding": "utf-8",
+    "delimiter": ",",
+    "quotechar": '"',
+    "detected": ["encoding", "delimiter", "quotechar"],
+    "column_types": {},
+    "rejected_rows": None,
+    "rejected_written": 0,
 }
-EXPORT_RESULT = {"artifact": "export.jsonl", "format": "jsonl", "rows": 3, "bytes": 96}
+EXPORT_RESULT = {
+    "artifact": "export.jsonl",
+    "format": "jsonl",
+    "compression": "none",
+    "rows": 3,
+    "bytes": 96,
+}
 VALIDATION_RESULT = {
     "valid": 3,
     "invalid": 0,
