@@ -3,24 +3,34 @@
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.validating import ValidationActivities, ValidationWork
+    from activities.partitions import PartitionActivities
+    from activities.validating import REPORT, ValidationActivities, ValidationWork, merge_results
     from pastools_jobs.contracts import JobRequest
     from pastools_jobs.job_catalog import VALIDATION
-    from workflows.lifecycle import JobContext, JobWorkflow
+    from workflows.lifecycle import JobContext
     from workflows.params import ValidationParams
+    from workflows.partitioned import PartitionedJobWorkflow
     from workflows.results import ValidationResult
 
 
 @workflow.defn(name=VALIDATION.workflow_name)
-class ValidationJob(JobWorkflow[ValidationParams, ValidationResult]):
+class ValidationJob(PartitionedJobWorkflow[ValidationParams, ValidationResult]):
     spec = VALIDATION
-    activity_groups = (ValidationActivities,)
+    activity_groups = (ValidationActivities, PartitionActivities)
 
     @workflow.run
     async def run(self, request: JobRequest) -> ValidationResult:
         return await self.run_job(request)
 
     async def execute(self, job: JobContext, params: ValidationParams) -> ValidationResult:
+        """Over more records than a partition holds, key ranges checked in parallel, their
+        results and report parts merged into what one activity would have made."""
         work = ValidationWork(project_id=job.project_id, **params.model_dump())
         work.snapshot = await self.snapshot(ValidationActivities.snapshot_schema, work)
-        return await self.run_work(ValidationActivities.validate_records, work)
+        plan = await self.plan_records(job.project_id)
+        if not plan.split:
+            return await self.run_work(ValidationActivities.validate_records, work)
+        works = [work.model_copy(update={"partition": part}) for part in plan.partitions]
+        parts = await self.run_partitions(ValidationActivities.validate_records, works, plan.window)
+        await self.merge_artifacts([part.report for part in parts], REPORT)
+        return merge_results(parts, params.examples_per_path)

@@ -88,6 +88,19 @@ class Settings(BaseSettings):
         description="Documents an import batch holds at most, whatever its batch_rows: the "
         "memory of an import is a few batches, and past a few MiB a batch is no faster.",
     )
+    partition_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Records per partition of a big job: a validation over more records than "
+        "this is split into key ranges run as parallel activities on any worker; one over "
+        "fewer runs as one activity.",
+    )
+    partition_window: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Partitions of one job running at once, at most.",
+    )
     heartbeat_interval_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -137,6 +137,10 @@ _BATCH = (
     "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
     f"AND {_HAS_PREFIX.format(key='key')} ORDER BY key LIMIT :limit"
 )
+_BATCH_UNTIL = (
+    "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
+    f"AND key <= :until AND {_HAS_PREFIX.format(key='key')} ORDER BY key LIMIT :limit"
+)
 
 
 def record_batches(
@@ -144,27 +148,56 @@ def record_batches(
     project_id: str,
     *,
     after_key: str | None = None,
+    until_key: str | None = None,
     key_prefix: str | None = None,
     batch_size: int = 5000,
 ) -> Iterator[list[tuple[str, Any]]]:
     """Records in key order, a batch per short read-only transaction (keyset pagination),
-    from just after `after_key`: memory stays flat and a resumed reader continues exactly.
+    from just after `after_key` up to `until_key` included (a partition's key range; None:
+    to the end): memory stays flat and a resumed reader continues exactly.
     Plain SQL, decoded here: the ORM's per-row work would cost more than the reading."""
-    params = {
+    params: dict[str, Any] = {
         "project": project_id,
         "after": after_key or "",
         "limit": batch_size,
         **_prefix_params(key_prefix),
     }
+    query = text(_BATCH)
+    if until_key is not None:
+        params["until"] = until_key
+        query = text(_BATCH_UNTIL)
     while True:
         with db.reading() as connection:
-            rows = connection.execute(text(_BATCH), params).all()
+            rows = connection.execute(query, params).all()
         if not rows:
             return
         yield [(key, json.loads(data) if isinstance(data, str) else data) for key, data in rows]
         if len(rows) < batch_size:
             return
         params["after"] = rows[-1][0]
+
+
+_KEY_AT = (
+    "SELECT key FROM records WHERE project_id = :project "
+    f"AND {_HAS_PREFIX.format(key='key')} ORDER BY key LIMIT 1 OFFSET :offset"
+)
+
+
+def split_keys(
+    session: Session, project_id: str, parts: int, total: int, key_prefix: str | None = None
+) -> list[str]:
+    """The keys that cut the project's `total` records (in key order) into `parts` ranges of
+    nearly equal size: range i is (split[i-1], split[i]], the first from the start and the
+    last to the end. Found by OFFSET on the (project, key) index, one short query per cut,
+    the same on SQLite and PostgreSQL (a percentile over every key would sort them all).
+    Fewer keys when records vanished meanwhile; repeated ones are dropped."""
+    params: dict[str, Any] = {"project": project_id, **_prefix_params(key_prefix)}
+    keys: list[str] = []
+    for part in range(1, parts):
+        key = session.scalar(text(_KEY_AT), params | {"offset": total * part // parts - 1})
+        if key is not None and (not keys or key != keys[-1]):
+            keys.append(key)
+    return keys
 
 
 _FIELDS = {
