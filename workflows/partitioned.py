@@ -4,7 +4,8 @@ A job type whose input can be large plans its partitions with an activity (the w
 reads no database): `PartitionPlan` has none for a small input, which runs as one
 activity exactly as before (`run_work`), or several `Partition`s and a window. Then
 `run_partitions` runs one ordinary work activity per partition, any worker taking any of
-them, at most `window` at once:
+them, at most `window` at once, each worker as many as its partition slots allow
+(`partition_task_queue`: a worker that is free takes the next one):
 
 - each partition heartbeats its own checkpoint and is retried alone, by its own retry
   policy, from that checkpoint; a partition that fails for good stops the others and
@@ -42,7 +43,12 @@ with workflow.unsafe.imports_passed_through():
     from activities.partitions import PartitionActivities
     from pastools_jobs.contracts import Progress, Work
     from pastools_jobs.job_spec import P, R
-    from pastools_jobs.partitions import MergeArtifacts, PartitionPlan, RecordsPlanRequest
+    from pastools_jobs.partitions import (
+        MergeArtifacts,
+        PartitionPlan,
+        RecordsPlanRequest,
+        partition_task_queue,
+    )
     from workflows.lifecycle import _NOT_PAUSED, JobWorkflow
     from workflows.shielding import uncancel, uncancellable
     from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
@@ -120,12 +126,13 @@ class PartitionedJobWorkflow(JobWorkflow[P, R]):
         """Start partitions in order as the window allows until none is left or a pause
         stops them all; a failed partition stops the others and fails the job."""
         waiting = sorted(todo)
+        queue = partition_task_queue(workflow.info().task_queue)
         try:
             while True:
                 while waiting and len(self._partitions) < window and not self._stopping():
                     index = waiting.pop(0)
                     self._partitions[index] = workflow.start_activity_method(
-                        activity, todo[index], **work_activity_options()
+                        activity, todo[index], task_queue=queue, **work_activity_options()
                     )
                 if not self._partitions:
                     return  # all done, or all stopped for a pause

@@ -15,6 +15,12 @@ from itertools import pairwise
 from pydantic import BaseModel, Field
 
 
+def partition_task_queue(task_queue: str) -> str:
+    """The task queue of a job's partitions: served on every worker by slots of their own
+    (`Settings.partition_slots`), so that a worker that is free takes the next partition."""
+    return f"{task_queue}-partitions"
+
+
 class KeyRange(BaseModel):
     """Records whose key is after `after_key` (excluded) up to `until_key` (included), in
     the database's key order; None on either side: from the start, to the end."""

@@ -38,6 +38,7 @@ from pastools_jobs.partitions import (
     PartitionPlan,
     RecordsPlanRequest,
     key_partitions,
+    partition_task_queue,
 )
 from tests.support.standins import DEADLINE_SECONDS, HEARTBEAT_THROTTLE, UNLIMITED
 from workflows.results import PathErrors, SchemaViolation, ValidationResult
@@ -160,14 +161,17 @@ def _partition_result(partition: Partition) -> ValidationResult:
 async def partition_worker(
     client: Client, task_queue: str, partitions: Partitions
 ) -> AsyncIterator[None]:
-    async with Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[ValidationJob],
-        activities=partitions.activities(),
-        interceptors=[PauseHandOver()],
-        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
-        default_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
+    """The job's worker, and one serving its partitions' queue with room for them all."""
+    options: dict[str, Any] = {
+        "activities": partitions.activities(),
+        "interceptors": [PauseHandOver()],
+        "max_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+        "default_heartbeat_throttle_interval": HEARTBEAT_THROTTLE,
+    }
+    queue = partition_task_queue(task_queue)
+    async with (
+        Worker(client, task_queue=task_queue, workflows=[ValidationJob], **options),
+        Worker(client, task_queue=queue, **options),
     ):
         yield
 
