@@ -134,13 +134,16 @@ def count_by_project(session: Session, project_ids: Collection[str]) -> dict[str
 
 
 _BATCH = (
-    "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
-    f"AND {_HAS_PREFIX.format(key='key')} ORDER BY key LIMIT :limit"
+    "SELECT key, {data} FROM records WHERE project_id = :project AND key > :after "
+    "{until}AND " + _HAS_PREFIX.format(key="key") + " ORDER BY key LIMIT :limit"
 )
-_BATCH_UNTIL = (
-    "SELECT key, data FROM records WHERE project_id = :project AND key > :after "
-    f"AND key <= :until AND {_HAS_PREFIX.format(key='key')} ORDER BY key LIMIT :limit"
-)
+
+
+def _batch_query(until: bool, as_text: bool) -> str:
+    return _BATCH.format(
+        data="CAST(data AS TEXT)" if as_text else "data",
+        until="AND key <= :until " if until else "",
+    )
 
 
 def record_batches(
@@ -151,27 +154,34 @@ def record_batches(
     until_key: str | None = None,
     key_prefix: str | None = None,
     batch_size: int = 5000,
+    as_text: bool = False,
 ) -> Iterator[list[tuple[str, Any]]]:
     """Records in key order, a batch per short read-only transaction (keyset pagination),
     from just after `after_key` up to `until_key` included (a partition's key range; None:
     to the end): memory stays flat and a resumed reader continues exactly.
-    Plain SQL, decoded here: the ORM's per-row work would cost more than the reading."""
+    Plain SQL, decoded here: the ORM's per-row work would cost more than the reading.
+
+    `as_text` gives each document as its JSON text, for a reader that decodes one at a
+    time and drops it: a batch of decoded documents kept alive is what the garbage
+    collector then walks over and over (a third of a validation's time)."""
     params: dict[str, Any] = {
         "project": project_id,
         "after": after_key or "",
         "limit": batch_size,
         **_prefix_params(key_prefix),
     }
-    query = text(_BATCH)
     if until_key is not None:
         params["until"] = until_key
-        query = text(_BATCH_UNTIL)
+    query = text(_batch_query(until_key is not None, as_text))
     while True:
         with db.reading() as connection:
             rows = connection.execute(query, params).all()
         if not rows:
             return
-        yield [(key, json.loads(data) if isinstance(data, str) else data) for key, data in rows]
+        if as_text:
+            yield [(key, data) for key, data in rows]
+        else:
+            yield [(key, json.loads(data) if isinstance(data, str) else data) for key, data in rows]
         if len(rows) < batch_size:
             return
         params["after"] = rows[-1][0]
