@@ -7,6 +7,7 @@ executemany per batch.
 """
 
 import json
+import re
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -139,11 +140,14 @@ _BATCH = (
 )
 
 
-def _batch_query(until: bool, as_text: bool) -> str:
-    return _BATCH.format(
+def _batch_query(dialect: str, until: bool, as_text: bool) -> str:
+    """The batch query in the driver's own parameter style (sqlite3 takes `:name`,
+    psycopg `%(name)s`): it runs on the driver's cursor."""
+    sql = _BATCH.format(
         data="CAST(data AS TEXT)" if as_text else "data",
         until="AND key <= :until " if until else "",
     )
+    return re.sub(r":(\w+)", r"%(\1)s", sql) if dialect == "postgresql" else sql
 
 
 def record_batches(
@@ -159,7 +163,8 @@ def record_batches(
     """Records in key order, a batch per short read-only transaction (keyset pagination),
     from just after `after_key` up to `until_key` included (a partition's key range; None:
     to the end): memory stays flat and a resumed reader continues exactly.
-    Plain SQL, decoded here: the ORM's per-row work would cost more than the reading.
+    Plain SQL on the driver's cursor, decoded here: SQLAlchemy's rows, let alone the
+    ORM's, would cost more than the reading.
 
     `as_text` gives each document as its JSON text, for a reader that decodes one at a
     time and drops it: a batch of decoded documents kept alive is what the garbage
@@ -172,14 +177,21 @@ def record_batches(
     }
     if until_key is not None:
         params["until"] = until_key
-    query = text(_batch_query(until_key is not None, as_text))
+    query = _batch_query(db.engine.dialect.name, until_key is not None, as_text)
     while True:
         with db.reading() as connection:
-            rows = connection.execute(query, params).all()
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            cursor = raw.cursor()
+            try:
+                cursor.execute(query, params)
+                rows: list[tuple[str, Any]] = cursor.fetchall()
+            finally:
+                cursor.close()
         if not rows:
             return
         if as_text:
-            yield [(key, data) for key, data in rows]
+            yield rows
         else:
             yield [(key, json.loads(data) if isinstance(data, str) else data) for key, data in rows]
         if len(rows) < batch_size:
