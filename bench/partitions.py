@@ -4,12 +4,15 @@ partitions of `--partition-rows` (PASTOOLS_PARTITION_ROWS).
 
     .venv/bin/python -m bench.partitions [--rows N] [--backend sqlite|postgresql]
 
-Prints a Markdown table: records/s with one and with two workers, the speed-up, and each
-worker's peak RSS. Both runs must give the same result.
+Prints a Markdown table: records/s with one and with two workers, the speed-up, each
+worker's CPU seconds (how evenly the partitions were shared) and peak RSS, and the
+machine's load average (two shared cores give two workers less than two cores). Both
+runs must give the same result.
 """
 
 import argparse
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -40,12 +43,22 @@ def partition_pollers(stack: Stack) -> int:
     return len({poller.get("identity") for poller in pollers})
 
 
-def validate(api: JobsApi, project: str, rows: int, workers: list[int]) -> tuple[float, Any, list]:
-    """Records per second, the result, and each worker's peak RSS meanwhile."""
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def validate(api: JobsApi, project: str, rows: int, workers: list[int]) -> tuple[float, Any, str]:
+    """Records per second, the result, and each worker's CPU seconds and peak RSS."""
     reset_peak(*workers)
+    before = [cpu_seconds(pid) for pid in workers]
     done: dict[str, Any] = {}
     seconds = timed(lambda: done.update(run_job(api, "validation", project)))
-    return rows / seconds, done["result"], [peak_mb(pid) for pid in workers]
+    cpu = [cpu_seconds(pid) - start for pid, start in zip(workers, before, strict=True)]
+    peaks = [peak_mb(pid) for pid in workers]
+    cells = " / ".join(f"{c:.1f}" for c in cpu) + " | " + " / ".join(f"{p:.0f}" for p in peaks)
+    return rows / seconds, done["result"], cells
 
 
 def run(rows: int, backend: str, partition_rows: int) -> str:
@@ -67,11 +80,11 @@ def run(rows: int, backend: str, partition_rows: int) -> str:
                 assert api.http.put(f"/api/projects/{project}/schema", json=SCHEMA).is_success
                 assert stack.worker is not None
                 wait_for(lambda: partition_pollers(stack) == 1, timeout=60, what="one worker")
-                one, first, one_peaks = validate(api, project, rows, [stack.worker.pid])
+                one, first, one_cells = validate(api, project, rows, [stack.worker.pid])
                 second = stack.start_worker_replica()
                 wait_for(lambda: partition_pollers(stack) == 2, timeout=60, what="two workers")
                 pids = [stack.worker.pid, second.pid]
-                two, again, two_peaks = validate(api, project, rows, pids)
+                two, again, two_cells = validate(api, project, rows, pids)
             assert again == first, "two workers found otherwise than one"
         finally:
             if stack is not None:
@@ -85,10 +98,12 @@ def run(rows: int, backend: str, partition_rows: int) -> str:
         [
             f"{rows:,} records, {parts} partitions, {backend}; Python {platform.python_version()}",
             "",
-            "| workers | records/s | speed-up | worker peak RSS (MB) |",
-            "|---:|---:|---:|---|",
-            f"| 1 | {one:,.0f} | 1.00 | {one_peaks[0]:.0f} |",
-            f"| 2 | {two:,.0f} | {two / one:.2f} | {' / '.join(f'{p:.0f}' for p in two_peaks)} |",
+            f"load average (1 min) {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores",
+            "",
+            "| workers | records/s | speed-up | worker CPU (s) | worker peak RSS (MB) |",
+            "|---:|---:|---:|---|---|",
+            f"| 1 | {one:,.0f} | 1.00 | {one_cells} |",
+            f"| 2 | {two:,.0f} | {two / one:.2f} | {two_cells} |",
         ]
     )
 

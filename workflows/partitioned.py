@@ -17,7 +17,8 @@ them, at most `window` at once, each worker as many as its partition slots allow
   heartbeat);
 - pause: every running partition stops at its checkpoint and no new one starts; on
   resume the unfinished ones go on, each from the checkpoint it stopped at
-  (`Work.resume_from`); the finished ones stay finished;
+  (`Work.resume_from`); the finished ones stay finished (a pause that comes while the
+  plan or the merge runs, seconds either, takes effect after the plan, or not at all);
 - the results come back in partition order for the job type to merge into its one result
   (validation: `activities.validating.merge_results` and `PartitionActivities.merge_artifacts`
   for the report's parts).
