@@ -121,8 +121,7 @@ class Partitions:
     async def _work(self, index: int, attempt: int) -> None:
         checkpoint = Progress(done=PER_PARTITION // 2, checkpoint={"after_key": f"p{index}-5"})
         if index == self.fail_once and attempt == 1:
-            activity.heartbeat(checkpoint.model_dump(mode="json"))
-            await _heartbeat_recorded()
+            await _heartbeat_recorded(checkpoint.model_dump(mode="json"))
             raise ApplicationError("the database went away", type="OperationalError")
         if not self.held:
             await asyncio.sleep(0.05)  # long enough for the others of the window to start
@@ -132,15 +131,15 @@ class Partitions:
             await asyncio.sleep(0.02)
 
 
-async def _heartbeat_recorded() -> None:
-    """Wait until Temporal holds this attempt's heartbeat: its retry resumes from it."""
+async def _heartbeat_recorded(checkpoint: Any) -> None:
+    """Heartbeat `checkpoint` until Temporal holds it: the retry resumes from it."""
     info = activity.info()
     handle = activity.client().get_workflow_handle(info.workflow_id or "")
     while True:
+        activity.heartbeat(checkpoint)
         pending = (await handle.describe()).raw_description.pending_activities
         if any(p.activity_id == info.activity_id and p.heartbeat_details.payloads for p in pending):
             return
-        activity.heartbeat(*info.heartbeat_details)
         await asyncio.sleep(0.02)
 
 
