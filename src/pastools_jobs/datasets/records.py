@@ -223,6 +223,8 @@ def split_keys(
     the same on SQLite and PostgreSQL (a percentile over every key would sort them all).
     Fewer keys when records vanished meanwhile; repeated ones are dropped."""
     params: dict[str, Any] = {"project": project_id, **_prefix_params(key_prefix)}
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(_WALK_THE_INDEX))  # for the rest of the planning transaction
     keys: list[str] = []
     for part in range(1, parts):
         key = session.scalar(text(_KEY_AT), params | {"offset": total * part // parts - 1})
