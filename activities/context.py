@@ -10,6 +10,7 @@ from activities.progress import ProgressReporter, last_checkpoint
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import Work
 from pastools_jobs.db.engine import Database
+from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter, Storage
 
 C = TypeVar("C", bound=BaseModel)
@@ -29,9 +30,11 @@ class ActivityGroup:
     def __init__(self, context: ActivityContext) -> None:
         self.context = context
 
-    def reporter(self) -> ProgressReporter:
-        """The running job's progress reporter, at the worker's heartbeat pace."""
-        return ProgressReporter(self.context.db, self.context.settings.heartbeat_interval_seconds)
+    def reporter(self, partition: Partition | None = None) -> ProgressReporter:
+        """The running job's progress reporter, at the worker's heartbeat pace (of one of
+        its partitions: the row shows the sum)."""
+        interval = self.context.settings.heartbeat_interval_seconds
+        return ProgressReporter(self.context.db, interval, partition)
 
     @staticmethod
     def resume(work: Work, checkpoint: type[C]) -> C:

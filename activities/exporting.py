@@ -154,12 +154,12 @@ class ExportActivities(ActivityGroup):
             selection = KeyRange(work.project_id, work.key_prefix, work.until_key, work.batch_rows)
             yield from copy_batches(lambda: _driver_connection(db), selection, encoder, after)
             return
-        for batch in self._batches(work, after, decode=False):
+        for batch in self._batches(work, after, as_text=True):
             data = encoder.encode_texts(batch) if _texts(batch) else encoder.encode(batch)
             yield EncodedBatch(data, len(batch), batch[-1][0])
 
     def _batches(
-        self, work: ExportWork, after: str | None, *, decode: bool = True
+        self, work: ExportWork, after: str | None, *, as_text: bool = False
     ) -> Iterator[list[tuple[str, Any]]]:
         return record_batches(
             self.context.db,
@@ -168,7 +168,7 @@ class ExportActivities(ActivityGroup):
             until_key=work.until_key,
             key_prefix=work.key_prefix,
             batch_size=work.batch_rows,
-            decode=decode,
+            as_text=as_text,
         )
 
     async def _write_parquet(

@@ -28,7 +28,8 @@ from temporalio.service import RPCError
 from activities.job import current_job_run
 from pastools_jobs.contracts import PROGRESS_SIGNAL, Progress
 from pastools_jobs.db.engine import Database
-from pastools_jobs.mirror.apply import apply_progress, apply_started
+from pastools_jobs.mirror.apply import apply_partition_progress, apply_progress, apply_started
+from pastools_jobs.partitions import Partition
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,8 +62,17 @@ async def _stop(future: asyncio.Future[Any], stop: threading.Event) -> None:
 
 
 class ProgressReporter:
-    def __init__(self, db: Database, interval_seconds: float) -> None:
+    """Reports one work activity's progress; the activity of a partition (`partition`)
+    reports its own, and the row and the signals carry the sum over the job's partitions
+    (`apply_partition_progress`): one progress bar for the job."""
+
+    def __init__(
+        self, db: Database, interval_seconds: float, partition: Partition | None = None
+    ) -> None:
         job = current_job_run()
+        self._partition = partition
+        self._job_percent = 0
+        """The whole job's percentage as last written, for a partition's signals."""
         self._job_id = job.job_id
         self._run_id = job.run_id
         self._started_at = activity.info().started_time
@@ -134,7 +144,7 @@ class ProgressReporter:
         if force or stopping or now - self._last_write >= self._interval:
             self._last_write = now
             await asyncio.to_thread(self._write, progress)
-        percent = self._signals.due(progress.percent)
+        percent = self._signals.due(self._job_percent if self._partition else progress.percent)
         if percent is not None:
             await self._signal(percent)
         if stopping:
@@ -143,14 +153,27 @@ class ProgressReporter:
     def _write(self, progress: Progress) -> None:
         try:
             with self._db.writing() as connection:
-                apply_progress(
-                    connection,
-                    self._job_id,
-                    self._run_id,
-                    progress,
-                    self._started_at,
-                    likely_queued=not self._row_written,
-                )
+                if self._partition is None:
+                    apply_progress(
+                        connection,
+                        self._job_id,
+                        self._run_id,
+                        progress,
+                        self._started_at,
+                        likely_queued=not self._row_written,
+                    )
+                else:
+                    job = apply_partition_progress(
+                        connection,
+                        self._job_id,
+                        self._run_id,
+                        self._partition.index,
+                        progress,
+                        self._partition.job_total,
+                        self._started_at,
+                        likely_queued=not self._row_written,
+                    )
+                    self._job_percent = job.percent
             self._row_written = True
         except SQLAlchemyError as error:
             # Progress is advisory: the job goes on and the next report catches up.

@@ -6,6 +6,10 @@ one it used by its digest. Each attempt compiles it once (jsonschema-rs, native 
 Errors are grouped by the schema path that failed, with counts and the first examples;
 every invalid record goes, with all its errors, into a JSON Lines report artifact,
 resumable like exports.
+
+A big validation runs as partitions (`workflows/partitioned.py`): each checks one key
+range into its part of the report, and the workflow merges their results
+(`merge_results`) and their parts, in key order, into what one activity would have made.
 """
 
 import asyncio
@@ -24,6 +28,7 @@ from pastools_jobs.datasets.digest import sha256_of
 from pastools_jobs.datasets.records import count_records, record_batches
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.domain import InvalidJobInput
+from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import PathErrors, SchemaViolation, ValidationResult
 
@@ -43,6 +48,8 @@ class ValidationWork(Work):
     batch_rows: int
     snapshot: SchemaSnapshot | None = None
     """None in runs begun before snapshots existed: each of their attempts reads the schema."""
+    partition: Partition | None = None
+    """The key range this activity checks, into its part of the report; None: all."""
 
 
 class ValidationCheckpoint(BaseModel):
@@ -70,15 +77,21 @@ class ValidationActivities(ActivityGroup):
         snapshot = work.snapshot
         if snapshot is None:  # a run begun before snapshots existed, read per attempt as then
             snapshot = await asyncio.to_thread(self._snapshot, work.project_id)
-        total = await asyncio.to_thread(self._count, work.project_id)
+        partition = work.partition
+        if partition is None:
+            total = await asyncio.to_thread(self._count, work.project_id)
+            name = REPORT
+        else:  # the reporter shows the job's progress, summed over its partitions
+            total = partition.job_total
+            name = partition.artifact(REPORT)
         try:
             validator = compile_schema(snapshot.json_schema)
         except InvalidJobInput as error:
             raise input_error(str(error), "InvalidSchema") from None
-        reporter = self.reporter()
+        reporter = self.reporter(partition)
         state = self.resume(work, ValidationCheckpoint)
         resume_at = state.size if state.after_key or state.finished else None
-        report = await asyncio.to_thread(self.artifact, REPORT, resume_at)
+        report = await asyncio.to_thread(self.artifact, name, resume_at)
         try:
             if not report.resumed:
                 state = ValidationCheckpoint()  # the lines it counted are gone: count afresh
@@ -88,13 +101,15 @@ class ValidationActivities(ActivityGroup):
             await reporter.in_thread(lambda _stop: report.finish())
         finally:
             report.close()
-        groups = sorted(state.by_path.values(), key=lambda group: -group.count)
+        groups = list(state.by_path.values())  # in the order they first failed
+        if partition is None:
+            groups.sort(key=lambda group: -group.count)  # a partition's are merged first
         return ValidationResult(
             valid=state.valid,
             invalid=state.invalid,
             errors_by_path=groups,
             schema_sha256=snapshot.sha256,
-            report=REPORT,
+            report=name,
         )
 
     async def _check_all(
@@ -108,8 +123,14 @@ class ValidationActivities(ActivityGroup):
     ) -> None:
         """Check the records after the checkpoint, heartbeating only positions whose report
         lines are synced; at the end the whole report is, and `state` says it is finished."""
+        keys = work.partition.keys if work.partition else None
         batches = record_batches(
-            self.context.db, work.project_id, after_key=state.after_key, batch_size=work.batch_rows
+            self.context.db,
+            work.project_id,
+            after_key=state.after_key or (keys.after_key if keys else None),
+            until_key=keys.until_key if keys else None,
+            batch_size=work.batch_rows,
+            as_text=True,
         )
         durable = state.model_copy(deep=True)
         async for batch in read_ahead(batches):
@@ -141,15 +162,18 @@ class ValidationActivities(ActivityGroup):
 
 
 def _check(
-    validator: Any, batch: list[tuple[str, Any]], state: ValidationCheckpoint, work: ValidationWork
+    validator: Any, batch: list[tuple[str, str]], state: ValidationCheckpoint, work: ValidationWork
 ) -> bytes:
-    """Validate a batch, update the counts and groups, return its report lines."""
+    """Validate a batch of JSON texts, update the counts and groups, return its report
+    lines. Each document is decoded just before it is checked and dropped after; the
+    few invalid ones are decoded again to collect their errors."""
+    loads, is_valid = json.loads, validator.is_valid
+    # is_valid is much faster than collecting no errors
+    checks = [is_valid(loads(text)) for _, text in batch]
+    state.valid += checks.count(True)
     lines: list[str] = []
-    for key, document in batch:
-        if validator.is_valid(document):  # much faster than collecting no errors
-            state.valid += 1
-            continue
-        errors = list(validator.iter_errors(document))
+    for key, text in (batch[at] for at, valid in enumerate(checks) if not valid):
+        errors = list(validator.iter_errors(loads(text)))
         state.invalid += 1
         found = []
         for error in errors:
@@ -173,4 +197,24 @@ def _progress(state: ValidationCheckpoint, total: int, durable: ValidationCheckp
         total=max(total, 1),
         message=f"Checked {done} of {total} records: {state.invalid} invalid",
         checkpoint=durable.model_dump(mode="json"),
+    )
+
+
+def merge_results(parts: list[ValidationResult], examples_per_path: int) -> ValidationResult:
+    """The partitions' results, in key order, as one activity over all records would have
+    returned them: counts summed, each path's first examples in key order, paths by count
+    (ties in the order they first failed). Pure: the workflow calls it."""
+    by_path: dict[str, PathErrors] = {}
+    for part in parts:
+        for group in part.errors_by_path:  # a partition's: in the order they first failed
+            merged = by_path.setdefault(group.path, PathErrors(path=group.path))
+            merged.count += group.count
+            room = examples_per_path - len(merged.examples)
+            merged.examples.extend(group.examples[: max(room, 0)])
+    return ValidationResult(
+        valid=sum(part.valid for part in parts),
+        invalid=sum(part.invalid for part in parts),
+        errors_by_path=sorted(by_path.values(), key=lambda group: -group.count),
+        schema_sha256=parts[0].schema_sha256 if parts else None,
+        report=REPORT,
     )

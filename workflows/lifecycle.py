@@ -124,9 +124,15 @@ class JobWorkflow(RunningSlotHolder, Generic[P, R]):
             return
         _log_request("paused", request)
         self._pause_wanted = True
-        if self._work is not None and not self._work.done() and not self._stopping_for_pause:
+        running = [work for work in self._in_flight() if not work.done()]
+        if running and not self._stopping_for_pause:
             self._stopping_for_pause = True
-            self._work.cancel()
+            for work in running:
+                work.cancel()
+
+    def _in_flight(self) -> list["asyncio.Task[Any]"]:
+        """The work activities running, which a pause stops (a partitioned job has several)."""
+        return [self._work] if self._work is not None else []
 
     @workflow.signal(name=RESUME_SIGNAL)
     def resume(self, request: PauseRequest | None = None) -> None:

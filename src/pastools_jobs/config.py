@@ -88,6 +88,28 @@ class Settings(BaseSettings):
         description="Documents an import batch holds at most, whatever its batch_rows: the "
         "memory of an import is a few batches, and past a few MiB a batch is no faster.",
     )
+    partition_rows: int = Field(
+        default=500_000,
+        ge=1,
+        description="Records per partition of a big job: a validation over more records than "
+        "this is split into key ranges run as parallel activities on any worker; one over "
+        "fewer runs as one activity. Several partitions per worker even out the workers' "
+        "shares: 5,000,000 records make ten.",
+    )
+    partition_window: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Partitions of one job started at once, at most, across the workers.",
+    )
+    partition_slots: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Partitions one worker process runs at once. A partition is CPU-bound "
+        "Python, which one process runs one at a time at full speed: more wait on each other, "
+        "and the partitions queued meanwhile are taken by the workers that are free.",
+    )
     heartbeat_interval_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -32,6 +32,7 @@ from pastools_jobs.job_logs.capture import JobLogCapture
 from pastools_jobs.job_types import all_activity_groups, all_workflows
 from pastools_jobs.logs import JobLogContext
 from pastools_jobs.metrics import TABLES
+from pastools_jobs.partitions import partition_task_queue
 from pastools_jobs.storage import checked_storage
 from pastools_jobs.storage.base import Storage
 from pastools_jobs.temporal import connect
@@ -60,9 +61,10 @@ def build_workers(
     storage: Storage,
     job_logs: JobLogCapture | None = None,
 ) -> list[Worker]:
-    """The jobs' worker, and the webhook deliveries' on a task queue and slots of their own:
-    a receiver that hangs holds delivery slots, never a job's. `job_logs` keeps what the
-    jobs' activities log."""
+    """The jobs' worker; the big jobs' partitions on a task queue and slots of their own (a
+    partition per slot, taken by whichever worker is free); the webhook deliveries' on
+    another: a receiver that hangs holds delivery slots, never a job's. `job_logs` keeps
+    what the jobs' activities log."""
     interceptors: list[Interceptor] = [JobLogContext(), PauseHandOver()]
     if job_logs is not None:
         interceptors.append(job_logs.interceptor())
@@ -82,6 +84,16 @@ def build_workers(
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         interceptors=interceptors,
     )
+    partitions = Worker(
+        client,
+        task_queue=partition_task_queue(settings.task_queue),
+        activities=activities,
+        max_concurrent_activities=settings.partition_slots,
+        max_heartbeat_throttle_interval=settings.heartbeat_interval,
+        default_heartbeat_throttle_interval=settings.heartbeat_interval,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        interceptors=interceptors,
+    )
     webhooks = Worker(
         client,
         task_queue=settings.webhook_task_queue,
@@ -90,7 +102,7 @@ def build_workers(
         max_concurrent_activities=settings.webhook_max_concurrent_deliveries,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
     )
-    return [jobs, webhooks]
+    return [jobs, partitions, webhooks]
 
 
 def job_log_capture(settings: Settings, db: Database) -> JobLogCapture | None:

@@ -67,6 +67,8 @@ class JobCase:
     snapshot_activity: str | None = None
     snapshot_result: dict[str, Any] | None = None
     snapshot_failure: Failure | None = None
+    plan_activity: str | None = None
+    """The activity that plans a big job's partitions: its stand-in plans none."""
 
     @property
     def job_type(self) -> str:
@@ -182,6 +184,7 @@ JOB_CASES: tuple[JobCase, ...] = (
             "Project 'lifecycle' has no JSON Schema: set one with "
             "PUT /api/projects/lifecycle/schema.",
         ),
+        plan_activity="plan_record_partitions",
     ),
     JobCase(
         TEST_RUN,
@@ -272,8 +275,16 @@ class StandInWork:
                 raise
             return case.work_result
 
+        found: list[Callable[..., Any]] = [work]
+        if case.plan_activity is not None:
+
+            @activity.defn(name=case.plan_activity)
+            async def plan(_request: Any) -> Any:
+                return {"partitions": [], "window": 1}  # a small input: one activity
+
+            found.append(plan)
         if case.snapshot_activity is None:
-            return [work]
+            return found
 
         @activity.defn(name=case.snapshot_activity)
         async def snapshot(_work: Any) -> Any:
@@ -281,7 +292,7 @@ class StandInWork:
                 raise self.snapshot_failure.error()
             return case.snapshot_result
 
-        return [work, snapshot]
+        return [*found, snapshot]
 
 
 @dataclass

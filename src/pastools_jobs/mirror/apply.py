@@ -140,6 +140,50 @@ def apply_progress(
     return moved is not None
 
 
+PARTITIONS_DONE = "partitions_done"
+"""The key, in a partitioned job's row checkpoint, of each partition's own progress."""
+
+
+def apply_partition_progress(
+    connection: Connection,
+    job_id: str,
+    run_id: str,
+    partition: int,
+    progress: Progress,
+    job_total: int,
+    started_at: datetime | None = None,
+    *,
+    likely_queued: bool = False,
+) -> Progress:
+    """Record one partition's progress, and make the row's the sum over the partitions.
+
+    Each partition reports its own done, as far as it got (a retried one goes back to its
+    checkpoint, truthfully); the row keeps each in its checkpoint column, read and written
+    in one locked transaction (FOR UPDATE on PostgreSQL, SQLite's writes are serial), so
+    that partitions reporting at once do not lose each other's. Returns the job's progress."""
+    row = connection.execute(
+        select(Job.checkpoint).where(Job.id == job_id).with_for_update()
+    ).first()
+    previous = row[0] if row is not None else None
+    parts: dict[str, int] = {}
+    if (
+        isinstance(previous, dict)
+        and previous.get("run_id") == run_id  # a new run of the job starts from nothing
+        and isinstance(previous.get(PARTITIONS_DONE), dict)
+    ):
+        parts = dict(previous[PARTITIONS_DONE])
+    parts[str(partition)] = progress.done
+    done = min(sum(parts.values()), job_total)
+    job = Progress(
+        done=done,
+        total=max(job_total, 1),
+        message=f"{done} of {job_total} done (partition {partition + 1}: {progress.message})",
+        checkpoint={"run_id": run_id, PARTITIONS_DONE: parts},
+    )
+    apply_progress(connection, job_id, run_id, job, started_at, likely_queued=likely_queued)
+    return job
+
+
 def apply_started(connection: Connection, job_id: str, run_id: str, started_at: datetime) -> bool:
     """Make the queued row of the run the API started running, before any progress."""
     values = _started_values(started_at)

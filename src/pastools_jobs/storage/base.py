@@ -136,6 +136,11 @@ class Storage(Protocol):
         """Raises ArtifactBusy while an earlier attempt still holds the file."""
         ...
 
+    def delete_artifact(self, job_id: str, name: str) -> None:
+        """Remove a finished artifact of the job's (a partition's part once merged); one
+        that is gone already is no error."""
+        ...
+
 
 def find_artifact(storage: Storage, job_id: str, name: str) -> Artifact | None:
     """Only a finished file listed as the job's own: never a path or key a user built."""

@@ -90,6 +90,11 @@ class LocalStorage:
             self.job_dir(job_id), name, resume_at, checkpoint_interval=checkpoint_interval
         )
 
+    def delete_artifact(self, job_id: str, name: str) -> None:
+        if not ARTIFACT_NAME.match(name):
+            raise ValueError(f"not an artifact name: {name!r}")
+        (self.job_dir(job_id) / name).unlink(missing_ok=True)
+
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
     with stream:

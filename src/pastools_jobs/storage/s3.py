@@ -219,6 +219,12 @@ class S3Storage:
             raise
         return got["ContentLength"], _chunks(self, got["Body"])
 
+    def delete_artifact(self, job_id: str, name: str) -> None:
+        if not ARTIFACT_NAME.match(name):
+            raise ValueError(f"not an artifact name: {name!r}")
+        with self.reaching():
+            self.client.delete_object(Bucket=self.bucket, Key=self.artifact_key(job_id, name))
+
     def artifact_writer(
         self, job_id: str, name: str, resume_at: int | None, *, checkpoint_interval: float
     ) -> "S3ArtifactWriter":

@@ -1,0 +1,94 @@
+"""Planning a big job into partitions, and merging their parts into one artifact.
+
+The workflow may not read the database, so an activity decides the partitions: a job
+over at most `partition_rows` records is not split (one activity, as always); a bigger one
+is cut into key ranges of nearly equal size. Each partition writes its part of an
+artifact (`Partition.artifact`); once all are done, `merge_artifacts` concatenates the
+parts in partition order, which is key order, into the one file a single activity would
+have written, and removes them.
+"""
+
+import asyncio
+import math
+import threading
+
+from temporalio import activity
+
+from activities.context import ActivityGroup
+from activities.job import current_job_run
+from activities.progress import worker_stopping
+from pastools_jobs.datasets.records import count_records, split_keys
+from pastools_jobs.partitions import (
+    MergeArtifacts,
+    PartitionPlan,
+    RecordsPlanRequest,
+    key_partitions,
+)
+from pastools_jobs.storage.base import find_artifact
+
+
+class PartitionActivities(ActivityGroup):
+    @activity.defn(name="plan_record_partitions")
+    async def plan_record_partitions(self, request: RecordsPlanRequest) -> PartitionPlan:
+        return await asyncio.to_thread(self._plan, request)
+
+    @activity.defn(name="merge_artifacts")
+    async def merge_artifacts(self, merge: MergeArtifacts) -> int:
+        """The merged artifact's size. Idempotent: a retry after the parts were merged and
+        removed finds the artifact finished and leaves it."""
+        job_id = current_job_run().job_id
+        stop = threading.Event()
+        merging = asyncio.ensure_future(asyncio.to_thread(self._merge, job_id, merge, stop))
+        interval = self.context.settings.heartbeat_interval_seconds
+        try:
+            while True:
+                done, _ = await asyncio.wait({merging}, timeout=interval)
+                if done:
+                    return merging.result()
+                if activity.is_worker_shutdown():
+                    stop.set()
+                    raise worker_stopping()
+                activity.heartbeat()
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+
+    def _plan(self, request: RecordsPlanRequest) -> PartitionPlan:
+        settings = self.context.settings
+        with self.context.db.transaction() as session:
+            total = count_records(session, request.project_id, request.key_prefix)
+            if total <= settings.partition_rows:
+                return PartitionPlan()
+            parts = math.ceil(total / settings.partition_rows)
+            keys = split_keys(session, request.project_id, parts, total, request.key_prefix)
+        partitions = key_partitions(keys, total)
+        return PartitionPlan(partitions=partitions, window=settings.partition_window)
+
+    def _merge(self, job_id: str, merge: MergeArtifacts, stop: threading.Event) -> int:
+        storage = self.context.storage
+        present = {listed.name for listed in storage.list_artifacts(job_id)}
+        if not all(part in present for part in merge.parts):
+            done = find_artifact(storage, job_id, merge.into)
+            if done is not None:  # merged by an earlier attempt, which removed parts
+                return done.bytes
+            missing = [part for part in merge.parts if part not in present]
+            raise RuntimeError(f"the parts {missing} of {merge.into} are missing")
+        writer = storage.artifact_writer(
+            job_id,
+            merge.into,
+            None,
+            checkpoint_interval=self.context.settings.heartbeat_interval_seconds,
+        )
+        try:
+            for part in merge.parts:
+                _, chunks = storage.read_artifact(job_id, part)
+                for chunk in chunks:
+                    if stop.is_set():
+                        raise worker_stopping()
+                    writer.stream.write(chunk)
+            size = writer.finish()
+        finally:
+            writer.close()
+        for part in merge.parts:
+            storage.delete_artifact(job_id, part)
+        return size

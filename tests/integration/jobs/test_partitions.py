@@ -1,0 +1,94 @@
+"""A big validation split into partitions, on either database: the same records checked
+by the session's stack (one activity) and by a stack whose partition size is a few
+dozen records give the same result and the same report, one file."""
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import database_url, storage_env
+from tests.support.jobs import JobsApi
+from tests.support.services import Stack, TemporalServer, start_stack
+
+pytestmark = pytest.mark.integration
+
+RECORDS = 230
+PARTITION_ROWS = 40
+"""Six partitions, two at a time."""
+
+SCHEMA = {
+    "type": "object",
+    "required": ["name", "age"],
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 18}},
+}
+
+
+@pytest.fixture(scope="module")
+def partitioned(
+    stack: Stack,
+    request: pytest.FixtureRequest,
+    temporal: TemporalServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """A stack on the session stack's backend whose validations split past 40 records."""
+    backend = stack.backend
+    name = f"partitions-{backend}"
+    base = tmp_path_factory.mktemp(name)
+    env = {
+        **storage_env(backend, request, name),
+        "PASTOOLS_PARTITION_ROWS": str(PARTITION_ROWS),
+        "PASTOOLS_PARTITION_WINDOW": "2",
+    }
+    url = database_url(backend, base, request, f"partitions_{backend}")
+    running = start_stack(name, base, temporal, url, extra_env=env)
+    yield running
+    running.stop()
+
+
+def person(n: int) -> dict[str, Any]:
+    """Every seventh has no name, every fifth is too young, every eleventh's age is text."""
+    row: dict[str, Any] = {"id": f"p{n:04d}", "name": f"person {n}", "age": 20 + n % 50}
+    if n % 7 == 0:
+        del row["name"]
+    if n % 5 == 0:
+        row["age"] = 10
+    if n % 11 == 0:
+        row["age"] = "old"
+    return row
+
+
+def validated(api: JobsApi) -> tuple[dict[str, Any], bytes, list[str], int]:
+    """The finished validation's result, its report, the names of its artifacts and how
+    many activities it ran."""
+    project = api.create_project()
+    content = "".join(json.dumps(person(n)) + "\n" for n in range(RECORDS))
+    source = api.write_import(project, "people.jsonl", content)
+    imported = api.submit("import", project, source=source, key_column="id")
+    assert api.wait_for_status(imported["id"], "completed", "failed")["status"] == "completed"
+    assert api.http.put(f"/api/projects/{project}/schema", json=SCHEMA).status_code == 200
+    job = api.submit("validation", project, examples_per_path=3, batch_rows=100)
+    done = api.wait_for_status(job["id"], "completed", "failed", timeout=60)
+    assert done["status"] == "completed", done["error"]
+    assert done["progress"]["done"] == RECORDS
+    report = api.http.get(f"/api/jobs/{job['id']}/artifacts/{done['result']['report']}")
+    assert report.status_code == 200
+    listed = api.http.get(f"/api/jobs/{job['id']}/artifacts").json()
+    names = [artifact["name"] for artifact in listed]
+    return done["result"], report.content, names, len(api.activity_attempts(job["id"]))
+
+
+def test_a_validation_split_into_partitions_matches_one_activity(
+    api: JobsApi, partitioned: Stack
+) -> None:
+    whole, whole_report, _, whole_activities = validated(api)
+    with partitioned.client() as client:
+        split, split_report, artifacts, split_activities = validated(JobsApi(client, partitioned))
+
+    assert whole["invalid"] > 0
+    assert split == whole
+    assert split_report == whole_report
+    assert artifacts == ["validation-report.jsonl"], "the partitions' parts were left"
+    assert whole_activities == 2, "a small validation: its plan and one activity"
+    assert split_activities == 1 + 6 + 1, "its plan, six partitions, the report's merge"
