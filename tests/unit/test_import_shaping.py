@@ -62,6 +62,7 @@ def test_text_is_coerced_to_its_declared_type(text: str, kind: Any, value: Any) 
     [
         ("2.5", "integer"),
         ("1_000", "integer"),
+        ("1e5000", "integer"),
         ("nan", "number"),
         ("inf", "number"),
         ("maybe", "boolean"),
@@ -215,3 +216,28 @@ def test_a_byte_range_is_read_alone_with_absolute_line_numbers() -> None:
         io.BytesIO(jsonl), "jsonl", Position(begin), "id", DETECT, LIMITS, end_offset=begin + 1
     )
     assert [line for b in part.batches for line, _, _ in b.rows] == [3]
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity", '{"a": NaN}', "[1e400]"])
+def test_json_text_without_a_json_value_is_refused(text: str) -> None:
+    """Python's json reads NaN and Infinity; JSON has neither and PostgreSQL's jsonb
+    refuses them: such a value is a bad row, never a record."""
+    with pytest.raises(NotCoercible):
+        from_text(text, "json")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("1e30", 10**30), ("9007199254740993.0", 9007199254740993), ("-1.5e3", -1500)],
+)
+def test_an_integer_written_as_a_decimal_keeps_every_digit(text: str, value: int) -> None:
+    assert from_text(text, "integer") == value
+
+
+def test_json_lines_with_nan_or_infinity_are_bad_rows() -> None:
+    content = b'{"id": "1", "n": NaN}\n{"id": "2", "n": -Infinity}\n{"id": "3", "n": 1}\n'
+    reading = read_batches(io.BytesIO(content), "jsonl", Position(), "id", DETECT, LIMITS)
+    batches = list(reading.batches)
+    documents = [json.loads(doc) for b in batches for _, _, doc in b.rows]
+    assert documents == [{"id": "3", "n": 1}]
+    assert [e.line for b in batches for e in b.errors] == [1, 2]

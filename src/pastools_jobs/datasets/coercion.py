@@ -10,8 +10,10 @@ types: a declared type coerces them too (a quoted "12" into an integer column be
 import json
 import math
 import re
+import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 ColumnType = Literal["string", "integer", "number", "boolean", "date", "timestamp", "json"]
@@ -36,7 +38,13 @@ class NotCoercible(ValueError):
     """A value its column's type does not take; the message says which type."""
 
 
+_MAX_DIGITS = sys.get_int_max_str_digits() or 4300
+"""The digits Python writes an integer with at most (and reads; 0 means no limit)."""
+
+
 def _integer(text: str) -> int:
+    """An integer, also written as a decimal ("3.0", "1e30"): read as a decimal, not a
+    float, so that no digit beyond a float's 53 bits is lost."""
     stripped = text.strip()
     if "_" in stripped:  # Python's int() reads 1_000; no data file means that
         raise NotCoercible("not an integer")
@@ -45,12 +53,14 @@ def _integer(text: str) -> int:
     except ValueError:
         pass
     try:
-        number = _number(stripped)
-    except NotCoercible:
+        number = Decimal(stripped)
+    except InvalidOperation:
         raise NotCoercible("not an integer") from None
-    if isinstance(number, float) and number.is_integer():
-        return int(number)
-    raise NotCoercible("not an integer")
+    if not number.is_finite() or number.adjusted() >= _MAX_DIGITS:
+        raise NotCoercible("not an integer")  # beyond what a JSON writer writes
+    if number != number.to_integral_value():
+        raise NotCoercible("not an integer")
+    return int(number)
 
 
 def _number(text: str) -> int | float:
@@ -98,9 +108,31 @@ def _timestamp(text: str) -> str:
     return parsed.isoformat()
 
 
+def _refuse_constant(name: str) -> Any:
+    raise NotCoercible(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise NotCoercible("a number too large for a JSON document")
+    return number
+
+
+decode_json = json.JSONDecoder(parse_constant=_refuse_constant).decode
+"""json.loads without Python's NaN and Infinity, which JSON has not: PostgreSQL's jsonb
+refuses a document holding one, and SQLite would keep what no JSON reader takes."""
+
+_decode_json_value = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite_float
+).decode
+
+
 def _json(text: str) -> Any:
     try:
-        return json.loads(text)
+        return _decode_json_value(text)
+    except NotCoercible:
+        raise
     except (ValueError, RecursionError):
         raise NotCoercible("not valid JSON") from None
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import BinaryIO, Literal
 
-from pastools_jobs.datasets.coercion import ColumnType
+from pastools_jobs.datasets.coercion import ColumnType, NotCoercible, decode_json
 from pastools_jobs.datasets.lines import LineReader, TextEncoding, count_lines, text_encoding
 from pastools_jobs.datasets.parquet_reader import parquet_batches
 from pastools_jobs.datasets.reading import (
@@ -44,8 +44,11 @@ from pastools_jobs.datasets.sniffing import Dialect, sniff_dialect, sniff_encodi
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
 
-encode_document = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-"""One encoder for all rows: json.dumps with options builds a new one per call."""
+encode_document = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False
+).encode
+"""One encoder for all rows: json.dumps with options builds a new one per call. It
+refuses NaN and infinity (ValueError), which JSON has not."""
 
 
 @dataclass(frozen=True)
@@ -420,12 +423,15 @@ def _add_json_line(
     key_column, declared = keying
     try:
         text = raw.decode("utf-8")
-        document = json.loads(text)
+        document = decode_json(text)
     except UnicodeDecodeError as error:
         batch.errors.append(RowError(line, f"not valid UTF-8 at byte {line_offset + error.start}"))
         return
     except json.JSONDecodeError as error:
         batch.errors.append(RowError(line, f"not valid JSON ({error.msg})"))
+        return
+    except NotCoercible as error:  # Python's NaN or Infinity
+        batch.errors.append(RowError(line, f"not valid JSON ({error})"))
         return
     except RecursionError:
         batch.errors.append(RowError(line, "JSON nested too deeply"))
@@ -444,6 +450,11 @@ def _add_json_line(
         batch.errors.append(RowError(line, f"the key field '{key_column}' is missing or empty"))
         return
     if declared:
-        batch.add(line, key, encode_document(document))
+        try:
+            encoded = encode_document(document)
+        except ValueError:  # a number beyond a float's range (1e400), read as infinity
+            batch.errors.append(RowError(line, "a number too large for a JSON document"))
+            return
+        batch.add(line, key, encoded)
     else:
         batch.add(line, key, text.strip())  # valid JSON already: kept as written
