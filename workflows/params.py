@@ -114,6 +114,8 @@ class ImportParams(BaseModel):
     def _short_markers(cls, values: list[str]) -> list[str]:
         if any(len(value) > 100 for value in values):
             raise ValueError("a null marker is at most 100 characters")
+        if any("\x00" in value for value in values):  # PostgreSQL refuses NUL in text
+            raise ValueError("a null marker has no NUL character")
         return values
 
     @field_validator("column_types")
@@ -121,6 +123,8 @@ class ImportParams(BaseModel):
     def _short_names(cls, types: dict[str, ColumnType] | None) -> dict[str, ColumnType] | None:
         if any(not name or len(name) > 200 for name in types or {}):
             raise ValueError("a column name is 1 to 200 characters")
+        if any("\x00" in name for name in types or {}):  # PostgreSQL refuses NUL in text
+            raise ValueError("a column name has no NUL character")
         return types
 
 

@@ -55,6 +55,22 @@ def test_unknown_job_is_404(api: JobsApi) -> None:
         ({"type": "import", "project_id": "p", "params": {"source": "a.csv", "x": 1}}, "x"),
         ({"type": "probe", "project_id": "p", "timeout_seconds": 0}, "timeout_seconds"),
         ({"type": "export", "project_id": "p", "params": {"key_prefix": "a\x00"}}, "key_prefix"),
+        (
+            {
+                "type": "import",
+                "project_id": "p",
+                "params": {"source": "a.csv", "null_values": ["\x00"]},
+            },
+            "null_values",
+        ),
+        (
+            {
+                "type": "import",
+                "project_id": "p",
+                "params": {"source": "a.csv", "column_types": {"a\x00": "integer"}},
+            },
+            "column_types",
+        ),
     ],
 )
 def test_invalid_submission_is_422_naming_the_field(
@@ -64,6 +80,15 @@ def test_invalid_submission_is_422_naming_the_field(
     body = assert_problem(api.http.post("/api/jobs", json=submission), 422)
     assert any(field in error["field"] for error in body["errors"]), body
     assert api.http.get("/api/jobs/stats").json()["total"] == before, "a job was created"
+
+
+def test_a_column_name_with_nul_is_refused_and_changes_nothing(api: JobsApi) -> None:
+    """PostgreSQL refuses NUL in text: refused on both databases, before anything is kept."""
+    project = api.create_project()
+    url = f"/api/projects/{project}/column-types"
+    body = assert_problem(api.http.put(url, json={"column_types": {"a\x00": "integer"}}), 422)
+    assert "column_types" in str(body["errors"])
+    assert api.http.get(url).json() == {"column_types": {}}
 
 
 @pytest.mark.parametrize("template", ["_{}", ".{}", "-{}", "a/{}", "{}" + "x" * 190])

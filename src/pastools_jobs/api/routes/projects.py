@@ -54,8 +54,12 @@ class ColumnTypes(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    column_types: dict[Annotated[str, StringConstraints(min_length=1, max_length=200)], ColumnType]
-    """Checked as import parameters are: at most 1000 columns."""
+    column_types: dict[
+        Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00]*$")],
+        ColumnType,
+    ]
+    """Checked as import parameters are: at most 1000 columns, names without NUL (which
+    PostgreSQL refuses in text)."""
 
     @field_validator("column_types")
     @classmethod
