@@ -204,3 +204,12 @@ def test_a_utf16_csv_resumes_at_the_byte_offset_of_its_checkpoint() -> None:
     assert [doc["id"] for doc in documents([first])] == ["1", "2"]
     assert documents(resumed) == [{"id": str(i), "name": f"ਗੁਰੂ {i} 😀"} for i in range(3, 6)]
     assert resumed[-1].end.offset == len(content)
+
+
+def test_a_parquet_nan_or_infinity_is_a_bad_row_not_a_record() -> None:
+    """JSON has no NaN or infinity: PostgreSQL's jsonb refuses a document holding one."""
+    nan, inf = float("nan"), float("inf")
+    table = pa.table({"id": ["1", "2", "3"], "delay": [nan, 2.5, -inf]})
+    read = list(batches(parquet(table), "parquet", ReadLimits(MiB, MiB, 100)))
+    assert documents(read) == [{"id": "2", "delay": 2.5}]
+    assert [error.line for batch in read for error in batch.errors] == [1, 3]

@@ -288,10 +288,18 @@ def _add_rows(
         key = record_key(document.get(key_column) if key_column else None, key_column, index)
         if key is None:
             batch.errors.append(RowError(index, f"the key column '{key_column}' is empty"))
-        else:
-            batch.add(index, key, _jsonable(document))
+            continue
+        try:
+            encoded = _jsonable(document)
+        except ValueError:
+            batch.errors.append(RowError(index, "a NaN or infinite number, which JSON has not"))
+            continue
+        batch.add(index, key, encoded)
 
 
-_jsonable = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+_jsonable = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+).encode
 """Parquet values that JSON has no type for (dates, decimals, bytes) as strings; one
-encoder for all rows, as json.dumps with options would build one per call."""
+encoder for all rows, as json.dumps with options would build one per call. A float
+NaN or infinity raises ValueError: PostgreSQL's jsonb refuses them."""
