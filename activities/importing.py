@@ -127,7 +127,7 @@ class ImportActivities(ActivityGroup):
         if work.mode != "upsert":
             swapped = swapped or await self._swap(work, state, rejected)
             state.imported = swapped.written
-        await asyncio.to_thread(rejected.finish)
+        await asyncio.to_thread(rejected.finish, state)
         await reporter.report(_progress(state, total, total, state), force=True)
         return _result(work, source_format, state, description, rejected)
 
@@ -204,7 +204,7 @@ class ImportActivities(ActivityGroup):
         _count_misfits(batch, state)
         if first_error is not None and work.on_error == "fail":
             await asyncio.to_thread(rejected.write, [first_error], state)
-            await asyncio.to_thread(rejected.finish)
+            await asyncio.to_thread(rejected.finish, state)
             raise _bad_row(work.source, first_error, state.imported, work.mode)
         if batch.errors:
             await asyncio.to_thread(rejected.write, batch.errors, state)
@@ -227,7 +227,7 @@ class ImportActivities(ActivityGroup):
         ]
         if errors and work.on_error == "fail":
             await asyncio.to_thread(rejected.write, errors[:1], state)
-            await asyncio.to_thread(rejected.finish)
+            await asyncio.to_thread(rejected.finish, state)
             raise _bad_row(work.source, errors[0], 0, work.mode)
         await asyncio.to_thread(rejected.write, errors, state)
         state.skipped += count
@@ -321,9 +321,12 @@ class _Rejected:
         self.pending = False
         return True
 
-    def finish(self) -> None:
+    def finish(self, state: ImportCheckpoint) -> None:
+        """Finish the artifact, its whole size in `state`: the final checkpoint covers
+        every line, so that a retry after it (which takes the finished file back and cuts
+        it to the checkpoint's size) keeps those written since the last settle."""
         if self._writer is not None and not self.finished:
-            self._writer.finish()
+            state.rejected_size = self._writer.finish()
             self.pending = False
             self.finished = True
 

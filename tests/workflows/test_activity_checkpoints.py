@@ -25,12 +25,14 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from activities import testing
 from activities.context import ActivityContext
 from activities.exporting import ExportActivities, ExportWork
+from activities.importing import REJECTED_ROWS, ImportActivities, ImportWork
 from activities.items import ItemActivities, ItemsWork
 from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import JobRequest, Progress
 from pastools_jobs.datasets import testsuite
 from pastools_jobs.datasets.projects import create_project
+from pastools_jobs.datasets.readers import CsvOptions
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
@@ -300,3 +302,50 @@ async def test_a_test_run_stopped_after_a_test_resumes_with_its_failing_rows(
         "short name": ("warn", 400, RECORDS),
         "n present": ("pass", 0, RECORDS),
     }
+
+
+async def test_an_insert_only_import_retried_after_its_end_keeps_every_rejected_row(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any
+) -> None:
+    """The attempt before died after its last heartbeat, which came after the move: the
+    retry reports the same, and the rejected-rows artifact still holds the keys the
+    project had already (written after the last batch, when the move found them)."""
+    client = workflow_env.client
+    activities = ImportActivities(context)
+    project = "insert-only"
+
+    def fill(session: Session) -> None:
+        create_project(session, project, None)
+        upsert_records(session.connection(), project, [("k1", "{}"), ("k2", "{}")], utcnow())
+
+    await context.db.run(fill)
+    project_dir = context.storage.project_dir(project)  # type: ignore[attr-defined]
+    project_dir.mkdir(parents=True, exist_ok=True)
+    (project_dir / "taken.csv").write_text("id,n\nk1,1\nnew1,2\nk2,3\nnew2,4\n")
+    work = ImportWork(
+        project_id=project,
+        source="taken.csv",
+        format="csv",
+        key_column="id",
+        csv=CsvOptions(),
+        on_error="skip",
+        max_examples=10,
+        batch_rows=100,
+        mode="insert-only",
+        max_rejected=100,
+    )
+
+    def rejected() -> list[int]:
+        content = b"".join(context.storage.read_artifact(job.id, REJECTED_ROWS)[1])
+        return [json.loads(line)["line"] for line in content.decode().splitlines()]
+
+    attempt = Attempt(client, job)
+    first = await attempt.env.run(activities.import_records, work)
+    assert (first.imported, first.skipped, first.rejected_written) == (2, 2, 2)
+    assert rejected() == [2, 4]
+
+    retry = Attempt(client, job, resume_from=attempt.last)
+    again = await retry.env.run(activities.import_records, work)
+
+    assert (again.imported, again.skipped, again.rejected_written) == (2, 2, 2)
+    assert rejected() == [2, 4], "the retry cut the rejected rows back"
