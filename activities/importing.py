@@ -86,6 +86,8 @@ class ImportCheckpoint(BaseModel):
     rejected_written: int = 0
     rejected_size: int = 0
     """Synced bytes of the rejected-rows artifact that the checkpoint covers."""
+    moved: bool = False
+    """The staged rows were moved, and `skipped` counts the keys the move found taken."""
 
 
 class ImportActivities(ActivityGroup):
@@ -125,8 +127,12 @@ class ImportActivities(ActivityGroup):
             description = await asyncio.to_thread(self._describe, work, stream, state)
             total = 1
         if work.mode != "upsert":
+            if swapped is not None and not state.moved:
+                # The attempt that moved died before heartbeating what the move skipped.
+                state.skipped += swapped.conflicts
             swapped = swapped or await self._swap(work, state, rejected)
             state.imported = swapped.written
+            state.moved = True
         await asyncio.to_thread(rejected.finish, state)
         await reporter.report(_progress(state, total, total, state), force=True)
         return _result(work, source_format, state, description, rejected)

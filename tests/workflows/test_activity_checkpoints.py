@@ -304,15 +304,9 @@ async def test_a_test_run_stopped_after_a_test_resumes_with_its_failing_rows(
     }
 
 
-async def test_an_insert_only_import_retried_after_its_end_keeps_every_rejected_row(
-    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any
-) -> None:
-    """The attempt before died after its last heartbeat, which came after the move: the
-    retry reports the same, and the rejected-rows artifact still holds the keys the
-    project had already (written after the last batch, when the move found them)."""
-    client = workflow_env.client
-    activities = ImportActivities(context)
-    project = "insert-only"
+async def taken_keys(context: ActivityContext, project: str) -> str:
+    """A project holding the keys k1 and k2, and an import file of four rows, two of
+    them (lines 2 and 4) with those keys."""
 
     def fill(session: Session) -> None:
         create_project(session, project, None)
@@ -322,7 +316,11 @@ async def test_an_insert_only_import_retried_after_its_end_keeps_every_rejected_
     project_dir = context.storage.project_dir(project)  # type: ignore[attr-defined]
     project_dir.mkdir(parents=True, exist_ok=True)
     (project_dir / "taken.csv").write_text("id,n\nk1,1\nnew1,2\nk2,3\nnew2,4\n")
-    work = ImportWork(
+    return project
+
+
+def insert_only_import(project: str) -> ImportWork:
+    return ImportWork(
         project_id=project,
         source="taken.csv",
         format="csv",
@@ -334,6 +332,17 @@ async def test_an_insert_only_import_retried_after_its_end_keeps_every_rejected_
         mode="insert-only",
         max_rejected=100,
     )
+
+
+async def test_an_insert_only_import_retried_after_its_end_keeps_every_rejected_row(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any
+) -> None:
+    """The attempt before died after its last heartbeat, which came after the move: the
+    retry reports the same, and the rejected-rows artifact still holds the keys the
+    project had already (written after the last batch, when the move found them)."""
+    client = workflow_env.client
+    activities = ImportActivities(context)
+    work = insert_only_import(await taken_keys(context, "insert-only"))
 
     def rejected() -> list[int]:
         content = b"".join(context.storage.read_artifact(job.id, REJECTED_ROWS)[1])
@@ -349,3 +358,23 @@ async def test_an_insert_only_import_retried_after_its_end_keeps_every_rejected_
 
     assert (again.imported, again.skipped, again.rejected_written) == (2, 2, 2)
     assert rejected() == [2, 4], "the retry cut the rejected rows back"
+
+
+async def test_an_insert_only_import_retried_after_the_move_counts_the_keys_it_skipped(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any
+) -> None:
+    """The attempt before died after the move, before heartbeating it: the retry, from
+    the checkpoint of the last batch, finds the move made and counts what it skipped."""
+    client = workflow_env.client
+    activities = ImportActivities(context)
+    work = insert_only_import(await taken_keys(context, "moved"))
+
+    attempt = Attempt(client, job)
+    await attempt.env.run(activities.import_records, work)
+    before_the_move = attempt.heartbeats[-2]
+    assert before_the_move.checkpoint["skipped"] == 0
+
+    retry = Attempt(client, job, resume_from=before_the_move)
+    again = await retry.env.run(activities.import_records, work)
+
+    assert (again.imported, again.skipped) == (2, 2)
