@@ -127,10 +127,9 @@ class ImportActivities(ActivityGroup):
             description = await asyncio.to_thread(self._describe, work, stream, state)
             total = 1
         if work.mode != "upsert":
-            if swapped is not None and not state.moved:
-                # The attempt that moved died before heartbeating what the move skipped.
-                state.skipped += swapped.conflicts
             swapped = swapped or await self._swap(work, state, rejected)
+            if not state.moved:  # (or the attempt that moved died before heartbeating it)
+                state.skipped += swapped.conflicts
             state.imported = swapped.written
             state.moved = True
         await asyncio.to_thread(rejected.finish, state)
@@ -223,10 +222,10 @@ class ImportActivities(ActivityGroup):
     ) -> Swapped:
         """Insert-only: the staged keys the project has already are bad rows; then the
         move, in one transaction."""
-        count, conflicts = 0, list[tuple[int, str]]()
-        if work.mode == "insert-only":
+        conflicts = list[tuple[int, str]]()
+        if work.mode == "insert-only":  # the first ones, for the examples and the artifact
             limit = max(work.max_rejected, work.max_examples, 1)
-            count, conflicts = await asyncio.to_thread(self._conflicts, work.project_id, limit)
+            _, conflicts = await asyncio.to_thread(self._conflicts, work.project_id, limit)
         errors = [
             RowError(line, f"the key '{key}' exists already (insert-only)")
             for line, key in conflicts
@@ -236,13 +235,12 @@ class ImportActivities(ActivityGroup):
             await asyncio.to_thread(rejected.finish, state)
             raise _bad_row(work.source, errors[0], 0, work.mode)
         await asyncio.to_thread(rejected.write, errors, state)
-        state.skipped += count
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in errors[:room]]
         mode: Literal["replace", "insert-only"] = (
             "replace" if work.mode == "replace" else "insert-only"
         )
-        return await asyncio.to_thread(self._swap_in, work.project_id, mode, count)
+        return await asyncio.to_thread(self._swap_in, work.project_id, mode)
 
     def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]]) -> None:
         with self.context.db.transaction() as session:
@@ -267,11 +265,9 @@ class ImportActivities(ActivityGroup):
         with self.context.db.transaction() as session:
             return find_conflicts(session.connection(), _job_id(), project_id, limit)
 
-    def _swap_in(
-        self, project_id: str, mode: Literal["replace", "insert-only"], conflicts: int
-    ) -> Swapped:
+    def _swap_in(self, project_id: str, mode: Literal["replace", "insert-only"]) -> Swapped:
         with self.context.db.transaction() as session:
-            return swap_in(session.connection(), _job_id(), project_id, mode, utcnow(), conflicts)
+            return swap_in(session.connection(), _job_id(), project_id, mode, utcnow())
 
     def _discard_staging(self) -> None:
         with self.context.db.transaction() as session:

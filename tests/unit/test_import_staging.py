@@ -69,9 +69,9 @@ def test_insert_only_moves_new_keys_once_and_reports_the_existing(db: Database) 
 
     with db.transaction() as session:
         assert find_conflicts(session.connection(), job, project, 10) == (1, [(2, "b")])
-        moved = swap_in(session.connection(), job, project, "insert-only", utcnow(), 1)
+        moved = swap_in(session.connection(), job, project, "insert-only", utcnow())
     with db.transaction() as session:  # a retry of the move changes nothing
-        again = swap_in(session.connection(), job, project, "insert-only", utcnow(), 1)
+        again = swap_in(session.connection(), job, project, "insert-only", utcnow())
         assert open_staging(session.connection(), job, project, True) == Swapped(1, 1)
 
     assert moved == again == Swapped(written=1, conflicts=1)
@@ -93,7 +93,7 @@ def test_replace_swaps_in_the_staged_records_or_nothing(db: Database) -> None:
     fresh = [(2, "x", '{"v": 1}'), (3, "y", '{"v": 2}'), (4, "x", '{"v": 3}')]
     stage(db, job, project, True, fresh)  # a fresh start; a key twice: the last wins
     with db.transaction() as session:
-        assert swap_in(session.connection(), job, project, "replace", utcnow(), 0).written == 2
+        assert swap_in(session.connection(), job, project, "replace", utcnow()).written == 2
     assert stored(db, project) == {"x": {"v": 3}, "y": {"v": 2}}
 
 
@@ -111,3 +111,20 @@ def test_copy_keeps_keys_and_documents_with_tabs_newlines_and_backslashes(db: Da
         "line\nbreak\r": {"b": "\t"},
         "back\\slash": [1, 2],
     }
+
+
+def test_insert_only_counts_a_key_taken_between_the_check_and_the_move(db: Database) -> None:
+    """Another import may write a staged key after the conflicts were looked up: the
+    move skips it too, and says so, so that no row goes missing uncounted."""
+    project = project_with(db, {"b": {"v": 2}})
+    job = new_job(db, project)
+    stage(db, job, project, True, [(2, "b", '{"v": 20}'), (3, "c", '{"v": 30}')])
+    with db.transaction() as session:
+        assert find_conflicts(session.connection(), job, project, 10)[0] == 1
+    with db.transaction() as session:  # meanwhile, an upsert of another job's
+        upsert_records(session.connection(), project, [("c", '{"v": 3}')], utcnow())
+    with db.transaction() as session:
+        moved = swap_in(session.connection(), job, project, "insert-only", utcnow())
+
+    assert moved == Swapped(written=0, conflicts=2)
+    assert stored(db, project) == {"b": {"v": 2}, "c": {"v": 3}}

@@ -123,11 +123,12 @@ def swap_in(
     project_id: str,
     mode: StagedMode,
     now: datetime,
-    conflicts: int,
 ) -> Swapped:
     """The move, in the caller's transaction: replace deletes the project's records
     first; insert-only keeps them (a key taken meanwhile by another import stays
-    theirs). The staging row is locked first, so two attempts never both move."""
+    theirs, and counts as a conflict with those found before: every staged row is
+    either written or counted). The staging row is locked first, so two attempts
+    never both move."""
     lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
     row = connection.execute(
         text(
@@ -142,7 +143,13 @@ def swap_in(
             text("DELETE FROM records WHERE project_id = :project"), {"project": project_id}
         )
     params = {"job": job_id, "project": project_id, "now": now}
+    staged = int(
+        connection.execute(
+            text("SELECT count(*) FROM staged_records WHERE job_id = :job"), {"job": job_id}
+        ).scalar_one()
+    )
     written = connection.execute(_stamped(_MOVE), params).rowcount
+    conflicts = staged - written
     connection.execute(text("DELETE FROM staged_records WHERE job_id = :job"), {"job": job_id})
     connection.execute(
         _stamped(
