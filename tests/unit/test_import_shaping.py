@@ -94,6 +94,8 @@ def test_json_values_are_coerced_where_nothing_is_lost() -> None:
         (["1", "2.5", "NA"], "number"),
         (["true", "FALSE", "NA"], "boolean"),
         (["0", "1"], "integer"),
+        (["1.0", "2.0"], "number"),
+        (["1e3", "7"], "number"),
         (["2013-01-01", "NA"], "date"),
         (["2013-01-01T05:00:00", "2013-01-02 06:00"], "timestamp"),
         (["01234", "12345"], "string"),

@@ -184,6 +184,7 @@ _INFERENCE_ORDER: tuple[ColumnType, ...] = ("boolean", "integer", "number", "tim
 
 
 _LEADING_ZERO = re.compile(r"^\s*[-+]?0\d")
+_INTEGER_LITERAL = re.compile(r"^\s*[-+]?\d+\s*$")
 
 
 def _fits(text: str, column_type: ColumnType) -> bool:
@@ -191,6 +192,8 @@ def _fits(text: str, column_type: ColumnType) -> bool:
         return text.strip().lower() in ("true", "false")
     if column_type in ("integer", "number") and _LEADING_ZERO.match(text):
         return False  # a code (a ZIP code, "007"), whose zeros a number would lose
+    if column_type == "integer" and not _INTEGER_LITERAL.match(text):
+        return False  # "1.0" or "1e3" is written as a number: inferred, it stays one
     try:
         from_text(text, column_type)
     except NotCoercible:
