@@ -502,12 +502,17 @@ def _progress(
 
 
 def merge_import_results(
-    parts: list[ImportResult], move: ImportResult, detected: list[str], max_examples: int
+    parts: list[ImportResult],
+    move: ImportResult,
+    detected: list[str],
+    caps: tuple[int, int],
 ) -> ImportResult:
     """The partitions' results and the move's as one activity would have returned them:
     the rows written (an upsert's every row, as a batch upsert counts them; the others'
     the rows moved), bad rows summed and their first examples in line order,
-    misfits summed per column, the detection the plan made. Pure: the workflow calls it."""
+    misfits summed per column, the detection the plan made; `caps`: max_examples and
+    max_rejected (the merged artifact keeps that many lines). Pure: the workflow calls it."""
+    max_examples, max_rejected = caps
     every = [*parts, move]
     staged = sum(part.imported for part in parts)  # an upsert counts every row it wrote
     columns = {}
@@ -531,6 +536,6 @@ def merge_import_results(
             "detected": detected,
             "column_types": columns,
             "rejected_rows": REJECTED_ROWS if rejected else None,
-            "rejected_written": sum(result.rejected_written for result in every),
+            "rejected_written": min(sum(result.rejected_written for result in every), max_rejected),
         }
     )

@@ -101,5 +101,7 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
             raise
         rejected = [r.rejected_rows for r in [*parts, move] if r.rejected_rows is not None]
         if rejected:
-            await self.merge_artifacts(rejected, REJECTED_ROWS)
-        return merge_import_results(parts, move, plan.detected, work.max_examples)
+            await self.merge_artifacts(rejected, REJECTED_ROWS, work.max_rejected)
+        return merge_import_results(
+            parts, move, plan.detected, (work.max_examples, work.max_rejected)
+        )

@@ -90,3 +90,5 @@ class MergeArtifacts(BaseModel):
 
     parts: list[str]
     into: str
+    max_lines: int | None = None
+    """Keep only the first lines (each part capped alone, the whole file to this many)."""

@@ -99,17 +99,17 @@ def test_a_validation_split_into_partitions_matches_one_activity(
     assert split_activities == 1 + 6 + 1, "its plan, six partitions, the report's merge"
 
 
-def people_csv(bad_line: str | None = None) -> str:
+def people_csv(*bad_rows: int) -> str:
     """120 rows over 100 keys: k0…k19 again at the end, with other scores (the last in file
     order wins); some names hold a quoted newline or comma, one score is not a number (a
-    misfit of the inferred integer type), and `bad_line` replaces row 70."""
+    misfit of the inferred integer type), and the `bad_rows` are short."""
     lines = ["id,name,city,score\n"]
     for n in range(120):
         name = f'"person {n},\nsecond line"' if n % 9 == 0 else f"person {n}"
         score = "n/a" if n == 110 else str(n * 3)
         lines.append(f"k{n % 100},{name},city {n % 7} far away over the hills,{score}\n")
-    if bad_line is not None:
-        lines[71] = bad_line
+    for n in bad_rows:
+        lines[n + 1] = f"k{n},short row\n"
     return "".join(lines)
 
 
@@ -134,7 +134,7 @@ def imported(
 ) -> tuple[dict[str, Any], dict[str, Any], bytes, list[str]]:
     """The finished import's job, the records, its rejected rows and its activities."""
     project = api.create_project()
-    source = api.write_import(project, "people.csv", people_csv("k70,short row\n"))
+    source = api.write_import(project, "people.csv", people_csv(10, 70, 115))
     job = api.submit("import", project, source=source, key_column="id", **params)
     done = api.wait_for_status(job["id"], "completed", "failed", timeout=60)
     assert done["status"] == "completed", done["error"]
@@ -149,7 +149,13 @@ def imported(
 def test_an_import_split_into_partitions_matches_one_activity(
     api: JobsApi, partitioned: Stack, mode: str
 ) -> None:
-    params = {"mode": mode, "on_error": "skip", "infer_types": True, "infer_rows": 50}
+    params = {
+        "mode": mode,
+        "on_error": "skip",
+        "infer_types": True,
+        "infer_rows": 50,
+        "max_rejected": 2,
+    }
     whole, whole_records, whole_rejected, whole_activities = imported(api, **params)
     with partitioned.client() as client:
         split, split_records, split_rejected, split_activities = imported(
@@ -161,7 +167,9 @@ def test_an_import_split_into_partitions_matches_one_activity(
     assert split_records["k8"]["name"] == "person 108,\nsecond line"
     assert split["result"] == whole["result"]
     assert (
-        whole["result"]["skipped"] == 1 and whole["result"]["column_types"]["score"]["misfits"] == 1
+        whole["result"]["skipped"] == 3
+        and whole["result"]["rejected_written"] == 2
+        and whole["result"]["column_types"]["score"]["misfits"] == 1
     )
     assert split["progress"]["done"] == split["progress"]["total"] == whole["progress"]["total"]
     assert split_rejected == whole_rejected
@@ -183,7 +191,7 @@ def test_a_bad_row_fails_a_partitioned_import_with_nothing_written(partitioned: 
         kept = api.write_import(project, "kept.csv", "id,name\nk1,kept\n")
         job = api.submit("import", project, source=kept, key_column="id")
         assert api.wait_for_status(job["id"], "completed", "failed")["status"] == "completed"
-        content = people_csv("k70,short row\n")
+        content = people_csv(70)
         line = content[: content.index("k70,short")].count("\n") + 1
         source = api.write_import(project, "people.csv", content)
 
