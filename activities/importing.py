@@ -8,6 +8,11 @@ ones into the job's staging area, moved into the records in one transaction at t
 reason) or are skipped and counted, as the job's `on_error` says; either way they go to
 the job's rejected-rows artifact, up to `max_rejected`, synced before the checkpoint
 that covers them is heartbeated.
+
+A big import runs as partitions (`workflows/import_job.py`), each reading one byte range
+of the file (`Partition.bytes`) into the staging area whatever the mode; after all of
+them, `move_staged` moves the staged rows in one transaction, as the mode says. A
+failed partition leaves the records as they were: the workflow discards the staging.
 """
 
 import asyncio
@@ -40,6 +45,7 @@ from pastools_jobs.datasets.readers import (
 from pastools_jobs.datasets.reading import Batch, Position, ReadLimits, RowError, SourceUnusable
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.datasets.staging import (
+    StagedMode,
     Swapped,
     discard_staging,
     find_conflicts,
@@ -48,6 +54,7 @@ from pastools_jobs.datasets.staging import (
     swap_in,
 )
 from pastools_jobs.domain import SourceNotFound, UnsafeSource
+from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.params import ImportMode
 from workflows.results import BadRow, ImportColumn, ImportResult
@@ -71,6 +78,8 @@ class ImportWork(Work):
     """Whether the project's declared column types apply (under the import's own)."""
     mode: ImportMode = "upsert"
     max_rejected: int = 0
+    partition: Partition | None = None
+    """The byte range this activity stages (`Partition.bytes`); None: the whole file."""
 
 
 class ImportCheckpoint(BaseModel):
@@ -91,15 +100,38 @@ class ImportCheckpoint(BaseModel):
 
 
 class ImportActivities(ActivityGroup):
+    @activity.defn(name="move_staged_import")
+    async def move_staged(self, work: ImportWork) -> ImportResult:
+        """After a partitioned import's partitions: the staged rows into the records, in
+        one transaction, as the mode says (insert-only's existing keys are bad rows, in
+        the last part of the rejected-rows artifact)."""
+        state = ImportCheckpoint()
+        count = work.partition.count if work.partition else 0
+        rejected = _Rejected(self, work.max_rejected, _rejected_name(_after(count)))
+        try:
+            swapped = await self._swap(work, state, rejected)
+            await asyncio.to_thread(rejected.finish, state)
+        finally:
+            await asyncio.to_thread(rejected.close)
+        state.skipped += swapped.conflicts
+        state.imported = swapped.written
+        source_format = work.format or infer_format(work.source)
+        return _result(work, source_format, state, SourceDescription(), rejected)
+
+    @activity.defn(name="discard_staged_import")
+    async def discard_staged(self, work: ImportWork) -> None:
+        """A failed or cancelled partitioned import's staged rows, once no partition runs."""
+        await asyncio.to_thread(self._discard_staging)
+
     @activity.defn(name="import_records")
     async def import_records(self, work: ImportWork) -> ImportResult:
         stream = await asyncio.to_thread(self._open, work.project_id, work.source)
         with stream:
-            rejected = _Rejected(self, work.max_rejected)
+            rejected = _Rejected(self, work.max_rejected, _rejected_name(work.partition))
             try:
                 return await self._import(work, stream, rejected)
             except ApplicationError as error:
-                if error.non_retryable and work.mode != "upsert":
+                if error.non_retryable and work.mode != "upsert" and work.partition is None:
                     await asyncio.to_thread(self._discard_staging)
                 raise
             finally:
@@ -110,6 +142,8 @@ class ImportActivities(ActivityGroup):
     ) -> ImportResult:
         state = self.resume(work, ImportCheckpoint)
         fresh = not state.position
+        direct = work.mode == "upsert" and work.partition is None
+        whole = work.partition is None
         declared = await asyncio.to_thread(self._declared_types, work)
         if state.column_types is None:
             state.column_types = declared
@@ -117,23 +151,23 @@ class ImportActivities(ActivityGroup):
             state = ImportCheckpoint(column_types=state.column_types)  # its lines are lost
             fresh = True
         swapped = None
-        if work.mode != "upsert":
+        if not direct and whole:  # a partition's staging was opened by the plan
             swapped = await asyncio.to_thread(self._open_staging, work.project_id, fresh)
         source_format = work.format or infer_format(work.source)
-        reporter = self.reporter()
+        reporter = self.reporter(work.partition)
         if swapped is None:
-            description, total = await self._load(work, stream, state, (reporter, rejected))
+            description, done, total = await self._load(work, stream, state, (reporter, rejected))
         else:
             description = await asyncio.to_thread(self._describe, work, stream, state)
-            total = 1
-        if work.mode != "upsert":
+            done = total = 1
+        if not direct and whole:
             swapped = swapped or await self._swap(work, state, rejected)
             if not state.moved:  # (or the attempt that moved died before heartbeating it)
                 state.skipped += swapped.conflicts
             state.imported = swapped.written
             state.moved = True
         await asyncio.to_thread(rejected.finish, state)
-        await reporter.report(_progress(state, total, total, state), force=True)
+        await reporter.report(_progress(state, done, total, state), force=True)
         return _result(work, source_format, state, description, rejected)
 
     async def _load(
@@ -142,28 +176,37 @@ class ImportActivities(ActivityGroup):
         stream: BinaryIO,
         state: ImportCheckpoint,
         reporting: tuple[ProgressReporter, "_Rejected"],
-    ) -> tuple[SourceDescription, int]:
-        """Read the whole source into the records (or the staging area); what the reader
-        found, and the source's size (bytes, or Parquet rows)."""
+    ) -> tuple[SourceDescription, int, int]:
+        """Read the whole source (or the partition's byte range) into the records (or the
+        staging area); what the reader found, how far this activity got at the end, and
+        the job's size (bytes, or Parquet rows): a partition counts its own bytes."""
         reporter, rejected = reporting
         source_format = work.format or infer_format(work.source)
         state.resumed_from_row = state.position.get("rows", 0)
+        part = work.partition.bytes if work.partition else None
+        begin = part.start if part else 0
         try:
             total = await asyncio.to_thread(_total, stream, source_format)
+            if work.partition is not None:
+                total = work.partition.job_total
             reading = await asyncio.to_thread(self._reading, work, stream, state)
             durable = state.model_copy(deep=True)
+            end = Position(**state.position) if state.position else Position(begin)
             async for batch in read_ahead(reading.batches):
                 await self._apply(work, batch, state, rejected)
                 state.position = vars(batch.end)
+                end = batch.end
                 if not rejected.pending or await asyncio.to_thread(rejected.settle, state):
                     durable = state.model_copy(deep=True)
                 done = batch.end.rows if source_format == "parquet" else batch.end.offset
-                await reporter.report(_progress(state, done, total, durable))
+                await reporter.report(_progress(state, done - begin, total, durable))
         except SourceUnusable as error:
             raise input_error(
                 f"{work.source}: {error}", "SourceUnusable", source=work.source
             ) from None
-        return reading.description, total
+        if part is not None and end.offset != part.end:
+            raise _split_inside(work.source, part.end, end.line)
+        return reading.description, (part.end - part.start if part else total), total
 
     def _reading(self, work: ImportWork, stream: BinaryIO, state: ImportCheckpoint) -> Reading:
         """The source read from the checkpoint's position on (its head sniffed and sampled
@@ -172,7 +215,10 @@ class ImportActivities(ActivityGroup):
         limits = ReadLimits(
             settings.import_max_record_bytes, settings.import_batch_max_bytes, work.batch_rows
         )
-        start = Position(**state.position) if state.position else Position()
+        part = work.partition.bytes if work.partition else None
+        start = (
+            Position(**state.position) if state.position else Position(part.start if part else 0)
+        )
         shaping = Shaping(
             work.shaping.null_values,
             state.column_types or {},
@@ -181,7 +227,14 @@ class ImportActivities(ActivityGroup):
         )
         source_format = work.format or infer_format(work.source)
         return read_batches(
-            stream, source_format, start, work.key_column, work.csv, limits, shaping
+            stream,
+            source_format,
+            start,
+            work.key_column,
+            work.csv,
+            limits,
+            shaping,
+            part.end if part else None,
         )
 
     def _describe(
@@ -210,7 +263,8 @@ class ImportActivities(ActivityGroup):
         if first_error is not None and work.on_error == "fail":
             await asyncio.to_thread(rejected.write, [first_error], state)
             await asyncio.to_thread(rejected.finish, state)
-            raise _bad_row(work.source, first_error, state.imported, work.mode)
+            direct = work.mode == "upsert" and work.partition is None
+            raise _bad_row(work.source, first_error, state.imported if direct else None)
         if batch.errors:
             await asyncio.to_thread(rejected.write, batch.errors, state)
         state.skipped += len(batch.errors)
@@ -233,19 +287,16 @@ class ImportActivities(ActivityGroup):
         if errors and work.on_error == "fail":
             await asyncio.to_thread(rejected.write, errors[:1], state)
             await asyncio.to_thread(rejected.finish, state)
-            raise _bad_row(work.source, errors[0], 0, work.mode)
+            raise _bad_row(work.source, errors[0], None)
         await asyncio.to_thread(rejected.write, errors, state)
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in errors[:room]]
-        mode: Literal["replace", "insert-only"] = (
-            "replace" if work.mode == "replace" else "insert-only"
-        )
-        return await asyncio.to_thread(self._swap_in, work.project_id, mode)
+        return await asyncio.to_thread(self._swap_in, work.project_id, work.mode)
 
     def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]]) -> None:
         with self.context.db.transaction() as session:
             connection = session.connection()
-            if work.mode == "upsert":
+            if work.mode == "upsert" and work.partition is None:
                 upsert_records(connection, work.project_id, [(k, d) for _, k, d in rows], utcnow())
             else:
                 stage_records(connection, _job_id(), rows)
@@ -265,7 +316,7 @@ class ImportActivities(ActivityGroup):
         with self.context.db.transaction() as session:
             return find_conflicts(session.connection(), _job_id(), project_id, limit)
 
-    def _swap_in(self, project_id: str, mode: Literal["replace", "insert-only"]) -> Swapped:
+    def _swap_in(self, project_id: str, mode: StagedMode) -> Swapped:
         with self.context.db.transaction() as session:
             return swap_in(session.connection(), _job_id(), project_id, mode, utcnow())
 
@@ -287,9 +338,10 @@ class _Rejected:
     """The rejected-rows artifact, opened at the first bad row (an import without any
     has none), capped at `cap` rows. Its methods block: call them in a thread."""
 
-    def __init__(self, group: ActivityGroup, cap: int) -> None:
+    def __init__(self, group: ActivityGroup, cap: int, name: str) -> None:
         self._group = group
         self._cap = cap
+        self.name = name
         self._writer: ArtifactWriter | None = None
         self.pending = False
         """Lines written since the last checkpoint of the artifact."""
@@ -297,7 +349,7 @@ class _Rejected:
 
     def resume(self, state: ImportCheckpoint) -> bool:
         """Reopen the artifact at the checkpoint's size; False if its lines are lost."""
-        self._writer = self._group.artifact(REJECTED_ROWS, state.rejected_size)
+        self._writer = self._group.artifact(self.name, state.rejected_size)
         return self._writer.resumed
 
     def write(self, errors: list[RowError], state: ImportCheckpoint) -> None:
@@ -305,7 +357,7 @@ class _Rejected:
         if room <= 0 or not errors:
             return
         if self._writer is None:
-            self._writer = self._group.artifact(REJECTED_ROWS, None)
+            self._writer = self._group.artifact(self.name, None)
         lines = "".join(_line(error) for error in errors[:room])
         self._writer.stream.write(lines.encode())
         state.rejected_written += min(room, len(errors))
@@ -387,15 +439,40 @@ def _result(
         quotechar=description.quotechar,
         detected=list(description.detected),
         column_types=columns,
-        rejected_rows=REJECTED_ROWS if rejected.finished else None,
+        rejected_rows=rejected.name if rejected.finished else None,
         rejected_written=state.rejected_written,
     )
 
 
-def _bad_row(source: str, error: RowError, imported: int, mode: ImportMode) -> ApplicationError:
+def _rejected_name(partition: Partition | None) -> str:
+    """A partition writes its part of the rejected rows, merged in order at the end."""
+    return partition.artifact(REJECTED_ROWS) if partition else REJECTED_ROWS
+
+
+def _after(count: int) -> Partition | None:
+    """The move's part of the rejected rows: after the `count` partitions' parts."""
+    return Partition(index=count, count=count + 1, job_total=0) if count else None
+
+
+def _split_inside(source: str, cut: int, line: int) -> ApplicationError:
+    return input_error(
+        f"{source} line {line}: a CSV record runs past byte {cut}, where the file was split "
+        "into partitions (a quote character inside an unquoted field?). The project's records "
+        "were left as they were; fix the quoting, or set PASTOOLS_PARTITION_BYTES above the "
+        "file's size to import it as one activity.",
+        "BadRow",
+        source=source,
+        line=line,
+        reason="a record runs past a partition's end",
+        imported=0,
+    )
+
+
+def _bad_row(source: str, error: RowError, imported: int | None) -> ApplicationError:
+    """`imported`: rows written before it; None when nothing was (staged rows are not)."""
     written = (
         f"{imported} rows before it were imported"
-        if mode == "upsert"
+        if imported is not None
         else "the project's records were left as they were"
     )
     return input_error(
@@ -405,7 +482,7 @@ def _bad_row(source: str, error: RowError, imported: int, mode: ImportMode) -> A
         source=source,
         line=error.line,
         reason=error.reason,
-        imported=imported if mode == "upsert" else 0,
+        imported=imported or 0,
     )
 
 
@@ -429,4 +506,44 @@ def _progress(
         total=total,
         message=f"Imported {state.imported} rows{skipped}",
         checkpoint=durable.model_dump(mode="json"),
+    )
+
+
+def merge_import_results(
+    parts: list[ImportResult],
+    move: ImportResult,
+    detected: list[str],
+    caps: tuple[int, int],
+) -> ImportResult:
+    """The partitions' results and the move's as one activity would have returned them:
+    the rows written (an upsert's every row, as a batch upsert counts them; the others'
+    the rows moved), bad rows summed and their first examples in line order,
+    misfits summed per column, the detection the plan made; `caps`: max_examples and
+    max_rejected (the merged artifact keeps that many lines). Pure: the workflow calls it."""
+    max_examples, max_rejected = caps
+    every = [*parts, move]
+    staged = sum(part.imported for part in parts)  # an upsert counts every row it wrote
+    columns = {}
+    for name, column in parts[0].column_types.items():
+        found = [part.column_types[name] for part in parts if name in part.column_types]
+        lines = [c.first_misfit_line for c in found if c.first_misfit_line is not None]
+        columns[name] = column.model_copy(
+            update={
+                "misfits": sum(c.misfits for c in found),
+                "first_misfit_line": min(lines, default=None),
+            }
+        )
+    errors = sorted((error for result in every for error in result.errors), key=lambda e: e.line)
+    rejected = any(result.rejected_rows is not None for result in every)
+    return parts[0].model_copy(
+        update={
+            "imported": staged if move.mode == "upsert" else move.imported,
+            "skipped": sum(result.skipped for result in every),
+            "errors": errors[:max_examples],
+            "resumed_from_row": 0,
+            "detected": detected,
+            "column_types": columns,
+            "rejected_rows": REJECTED_ROWS if rejected else None,
+            "rejected_written": min(sum(result.rejected_written for result in every), max_rejected),
+        }
     )

@@ -79,12 +79,15 @@ class PartitionActivities(ActivityGroup):
             None,
             checkpoint_interval=self.context.settings.heartbeat_interval_seconds,
         )
+        left = merge.max_lines
         try:
             for part in merge.parts:
                 _, chunks = storage.read_artifact(job_id, part)
                 for chunk in chunks:
                     if stop.is_set():
                         raise worker_stopping()
+                    if left is not None:
+                        chunk, left = _first_lines(chunk, left)
                     writer.stream.write(chunk)
             size = writer.finish()
         finally:
@@ -92,3 +95,11 @@ class PartitionActivities(ActivityGroup):
         for part in merge.parts:
             storage.delete_artifact(job_id, part)
         return size
+
+
+def _first_lines(chunk: bytes, left: int) -> tuple[bytes, int]:
+    """The chunk up to its `left`-th line, and how many lines may follow it."""
+    end = 0
+    while left > 0 and (newline := chunk.find(b"\n", end)) != -1:
+        end, left = newline + 1, left - 1
+    return (chunk if left > 0 else chunk[:end]), left

@@ -1,28 +1,48 @@
 """import: a CSV, JSON Lines or Parquet file into the project's records (upserted by key,
 inserted only where new, or replacing them all)."""
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from activities.importing import ImportActivities, ImportWork
+    from activities.import_planning import ImportPlan, ImportPlanning
+    from activities.importing import (
+        REJECTED_ROWS,
+        ImportActivities,
+        ImportWork,
+        merge_import_results,
+    )
+    from activities.partitions import PartitionActivities
     from pastools_jobs.contracts import JobRequest
     from pastools_jobs.datasets.readers import CsvOptions, Shaping
     from pastools_jobs.job_catalog import IMPORT
-    from workflows.lifecycle import JobContext, JobWorkflow
+    from workflows.lifecycle import JobContext
     from workflows.params import ImportParams
+    from workflows.partitioned import PartitionedJobWorkflow
     from workflows.results import ImportResult
+    from workflows.shielding import uncancellable
+    from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
+
+IMPORT_PARTITIONS_PATCH = "partitioned-import"
+"""Runs begun before it planned nothing and ran one activity; they replay so."""
+
+_PLAN_TIMEOUT = timedelta(minutes=10)
+"""The head sniffed and sampled, and the quote characters counted: seconds per GiB."""
 
 
 @workflow.defn(name=IMPORT.workflow_name)
-class ImportJob(JobWorkflow[ImportParams, ImportResult]):
+class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
     spec = IMPORT
-    activity_groups = (ImportActivities,)
+    activity_groups = (ImportActivities, ImportPlanning, PartitionActivities)
 
     @workflow.run
     async def run(self, request: JobRequest) -> ImportResult:
         return await self.run_job(request)
 
     async def execute(self, job: JobContext, params: ImportParams) -> ImportResult:
+        """A big keyed CSV or JSON Lines file: byte ranges staged in parallel, then one
+        move and one merged result; anything else one activity, as always."""
         work = ImportWork(
             project_id=job.project_id,
             source=params.source,
@@ -42,4 +62,46 @@ class ImportJob(JobWorkflow[ImportParams, ImportResult]):
             mode=params.mode,
             max_rejected=params.max_rejected,
         )
-        return await self.run_work(ImportActivities.import_records, work)
+        plan = await self._plan(work)
+        if plan.work is None or not plan.plan.split:
+            return await self.run_work(ImportActivities.import_records, work)
+        return await self._partitioned(plan, plan.work)
+
+    async def _plan(self, work: ImportWork) -> ImportPlan:
+        """None planned for runs begun before imports were split."""
+        if not workflow.patched(IMPORT_PARTITIONS_PATCH):
+            return ImportPlan()
+        return await workflow.execute_activity_method(
+            ImportPlanning.plan_import,
+            work,
+            start_to_close_timeout=_PLAN_TIMEOUT,
+            retry_policy=WORK_RETRY_POLICY,
+        )
+
+    async def _partitioned(self, plan: ImportPlan, work: ImportWork) -> ImportResult:
+        """Stage every partition, then move; on any failure or cancel, once no partition
+        runs any more, the staging is discarded: the records stay as they were."""
+        partitions = plan.plan.partitions
+        works = [work.model_copy(update={"partition": part}) for part in partitions]
+        try:
+            parts = await self.run_partitions(
+                ImportActivities.import_records, works, plan.plan.window
+            )
+            move = await workflow.execute_activity_method(
+                ImportActivities.move_staged,
+                work.model_copy(update={"partition": partitions[-1]}),
+                **work_activity_options(),
+            )
+        except BaseException:
+            await uncancellable(
+                workflow.execute_activity_method(
+                    ImportActivities.discard_staged, work, **work_activity_options()
+                )
+            )
+            raise
+        rejected = [r.rejected_rows for r in [*parts, move] if r.rejected_rows is not None]
+        if rejected:
+            await self.merge_artifacts(rejected, REJECTED_ROWS, work.max_rejected)
+        return merge_import_results(
+            parts, move, plan.detected, (work.max_examples, work.max_rejected)
+        )

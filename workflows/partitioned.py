@@ -87,11 +87,14 @@ class PartitionedJobWorkflow(JobWorkflow[P, R]):
             retry_policy=WORK_RETRY_POLICY,
         )
 
-    async def merge_artifacts(self, parts: list[str], into: str) -> int:
-        """Concatenate the partitions' parts of an artifact, in order, into one."""
+    async def merge_artifacts(
+        self, parts: list[str], into: str, max_lines: int | None = None
+    ) -> int:
+        """Concatenate the partitions' parts of an artifact, in order, into one (its first
+        `max_lines` lines)."""
         return await workflow.execute_activity_method(
             PartitionActivities.merge_artifacts,
-            MergeArtifacts(parts=parts, into=into),
+            MergeArtifacts(parts=parts, into=into, max_lines=max_lines),
             **work_activity_options(),
         )
 

@@ -96,6 +96,15 @@ class Settings(BaseSettings):
         "fewer runs as one activity. Several partitions per worker even out the workers' "
         "shares: 5,000,000 records make ten.",
     )
+    partition_bytes: int = Field(
+        default=256 << 20,
+        ge=1,
+        description="Bytes per partition of a big import: a keyed CSV or JSON Lines source "
+        "larger than this is split into line-aligned byte ranges imported in parallel; a "
+        "smaller one (and any Parquet file, or a source without key_column) is one activity. "
+        "Staging and the final move cost a split import about half its speed on one worker: "
+        "it pays with several workers, so only files of millions of rows are split.",
+    )
     partition_window: int = Field(
         default=4,
         ge=1,

@@ -6,8 +6,8 @@ partitions, each run as an ordinary work activity with its own retries and check
 only, like `contracts`: these models travel through Temporal's payloads.
 
 Key ranges serve the jobs that read the records (validation; export and tests can plug in
-the same way). A job reading a file would add its own range model (line-aligned byte
-offsets, Parquet row groups) beside `KeyRange` and a planning activity that makes them.
+the same way); byte ranges the jobs that read a file (import: line-aligned ranges of a
+CSV or JSON Lines source, planned by `ImportActivities.plan_import`).
 """
 
 from itertools import pairwise
@@ -29,6 +29,14 @@ class KeyRange(BaseModel):
     until_key: str | None = None
 
 
+class ByteRange(BaseModel):
+    """The records of a text file that start at `start` (a record's first byte) or after
+    it, and before `end` (the next range's start, or the file's size)."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
 class Partition(BaseModel):
     """One part of a job, given to its work activity (`Work.partition`)."""
 
@@ -36,6 +44,8 @@ class Partition(BaseModel):
     count: int = Field(ge=1, description="The job's partitions.")
     job_total: int = Field(ge=0, description="The whole job's size, for its one progress bar.")
     keys: KeyRange = Field(default_factory=KeyRange)
+    bytes: ByteRange | None = None
+    """A file job's part of its source; None for a job over the records."""
 
     def artifact(self, name: str) -> str:
         """The name of this partition's part of the job's artifact `name`: parts sort in
@@ -80,3 +90,5 @@ class MergeArtifacts(BaseModel):
 
     parts: list[str]
     into: str
+    max_lines: int | None = None
+    """Keep only the first lines (each part capped alone, the whole file to this many)."""

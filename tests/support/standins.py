@@ -159,6 +159,7 @@ JOB_CASES: tuple[JobCase, ...] = (
             "people.csv was not found in the import directory.",
             {"source": "people.csv"},
         ),
+        plan_activity="plan_import",
     ),
     JobCase(
         EXPORT,

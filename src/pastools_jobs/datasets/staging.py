@@ -7,6 +7,11 @@ records; insert-only: beside them) and marks the staging swapped, so that a retr
 that transaction makes it no second time. A failed or cancelled import leaves the
 project's records as they were, and its staged rows are deleted (or, at the latest,
 go with the job's row).
+
+A partitioned import (any mode) stages too, each partition its byte range of the file:
+a key staged twice keeps the row of the higher line (`WHERE excluded.line > line`),
+whichever partition came first, so that the move applies the last row in file order,
+and `upsert` moves like a batch upsert.
 """
 
 from collections.abc import Sequence
@@ -19,11 +24,12 @@ from sqlalchemy import Connection, TextClause, bindparam, text
 from pastools_jobs.datasets.records import copy_field
 from pastools_jobs.db.models import UTCDateTime
 
-StagedMode = Literal["replace", "insert-only"]
+StagedMode = Literal["replace", "insert-only", "upsert"]
 
 _SQLITE_STAGE = (
     "INSERT INTO staged_records (job_id, key, line, data) VALUES (?, ?, ?, ?) "
-    "ON CONFLICT (job_id, key) DO UPDATE SET line = excluded.line, data = excluded.data"
+    "ON CONFLICT (job_id, key) DO UPDATE SET line = excluded.line, data = excluded.data "
+    "WHERE excluded.line > staged_records.line"
 )
 _PG_BATCH = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS staged_batch (key text, line bigint, data jsonb) "
@@ -32,7 +38,8 @@ _PG_BATCH = (
 _PG_STAGE = (
     "INSERT INTO staged_records (job_id, key, line, data) "
     "SELECT %s, key, line, data FROM staged_batch "
-    "ON CONFLICT (job_id, key) DO UPDATE SET line = EXCLUDED.line, data = EXCLUDED.data"
+    "ON CONFLICT (job_id, key) DO UPDATE SET line = EXCLUDED.line, data = EXCLUDED.data "
+    "WHERE EXCLUDED.line > staged_records.line"
 )
 _CONFLICTS = (
     "SELECT s.line, s.key FROM staged_records s JOIN records r "
@@ -47,6 +54,12 @@ _MOVE = (
     "INSERT INTO records (project_id, key, data, updated_at) "
     "SELECT :project, key, data, :now FROM staged_records WHERE job_id = :job "
     "ON CONFLICT (project_id, key) DO NOTHING"
+)
+_MOVE_UPSERT = (
+    "INSERT INTO records (project_id, key, data, updated_at) "
+    "SELECT :project, key, data, :now FROM staged_records WHERE job_id = :job "
+    "ON CONFLICT (project_id, key) DO UPDATE SET data = excluded.data, "
+    "updated_at = excluded.updated_at"
 )
 
 
@@ -85,7 +98,8 @@ def open_staging(
 def stage_records(
     connection: Connection, job_id: str, rows: Sequence[tuple[int, str, str]]
 ) -> None:
-    """(line, key, JSON text) rows; the last of equal keys wins, as in an upsert.
+    """(line, key, JSON text) rows; of equal keys the highest line wins, as the last row
+    does in an upsert.
     PostgreSQL takes them by COPY into a temporary table, then one INSERT."""
     if connection.dialect.name != "postgresql":
         connection.exec_driver_sql(
@@ -127,8 +141,8 @@ def swap_in(
     """The move, in the caller's transaction: replace deletes the project's records
     first; insert-only keeps them (a key taken meanwhile by another import stays
     theirs, and counts as a conflict with those found before: every staged row is
-    either written or counted). The staging row is locked first, so two attempts
-    never both move."""
+    either written or counted); upsert overwrites the keys it has. The staging row is
+    locked first, so two attempts never both move."""
     lock = " FOR UPDATE" if connection.dialect.name == "postgresql" else ""
     row = connection.execute(
         text(
@@ -148,7 +162,8 @@ def swap_in(
             text("SELECT count(*) FROM staged_records WHERE job_id = :job"), {"job": job_id}
         ).scalar_one()
     )
-    written = connection.execute(_stamped(_MOVE), params).rowcount
+    move = _MOVE_UPSERT if mode == "upsert" else _MOVE
+    written = connection.execute(_stamped(move), params).rowcount
     conflicts = staged - written
     connection.execute(text("DELETE FROM staged_records WHERE job_id = :job"), {"job": job_id})
     connection.execute(

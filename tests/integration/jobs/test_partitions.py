@@ -1,6 +1,7 @@
-"""A big validation split into partitions, on either database: the same records checked
-by the session's stack (one activity) and by a stack whose partition size is a few
-dozen records give the same result and the same report, one file."""
+"""Big jobs split into partitions, on either database: the same work done by the session's
+stack (one activity) and by a stack whose partitions are a few dozen records (a
+validation) or a few KiB (an import) gives the same result and the same artifact, one
+file; a bad row in a partitioned import fails it with nothing written."""
 
 import json
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.integration
 RECORDS = 230
 PARTITION_ROWS = 40
 """Six partitions, two at a time."""
+PARTITION_BYTES = 2000
+"""An import of a few KiB in a few partitions (the validation's source too: it stays
+correct)."""
 
 SCHEMA = {
     "type": "object",
@@ -39,6 +43,7 @@ def partitioned(
     env = {
         **storage_env(backend, request, name),
         "PASTOOLS_PARTITION_ROWS": str(PARTITION_ROWS),
+        "PASTOOLS_PARTITION_BYTES": str(PARTITION_BYTES),
         "PASTOOLS_PARTITION_WINDOW": "2",
     }
     url = database_url(backend, base, request, f"partitions_{backend}")
@@ -92,3 +97,111 @@ def test_a_validation_split_into_partitions_matches_one_activity(
     assert artifacts == ["validation-report.jsonl"], "the partitions' parts were left"
     assert whole_activities == 2, "a small validation: its plan and one activity"
     assert split_activities == 1 + 6 + 1, "its plan, six partitions, the report's merge"
+
+
+def people_csv(*bad_rows: int) -> str:
+    """120 rows over 100 keys: k0…k19 again at the end, with other scores (the last in file
+    order wins); some names hold a quoted newline or comma, one score is not a number (a
+    misfit of the inferred integer type), and the `bad_rows` are short."""
+    lines = ["id,name,city,score\n"]
+    for n in range(120):
+        name = f'"person {n},\nsecond line"' if n % 9 == 0 else f"person {n}"
+        score = "n/a" if n == 110 else str(n * 3)
+        lines.append(f"k{n % 100},{name},city {n % 7} far away over the hills,{score}\n")
+    for n in bad_rows:
+        lines[n + 1] = f"k{n},short row\n"
+    return "".join(lines)
+
+
+def activity_names(api: JobsApi, job_id: str) -> list[str]:
+    """The activities the job scheduled, in order."""
+    shown = api.stack.temporal.cli("workflow", "show", "-w", job_id, "-o", "json").stdout
+    return [
+        event["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for event in json.loads(shown)["events"]
+        if "activityTaskScheduledEventAttributes" in event
+    ]
+
+
+def records(api: JobsApi, project: str) -> dict[str, Any]:
+    page = api.http.get(f"/api/projects/{project}/records", params={"limit": 1000}).json()
+    assert page["next_cursor"] is None
+    return {item["key"]: item["data"] for item in page["items"]}
+
+
+def imported(
+    api: JobsApi, **params: Any
+) -> tuple[dict[str, Any], dict[str, Any], bytes, list[str]]:
+    """The finished import's job, the records, its rejected rows and its activities."""
+    project = api.create_project()
+    source = api.write_import(project, "people.csv", people_csv(10, 70, 115))
+    job = api.submit("import", project, source=source, key_column="id", **params)
+    done = api.wait_for_status(job["id"], "completed", "failed", timeout=60)
+    assert done["status"] == "completed", done["error"]
+    rejected = api.http.get(f"/api/jobs/{job['id']}/artifacts/{done['result']['rejected_rows']}")
+    assert rejected.status_code == 200
+    listed = api.http.get(f"/api/jobs/{job['id']}/artifacts").json()
+    assert [artifact["name"] for artifact in listed] == ["rejected-rows.jsonl"]
+    return done, records(api, project), rejected.content, activity_names(api, job["id"])
+
+
+@pytest.mark.parametrize("mode", ["upsert", "replace"])
+def test_an_import_split_into_partitions_matches_one_activity(
+    api: JobsApi, partitioned: Stack, mode: str
+) -> None:
+    params = {
+        "mode": mode,
+        "on_error": "skip",
+        "infer_types": True,
+        "infer_rows": 50,
+        "max_rejected": 2,
+    }
+    whole, whole_records, whole_rejected, whole_activities = imported(api, **params)
+    with partitioned.client() as client:
+        split, split_records, split_rejected, split_activities = imported(
+            JobsApi(client, partitioned), **params
+        )
+
+    assert split_records == whole_records
+    assert split_records["k5"]["score"] == 315, "the last row of a key lost to an earlier one"
+    assert split_records["k8"]["name"] == "person 108,\nsecond line"
+    assert split["result"] == whole["result"]
+    assert (
+        whole["result"]["skipped"] == 3
+        and whole["result"]["rejected_written"] == 2
+        and whole["result"]["column_types"]["score"]["misfits"] == 1
+    )
+    assert split["progress"]["done"] == split["progress"]["total"] == whole["progress"]["total"]
+    assert split_rejected == whole_rejected
+    assert whole_activities == ["plan_import", "import_records"], "a small import: one activity"
+    parts = split_activities.count("import_records")
+    assert parts >= 3
+    assert split_activities == [
+        "plan_import",
+        *["import_records"] * parts,
+        "move_staged_import",
+        "merge_artifacts",
+    ]
+
+
+def test_a_bad_row_fails_a_partitioned_import_with_nothing_written(partitioned: Stack) -> None:
+    with partitioned.client() as client:
+        api = JobsApi(client, partitioned)
+        project = api.create_project()
+        kept = api.write_import(project, "kept.csv", "id,name\nk1,kept\n")
+        job = api.submit("import", project, source=kept, key_column="id")
+        assert api.wait_for_status(job["id"], "completed", "failed")["status"] == "completed"
+        content = people_csv(70)
+        line = content[: content.index("k70,short")].count("\n") + 1
+        source = api.write_import(project, "people.csv", content)
+
+        job = api.submit("import", project, source=source, key_column="id")
+        failed = api.wait_for_status(job["id"], "completed", "failed", timeout=60)
+
+        assert failed["status"] == "failed"
+        assert failed["error"]["type"] == "BadRow"
+        assert f"people.csv line {line}: expected 4 fields, found 2" in failed["error"]["message"]
+        assert records(api, project) == {"k1": {"id": "k1", "name": "kept"}}
+        names = activity_names(api, job["id"])
+        assert names[0] == "plan_import" and names.count("import_records") >= 2
+        assert names[-1] == "discard_staged_import", "the staged rows were left"
