@@ -1,15 +1,20 @@
 """PostgreSQL's fast path for CSV and JSON Lines exports: the server builds the bytes.
 
-Each batch is one `COPY (SELECT … ORDER BY key LIMIT n) TO STDOUT`: for CSV one column
-per field (`data->>'field'`, quoted by COPY as the csv module quotes), for JSON Lines the
-whole line built from the stored document's text. Python only moves bytes: COPY sends one
-message per row, so a batch's rows are counted, and its last key read, without parsing.
+One `COPY (SELECT … ORDER BY key) TO STDOUT` reads the whole range, as pg_dump would (one
+read transaction for the export; the server scans the table in its physical order and
+sorts, where batches in key order would fetch its pages out of order once it outgrows
+shared buffers): for CSV one column per field (`data->>'field'`, quoted by COPY as the csv
+module quotes), for JSON Lines the whole line built from the stored document's text.
+Python only moves bytes: COPY sends one message per row, so the stream is cut into
+batches of whole rows, counted without parsing; a batch's last key is its checkpoint, and
+a retried attempt starts a new COPY after it.
 
 The server's text matches what `RecordEncoder` writes except in a few places: a number
 below 1e-4 (PostgreSQL writes 0.00001 where Python writes 1e-05), a lone carriage return
 (COPY quotes it; Python before 3.13 does not), a cell equal to COPY's NULL string, which
 COPY quotes. The server marks such a row (its key in hex after `MARKER`, at the start of
-the row, where no other row can have it), and the encoder writes it instead.
+the row, where no other row can have it), and the encoder writes it instead, from the
+document read on a second connection (the first one is busy with the COPY).
 """
 
 import csv
@@ -29,6 +34,10 @@ empty strings unquoted, as the csv module writes them."""
 _MARKER = MARKER.encode()
 _SMALL_NUMBER = "0.0000"
 """How PostgreSQL writes every number whose magnitude is below 1e-4 (and a few others)."""
+
+
+Opener = Callable[[], AbstractContextManager[psycopg.Connection[Any]]]
+"""Opens a psycopg connection in a read-only transaction."""
 
 
 @dataclass(frozen=True)
@@ -52,31 +61,44 @@ class EncodedBatch:
 
 
 def copy_batches(
-    raw: Callable[[], AbstractContextManager[psycopg.Connection[Any]]],
+    raw: Opener,
     selection: KeyRange,
     encoder: RecordEncoder,
     after_key: str | None,
 ) -> Iterator[EncodedBatch]:
-    """The records after `after_key`, in key order, batch by batch; `raw` opens a
-    psycopg connection for each batch (a short read-only transaction)."""
-    after = after_key or ""
+    """The records after `after_key`, in key order, in batches of `batch_size` rows cut
+    from one COPY on the connection `raw` opens (one read transaction for them all)."""
+    where, params = _filter(selection, after_key or "")
+    if encoder.format == "csv":
+        sql, extra = _csv_statement(encoder.fields, where)
+    else:
+        sql, extra = _jsonl_statement(encoder, where)
     size = selection.batch_size
-    while True:
-        with raw() as connection:
-            rows = _copy(connection, selection, encoder, after, size)
-            if not rows:
-                return
-            last = _key_of(rows[-1], encoder)
-            data = _resolve_marked(connection, selection.project_id, rows, encoder)
-        yield EncodedBatch(data, len(rows), last)
-        if len(rows) < size:
-            return
-        after = last
+    rows: list[bytes] = []
+    with (
+        raw() as connection,
+        connection.cursor() as cursor,
+        cursor.copy(sql, [*extra, *params]) as copy,
+    ):
+        for row in copy:
+            rows.append(bytes(row))
+            if len(rows) == size:
+                yield _batch(raw, selection, rows, encoder)
+                rows = []
+    if rows:
+        yield _batch(raw, selection, rows, encoder)
+
+
+def _batch(
+    raw: Opener, selection: KeyRange, rows: list[bytes], encoder: RecordEncoder
+) -> EncodedBatch:
+    last = _key_of(rows[-1], encoder)
+    return EncodedBatch(_resolve_marked(raw, selection.project_id, rows, encoder), len(rows), last)
 
 
 def _filter(selection: KeyRange, after: str) -> tuple[str, list[Any]]:
-    """No prefix test without a prefix: the planner guesses such a test keeps few rows,
-    and would sort the whole project for each batch instead of reading the key index."""
+    """No prefix test without a prefix: the planner would guess such a test keeps few
+    rows, and choose its plan on that guess."""
     sql = "project_id = %s AND key > %s"
     params: list[Any] = [selection.project_id, after]
     if selection.key_prefix:
@@ -86,28 +108,6 @@ def _filter(selection: KeyRange, after: str) -> tuple[str, list[Any]]:
         sql += " AND key <= %s"
         params.append(selection.until_key)
     return sql, params
-
-
-def _copy(
-    connection: psycopg.Connection[Any],
-    selection: KeyRange,
-    encoder: RecordEncoder,
-    after: str,
-    size: int,
-) -> list[bytes]:
-    """The batch's rows, one bytes object each (COPY sends one message per row)."""
-    where, params = _filter(selection, after)
-    if encoder.format == "csv":
-        sql, extra = _csv_statement(encoder.fields, where)
-    else:
-        sql, extra = _jsonl_statement(encoder, where)
-    with connection.cursor() as cursor:
-        # The key index is the way: statistics not yet gathered after an import, or a
-        # prefix test, make the planner guess few rows and sort the project for each batch.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        with cursor.copy(sql, [*extra, *params, size]) as copy:
-            return [bytes(row) for row in copy]
 
 
 def _key_of(row: bytes, encoder: RecordEncoder) -> str:
@@ -123,10 +123,7 @@ def _marked_key(row: bytes) -> str:
 
 
 def _resolve_marked(
-    connection: psycopg.Connection[Any],
-    project_id: str,
-    rows: list[bytes],
-    encoder: RecordEncoder,
+    raw: Opener, project_id: str, rows: list[bytes], encoder: RecordEncoder
 ) -> bytes:
     """The batch's bytes, each marked row written by the encoder from its document."""
     data = b"".join(rows)
@@ -134,7 +131,7 @@ def _resolve_marked(
         return data
     marked = {n: _marked_key(row) for n, row in enumerate(rows) if row.startswith(_MARKER)}
     if marked:
-        with connection.cursor() as cursor:
+        with raw() as connection, connection.cursor() as cursor:
             found = cursor.execute(
                 "SELECT key, data FROM records WHERE project_id = %s AND key = ANY(%s)",
                 (project_id, list(marked.values())),
@@ -164,7 +161,7 @@ def _csv_statement(fields: list[str], where: str) -> tuple[str, list[Any]]:
     sql = (
         f"COPY (SELECT CASE WHEN {differs} THEN {_MARKED} ELSE key END"
         f"{''.join(', ' + name for name in names)} FROM ("
-        f"SELECT key{cells} FROM records WHERE {where} ORDER BY key LIMIT %s"
+        f"SELECT key{cells} FROM records WHERE {where} ORDER BY key"
         ") AS cells ORDER BY cells.key) "
         f"TO STDOUT WITH (FORMAT csv, NULL '{MARKER}')"
     )
@@ -185,7 +182,7 @@ def _jsonl_statement(encoder: RecordEncoder, where: str) -> tuple[str, list[Any]
     sql = (
         f"COPY (SELECT CASE WHEN strpos(document, '{_SMALL_NUMBER}') > 0 THEN {_MARKED} "
         f"ELSE {line} END FROM (SELECT key, {document} AS document FROM records "
-        f"WHERE {where} ORDER BY key LIMIT %s) AS lines ORDER BY lines.key) "
+        f"WHERE {where} ORDER BY key) AS lines ORDER BY lines.key) "
         "TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
     )
     return sql, extra
