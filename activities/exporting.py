@@ -14,8 +14,9 @@ be appended to, is written again from the start unless the attempt before finish
 
 import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pyarrow as pa
@@ -42,6 +43,8 @@ from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import ExportResult
 
 PARQUET_DEFAULT_CODEC: Compression = "zstd"
+
+T = TypeVar("T")
 
 
 class ExportWork(Work):
@@ -97,9 +100,7 @@ class ExportActivities(ActivityGroup):
         try:
             if not output.resumed:
                 state = ExportCheckpoint()  # the bytes it counted are gone: count afresh
-            total = await asyncio.to_thread(self._count, work)
-            if state.fields is None:
-                state.fields = await asyncio.to_thread(self._fields, work, total)
+            total, state.fields = await self._count_and_fields(work, state.fields)
             if not state.finished:
                 encoder = RecordEncoder(work.format, state.fields, chosen=work.columns is not None)
                 if work.format == "parquet":
@@ -148,13 +149,14 @@ class ExportActivities(ActivityGroup):
         self, work: ExportWork, encoder: RecordEncoder, after: str | None
     ) -> Iterator[EncodedBatch]:
         """The server builds the bytes on PostgreSQL; SQLite hands over the stored text,
-        which the encoder reads without decoding what it need not."""
+        which the encoder reads without decoding what it need not, while SQLite reads the
+        next batch (it lets go of the GIL while it reads)."""
         db = self.context.db
         if db.engine.dialect.name == "postgresql" and (encoder.fields or encoder.format == "jsonl"):
             selection = KeyRange(work.project_id, work.key_prefix, work.until_key, work.batch_rows)
             yield from copy_batches(lambda: _driver_connection(db), selection, encoder, after)
             return
-        for batch in self._batches(work, after, as_text=True):
+        for batch in _fetched_ahead(self._batches(work, after, as_text=True)):
             data = encoder.encode_texts(batch) if _texts(batch) else encoder.encode(batch)
             yield EncodedBatch(data, len(batch), batch[-1][0])
 
@@ -194,6 +196,19 @@ class ExportActivities(ActivityGroup):
         await asyncio.to_thread(groups.close)
         state.size = await reporter.in_thread(lambda _stop: output.checkpoint())
         state.finished = True
+
+    async def _count_and_fields(
+        self, work: ExportWork, fields: list[str] | None
+    ) -> tuple[int, list[str]]:
+        """The records to export and their fields; every field is listed (a full scan on
+        a large project) while the records are counted, on two connections."""
+        if fields is None and work.columns is None:
+            counting = asyncio.to_thread(self._count, work)
+            return await asyncio.gather(counting, asyncio.to_thread(self._fields, work, 0))
+        total = await asyncio.to_thread(self._count, work)
+        if fields is None:  # chosen columns are checked against the count
+            fields = await asyncio.to_thread(self._fields, work, total)
+        return total, fields
 
     def _count(self, work: ExportWork) -> int:
         """Fails at once for a project that does not exist, rather than exporting nothing."""
@@ -261,6 +276,15 @@ def _driver_connection(db: Database) -> Iterator[psycopg.Connection[Any]]:
         raw = connection.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         yield raw
+
+
+def _fetched_ahead(batches: Iterator[T]) -> Iterator[T]:
+    """The batches, the next one read in a thread of its own while this one is used."""
+    with ThreadPoolExecutor(1) as reader:
+        pending = reader.submit(next, batches, None)
+        while (batch := pending.result()) is not None:
+            pending = reader.submit(next, batches, None)
+            yield batch
 
 
 def _texts(batch: list[tuple[str, Any]]) -> bool:

@@ -59,6 +59,33 @@ def test_stored_text_encodes_as_the_decoded_documents_do(export_format: str) -> 
     assert encoder.encode_texts([*stored, ("e", 3)]) == encoder.encode([*RECORDS, ("e", 3)])
 
 
+FLAT: list[tuple[str, Any]] = [
+    ("a", {"s": 'say "hi", ok\r\nbye', "n": 1e-05, "big": 12345678901234567890}),
+    ("b", {"z": None, "n": -0.0, "s": "", "extra": "日本"}),
+    ("c,d", {}),
+]
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        pytest.param(FLAT, id="flat objects"),
+        pytest.param([*FLAT, ("e", {"s": "{"})], id="a brace in a string"),
+        pytest.param([("e", '"{"'), ("f", {"s": "x"})], id="a string document"),
+        pytest.param([*FLAT, ("e", {"s": ["x"]})], id="a nested value"),
+    ],
+)
+def test_a_batch_of_stored_text_encodes_as_its_decoded_documents_do(
+    batch: list[tuple[str, Any]],
+) -> None:
+    encoder = RecordEncoder("csv", ["s", "n", "big", "z", "missing"], chosen=False)
+    stored = [(key, json.dumps(doc, ensure_ascii=False)) for key, doc in batch]
+
+    assert encoder.encode_texts(stored) == encoder.encode(
+        [(key, json.loads(text)) for key, text in stored]
+    )
+
+
 def decompress(compression: str, data: bytes) -> bytes:
     if compression == "gzip":
         return gzip.decompress(data)
