@@ -10,6 +10,10 @@ strings are written as JSON. On PostgreSQL the server builds CSV and JSON Lines 
 A retried attempt resumes a CSV or JSON Lines file at its checkpointed size and key (a
 compressed one after the member closed at that checkpoint); a Parquet file, which cannot
 be appended to, is written again from the start unless the attempt before finished it.
+
+A big CSV or JSON Lines export runs as partitions (`workflows/export_job.py`): each
+writes one key range into its part, with the columns decided once for all of them
+(`export_columns`), and the parts are concatenated into the one file.
 """
 
 import asyncio
@@ -39,6 +43,7 @@ from pastools_jobs.datasets.records import (
     record_batches,
 )
 from pastools_jobs.db.engine import Database
+from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import ExportResult
 
@@ -66,6 +71,8 @@ class ExportWork(Work):
     """Whether a CSV file starts with its header (the first part of an export does)."""
     artifact: str | None = None
     """The file's name, when not `export.<format>[.gz|.zst]` (a part's, say)."""
+    partition: Partition | None = None
+    """The part of a split export this is, for its progress: the row shows the job's."""
 
 
 class ExportCheckpoint(BaseModel):
@@ -92,7 +99,7 @@ def compression_of(work: ExportWork) -> Compression:
 class ExportActivities(ActivityGroup):
     @activity.defn(name="export_records")
     async def export_records(self, work: ExportWork) -> ExportResult:
-        reporter = self.reporter()
+        reporter = self.reporter(work.partition)
         state = self.resume(work, ExportCheckpoint)
         compression = compression_of(work)
         name = work.artifact or artifact_name(work.format, compression)
@@ -209,6 +216,15 @@ class ExportActivities(ActivityGroup):
         if fields is None:  # chosen columns are checked against the count
             fields = await asyncio.to_thread(self._fields, work, total)
         return total, fields
+
+    @activity.defn(name="export_columns")
+    async def export_columns(self, work: ExportWork) -> list[str] | None:
+        """The columns of a split export, decided once before its parts are written (each
+        part listing the fields itself could find others, and would scan them all again):
+        the chosen ones, checked, or every field for CSV; JSON Lines takes the chosen."""
+        total = await asyncio.to_thread(self._count, work)
+        fields = await asyncio.to_thread(self._fields, work, total)
+        return work.columns if work.format == "jsonl" else fields
 
     def _count(self, work: ExportWork) -> int:
         """Fails at once for a project that does not exist, rather than exporting nothing."""

@@ -91,7 +91,8 @@ class Settings(BaseSettings):
     partition_rows: int = Field(
         default=500_000,
         ge=1,
-        description="Records per partition of a big job: a validation over more records than "
+        description="Records per partition of a big job: a validation or a CSV or JSON Lines "
+        "export over more records than "
         "this is split into key ranges run as parallel activities on any worker; one over "
         "fewer runs as one activity. Several partitions per worker even out the workers' "
         "shares: 5,000,000 records make ten.",

@@ -170,6 +170,7 @@ JOB_CASES: tuple[JobCase, ...] = (
         Failure(
             "ProjectNotFound", "Project 'lifecycle' does not exist.", {"project_id": "lifecycle"}
         ),
+        plan_activity="plan_record_partitions",
     ),
     JobCase(
         VALIDATION,

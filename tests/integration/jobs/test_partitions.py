@@ -1,15 +1,20 @@
 """Big jobs split into partitions, on either database: the same work done by the session's
 stack (one activity) and by a stack whose partitions are a few dozen records (a
-validation) or a few KiB (an import) gives the same result and the same artifact, one
-file; a bad row in a partitioned import fails it with nothing written."""
+validation, an export) or a few KiB (an import) gives the same result and the same
+artifact, one file; a bad row in a partitioned import fails it with nothing written."""
 
+import csv
+import gzip
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import zstandard
 
 from tests.conftest import database_url, storage_env
+from tests.integration.jobs.test_export_validation_tests import download, finished, project_with
 from tests.support.jobs import JobsApi
 from tests.support.services import Stack, TemporalServer, start_stack
 
@@ -205,3 +210,69 @@ def test_a_bad_row_fails_a_partitioned_import_with_nothing_written(partitioned: 
         names = activity_names(api, job["id"])
         assert names[0] == "plan_import" and names.count("import_records") >= 2
         assert names[-1] == "discard_staged_import", "the staged rows were left"
+
+
+def exportable(n: int) -> dict[str, Any]:
+    """Keys without padding, so that each cut falls among keys that are prefixes of their
+    neighbours (k2, k20, k200, k201 …); a field only the last key has, values to quote."""
+    row: dict[str, Any] = {"id": f"k{n}", "n": n, "text": f'line {n}, "quoted"\nnext'}
+    if n % 3 == 0:
+        row["tags"] = ["a", n]
+    if n == RECORDS - 1:
+        row["zz_last_only"] = "late"
+    return row
+
+
+EXPORTS = [("csv", "none"), ("csv", "gzip"), ("jsonl", "zstd")]
+
+
+def exported(api: JobsApi) -> list[tuple[dict[str, Any], bytes, list[str], int]]:
+    """For each of `EXPORTS`: the finished export's result, its file decompressed, the
+    names of its artifacts and how many activities it ran."""
+    project = project_with(api, [exportable(n) for n in range(RECORDS)])
+    outcomes = []
+    for export_format, compression in EXPORTS:
+        done = finished(
+            api, "export", project, format=export_format, compression=compression, batch_rows=100
+        )
+        assert done["status"] == "completed", done["error"]
+        assert done["progress"]["done"] == RECORDS
+        written = download(api, done["id"], done["result"]["artifact"]).content
+        if compression == "gzip":
+            written = gzip.decompress(written)  # every member, in order
+        elif compression == "zstd":
+            written = (
+                zstandard.ZstdDecompressor()
+                .stream_reader(io.BytesIO(written), read_across_frames=True)
+                .read()
+            )
+        listed = api.http.get(f"/api/jobs/{done['id']}/artifacts").json()
+        names = [artifact["name"] for artifact in listed]
+        activities = len(api.activity_attempts(done["id"]))
+        outcomes.append((done["result"], written, names, activities))
+    return outcomes
+
+
+def test_an_export_split_into_partitions_writes_the_file_of_one_activity(
+    api: JobsApi, partitioned: Stack
+) -> None:
+    whole = exported(api)
+    with partitioned.client() as client:
+        split = exported(JobsApi(client, partitioned))
+
+    for (export_format, compression), one, parts in zip(EXPORTS, whole, split, strict=True):
+        one_result, one_file, _, one_activities = one
+        result, file, artifacts, activities = parts
+        assert file == one_file, f"{export_format} {compression}: not the same content"
+        assert result["rows"] == one_result["rows"] == RECORDS
+        assert artifacts == [one_result["artifact"]], "the partitions' parts were left"
+        assert one_activities == 2, "a small export: its plan and one activity"
+        assert activities == 1 + 1 + 6 + 1, "its plan, its columns, six parts, their merge"
+        if compression == "none":
+            assert result == one_result, "the same file, byte for byte"
+    header, *rows = csv.reader(io.StringIO(split[0][1].decode()))
+    by_key = {row[0]: row for row in rows}
+    assert header == ["key", "id", "n", "tags", "text", "zz_last_only"], "one header"
+    assert len(rows) == len(by_key) == RECORDS, "each record exactly once"
+    assert set(by_key) == {f"k{n}" for n in range(RECORDS)}
+    assert by_key[f"k{RECORDS - 1}"][-1] == "late", "the last part's field in every part"
