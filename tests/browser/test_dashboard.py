@@ -47,7 +47,7 @@ def test_job_submitted_with_the_form_appears_and_its_progress_moves(
     page.goto(f"{api.stack.url}/?project_id={project}")
     expect(page.locator("#live")).to_have_text("Live")
 
-    page.locator("#submit").get_by_label("Type").select_option("probe")
+    page.locator("#submit-type").select_option("probe")
     page.locator("#submit").get_by_label("Project").fill(project)
     page.locator("#params").get_by_label("Items").fill("40")
     page.locator("#params").get_by_label("Item Ms").fill("100")
@@ -311,7 +311,7 @@ def test_import_submitted_with_an_uploaded_file_and_its_export_downloadable(
     page.goto(f"{api.stack.url}/?project_id={project}")
 
     form = page.locator("#submit")
-    form.get_by_label("Type").select_option("import")
+    form.locator("#submit-type").select_option("import")
     form.get_by_label("Project").fill(project)
     form.get_by_label("Key Column").fill("id")
     form.get_by_label("or upload a file").set_input_files(str(csv_file))

@@ -116,7 +116,7 @@ def test_failed_job_retried_over_http_completes_and_keeps_the_failed_attempt(
     assert source in failed["error"]["message"]
     assert failed["error"]["details"] == {"source": source}
     attempts = api.activity_attempts(job["id"])
-    assert attempts == [1], f"an input error was retried: attempts {attempts}"
+    assert attempts == [1, 1], f"its plan and its import, once each: attempts {attempts}"
 
     api.write_import(project, source, "name\na\nb\nc\n")
 
