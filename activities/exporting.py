@@ -31,7 +31,7 @@ from temporalio import activity
 from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
-from activities.progress import ProgressReporter
+from activities.progress import ProgressReporter, heartbeating
 from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.compression import SUFFIXES, Compression, MemberWriter
 from pastools_jobs.datasets.export_copy import EncodedBatch, KeyRange, copy_batches
@@ -222,8 +222,10 @@ class ExportActivities(ActivityGroup):
         """The columns of a split export, decided once before its parts are written (each
         part listing the fields itself could find others, and would scan them all again):
         the chosen ones, checked, or every field for CSV; JSON Lines takes the chosen."""
-        total = await asyncio.to_thread(self._count, work)
-        fields = await asyncio.to_thread(self._fields, work, total)
+        fields = await heartbeating(
+            lambda _stop: self._fields(work, self._count(work)),
+            self.context.settings.heartbeat_interval_seconds,
+        )
         return work.columns if work.format == "jsonl" else fields
 
     def _count(self, work: ExportWork) -> int:

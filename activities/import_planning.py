@@ -12,7 +12,6 @@ come from the file's first rows, which every partition reads alike. The plan als
 the job's staging area, empty, that the partitions fill.
 """
 
-import asyncio
 from dataclasses import replace
 from itertools import pairwise
 from typing import BinaryIO
@@ -24,6 +23,7 @@ from activities.context import ActivityGroup
 from activities.errors import project_or_fail
 from activities.importing import ImportWork
 from activities.job import current_job_run
+from activities.progress import heartbeating
 from pastools_jobs.datasets.cuts import line_cuts
 from pastools_jobs.datasets.lines import text_encoding
 from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, infer_format, read_batches
@@ -45,7 +45,9 @@ class ImportPlan(BaseModel):
 class ImportPlanning(ActivityGroup):
     @activity.defn(name="plan_import")
     async def plan_import(self, work: ImportWork) -> ImportPlan:
-        return await asyncio.to_thread(self._plan, work)
+        return await heartbeating(
+            lambda _stop: self._plan(work), self.context.settings.heartbeat_interval_seconds
+        )
 
     def _plan(self, work: ImportWork) -> ImportPlan:
         source_format = work.format or infer_format(work.source)

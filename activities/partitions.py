@@ -8,7 +8,6 @@ parts in partition order, which is key order, into the one file a single activit
 have written, and removes them.
 """
 
-import asyncio
 import math
 import threading
 
@@ -16,7 +15,7 @@ from temporalio import activity
 
 from activities.context import ActivityGroup
 from activities.job import current_job_run
-from activities.progress import worker_stopping
+from activities.progress import heartbeating, worker_stopping
 from pastools_jobs.datasets.records import count_records, split_keys
 from pastools_jobs.partitions import (
     MergeArtifacts,
@@ -30,28 +29,19 @@ from pastools_jobs.storage.base import find_artifact
 class PartitionActivities(ActivityGroup):
     @activity.defn(name="plan_record_partitions")
     async def plan_record_partitions(self, request: RecordsPlanRequest) -> PartitionPlan:
-        return await asyncio.to_thread(self._plan, request)
+        return await heartbeating(
+            lambda _stop: self._plan(request), self.context.settings.heartbeat_interval_seconds
+        )
 
     @activity.defn(name="merge_artifacts")
     async def merge_artifacts(self, merge: MergeArtifacts) -> int:
         """The merged artifact's size. Idempotent: a retry after the parts were merged and
         removed finds the artifact finished and leaves it."""
         job_id = current_job_run().job_id
-        stop = threading.Event()
-        merging = asyncio.ensure_future(asyncio.to_thread(self._merge, job_id, merge, stop))
-        interval = self.context.settings.heartbeat_interval_seconds
-        try:
-            while True:
-                done, _ = await asyncio.wait({merging}, timeout=interval)
-                if done:
-                    return merging.result()
-                if activity.is_worker_shutdown():
-                    stop.set()
-                    raise worker_stopping()
-                activity.heartbeat()
-        except asyncio.CancelledError:
-            stop.set()
-            raise
+        return await heartbeating(
+            lambda stop: self._merge(job_id, merge, stop),
+            self.context.settings.heartbeat_interval_seconds,
+        )
 
     def _plan(self, request: RecordsPlanRequest) -> PartitionPlan:
         settings = self.context.settings

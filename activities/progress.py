@@ -61,6 +61,33 @@ async def _stop(future: asyncio.Future[Any], stop: threading.Event) -> None:
         await future
 
 
+async def heartbeating(
+    work: Callable[[threading.Event], T],
+    interval_seconds: float,
+    checkpoint: Callable[[], Any] = lambda: None,
+) -> T:
+    """Run blocking `work` in a thread, heartbeating (with `checkpoint()`, if any) every
+    `interval_seconds` meanwhile: Temporal sees the worker alive, so a worker that dies is
+    noticed within the heartbeat timeout rather than the activity's whole time limit, and
+    a cancel arrives. On cancel or worker shutdown, `work` is told to stop through the
+    event it is given, and the retry redoes the unfinished piece from the last checkpoint."""
+    stop = threading.Event()
+    future = asyncio.ensure_future(asyncio.to_thread(work, stop))
+    try:
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=interval_seconds)
+            if done:
+                return future.result()
+            if activity.is_worker_shutdown():
+                await _stop(future, stop)
+                raise worker_stopping()
+            details = checkpoint()
+            activity.heartbeat(*([details] if details is not None else []))
+    except asyncio.CancelledError:
+        await _stop(future, stop)
+        raise
+
+
 class ProgressReporter:
     """Reports one work activity's progress; the activity of a partition (`partition`)
     reports its own, and the row and the signals carry the sum over the job's partitions
@@ -115,24 +142,8 @@ class ProgressReporter:
             log.warning("could not record the start of job %s: %s", self._job_id, error)
 
     async def in_thread(self, work: Callable[[threading.Event], T]) -> T:
-        """Run blocking `work` in a thread, heartbeating meanwhile so that a cancel still
-        arrives; on cancel or worker shutdown, `work` is told to stop through the event
-        it is given."""
-        stop = threading.Event()
-        future = asyncio.ensure_future(asyncio.to_thread(work, stop))
-        try:
-            while True:
-                done, _ = await asyncio.wait({future}, timeout=self._interval)
-                if done:
-                    return future.result()
-                if activity.is_worker_shutdown():
-                    # The unfinished piece is redone by the retry, from the last checkpoint.
-                    await _stop(future, stop)
-                    raise worker_stopping()
-                activity.heartbeat(*([self._last] if self._last is not None else []))
-        except asyncio.CancelledError:
-            await _stop(future, stop)
-            raise
+        """Run blocking `work` in a thread, heartbeating the last checkpoint meanwhile."""
+        return await heartbeating(work, self._interval, lambda: self._last)
 
     async def report(self, progress: Progress, *, force: bool = False) -> None:
         """Heartbeat the checkpoint (after the work it covers is committed); `force` marks

@@ -10,8 +10,6 @@ members or zstd frames, so the file is valid and decompresses to the same bytes,
 its members are cut elsewhere. Parquet stays one activity: a file cannot be concatenated.
 """
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -24,10 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.params import ExportParams
     from workflows.partitioned import PartitionedJobWorkflow
     from workflows.results import ExportResult
-    from workflows.work_options import WORK_RETRY_POLICY
-
-_COLUMNS_TIMEOUT = timedelta(minutes=10)
-"""Listing every field scans the records once, as the single activity does."""
+    from workflows.work_options import plan_activity_options
 
 
 @workflow.defn(name=EXPORT.workflow_name)
@@ -60,8 +55,7 @@ class ExportJob(PartitionedJobWorkflow[ExportParams, ExportResult]):
         columns = await workflow.execute_activity_method(
             ExportActivities.export_columns,
             work,
-            start_to_close_timeout=_COLUMNS_TIMEOUT,
-            retry_policy=WORK_RETRY_POLICY,
+            **plan_activity_options(),
         )
         name = artifact_name(work.format, compression_of(work))
         works = [export_part(work, part, columns, name) for part in plan.partitions]

@@ -1,8 +1,6 @@
 """import: a CSV, JSON Lines or Parquet file into the project's records (upserted by key,
 inserted only where new, or replacing them all)."""
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -22,13 +20,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.partitioned import PartitionedJobWorkflow
     from workflows.results import ImportResult
     from workflows.shielding import uncancellable
-    from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
+    from workflows.work_options import plan_activity_options, work_activity_options
 
 IMPORT_PARTITIONS_PATCH = "partitioned-import"
 """Runs begun before it planned nothing and ran one activity; they replay so."""
-
-_PLAN_TIMEOUT = timedelta(minutes=10)
-"""The head sniffed and sampled, and the quote characters counted: seconds per GiB."""
 
 
 @workflow.defn(name=IMPORT.workflow_name)
@@ -74,8 +69,7 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
         return await workflow.execute_activity_method(
             ImportPlanning.plan_import,
             work,
-            start_to_close_timeout=_PLAN_TIMEOUT,
-            retry_policy=WORK_RETRY_POLICY,
+            **plan_activity_options(),
         )
 
     async def _partitioned(self, plan: ImportPlan, work: ImportWork) -> ImportResult:

@@ -33,7 +33,6 @@ plan, then `run_work` for no partitions or `run_partitions` and a merge.
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -52,16 +51,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.lifecycle import _NOT_PAUSED, JobWorkflow
     from workflows.shielding import uncancel, uncancellable
-    from workflows.work_options import WORK_RETRY_POLICY, work_activity_options
+    from workflows.work_options import plan_activity_options, work_activity_options
 
 T = TypeVar("T")
 WorkT = TypeVar("WorkT", bound=BaseModel)
 
 PARTITIONS_PATCH = "partitioned-work"
 """Runs begun before it planned nothing and ran one activity; they replay so."""
-
-_PLAN_TIMEOUT = timedelta(minutes=10)
-"""A count and a few indexed OFFSET look-ups: seconds even for millions of records."""
 
 
 class PartitionedJobWorkflow(JobWorkflow[P, R]):
@@ -83,8 +79,7 @@ class PartitionedJobWorkflow(JobWorkflow[P, R]):
         return await workflow.execute_activity_method(
             PartitionActivities.plan_record_partitions,
             RecordsPlanRequest(project_id=project_id, key_prefix=key_prefix),
-            start_to_close_timeout=_PLAN_TIMEOUT,
-            retry_policy=WORK_RETRY_POLICY,
+            **plan_activity_options(),
         )
 
     async def merge_artifacts(

@@ -31,3 +31,14 @@ def work_activity_options() -> dict[str, Any]:
         "retry_policy": WORK_RETRY_POLICY,
         "cancellation_type": workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     }
+
+
+def plan_activity_options() -> dict[str, Any]:
+    """Options for the short activities that plan a job (its partitions, its columns):
+    they heartbeat, so that a plan on a worker that died is retried elsewhere within the
+    heartbeat timeout, not after a time limit sized for the slowest database."""
+    return {
+        "start_to_close_timeout": timedelta(hours=1),
+        "heartbeat_timeout": HEARTBEAT_TIMEOUT,
+        "retry_policy": WORK_RETRY_POLICY,
+    }

@@ -60,6 +60,9 @@ class Partitions:
     """Partitions heartbeat until released (or stopped) instead of finishing at once."""
     fail_once: int | None = None
     """This partition's first attempt checkpoints halfway, then fails retryably."""
+    plan_stalls: bool = False
+    """The plan's first attempt never answers nor heartbeats, as on a worker killed."""
+    plan_attempts: int = 0
     running: set[int] = field(default_factory=set)
     most_at_once: int = 0
     attempts: dict[int, list[Any]] = field(default_factory=dict)
@@ -80,6 +83,9 @@ class Partitions:
 
         @activity.defn(name="plan_record_partitions")
         async def plan(request: RecordsPlanRequest) -> PartitionPlan:
+            self.plan_attempts += 1
+            if self.plan_stalls and self.plan_attempts == 1:
+                await asyncio.Event().wait()
             keys = [f"k{n}" for n in range(1, self.count)]
             parts = key_partitions(keys, self.count * PER_PARTITION)
             return PartitionPlan(partitions=parts, window=self.window)
@@ -232,6 +238,21 @@ async def test_partitions_run_within_the_window_and_make_one_result(
     assert merge.into == REPORT
     assert merge.parts == [f"validation-report.part-{i:04d}.jsonl" for i in range(5)]
     assert [event.status for event in partitions.events] == [JobStatus.COMPLETED]
+
+
+async def test_a_plan_on_a_worker_that_died_is_retried_within_the_heartbeat_timeout(
+    workflow_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """The plan activity's worker falls silent (killed while planning): the plan is tried
+    again within seconds, not after the plan's whole time limit, and the job completes."""
+    client = workflow_env.client
+    partitions = Partitions(count=2, window=2, plan_stalls=True)
+    async with partition_worker(client, task_queue, partitions):
+        handle = await start_validation(client, task_queue)
+        result = await asyncio.wait_for(handle.result(), DEADLINE_SECONDS)
+
+    assert partitions.plan_attempts == 2
+    assert result.valid == 2 * (PER_PARTITION - 1)
 
 
 async def test_a_cancel_stops_every_running_partition(
