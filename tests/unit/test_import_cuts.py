@@ -134,3 +134,26 @@ def test_a_parquet_file_with_less_data_than_a_partition_is_not_cut() -> None:
 
     assert row_group_cuts(io.BytesIO(content), data, "id") == []
     assert len(row_group_cuts(io.BytesIO(content), data // 2, "id")) == 3
+
+
+def test_a_parquet_file_claiming_more_than_a_hundred_times_its_size_is_cut_no_finer() -> None:
+    """Ten row groups of one long string repeated, stored plain (40 KiB a row group
+    uncompressed), zstd-compressed into a few hundred bytes each: one partition a row
+    group as sized, but no more cuts than a hundred times the file's bytes make."""
+    table = pa.table({"id": [f"k{n}" for n in range(100)], "blob": ["x" * 4096] * 100})
+    buffer = io.BytesIO()
+    pq.write_table(
+        table,
+        buffer,
+        row_group_size=10,
+        use_dictionary=False,
+        compression="zstd",
+        write_statistics=False,
+    )
+    content = buffer.getvalue()
+    group = pq.read_metadata(io.BytesIO(content)).row_group(0).total_byte_size
+
+    bounds = row_group_cuts(io.BytesIO(content), group, "id")
+
+    assert len(bounds) - 2 == len(content) * 100 // group < 9
+    assert bounds[-1] == 100

@@ -13,6 +13,7 @@ from its first row to its last: the footer says where each row group starts.
 """
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -63,10 +64,16 @@ def row_group_cuts(stream: BinaryIO, every: int, key_column: str) -> list[int]:
     its rows), each partition holding `every` bytes of data or more but the last: the row
     groups' sizes uncompressed, as the footer gives them (what a text file's bytes are).
     Empty for a file of one row group or less data, or without the key column, or one that
-    cannot be read (the one activity fails on it the usual way)."""
+    cannot be read (the one activity fails on it the usual way).
+
+    The sizes are the writer's word: a footer that claims more than `INFLATION_LIMIT` times
+    the file's bytes (forged, or data that compresses past what real data does) gets no
+    more partitions than that much data would: never one per row group of a file that is
+    mostly footer, each a workflow's activity."""
     try:
         metadata = pq.read_metadata(stream)
         names = metadata.schema.to_arrow_schema().names
+        most = stream.seek(0, os.SEEK_END) * INFLATION_LIMIT // every
     except (StorageUnavailable, StorageMisconfigured):
         raise
     except Exception:
@@ -79,7 +86,7 @@ def row_group_cuts(stream: BinaryIO, every: int, key_column: str) -> list[int]:
         group = metadata.row_group(index)
         rows += group.num_rows
         size += group.total_byte_size
-        if size >= every and rows > (cuts[-1] if cuts else 0):
+        if size >= every and rows > (cuts[-1] if cuts else 0) and len(cuts) < most:
             cuts.append(rows)
             size = 0
     cuts = [cut for cut in cuts if cut < rows]
