@@ -115,6 +115,19 @@ def test_row_groups_between_the_cuts_read_the_whole_parquet_files_rows(every: in
     assert [row[0] for found, _ in parts for row in found] == list(range(1, 41))
 
 
+def test_a_parquet_partition_resumed_at_its_checkpoint_reads_the_rest_of_its_rows() -> None:
+    """A retried partition of rows 8…21 whose checkpoint says 10 rows were read: it reads
+    11…21 (in the row group of rows 8…14, from row 11), and ends where its partition does."""
+    content = parquet(40, 7)
+    reading = read_batches(
+        io.BytesIO(content), "parquet", Position(0, 10, 10), "id", CsvOptions(), LIMITS, end_row=21
+    )
+    read = list(reading.batches)
+
+    assert [row[0] for batch in read for row in batch.rows] == list(range(11, 22))
+    assert read[-1].end == Position(0, 21, 21)
+
+
 @pytest.mark.parametrize(
     ("content", "key_column"),
     [
