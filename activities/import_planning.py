@@ -1,9 +1,13 @@
-"""Planning a big import into partitions: line-aligned byte ranges of its source.
+"""Planning a big import into partitions: line-aligned byte ranges of a text source,
+whole row groups of a Parquet file.
 
-Only a CSV or JSON Lines source larger than `partition_bytes`, with a key column, in an
-ASCII-compatible encoding, is split; anything else (a small file, Parquet, row numbers
-as keys, UTF-16) plans nothing and runs as one activity exactly as before. A source the
-plan cannot read plans nothing too, so that the one activity fails on it the usual way.
+Only a source with a key column and more than `partition_bytes` of data is split: a CSV
+or JSON Lines file in an ASCII-compatible encoding by its size, a Parquet file of several
+row groups by its row groups' sizes uncompressed, from its footer (its file size counts
+its data compressed, a fraction of what a partition decodes). Anything else (a small
+file, row numbers as keys, UTF-16) plans nothing and runs as one activity exactly as
+before. A source the plan cannot read plans nothing too, so that the one activity fails
+on it the usual way.
 
 What the single activity decides at its start is decided here once and handed to every
 partition: the encoding, delimiter and quote character (detected or given), and the
@@ -26,11 +30,12 @@ from activities.job import current_job_run
 from activities.progress import heartbeating
 from pastools_jobs.datasets.cuts import line_cuts
 from pastools_jobs.datasets.lines import text_encoding
+from pastools_jobs.datasets.parquet_reader import row_group_cuts
 from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, infer_format, read_batches
 from pastools_jobs.datasets.reading import Position, ReadLimits, SourceUnusable
 from pastools_jobs.datasets.staging import open_staging
 from pastools_jobs.domain import SourceNotFound, UnsafeSource
-from pastools_jobs.partitions import ByteRange, Partition, PartitionPlan
+from pastools_jobs.partitions import ByteRange, Partition, PartitionPlan, RowRange
 
 
 class ImportPlan(BaseModel):
@@ -51,12 +56,15 @@ class ImportPlanning(ActivityGroup):
 
     def _plan(self, work: ImportWork) -> ImportPlan:
         source_format = work.format or infer_format(work.source)
-        if source_format == "parquet" or work.key_column is None:
+        if work.key_column is None:
             return ImportPlan()
         try:
             stream = self.context.storage.open_source(work.project_id, work.source)
         except (SourceNotFound, UnsafeSource):
             return ImportPlan()
+        if source_format == "parquet":
+            with stream:
+                return self._plan_row_groups(work, stream, work.key_column)
         with stream:
             size = stream.seek(0, 2)
             every = self.context.settings.partition_bytes
@@ -69,8 +77,6 @@ class ImportPlanning(ActivityGroup):
             cuts = line_cuts(stream, size, every, quote.encode("ascii") if quote else None)
         if not cuts:
             return ImportPlan()
-        with self.context.db.transaction() as session:
-            open_staging(session.connection(), current_job_run().job_id, work.project_id, True)
         bounds = [0, *cuts, size]
         partitions = [
             Partition(index=i, count=len(cuts) + 1, job_total=size, bytes=ByteRange(start=a, end=b))
@@ -79,29 +85,51 @@ class ImportPlanning(ActivityGroup):
         detected = []
         if source_format == "csv":
             detected = [name for name, value in vars(work.csv).items() if value is None]
+        return self._split(work, resolved, partitions, detected)
+
+    def _plan_row_groups(self, work: ImportWork, stream: BinaryIO, key_column: str) -> ImportPlan:
+        """A Parquet file: partitions of whole row groups, numbered by their rows (each row
+        staged with its number, the last in file order wins)."""
+        bounds = row_group_cuts(stream, self.context.settings.partition_bytes, key_column)
+        if not bounds:
+            return ImportPlan()
+        resolved = self._typed(work)
+        partitions = [
+            Partition(
+                index=i, count=len(bounds) - 1, job_total=bounds[-1], rows=RowRange(start=a, end=b)
+            )
+            for i, (a, b) in enumerate(pairwise(bounds))
+        ]
+        return self._split(work, resolved, partitions, [])
+
+    def _split(
+        self,
+        work: ImportWork,
+        resolved: ImportWork,
+        partitions: list[Partition],
+        detected: list[str],
+    ) -> ImportPlan:
+        """The plan of `partitions`, with the job's staging area opened, empty."""
+        with self.context.db.transaction() as session:
+            open_staging(session.connection(), current_job_run().job_id, work.project_id, True)
         plan = PartitionPlan(partitions=partitions, window=self.context.settings.partition_window)
         return ImportPlan(plan=plan, work=resolved, detected=detected)
 
     def _resolve(
         self, work: ImportWork, stream: BinaryIO, source_format: SourceFormat
     ) -> ImportWork | None:
-        """The work every partition is given: the options detected, the types declared
-        now; None when the source cannot be split (or read)."""
-        with self.context.db.transaction() as session:
-            project = project_or_fail(session, work.project_id)
-            types = dict(project.column_types or {}) if work.project_types else {}
-        declared = {**types, **work.shaping.column_types}
-        shaping = replace(work.shaping, column_types=declared)
+        """The work every partition of a text file is given: the options detected, the
+        types declared now; None when the source cannot be split (or read)."""
+        typed = self._typed(work)
+        if source_format != "csv":
+            return typed
         settings = self.context.settings
         limits = ReadLimits(
             settings.import_max_record_bytes, settings.import_batch_max_bytes, work.batch_rows
         )
-        fixed = {"shaping": shaping, "project_types": False}
-        if source_format == "jsonl":
-            return work.model_copy(update=fixed)
         try:
             reading = read_batches(
-                stream, "csv", Position(), work.key_column, work.csv, limits, shaping
+                stream, "csv", Position(), work.key_column, work.csv, limits, typed.shaping
             )
             found = reading.description
             if found.encoding is None or found.quotechar is None or found.delimiter is None:
@@ -113,4 +141,14 @@ class ImportPlanning(ActivityGroup):
         except (SourceUnusable, LookupError):
             return None
         options = CsvOptions(found.delimiter, found.quotechar, found.encoding)
-        return work.model_copy(update={**fixed, "csv": options})
+        return typed.model_copy(update={"csv": options})
+
+    def _typed(self, work: ImportWork) -> ImportWork:
+        """The work with the types declared now, the project's under the import's own:
+        every partition applies the same, whatever the project declares meanwhile."""
+        with self.context.db.transaction() as session:
+            project = project_or_fail(session, work.project_id)
+            types = dict(project.column_types or {}) if work.project_types else {}
+        declared = {**types, **work.shaping.column_types}
+        shaping = replace(work.shaping, column_types=declared)
+        return work.model_copy(update={"shaping": shaping, "project_types": False})

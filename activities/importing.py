@@ -10,7 +10,8 @@ the job's rejected-rows artifact, up to `max_rejected`, synced before the checkp
 that covers them is heartbeated.
 
 A big import runs as partitions (`workflows/import_job.py`), each reading one byte range
-of the file (`Partition.bytes`) into the staging area whatever the mode; after all of
+of a text file (`Partition.bytes`) or whole row groups of a Parquet file
+(`Partition.rows`) into the staging area whatever the mode; after all of
 them, `move_staged` moves the staged rows in one transaction, as the mode says. A
 failed partition leaves the records as they were: the workflow discards the staging.
 """
@@ -79,7 +80,7 @@ class ImportWork(Work):
     mode: ImportMode = "upsert"
     max_rejected: int = 0
     partition: Partition | None = None
-    """The byte range this activity stages (`Partition.bytes`); None: the whole file."""
+    """The byte range or Parquet rows this activity stages; None: the whole file."""
 
 
 class ImportCheckpoint(BaseModel):
@@ -183,15 +184,15 @@ class ImportActivities(ActivityGroup):
         reporter, rejected = reporting
         source_format = work.format or infer_format(work.source)
         state.resumed_from_row = state.position.get("rows", 0)
-        part = work.partition.bytes if work.partition else None
-        begin = part.start if part else 0
+        span = _span(work.partition)
+        begin = span[0] if span else 0
         try:
             total = await asyncio.to_thread(_total, stream, source_format)
             if work.partition is not None:
                 total = work.partition.job_total
             reading = await asyncio.to_thread(self._reading, work, stream, state)
             durable = state.model_copy(deep=True)
-            end = Position(**state.position) if state.position else Position(begin)
+            end = Position(**state.position) if state.position else _start(work.partition)
             async for batch in read_ahead(reading.batches):
                 await self._apply(work, batch, state, rejected)
                 state.position = vars(batch.end)
@@ -204,9 +205,10 @@ class ImportActivities(ActivityGroup):
             raise input_error(
                 f"{work.source}: {error}", "SourceUnusable", source=work.source
             ) from None
+        part = work.partition.bytes if work.partition else None
         if part is not None and end.offset != part.end:
             raise _split_inside(work.source, part.end, end.line)
-        return reading.description, (part.end - part.start if part else total), total
+        return reading.description, (span[1] - span[0] if span else total), total
 
     def _reading(self, work: ImportWork, stream: BinaryIO, state: ImportCheckpoint) -> Reading:
         """The source read from the checkpoint's position on (its head sniffed and sampled
@@ -215,10 +217,8 @@ class ImportActivities(ActivityGroup):
         limits = ReadLimits(
             settings.import_max_record_bytes, settings.import_batch_max_bytes, work.batch_rows
         )
-        part = work.partition.bytes if work.partition else None
-        start = (
-            Position(**state.position) if state.position else Position(part.start if part else 0)
-        )
+        part = work.partition
+        start = Position(**state.position) if state.position else _start(part)
         shaping = Shaping(
             work.shaping.null_values,
             state.column_types or {},
@@ -234,7 +234,8 @@ class ImportActivities(ActivityGroup):
             work.csv,
             limits,
             shaping,
-            part.end if part else None,
+            part.bytes.end if part and part.bytes else None,
+            part.rows.end if part and part.rows else None,
         )
 
     def _describe(
@@ -452,6 +453,21 @@ def _rejected_name(partition: Partition | None) -> str:
 def _after(count: int) -> Partition | None:
     """The move's part of the rejected rows: after the `count` partitions' parts."""
     return Partition(index=count, count=count + 1, job_total=0) if count else None
+
+
+def _start(partition: Partition | None) -> Position:
+    """Where a partition's reading starts: at its first byte, or after its rows before."""
+    if partition is not None and partition.bytes is not None:
+        return Position(partition.bytes.start)
+    if partition is not None and partition.rows is not None:
+        return Position(0, partition.rows.start, partition.rows.start)
+    return Position()
+
+
+def _span(partition: Partition | None) -> tuple[int, int] | None:
+    """A partition's part of the job's total (bytes, or Parquet rows), for its progress."""
+    part = (partition.bytes or partition.rows) if partition else None
+    return (part.start, part.end) if part else None
 
 
 def _split_inside(source: str, cut: int, line: int) -> ApplicationError:

@@ -36,8 +36,8 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
         return await self.run_job(request)
 
     async def execute(self, job: JobContext, params: ImportParams) -> ImportResult:
-        """A big keyed CSV or JSON Lines file: byte ranges staged in parallel, then one
-        move and one merged result; anything else one activity, as always."""
+        """A big keyed file: byte ranges (CSV, JSON Lines) or row groups (Parquet) staged
+        in parallel, then one move and one merged result; anything else one activity."""
         work = ImportWork(
             project_id=job.project_id,
             source=params.source,

@@ -101,8 +101,9 @@ class Settings(BaseSettings):
         default=256 << 20,
         ge=1,
         description="Bytes per partition of a big import: a keyed CSV or JSON Lines source "
-        "larger than this is split into line-aligned byte ranges imported in parallel; a "
-        "smaller one (and any Parquet file, or a source without key_column) is one activity. "
+        "larger than this is split into line-aligned byte ranges imported in parallel, a keyed "
+        "Parquet file with more data (its row groups uncompressed) into runs of whole row "
+        "groups; a smaller one (or a source without key_column) is one activity. "
         "Staging and the final move cost a split import about half its speed on one worker: "
         "it pays with several workers, so only files of millions of rows are split.",
     )

@@ -6,8 +6,9 @@ partitions, each run as an ordinary work activity with its own retries and check
 only, like `contracts`: these models travel through Temporal's payloads.
 
 Key ranges serve the jobs that read the records (validation; export and tests can plug in
-the same way); byte ranges the jobs that read a file (import: line-aligned ranges of a
-CSV or JSON Lines source, planned by `ImportActivities.plan_import`).
+the same way); byte ranges and row ranges the jobs that read a file (import: line-aligned
+ranges of a CSV or JSON Lines source, whole row groups of a Parquet file, planned by
+`ImportPlanning.plan_import`).
 """
 
 from itertools import pairwise
@@ -37,6 +38,14 @@ class ByteRange(BaseModel):
     end: int = Field(ge=0)
 
 
+class RowRange(BaseModel):
+    """The rows of a Parquet file after its first `start` up to row `end` (rows numbered
+    from 1, as their lines are): whole row groups, which a reader skips unread."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
 class Partition(BaseModel):
     """One part of a job, given to its work activity (`Work.partition`)."""
 
@@ -45,7 +54,9 @@ class Partition(BaseModel):
     job_total: int = Field(ge=0, description="The whole job's size, for its one progress bar.")
     keys: KeyRange = Field(default_factory=KeyRange)
     bytes: ByteRange | None = None
-    """A file job's part of its source; None for a job over the records."""
+    """A text file job's part of its source; None for a job over the records."""
+    rows: RowRange | None = None
+    """A Parquet file job's part of its source."""
 
     def artifact(self, name: str) -> str:
         """The name of this partition's part of the job's artifact `name`: parts sort in

@@ -1,13 +1,17 @@
-"""Where a big import is cut: every cut is a record start, so the partitions' rows read
-range by range are exactly the rows of the whole file, with the same line numbers."""
+"""Where a big import is cut: every cut is a record start (a Parquet file's a row group's
+start), so the partitions' rows read range by range are exactly the rows of the whole
+file, with the same line (row) numbers."""
 
 import io
 import itertools
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from pastools_jobs.datasets.cuts import line_cuts
+from pastools_jobs.datasets.parquet_reader import row_group_cuts
 from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, read_batches
 from pastools_jobs.datasets.reading import Position, ReadLimits, RowError
 
@@ -23,14 +27,17 @@ JSONL = "".join(json.dumps({"id": f"k{n}", "note": "x" * (n % 5)}) + "\n" for n 
 def rows(
     content: bytes, source_format: SourceFormat, start: int = 0, end: int | None = None
 ) -> tuple[list[tuple[int, str, str]], list[RowError]]:
+    """The rows of the byte range (a Parquet file's rows after `start` up to `end`)."""
+    by_rows = source_format == "parquet"
     reading = read_batches(
         io.BytesIO(content),
         source_format,
-        Position(start),
+        Position(0, start, start) if by_rows else Position(start),
         "id",
         CsvOptions(),
         LIMITS,
-        end_offset=end,
+        end_offset=None if by_rows else end,
+        end_row=end if by_rows else None,
     )
     found: list[tuple[int, str, str]] = []
     errors: list[RowError] = []
@@ -79,3 +86,87 @@ def test_a_stray_quote_shows_as_a_range_read_past_its_cut() -> None:
         io.BytesIO(content), "csv", Position(), "id", CsvOptions(), LIMITS, end_offset=inside
     )
     assert [batch.end.offset for batch in reading.batches][-1] > inside
+
+
+def parquet(rows: int, row_group_size: int) -> bytes:
+    table = pa.table(
+        {"id": [f"k{n}" for n in range(rows)], "note": ["x" * (n % 5) for n in range(rows)]}
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=row_group_size)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("every", [1, 150, 400])
+def test_row_groups_between_the_cuts_read_the_whole_parquet_files_rows(every: int) -> None:
+    content = parquet(40, 7)
+    sizes = [pq.read_metadata(io.BytesIO(content)).row_group(i).total_byte_size for i in range(6)]
+
+    bounds = row_group_cuts(io.BytesIO(content), every, "id")
+
+    assert len(bounds) > 2, "nothing was cut"
+    assert bounds[0] == 0 and bounds[-1] == 40
+    assert all(cut % 7 == 0 for cut in bounds[1:-1]), "a cut inside a row group"
+    partitions = list(itertools.pairwise(bounds))
+    for a, b in partitions[:-1]:
+        assert sum(sizes[a // 7 : -(-b // 7)]) >= every, "a partition smaller than asked"
+    parts = [rows(content, "parquet", a, b) for a, b in partitions]
+    assert [row for found, _ in parts for row in found] == rows(content, "parquet")[0]
+    assert [row[0] for found, _ in parts for row in found] == list(range(1, 41))
+
+
+def test_a_parquet_partition_resumed_at_its_checkpoint_reads_the_rest_of_its_rows() -> None:
+    """A retried partition of rows 8…21 whose checkpoint says 10 rows were read: it reads
+    11…21 (in the row group of rows 8…14, from row 11), and ends where its partition does."""
+    content = parquet(40, 7)
+    reading = read_batches(
+        io.BytesIO(content), "parquet", Position(0, 10, 10), "id", CsvOptions(), LIMITS, end_row=21
+    )
+    read = list(reading.batches)
+
+    assert [row[0] for batch in read for row in batch.rows] == list(range(11, 22))
+    assert read[-1].end == Position(0, 21, 21)
+
+
+@pytest.mark.parametrize(
+    ("content", "key_column"),
+    [
+        (parquet(40, 40), "id"),  # one row group
+        (parquet(40, 7), "name"),  # no key column: the one activity says so
+        (b"PAR1 not really", "id"),  # unreadable: the one activity says so
+    ],
+)
+def test_a_parquet_file_is_not_cut_when_it_cannot_be(content: bytes, key_column: str) -> None:
+    assert row_group_cuts(io.BytesIO(content), 1, key_column) == []
+
+
+def test_a_parquet_file_with_less_data_than_a_partition_is_not_cut() -> None:
+    content = parquet(40, 7)
+    footer = pq.read_metadata(io.BytesIO(content))
+    data = sum(footer.row_group(i).total_byte_size for i in range(footer.num_row_groups))
+
+    assert row_group_cuts(io.BytesIO(content), data, "id") == []
+    assert len(row_group_cuts(io.BytesIO(content), data // 2, "id")) == 3
+
+
+def test_a_parquet_file_claiming_more_than_a_hundred_times_its_size_is_cut_no_finer() -> None:
+    """Ten row groups of one long string repeated, stored plain (40 KiB a row group
+    uncompressed), zstd-compressed into a few hundred bytes each: one partition a row
+    group as sized, but no more cuts than a hundred times the file's bytes make."""
+    table = pa.table({"id": [f"k{n}" for n in range(100)], "blob": ["x" * 4096] * 100})
+    buffer = io.BytesIO()
+    pq.write_table(
+        table,
+        buffer,
+        row_group_size=10,
+        use_dictionary=False,
+        compression="zstd",
+        write_statistics=False,
+    )
+    content = buffer.getvalue()
+    group = pq.read_metadata(io.BytesIO(content)).row_group(0).total_byte_size
+
+    bounds = row_group_cuts(io.BytesIO(content), group, "id")
+
+    assert len(bounds) - 2 == len(content) * 100 // group < 9
+    assert bounds[-1] == 100

@@ -7,9 +7,13 @@ never expands the repeats), each row's decoded size is measured on the Arrow arr
 before any Python object is made, and rows become documents in slices that fit what is
 left of the batch's byte budget. A column chunk that would inflate past that budget and
 more than `INFLATION_LIMIT` times its stored size is refused from the footer, unread.
+
+A big file is imported in partitions of whole row groups (`row_group_cuts`), each read
+from its first row to its last: the footer says where each row group starts.
 """
 
 import json
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -55,33 +59,72 @@ def parquet_rows(stream: BinaryIO) -> int:
         raise SourceUnusable(f"not a readable Parquet file ({error})") from None
 
 
+def row_group_cuts(stream: BinaryIO, every: int, key_column: str) -> list[int]:
+    """The row numbers that bound a file's partitions of whole row groups (0, the cuts,
+    its rows), each partition holding `every` bytes of data or more but the last: the row
+    groups' sizes uncompressed, as the footer gives them (what a text file's bytes are).
+    Empty for a file of one row group or less data, or without the key column, or one that
+    cannot be read (the one activity fails on it the usual way).
+
+    The sizes are the writer's word: a footer that claims more than `INFLATION_LIMIT` times
+    the file's bytes (forged, or data that compresses past what real data does) gets no
+    more partitions than that much data would: never one per row group of a file that is
+    mostly footer, each a workflow's activity."""
+    try:
+        metadata = pq.read_metadata(stream)
+        names = metadata.schema.to_arrow_schema().names
+        most = stream.seek(0, os.SEEK_END) * INFLATION_LIMIT // every
+    except (StorageUnavailable, StorageMisconfigured):
+        raise
+    except Exception:
+        return []
+    if key_column not in names:
+        return []
+    cuts: list[int] = []
+    rows = size = 0
+    for index in range(metadata.num_row_groups):
+        group = metadata.row_group(index)
+        rows += group.num_rows
+        size += group.total_byte_size
+        if size >= every and rows > (cuts[-1] if cuts else 0) and len(cuts) < most:
+            cuts.append(rows)
+            size = 0
+    cuts = [cut for cut in cuts if cut < rows]
+    return [0, *cuts, rows] if cuts else []
+
+
 def parquet_batches(
     stream: BinaryIO,
     start: Position,
     key_column: str | None,
     limits: ReadLimits,
     declared: Mapping[str, ColumnType] | None = None,
+    end_row: int | None = None,
 ) -> Iterator[Batch]:
+    """From the row after `start.rows` to row `end_row` (a row group's last), or the end."""
     source = _open(stream)
     if key_column is not None and key_column not in source.schema_arrow.names:
         raise SourceUnusable(f"the key column '{key_column}' is not in the file")
     _check_footer(source.metadata, limits)
+    end = source.metadata.num_rows if end_row is None else end_row
     try:
-        yield from _batches(source, start, key_column, limits, declared or {})
+        yield from _batches(source, (start.rows, end), key_column, limits, declared or {})
     except (OSError, pa.ArrowException) as error:  # a corrupt page: no retry will read it
         raise SourceUnusable(f"not a readable Parquet file ({error})") from None
 
 
 def _batches(
     source: pq.ParquetFile,
-    start: Position,
+    rows: tuple[int, int],
     key_column: str | None,
     limits: ReadLimits,
     declared: Mapping[str, ColumnType],
 ) -> Iterator[Batch]:
+    """The rows after `rows[0]` up to `rows[1]`."""
     dense = pa.schema([field.with_type(_dense(field.type)) for field in source.schema_arrow])
     batch = Batch()
-    for first, records in _record_batches(source, start.rows, limits):
+    skip, end = rows
+    for first, records in _record_batches(source, skip, end, limits):
         sizes = row_sizes(records)
         _check_rows(sizes, first, limits)
         done = 0
@@ -94,8 +137,7 @@ def _batches(
                 batch.end = Position(0, first + done - 1, first + done - 1)
                 yield batch
                 batch = Batch()
-    rows = source.metadata.num_rows
-    batch.end = Position(0, rows, rows)
+    batch.end = Position(0, end, end)
     yield batch
 
 
@@ -148,13 +190,16 @@ def _check_footer(metadata: pq.FileMetaData, limits: ReadLimits) -> None:
 
 
 def _record_batches(
-    source: pq.ParquetFile, skip: int, limits: ReadLimits
+    source: pq.ParquetFile, skip: int, end: int, limits: ReadLimits
 ) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """Arrow batches, each with the number of its first row, from row `skip + 1` on:
-    whole row groups before it are passed over unread."""
+    """Arrow batches, each with the number of its first row, from row `skip + 1` on, of
+    the row groups that start at row `end` or before: whole row groups before and after
+    are passed over unread."""
     first = 1
     for group_index in range(source.metadata.num_row_groups):
         group = source.metadata.row_group(group_index)
+        if first > end:
+            return
         if first + group.num_rows <= skip + 1:
             first += group.num_rows
             continue

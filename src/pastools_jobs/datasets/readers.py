@@ -110,16 +110,19 @@ def read_batches(
     limits: ReadLimits,
     shaping: Shaping = Shaping(),
     end_offset: int | None = None,
+    end_row: int | None = None,
 ) -> Reading:
     """Batches from an open source; the caller owns (and closes) the stream.
 
     A CSV or JSON Lines source can be read in part: from `start.offset` (a line's
     start; `start.line` 0 past the header means "count the lines before it") up to the
-    first line boundary at or after `end_offset`. Every row keeps its absolute line."""
+    first line boundary at or after `end_offset`; a Parquet file from the row after
+    `start.rows` up to row `end_row`, a row group's last. Every row keeps its absolute
+    line (a Parquet row its number)."""
     declared = shaping.column_types
     if source_format == "parquet":
         check_content(stream, source_format, "utf-8")
-        batches = parquet_batches(stream, start, key_column, limits, declared)
+        batches = parquet_batches(stream, start, key_column, limits, declared, end_row)
         return Reading(_declared_only(declared), batches)
     given = csv_options.encoding if source_format == "csv" else "utf-8"
     encoding = given or sniff_encoding(_head(stream))

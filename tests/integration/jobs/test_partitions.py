@@ -1,7 +1,9 @@
 """Big jobs split into partitions, on either database: the same work done by the session's
 stack (one activity) and by a stack whose partitions are a few dozen records (a
 validation, an export) or a few KiB (an import) gives the same result and the same
-artifact, one file; a bad row in a partitioned import fails it with nothing written."""
+artifact, one file; a bad row in a partitioned import fails it with nothing written.
+Imports are split by their data: a CSV file by its bytes, a Parquet file by its row
+groups'."""
 
 import csv
 import gzip
@@ -10,6 +12,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import zstandard
 
@@ -135,11 +139,12 @@ def records(api: JobsApi, project: str) -> dict[str, Any]:
 
 
 def imported(
-    api: JobsApi, **params: Any
+    api: JobsApi, name: str, content: str | bytes, **params: Any
 ) -> tuple[dict[str, Any], dict[str, Any], bytes, list[str]]:
-    """The finished import's job, the records, its rejected rows and its activities."""
+    """The finished import of `content`: its job, the records, its rejected rows and its
+    activities."""
     project = api.create_project()
-    source = api.write_import(project, "people.csv", people_csv(10, 70, 115))
+    source = api.write_import(project, name, content)
     job = api.submit("import", project, source=source, key_column="id", **params)
     done = api.wait_for_status(job["id"], "completed", "failed", timeout=60)
     assert done["status"] == "completed", done["error"]
@@ -161,10 +166,13 @@ def test_an_import_split_into_partitions_matches_one_activity(
         "infer_rows": 50,
         "max_rejected": 2,
     }
-    whole, whole_records, whole_rejected, whole_activities = imported(api, **params)
+    content = people_csv(10, 70, 115)
+    whole, whole_records, whole_rejected, whole_activities = imported(
+        api, "people.csv", content, **params
+    )
     with partitioned.client() as client:
         split, split_records, split_rejected, split_activities = imported(
-            JobsApi(client, partitioned), **params
+            JobsApi(client, partitioned), "people.csv", content, **params
         )
 
     assert split_records == whole_records
@@ -209,6 +217,78 @@ def test_a_bad_row_fails_a_partitioned_import_with_nothing_written(partitioned: 
         assert records(api, project) == {"k1": {"id": "k1", "name": "kept"}}
         names = activity_names(api, job["id"])
         assert names[0] == "plan_import" and names.count("import_records") >= 2
+        assert names[-1] == "discard_staged_import", "the staged rows were left"
+
+
+def people_parquet(*keyless: int) -> bytes:
+    """120 rows in row groups of 10 (about 950 bytes each, uncompressed) over 100 keys:
+    k0…k19 again in the last two row groups, with other scores (the last in file order
+    wins); the `keyless` rows have no key, a bad row."""
+    table = pa.table(
+        {
+            "id": [None if n in keyless else f"k{n % 100}" for n in range(120)],
+            "name": [f"person {n} from a city far away over the hills" for n in range(120)],
+            "score": [n * 3 for n in range(120)],
+        }
+    )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=10)
+    return buffer.getvalue()
+
+
+def test_a_parquet_import_split_into_row_groups_matches_one_activity(
+    api: JobsApi, partitioned: Stack
+) -> None:
+    params = {"on_error": "skip", "max_rejected": 2}
+    content = people_parquet(5, 55, 115)
+    whole, whole_records, whole_rejected, whole_activities = imported(
+        api, "people.parquet", content, **params
+    )
+    with partitioned.client() as client:
+        split, split_records, split_rejected, split_activities = imported(
+            JobsApi(client, partitioned), "people.parquet", content, **params
+        )
+
+    assert split_records == whole_records
+    assert set(split_records) == {f"k{n}" for n in range(100)} - {"k55"}, "row 56 has no key"
+    assert split_records["k5"]["score"] == 315, "the last row of a key lost to an earlier one"
+    assert split_records["k15"]["score"] == 45, "the keyless row 116 took k15's place"
+    assert split["result"] == whole["result"]
+    assert whole["result"]["skipped"] == 3 and whole["result"]["rejected_written"] == 2
+    assert split["progress"]["done"] == split["progress"]["total"] == 120
+    assert split_rejected == whole_rejected
+    assert whole_activities == ["plan_import", "import_records"], "a small import: one activity"
+    parts = split_activities.count("import_records")
+    assert parts >= 3, "k10…k19's two rows in one partition"
+    assert split_activities == [
+        "plan_import",
+        *["import_records"] * parts,
+        "move_staged_import",
+        "merge_artifacts",
+    ]
+
+
+def test_a_bad_row_in_a_late_row_group_fails_a_parquet_import_with_nothing_written(
+    partitioned: Stack,
+) -> None:
+    with partitioned.client() as client:
+        api = JobsApi(client, partitioned)
+        project = api.create_project()
+        kept = api.write_import(project, "kept.csv", "id,name\nk1,kept\n")
+        job = api.submit("import", project, source=kept, key_column="id")
+        assert api.wait_for_status(job["id"], "completed", "failed")["status"] == "completed"
+        source = api.write_import(project, "people.parquet", people_parquet(115))
+
+        job = api.submit("import", project, source=source, key_column="id")
+        failed = api.wait_for_status(job["id"], "completed", "failed", timeout=60)
+
+        assert failed["status"] == "failed"
+        assert failed["error"]["type"] == "BadRow"
+        assert "people.parquet line 116: the key column 'id' is empty" in failed["error"]["message"]
+        assert "the project's records were left as they were" in failed["error"]["message"]
+        assert records(api, project) == {"k1": {"id": "k1", "name": "kept"}}
+        names = activity_names(api, job["id"])
+        assert names[0] == "plan_import" and names.count("import_records") >= 3
         assert names[-1] == "discard_staged_import", "the staged rows were left"
 
 
