@@ -77,6 +77,8 @@ class Run:
 
 @dataclass
 class Measured:
+    """One job's row of the table: its run with one worker and its run with two."""
+
     job: str
     one: Run
     two: Run
