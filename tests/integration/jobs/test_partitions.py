@@ -3,13 +3,14 @@ stack (one activity) and by a stack whose partitions are a few dozen records (a
 validation, an export) or a few KiB (an import) gives the same result and the same
 artifact, one file; a bad row in a partitioned import fails it with nothing written.
 Imports are split by their data: a CSV file by its bytes, a Parquet file by its row
-groups'."""
+groups'. The partitions benchmark runs on the SQLite stack at a tiny size."""
 
 import csv
 import gzip
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -17,6 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from bench.datasets import generate_csv
+from bench.partitions import JOBS, Bench, measure_jobs, table
 from tests.conftest import database_url, storage_env
 from tests.integration.jobs.test_export_validation_tests import download, finished, project_with
 from tests.support.jobs import JobsApi
@@ -356,3 +359,23 @@ def test_an_export_split_into_partitions_writes_the_file_of_one_activity(
     assert len(rows) == len(by_key) == RECORDS, "each record exactly once"
     assert set(by_key) == {f"k{n}" for n in range(RECORDS)}
     assert by_key[f"k{RECORDS - 1}"][-1] == "late", "the last part's field in every part"
+
+
+def test_the_partitions_benchmark_runs_each_job_on_one_worker_and_on_two(
+    partitioned: Stack, tmp_path: Path
+) -> None:
+    """`python -m bench.partitions` on this stack rather than one of its own (its figures
+    are not judged here): every job split, with one worker and with two, the same result
+    (the benchmark checks it), and the second worker stopped at the end."""
+    if partitioned.backend != "sqlite":
+        pytest.skip("the benchmark's default backend is enough to show it runs")
+    source = tmp_path / "people.csv"
+    generate_csv(source, 120)
+    with partitioned.client() as client:
+        measured = measure_jobs(Bench(JobsApi(client, partitioned), source, 120), list(JOBS))
+    assert [row.job for row in measured] == list(JOBS)
+    for row in measured:
+        assert row.one.timeline.partitions == row.two.timeline.partitions > 1, row.job
+        assert (len(row.one.cpu), len(row.two.cpu)) == (1, 2), row.job
+    assert len(table(measured)) == 2 + len(JOBS) + 3 + len(JOBS)
+    assert partitioned.worker_replicas == []
