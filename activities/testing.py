@@ -271,7 +271,8 @@ class TestRunActivities(ActivityGroup):
             return test.judge(total)
         if not isinstance(test, Unique):
             raise TypeError(f"{test.name} is judged per key range")
-        batches = _until(stop, repeated_value_batches(self.context.db, work.project_id, test.field))
+        found = repeated_value_batches(self.context.db, work.project_id, test.field, stop=stop)
+        batches = _until(stop, found)
         with FailingRows(rows, test.name) as sink:
             return test.judge(batches, Failures(sink.add, work.failing_rows_per_test), total)
 
