@@ -56,7 +56,7 @@ class TestRunJob(PartitionedJobWorkflow[TestRunParams, TestRunResult]):
         partition more, all in one window; then their verdicts and failing rows merged."""
         assert work.snapshot is not None
         suite = work.snapshot.suite
-        works = test_partitions(work, plan)
+        works = partition_works(work, plan)
         parts = await self.run_partitions(
             TestRunActivities.judge_test_partition, works, plan.window
         )
@@ -72,7 +72,7 @@ class TestRunJob(PartitionedJobWorkflow[TestRunParams, TestRunResult]):
         )
 
 
-def test_partitions(work: TestRunWork, plan: PartitionPlan) -> list[TestRunWork]:
+def partition_works(work: TestRunWork, plan: PartitionPlan) -> list[TestRunWork]:
     """One work per key range with the record-by-record tests (none if there are none),
     and one over all records with the whole-dataset tests (if any), last. The job's
     progress counts each record once per test."""
