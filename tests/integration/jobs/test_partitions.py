@@ -287,7 +287,7 @@ TARGETS = 10
 """Keys t0…t9 of the project that `relationship` points to: t10…t12 point nowhere."""
 
 
-def tested(n: int) -> str:
+def record_line(n: int) -> str:
     """One record as a JSON Lines import keeps it, as written: `code` repeats across every
     key range, in spellings Python's `json` reads as equal (1.0 and 1.00, an object's keys
     in either order) or not (1, "1", true); `ref` repeats once, far apart."""
@@ -318,12 +318,14 @@ def suite_for(target: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def test_run(api: JobsApi) -> tuple[dict[str, Any], dict[str, bytes], list[Any], list[str]]:
+def split_or_whole_run(
+    api: JobsApi,
+) -> tuple[dict[str, Any], dict[str, bytes], list[Any], list[str]]:
     """The finished test run, its three files, each test's history and its activities."""
     target = api.create_project("split-tests-target")  # the same names on either stack:
     import_rows(api, target, [{"id": f"t{n}"} for n in range(TARGETS)])
     project = api.create_project("split-tests")  # the same reports, byte for byte
-    source = api.write_import(project, "people.jsonl", "".join(map(tested, range(RECORDS))))
+    source = api.write_import(project, "people.jsonl", "".join(map(record_line, range(RECORDS))))
     imported = api.submit("import", project, source=source, key_column="id")
     assert api.wait_for_status(imported["id"], "completed", "failed")["status"] == "completed"
     response = api.http.put(f"/api/projects/{project}/tests", json={"tests": suite_for(target)})
@@ -350,15 +352,17 @@ def test_run(api: JobsApi) -> tuple[dict[str, Any], dict[str, bytes], list[Any],
 def test_a_test_run_split_into_partitions_matches_one_activity(
     api: JobsApi, partitioned: Stack
 ) -> None:
-    whole, whole_files, whole_history, whole_activities = test_run(api)
+    whole, whole_files, whole_history, whole_activities = split_or_whole_run(api)
     with partitioned.client() as client:
-        split, split_files, split_history, split_activities = test_run(JobsApi(client, partitioned))
+        split, split_files, split_history, split_activities = split_or_whole_run(
+            JobsApi(client, partitioned)
+        )
 
     verdicts = {
         v["name"]: (v["status"], v["failing"], v["total"]) for v in whole["result"]["results"]
     }
     assert verdicts == {
-        "code unique": ("error", 129, 230),  # 134 non-null in 5 classes: 1, 1.0, "1", true, {}
+        "code unique": ("error", 129, 230),  # 134 codes in 5 classes (1, 1.0, "1", true, {})
         "name present": ("warn", 33, 230),  # 14 %: not over 20 %
         "color": ("warn", 57, 230),
         "size": ("error", 1, 1),
