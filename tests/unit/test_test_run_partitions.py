@@ -3,6 +3,8 @@ judge one record at a time go to every key range, the whole-dataset ones to one 
 more over all records, last; a suite of only one kind makes only its partitions, and the
 progress of all of them adds up to one bar."""
 
+from collections.abc import Mapping
+
 from activities.testing import SuiteSnapshot
 from activities.testing import TestRunWork as RunWork
 from pastools_jobs.datasets.testsuite import TestSuite as Suite
@@ -13,7 +15,7 @@ RECORDS = 300
 PLAN = PartitionPlan(partitions=key_partitions(["k100", "k200"], RECORDS), window=2)
 
 
-def work_of(*tests: dict[str, object]) -> RunWork:
+def work_of(*tests: Mapping[str, object]) -> RunWork:
     suite = Suite.model_validate({"tests": list(tests)})
     return RunWork(project_id="p", snapshot=SuiteSnapshot(suite=suite, sha256="0" * 64))
 
