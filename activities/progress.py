@@ -221,3 +221,23 @@ class SignalPlan:
     def failed(self, before: int) -> None:
         """The signal did not arrive: what it said is due again."""
         self.told = before
+
+
+async def heartbeating(interval: float, work: Callable[[threading.Event], None]) -> None:
+    """Run blocking `work` that reports no progress (a merge) in a thread, heartbeating
+    every `interval` so that a cancel arrives; on cancel or worker shutdown `work` is told
+    to stop through the event it is given."""
+    stop = threading.Event()
+    running = asyncio.ensure_future(asyncio.to_thread(work, stop))
+    try:
+        while True:
+            done, _ = await asyncio.wait({running}, timeout=interval)
+            if done:
+                return running.result()
+            if activity.is_worker_shutdown():
+                await _stop(running, stop)
+                raise worker_stopping()
+            activity.heartbeat()
+    except asyncio.CancelledError:
+        await _stop(running, stop)
+        raise

@@ -31,7 +31,7 @@ from temporalio import activity
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.job import current_job_run
-from activities.progress import ProgressReporter, worker_stopping
+from activities.progress import ProgressReporter, heartbeating
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.digest import sha256_of
@@ -171,7 +171,7 @@ class TestRunActivities(ActivityGroup):
         outcomes recorded, once for the job. Idempotent: a retry after the parts were
         merged and removed keeps the merged file."""
         job_id = current_job_run().job_id
-        await _heartbeating(
+        await heartbeating(
             self.context.settings.heartbeat_interval_seconds,
             functools.partial(self._merge_failing_rows, job_id, finish),
         )
@@ -445,25 +445,6 @@ class _Lines:
             self._buffer, self._at = self._buffer[self._at :] + chunk, 0
         line, self._at = self._buffer[self._at : end + 1], end + 1
         return line
-
-
-async def _heartbeating(interval: float, work: Callable[[threading.Event], None]) -> None:
-    """Run blocking `work` in a thread, heartbeating so that a cancel arrives; on cancel
-    or worker shutdown it is told to stop."""
-    stop = threading.Event()
-    running = asyncio.ensure_future(asyncio.to_thread(work, stop))
-    try:
-        while True:
-            done, _ = await asyncio.wait({running}, timeout=interval)
-            if done:
-                return running.result()
-            if activity.is_worker_shutdown():
-                stop.set()
-                raise worker_stopping()
-            activity.heartbeat()
-    except asyncio.CancelledError:
-        stop.set()
-        raise
 
 
 def _until(
