@@ -91,7 +91,7 @@ class TestPartResult(BaseModel):
 
 class FinishTestRun(BaseModel):
     """The merged verdicts of a split run, in suite order, and the parts of its failing
-    rows, in key order (the whole-dataset part last)."""
+    rows: the whole-dataset part, then the key ranges' in key order."""
 
     project_id: str
     suite_sha256: str

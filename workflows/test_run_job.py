@@ -4,10 +4,10 @@ A run over more records than a partition holds (`partition_rows`) is split
 (`workflows/partitioned.py`): the tests that judge one record at a time (`not_null`,
 `accepted_values`, `regex`, `range`, `relationship`) run over each key range in parallel,
 and the whole-dataset tests (`unique`, `row_count`) in one more partition over all
-records, the database counting and finding the values that repeat. Their verdicts are
-merged in the workflow (`merge_verdicts_of_parts`), then one activity merges the failing
-rows test by test, writes the reports and records the outcomes: the same result and
-files as one activity's.
+records (started first), the database counting and finding the values that repeat.
+Their verdicts are merged in the workflow (`merge_verdicts_of_parts`), then one activity
+merges the failing rows test by test, writes the reports and records the outcomes: the
+same result and files as one activity's.
 """
 
 from temporalio import workflow
@@ -52,8 +52,8 @@ class TestRunJob(PartitionedJobWorkflow[TestRunParams, TestRunResult]):
         return await self.run_work(TestRunActivities.run_data_tests, work)
 
     async def _run_split(self, work: TestRunWork, plan: PartitionPlan) -> TestRunResult:
-        """The record-by-record tests over each key range, the whole-dataset ones in one
-        partition more, all in one window; then their verdicts and failing rows merged."""
+        """The whole-dataset tests in one partition, the record-by-record ones over each
+        key range, all in one window; then their verdicts and failing rows merged."""
         assert work.snapshot is not None
         suite = work.snapshot.suite
         works = partition_works(work, plan)
@@ -73,26 +73,23 @@ class TestRunJob(PartitionedJobWorkflow[TestRunParams, TestRunResult]):
 
 
 def partition_works(work: TestRunWork, plan: PartitionPlan) -> list[TestRunWork]:
-    """One work per key range with the record-by-record tests (none if there are none),
-    and one over all records with the whole-dataset tests (if any), last. The job's
-    progress counts each record once per test."""
+    """One work over all records with the whole-dataset tests (if any), first: it is the
+    longest, and the window starts partitions in order; then one per key range, in key
+    order, with the record-by-record tests (none if there are none). The job's progress
+    counts each record once per test."""
     assert work.snapshot is not None
     tests = work.snapshot.suite.tests
     by_record = [test.name for test in tests if not test.whole_dataset]
     whole = [test.name for test in tests if test.whole_dataset]
     ranges = plan.partitions if by_record else []
-    count = len(ranges) + (1 if whole else 0)
+    first = 1 if whole else 0
+    count = first + len(ranges)
     job_total = plan.partitions[0].job_total * len(tests)
-    works = [
-        work.model_copy(
-            update={
-                "partition": part.model_copy(update={"count": count, "job_total": job_total}),
-                "tests": by_record,
-            }
-        )
-        for part in ranges
-    ]
+    works = []
     if whole:
-        part = Partition(index=len(ranges), count=count, job_total=job_total)
+        part = Partition(index=0, count=count, job_total=job_total)
         works.append(work.model_copy(update={"partition": part, "tests": whole}))
+    for at, keys in enumerate(ranges, start=first):
+        part = keys.model_copy(update={"index": at, "count": count, "job_total": job_total})
+        works.append(work.model_copy(update={"partition": part, "tests": by_record}))
     return works

@@ -1,6 +1,6 @@
 """How a split test run is cut (`workflows/test_run_job.partition_works`): the tests that
 judge one record at a time go to every key range, the whole-dataset ones to one partition
-more over all records, last; a suite of only one kind makes only its partitions, and the
+more over all records, first; a suite of only one kind makes only its partitions, and the
 progress of all of them adds up to one bar."""
 
 from collections.abc import Mapping
@@ -30,14 +30,14 @@ RELATIONSHIP = {"kind": "relationship", "name": "e", "field": "e", "to_project":
 def test_record_tests_go_to_every_range_and_whole_dataset_tests_to_one_more() -> None:
     works = partition_works(work_of(NOT_NULL, UNIQUE, RANGE, ROW_COUNT, RELATIONSHIP), PLAN)
 
-    assert [work.tests for work in works] == [["a", "c", "e"]] * 3 + [["b", "d"]]
+    assert [work.tests for work in works] == [["b", "d"]] + [["a", "c", "e"]] * 3
     parts = [work.partition for work in works]
     assert [(p.index, p.count) for p in parts if p] == [(0, 4), (1, 4), (2, 4), (3, 4)]
     assert [p.keys for p in parts if p] == [
+        KeyRange(),
         KeyRange(until_key="k100"),
         KeyRange(after_key="k100", until_key="k200"),
         KeyRange(after_key="k200"),
-        KeyRange(),
     ]
     assert {p.job_total for p in parts if p} == {RECORDS * 5}, "each record once per test"
 
@@ -50,4 +50,8 @@ def test_a_suite_of_one_kind_makes_only_its_partitions() -> None:
         (["b", "d"], KeyRange())
     ]
     assert [w.tests for w in by_record] == [["a", "c"]] * 3
-    assert [w.partition.count for w in by_record if w.partition] == [3, 3, 3]
+    assert [(w.partition.index, w.partition.count) for w in by_record if w.partition] == [
+        (0, 3),
+        (1, 3),
+        (2, 3),
+    ]

@@ -377,6 +377,6 @@ def test_a_test_run_split_into_partitions_matches_one_activity(
     assert whole_activities == ["plan_record_partitions", "run_data_tests"]
     assert split_activities == [
         "plan_record_partitions",
-        *["judge_test_partition"] * 7,  # six key ranges, the whole-dataset tests
+        *["judge_test_partition"] * 7,  # the whole-dataset tests, six key ranges
         "finish_test_run",
     ]
