@@ -1,8 +1,9 @@
-"""Benchmark of big jobs across workers (issue 15, item 2): the same validation of N
-records with one worker process, then with two, on one stack; the records split into
-partitions of `--partition-rows` (PASTOOLS_PARTITION_ROWS).
+"""Benchmark of big jobs across workers (issue 15, item 2): the same validation (or test
+run, `--job test_run`) of N records with one worker process, then with two, on one stack;
+the records split into partitions of `--partition-rows` (PASTOOLS_PARTITION_ROWS).
 
     .venv/bin/python -m bench.partitions [--rows N] [--backend sqlite|postgresql]
+        [--job validation|test_run]
 
 Prints a Markdown table: records/s with one and with two workers, the speed-up, each
 worker's CPU seconds (how evenly the partitions were shared) and peak RSS, and the
@@ -49,19 +50,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def validate(api: JobsApi, project: str, rows: int, workers: list[int]) -> tuple[float, Any, str]:
+TESTS = [
+    {"kind": "not_null", "name": "email present", "field": "email"},
+    {"kind": "regex", "name": "email shape", "field": "email", "pattern": "^[^@]+@[^@]+$"},
+    {"kind": "range", "name": "score", "field": "score", "min": 0, "max": 999},
+    {"kind": "accepted_values", "name": "city", "field": "city", "values": ["city 1"],
+     "severity": "warn"},
+    {"kind": "unique", "name": "email unique", "field": "email"},
+    {"kind": "row_count", "name": "size", "min": 1},
+]  # fmt: skip
+"""A test run's suite over the generated records: every kind but `relationship`."""
+
+
+def judge(
+    api: JobsApi, job: str, project: str, rows: int, workers: list[int]
+) -> tuple[float, Any, str]:
     """Records per second, the result, and each worker's CPU seconds and peak RSS."""
     reset_peak(*workers)
     before = [cpu_seconds(pid) for pid in workers]
     done: dict[str, Any] = {}
-    seconds = timed(lambda: done.update(run_job(api, "validation", project)))
+    seconds = timed(lambda: done.update(run_job(api, job, project)))
     cpu = [cpu_seconds(pid) - start for pid, start in zip(workers, before, strict=True)]
     peaks = [peak_mb(pid) for pid in workers]
     cells = " / ".join(f"{c:.1f}" for c in cpu) + " | " + " / ".join(f"{p:.0f}" for p in peaks)
     return rows / seconds, done["result"], cells
 
 
-def run(rows: int, backend: str, partition_rows: int) -> str:
+def run(rows: int, backend: str, partition_rows: int, job: str) -> str:
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
         source = scratch / "people.csv"
@@ -78,13 +93,15 @@ def run(rows: int, backend: str, partition_rows: int) -> str:
             with stack.client(timeout=60) as http:
                 api = JobsApi(http, stack)
                 assert api.http.put(f"/api/projects/{project}/schema", json=SCHEMA).is_success
+                suite = {"tests": TESTS}
+                assert api.http.put(f"/api/projects/{project}/tests", json=suite).is_success
                 assert stack.worker is not None
                 wait_for(lambda: partition_pollers(stack) == 1, timeout=60, what="one worker")
-                one, first, one_cells = validate(api, project, rows, [stack.worker.pid])
+                one, first, one_cells = judge(api, job, project, rows, [stack.worker.pid])
                 second = stack.start_worker_replica()
                 wait_for(lambda: partition_pollers(stack) == 2, timeout=60, what="two workers")
                 pids = [stack.worker.pid, second.pid]
-                two, again, two_cells = validate(api, project, rows, pids)
+                two, again, two_cells = judge(api, job, project, rows, pids)
             assert again == first, "two workers found otherwise than one"
         finally:
             if stack is not None:
@@ -96,7 +113,8 @@ def run(rows: int, backend: str, partition_rows: int) -> str:
     parts = -(-rows // partition_rows) if rows > partition_rows else 1
     return "\n".join(
         [
-            f"{rows:,} records, {parts} partitions, {backend}; Python {platform.python_version()}",
+            f"{job}: {rows:,} records, {parts} partitions, {backend}; "
+            f"Python {platform.python_version()}",
             "",
             f"load average (1 min) {os.getloadavg()[0]:.1f} at the end, on {os.cpu_count()} cores",
             "",
@@ -113,8 +131,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="sqlite")
     parser.add_argument("--partition-rows", type=int, default=500_000)
+    parser.add_argument("--job", choices=["validation", "test_run"], default="validation")
     args = parser.parse_args()
-    print(run(args.rows, args.backend, args.partition_rows))
+    print(run(args.rows, args.backend, args.partition_rows, args.job))
 
 
 if __name__ == "__main__":
