@@ -345,10 +345,11 @@ def merge_verdicts_of_parts(suite: TestSuite, parts: list[TestPartResult]) -> li
     verdicts = []
     for test in suite.tests:
         found = [part[test.name] for part in judged if test.name in part]
-        if isinstance(test, RowTest | Relationship):
-            verdicts.append(merge_verdicts(test, found))
+        if test.whole_dataset:
+            verdicts.append(found[0])  # judged once, by the whole-dataset partition
         else:
-            verdicts.append(found[0])
+            assert isinstance(test, RowTest | Relationship)
+            verdicts.append(merge_verdicts(test, found))
     return verdicts
 
 
