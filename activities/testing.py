@@ -9,13 +9,19 @@ both name the suite by its digest. The first failing records of each test are st
 to `failing-rows.jsonl` as the test reads them; a checkpoint names the tests judged and
 the report's bytes synced after them, so a retry goes on from both. When every test is
 judged, their outcomes join each test's history (`datasets/outcomes.py`).
+
+A run over more records than a partition holds is split (`workflows/test_run_job.py`):
+`judge_test_partition` judges the tests that look at one record at a time over one key
+range, or the whole-dataset tests (`unique`, `row_count`) over all records with the
+database's help, each into its part of `failing-rows.jsonl`; `finish_test_run` then
+merges the parts test by test, writes the reports and records the outcomes, once.
 """
 
 import asyncio
 import functools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from xml.etree import ElementTree
 
@@ -25,16 +31,28 @@ from temporalio import activity
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.job import current_job_run
-from activities.progress import ProgressReporter
+from activities.progress import ProgressReporter, heartbeating
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.digest import sha256_of
+from pastools_jobs.datasets.duplicates import repeated_value_batches
 from pastools_jobs.datasets.outcomes import record_outcomes
-from pastools_jobs.datasets.records import keys_present, record_batches
-from pastools_jobs.datasets.testsuite import DataTest, Failures, TestSuite, Verdict
+from pastools_jobs.datasets.records import count_records, keys_present, record_batches
+from pastools_jobs.datasets.testsuite import (
+    DataTest,
+    Failures,
+    Relationship,
+    RowCount,
+    RowTest,
+    TestSuite,
+    Unique,
+    Verdict,
+    merge_verdicts,
+)
 from pastools_jobs.datasets.thresholds import overall_status
 from pastools_jobs.domain import ProjectNotFound
-from pastools_jobs.storage.base import ArtifactWriter
+from pastools_jobs.partitions import Partition
+from pastools_jobs.storage.base import ArtifactWriter, find_artifact
 from workflows.results import TestRunResult
 
 JUNIT = "test-results.xml"
@@ -58,6 +76,28 @@ class TestRunWork(Work):
     snapshot: SuiteSnapshot | None = None
     """None in runs begun before snapshots existed: each of their attempts reads the suite."""
     failing_rows_per_test: int = 100
+    partition: Partition | None = None
+    """A split run's part: a key range, or (`tests` whole-dataset ones) all records."""
+    tests: list[str] | None = None
+    """The names of the tests a partition judges, in suite order; None: all."""
+
+
+class TestPartResult(BaseModel):
+    """What one partition of a split run judged, and its part of the failing rows."""
+
+    verdicts: list[Verdict]
+    failing_rows: str
+
+
+class FinishTestRun(BaseModel):
+    """The merged verdicts of a split run, in suite order, and the parts of its failing
+    rows: the whole-dataset part, then the key ranges' in key order."""
+
+    project_id: str
+    suite_sha256: str
+    verdicts: list[Verdict]
+    parts: list[str]
+    failing_rows_per_test: int
 
 
 class TestRunCheckpoint(BaseModel):
@@ -86,8 +126,9 @@ class TestRunActivities(ActivityGroup):
         try:
             if not rows.resumed:
                 state = TestRunCheckpoint()  # the rows it wrote are gone: judge afresh
-            await self._judge_all(work, suite, state, rows, reporter)
-            await reporter.report(_progress(state, len(suite.tests), state), force=True)
+            progress = functools.partial(_progress, total=len(suite.tests))
+            await self._judge_all(work, suite.tests, state, rows, reporter, progress)
+            await reporter.report(progress(state, state), force=True)
             await reporter.in_thread(lambda _stop: rows.finish())
         finally:
             rows.close()
@@ -95,37 +136,70 @@ class TestRunActivities(ActivityGroup):
             self._write_reports, work.project_id, snapshot.sha256, state.verdicts
         )
         await asyncio.to_thread(self._record_outcomes, work.project_id, state.verdicts)
-        statuses = [verdict.status for verdict in state.verdicts]
-        return TestRunResult(
-            tests=len(suite.tests),
-            passed=statuses.count("pass"),
-            warned=statuses.count("warn"),
-            failed=statuses.count("error"),
-            status=overall_status(statuses),
-            results=state.verdicts,
-            suite_sha256=snapshot.sha256,
-            artifacts=[JUNIT, RESULTS, FAILING_ROWS],
+        return _result(snapshot.sha256, state.verdicts)
+
+    @activity.defn(name="judge_test_partition")
+    async def judge_test_partition(self, work: TestRunWork) -> TestPartResult:
+        """One partition of a split run: its tests, into its part of the failing rows,
+        checkpointed as a whole run is; progress counts records judged by each test."""
+        snapshot, partition = work.snapshot, work.partition
+        if snapshot is None or partition is None or work.tests is None:
+            raise input_error("A test partition needs its suite, range and tests.", "BadWork")
+        names = set(work.tests)
+        tests = [test for test in snapshot.suite.tests if test.name in names]
+        await asyncio.to_thread(self._check_reach, snapshot.suite, work.scope)
+        records = await asyncio.to_thread(self._count, work.project_id, partition)
+        reporter = self.reporter(partition)
+        state = self.resume(work, TestRunCheckpoint)
+        name = partition.artifact(FAILING_ROWS)
+        resume_at = state.rows_size if state.verdicts else None
+        rows = await asyncio.to_thread(self.artifact, name, resume_at)
+        try:
+            if not rows.resumed:
+                state = TestRunCheckpoint()
+            progress = functools.partial(_part_progress, records=records, total=len(tests))
+            await self._judge_all(work, tests, state, rows, reporter, progress)
+            await reporter.report(progress(state, state), force=True)
+            await reporter.in_thread(lambda _stop: rows.finish())
+        finally:
+            rows.close()
+        return TestPartResult(verdicts=state.verdicts, failing_rows=name)
+
+    @activity.defn(name="finish_test_run")
+    async def finish_test_run(self, finish: FinishTestRun) -> TestRunResult:
+        """A split run's end: the failing rows merged, the reports written and the
+        outcomes recorded, once for the job. Idempotent: a retry after the parts were
+        merged and removed keeps the merged file."""
+        job_id = current_job_run().job_id
+        await heartbeating(
+            functools.partial(self._merge_failing_rows, job_id, finish),
+            self.context.settings.heartbeat_interval_seconds,
         )
+        await asyncio.to_thread(
+            self._write_reports, finish.project_id, finish.suite_sha256, finish.verdicts
+        )
+        await asyncio.to_thread(self._record_outcomes, finish.project_id, finish.verdicts)
+        return _result(finish.suite_sha256, finish.verdicts)
 
     async def _judge_all(
         self,
         work: TestRunWork,
-        suite: TestSuite,
+        tests: Sequence[DataTest],
         state: TestRunCheckpoint,
         rows: ArtifactWriter,
         reporter: ProgressReporter,
+        progress: Callable[[TestRunCheckpoint, TestRunCheckpoint], Progress],
     ) -> None:
         """Judge the tests after the checkpoint, heartbeating only positions whose failing
         rows are synced; at the end every test is judged and all its rows are synced."""
-        total = len(suite.tests)
         durable = state.model_copy(deep=True)
-        for test in suite.tests[len(state.verdicts) :]:
+        for test in tests[len(state.verdicts) :]:
             verdict = await reporter.in_thread(functools.partial(self._evaluate, work, test, rows))
             state.verdicts.append(verdict)
             if rows.checkpoint_due():
                 state.rows_size = await reporter.in_thread(lambda _stop: rows.checkpoint())
                 durable = state.model_copy(deep=True)
-            await reporter.report(_progress(state, total, durable))
+            await reporter.report(progress(state, durable))
         state.rows_size = await reporter.in_thread(lambda _stop: rows.checkpoint())
 
     def _snapshot(self, project_id: str) -> SuiteSnapshot:
@@ -153,10 +227,29 @@ class TestRunActivities(ActivityGroup):
                     raise input_error(str(ProjectNotFound(other)), "ProjectNotFound")
                 project_or_fail(session, other)
 
+    def _count(self, project_id: str, partition: Partition) -> int:
+        """The records of a partition's key range (all, for the whole-dataset one)."""
+        keys = partition.keys
+        with self.context.db.transaction() as session:
+            return count_records(
+                session, project_id, after_key=keys.after_key, until_key=keys.until_key
+            )
+
     def _evaluate(
         self, work: TestRunWork, test: DataTest, rows: ArtifactWriter, stop: threading.Event
     ) -> Verdict:
-        batches = _until(stop, record_batches(self.context.db, work.project_id))
+        if work.partition is not None and test.whole_dataset:
+            return self._judge_whole(work, test, rows, stop)
+        keys = work.partition.keys if work.partition else None
+        batches = _until(
+            stop,
+            record_batches(
+                self.context.db,
+                work.project_id,
+                after_key=keys.after_key if keys else None,
+                until_key=keys.until_key if keys else None,
+            ),
+        )
         target = getattr(test, "to_project", None)
 
         def present(keys: list[str]) -> set[str]:
@@ -166,6 +259,55 @@ class TestRunActivities(ActivityGroup):
         with FailingRows(rows, test.name) as sink:
             failures = Failures(sink.add, work.failing_rows_per_test)
             return test.evaluate(batches, present, failures)
+
+    def _judge_whole(
+        self, work: TestRunWork, test: DataTest, rows: ArtifactWriter, stop: threading.Event
+    ) -> Verdict:
+        """A whole-dataset test of a split run: the count from the database; a `unique`
+        test reads only the records whose value may repeat (`datasets/duplicates.py`)."""
+        with self.context.db.transaction() as session:
+            total = count_records(session, work.project_id)
+        if isinstance(test, RowCount):
+            return test.judge(total)
+        if not isinstance(test, Unique):
+            raise TypeError(f"{test.name} is judged per key range")
+        found = repeated_value_batches(self.context.db, work.project_id, test.field, stop=stop)
+        batches = _until(stop, found)
+        with FailingRows(rows, test.name) as sink:
+            return test.judge(batches, Failures(sink.add, work.failing_rows_per_test), total)
+
+    def _merge_failing_rows(
+        self, job_id: str, finish: FinishTestRun, stop: threading.Event
+    ) -> None:
+        """Each test's rows from every part in order, its first `failing_rows_per_test`:
+        the file a single activity writes. The parts hold their tests' rows together, in
+        suite order, so one pass over each, side by side, suffices."""
+        storage = self.context.storage
+        present = {listed.name for listed in storage.list_artifacts(job_id)}
+        if not all(part in present for part in finish.parts):
+            if find_artifact(storage, job_id, FAILING_ROWS) is not None:
+                return  # merged by an earlier attempt, which removed the parts
+            missing = [part for part in finish.parts if part not in present]
+            raise RuntimeError(f"the parts {missing} of {FAILING_ROWS} are missing")
+        readers = [_Lines(storage.read_artifact(job_id, part)[1]) for part in finish.parts]
+        merged = self.artifact(FAILING_ROWS, None)
+        try:
+            for verdict in finish.verdicts:
+                prefix = _line_prefix(verdict.name)
+                left = finish.failing_rows_per_test
+                for reader in readers:
+                    while (line := reader.peek()) is not None and line.startswith(prefix):
+                        if stop.is_set():
+                            raise Stopped
+                        reader.take()
+                        if left > 0:
+                            merged.stream.write(line)
+                            left -= 1
+            merged.finish()
+        finally:
+            merged.close()
+        for part in finish.parts:
+            storage.delete_artifact(job_id, part)
 
     def _record_outcomes(self, project_id: str, verdicts: list[Verdict]) -> None:
         with self.context.db.transaction() as session:
@@ -181,7 +323,51 @@ class TestRunActivities(ActivityGroup):
         results.finish()
 
 
-def _progress(state: TestRunCheckpoint, total: int, durable: TestRunCheckpoint) -> Progress:
+def _result(suite_sha256: str, verdicts: list[Verdict]) -> TestRunResult:
+    statuses = [verdict.status for verdict in verdicts]
+    return TestRunResult(
+        tests=len(verdicts),
+        passed=statuses.count("pass"),
+        warned=statuses.count("warn"),
+        failed=statuses.count("error"),
+        status=overall_status(statuses),
+        results=verdicts,
+        suite_sha256=suite_sha256,
+        artifacts=[JUNIT, RESULTS, FAILING_ROWS],
+    )
+
+
+def merge_verdicts_of_parts(suite: TestSuite, parts: list[TestPartResult]) -> list[Verdict]:
+    """A split run's verdicts, in suite order, as one activity would have judged them: a
+    record-by-record test's merged over the key ranges (in key order), a whole-dataset
+    test's as its partition judged it. Pure: the workflow calls it."""
+    judged = [{verdict.name: verdict for verdict in part.verdicts} for part in parts]
+    verdicts = []
+    for test in suite.tests:
+        found = [part[test.name] for part in judged if test.name in part]
+        if test.whole_dataset:
+            verdicts.append(found[0])  # judged once, by the whole-dataset partition
+        else:
+            assert isinstance(test, RowTest | Relationship)
+            verdicts.append(merge_verdicts(test, found))
+    return verdicts
+
+
+def _part_progress(
+    state: TestRunCheckpoint, durable: TestRunCheckpoint, *, records: int, total: int
+) -> Progress:
+    """A partition's progress: its records, once per test judged (the job's total is
+    the records times the tests, so the partitions' sum fills one bar)."""
+    last = state.verdicts[-1] if state.verdicts else None
+    return Progress(
+        done=records * len(state.verdicts),
+        total=max(records * total, 1),
+        message=f"{last.name}: {last.status}" if last else "No tests",
+        checkpoint=durable.model_dump(mode="json"),
+    )
+
+
+def _progress(state: TestRunCheckpoint, durable: TestRunCheckpoint, *, total: int) -> Progress:
     """The tests judged so far, and `durable` as the checkpoint: the last position whose
     failing rows are synced."""
     last = state.verdicts[-1] if state.verdicts else None
@@ -226,6 +412,40 @@ class FailingRows:
 
 class Stopped(Exception):
     """The activity was cancelled while a test was reading records."""
+
+
+def _line_prefix(test_name: str) -> bytes:
+    """How every failing-rows line of the test begins (`FailingRows.add` puts its name
+    first)."""
+    return ('{"test": ' + json.dumps(test_name, ensure_ascii=False) + ",").encode()
+
+
+class _Lines:
+    """The lines of an artifact read in chunks, one at a time, with a look at the next."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._buffer = b""
+        self._at = 0
+        self._next: bytes | None = None
+
+    def peek(self) -> bytes | None:
+        if self._next is None:
+            self._next = self._read()
+        return self._next
+
+    def take(self) -> None:
+        self._next = None
+
+    def _read(self) -> bytes | None:
+        while (end := self._buffer.find(b"\n", self._at)) == -1:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                line, self._buffer, self._at = self._buffer[self._at :], b"", 0
+                return line or None
+            self._buffer, self._at = self._buffer[self._at :] + chunk, 0
+        line, self._at = self._buffer[self._at : end + 1], end + 1
+        return line
 
 
 def _until(

@@ -1,20 +1,20 @@
 """Benchmark of big jobs across workers (issue 15, item 2): the same split jobs over N
-records with one worker process, then with two, on one stack — a validation and a CSV
-export of records split into partitions of `--partition-rows` (PASTOOLS_PARTITION_ROWS),
+records with one worker process, then with two, on one stack — a validation, a test run
+and a CSV export of records split into partitions of `--partition-rows` (PASTOOLS_PARTITION_ROWS),
 and an import of a keyed CSV split into byte ranges of `--partition-bytes`
 (PASTOOLS_PARTITION_BYTES; by default the file's size over as many partitions as the
 records get).
 
     .venv/bin/python -m bench.partitions [--rows N] [--backend sqlite|postgresql]
-                                         [--jobs validation,import,export]
+                                         [--jobs validation,test_run,import,export]
 
 Prints a Markdown table, one row per job: rows/s with one and with two workers, the
 speed-up, the seconds spent in the partitions and in the activities before and after
 them (the plan, the import's move, the export's merge: what two workers cannot share),
 each worker's CPU seconds (how evenly the partitions were shared) and peak RSS, and the
 machine's load average (two shared cores give two workers less than two cores). Both
-runs of a job must give the same result: the validation's result, the import's record
-count, the export file's SHA-256.
+runs of a job must give the same result: the validation's and the test run's result, the
+import's record count, the export file's SHA-256.
 """
 
 import argparse
@@ -48,9 +48,21 @@ from tests.support.jobs import JobsApi
 from tests.support.services import PostgresCluster, Stack, start_stack, start_temporal
 from tests.support.waiting import wait_for
 
-JOBS = ("validation", "import", "export")
+JOBS = ("validation", "test_run", "import", "export")
 RECORDS = "partitions"
-"""The project the validation and the export read, its records written straight in."""
+"""The project the validation, the test run and the export read, its records written
+straight in."""
+
+TESTS = [
+    {"kind": "not_null", "name": "email present", "field": "email"},
+    {"kind": "regex", "name": "email shape", "field": "email", "pattern": "^[^@]+@[^@]+$"},
+    {"kind": "range", "name": "score", "field": "score", "min": 0, "max": 999},
+    {"kind": "accepted_values", "name": "city", "field": "city", "values": ["city 1"],
+     "severity": "warn"},
+    {"kind": "unique", "name": "email unique", "field": "email"},
+    {"kind": "row_count", "name": "size", "min": 1},
+]  # fmt: skip
+"""The test run's suite over the generated records: every kind but `relationship`."""
 
 
 @dataclass
@@ -209,10 +221,14 @@ class Bench:
     source: Path
     rows: int
     records: str = RECORDS
-    """The project the validation and the export read."""
+    """The project the validation, the test run and the export read."""
 
     def validation(self, workers: list[int]) -> tuple[Run, Any]:
         run, done = measure(self.api, workers, self.rows, "validation", self.records)
+        return run, done["result"]
+
+    def test_run(self, workers: list[int]) -> tuple[Run, Any]:
+        run, done = measure(self.api, workers, self.rows, "test_run", self.records)
         return run, done["result"]
 
     def import_(self, workers: list[int]) -> tuple[Run, Any]:
@@ -228,17 +244,26 @@ class Bench:
         return run, artifact_sha256(self.api, done)
 
     def run(self, job: str, workers: list[int]) -> tuple[Run, Any]:
-        jobs = {"validation": self.validation, "import": self.import_, "export": self.export}
+        jobs = {
+            "validation": self.validation,
+            "test_run": self.test_run,
+            "import": self.import_,
+            "export": self.export,
+        }
         return jobs[job](workers)
 
     def prepare(self, jobs: list[str]) -> None:
-        """The records the validation and the export read, written straight in, and the
-        schema the validation checks."""
-        if {"validation", "export"} & set(jobs):
+        """The records the validation, the test run and the export read, written straight
+        in, the schema the validation checks and the tests the test run runs."""
+        if {"validation", "test_run", "export"} & set(jobs):
             baseline_import(self.api.stack.database_url, self.source, self.records, self.rows)
         if "validation" in jobs:
             schema = self.api.http.put(f"/api/projects/{self.records}/schema", json=SCHEMA)
             assert schema.is_success, schema.text
+        if "test_run" in jobs:
+            suite = {"tests": TESTS}
+            tests = self.api.http.put(f"/api/projects/{self.records}/tests", json=suite)
+            assert tests.is_success, tests.text
 
 
 def measure_jobs(bench: Bench, jobs: list[str]) -> list[Measured]:
@@ -315,7 +340,7 @@ def run(
 
 
 def job_list(text: str) -> list[str]:
-    """`validation,import,export`, or a part of it, in the order given."""
+    """`validation,test_run,import,export`, or a part of it, in the order given."""
     jobs = [job.strip() for job in text.split(",") if job.strip()]
     unknown = sorted(set(jobs) - set(JOBS))
     if unknown or not jobs or len(set(jobs)) < len(jobs):

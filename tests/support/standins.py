@@ -204,6 +204,7 @@ JOB_CASES: tuple[JobCase, ...] = (
             "NoTestSuite",
             "Project 'lifecycle' has no tests: set them with PUT /api/projects/lifecycle/tests.",
         ),
+        plan_activity="plan_record_partitions",
     ),
     JobCase(
         PROBE,

@@ -6,6 +6,11 @@ verdict: its failing count out of the records it read, judged against the test's
 with a few examples. The first failing records are handed to a `Failures`, which
 keeps them for the examples and the failing-rows artifact. `regex` uses a linear-time engine, so a
 hostile pattern cannot stall a worker.
+
+A test that judges each record alone (`whole_dataset` false) can be judged per key range
+and its verdicts merged (`merge_verdicts`) into the one verdict of the whole; `unique` and
+`row_count` judge the whole dataset, and are judged so when a run is split
+(`Unique.judge`, `RowCount.judge`), with the database doing the heavy part.
 """
 
 import functools
@@ -106,6 +111,9 @@ class DataTest(BaseModel, ABC):
         description=f"Err when true (severity `error` only): {CONDITION_GRAMMAR}.",
     )
     needs_other_project: ClassVar[bool] = False
+    whole_dataset: ClassVar[bool] = False
+    """Whether the verdict depends on records beyond the one judged: such a test cannot be
+    judged per key range."""
 
     @field_validator("warn_if", "error_if")
     @classmethod
@@ -160,8 +168,10 @@ class RowTest(DataTest, ABC):
                     failing += 1
                     if failing <= failures.wanted:
                         failures.keep(failing, key, None if value is _MISSING else value)
-        message = f"{failing} records where {self.describe()}"
-        return self.verdict(failing, total, failures.examples, message)
+        return self.verdict(failing, total, failures.examples, self.summary(failing))
+
+    def summary(self, failing: int) -> str:
+        return f"{failing} records where {self.describe()}"
 
 
 class NotNull(RowTest):
@@ -231,14 +241,26 @@ class Range(RowTest):
 class Unique(DataTest):
     kind: Literal["unique"]
     field: str = Field(min_length=1, max_length=500)
+    whole_dataset: ClassVar[bool] = True
 
     def evaluate(
         self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
     ) -> Verdict:
+        return self.judge(batches, failures)
+
+    def judge(
+        self,
+        batches: Iterable[list[tuple[str, Any]]],
+        failures: Failures,
+        total: int | None = None,
+    ) -> Verdict:
+        """The verdict over `total` records (None: those read), of which `batches`, in key
+        order, hold at least every one whose value another holds too: the others cannot
+        fail and need not be read (`datasets/duplicates.py` has the database find them)."""
         first_key: dict[str, str] = {}
-        total = failing = 0
+        read = failing = 0
         for batch in batches:
-            total += len(batch)
+            read += len(batch)
             for key, document in batch:
                 value = field_value(document, self.field)
                 if value is _MISSING or value is None:
@@ -251,19 +273,22 @@ class Unique(DataTest):
                 else:
                     first_key[marker] = key
         message = f"{failing} records repeat a '{self.field}'"
-        return self.verdict(failing, total, failures.examples, message)
+        return self.verdict(failing, read if total is None else total, failures.examples, message)
 
 
 class RowCount(DataTest):
     kind: Literal["row_count"]
     min: int | None = Field(default=None, ge=0)
     max: int | None = Field(default=None, ge=0)
+    whole_dataset: ClassVar[bool] = True
 
     def evaluate(
         self, batches: Iterable[list[tuple[str, Any]]], context: Any, failures: Failures
     ) -> Verdict:
+        return self.judge(sum(len(batch) for batch in batches))
+
+    def judge(self, count: int) -> Verdict:
         """One check of the whole dataset: 0 or 1 failing out of 1, and no failing rows."""
-        count = sum(len(batch) for batch in batches)
         low = self.min is not None and count < self.min
         high = self.max is not None and count > self.max
         bounds = f"[{self.min}, {self.max}]"
@@ -296,8 +321,10 @@ class Relationship(DataTest):
                     failing += 1
                     if failing <= failures.wanted:
                         failures.keep(failing, key, value)
-        message = f"{failing} records point to no key of '{self.to_project}'"
-        return self.verdict(failing, total, failures.examples, message)
+        return self.verdict(failing, total, failures.examples, self.summary(failing))
+
+    def summary(self, failing: int) -> str:
+        return f"{failing} records point to no key of '{self.to_project}'"
 
 
 AnyTest = Annotated[
@@ -324,6 +351,16 @@ class TestSuite(BaseModel):
 
 
 SUITE = TypeAdapter(TestSuite)
+
+
+def merge_verdicts(test: RowTest | Relationship, parts: list[Verdict]) -> Verdict:
+    """The verdicts of one record-by-record test over key ranges, in key order, as one
+    judgement of all their records: counts summed, the first examples in key order, the
+    status judged again from the sums (a percentage threshold needs the whole total)."""
+    failing = sum(part.failing for part in parts)
+    total = sum(part.total or 0 for part in parts)
+    examples = [example for part in parts for example in part.examples]
+    return test.verdict(failing, total, examples, test.summary(failing))
 
 
 @functools.lru_cache(maxsize=256)

@@ -21,7 +21,12 @@ import zstandard
 from bench.datasets import generate_csv
 from bench.partitions import JOBS, Bench, measure_jobs, table
 from tests.conftest import database_url, storage_env
-from tests.integration.jobs.test_export_validation_tests import download, finished, project_with
+from tests.integration.jobs.test_export_validation_tests import (
+    download,
+    finished,
+    import_rows,
+    project_with,
+)
 from tests.support.jobs import JobsApi
 from tests.support.services import Stack, TemporalServer, start_stack
 
@@ -359,6 +364,105 @@ def test_an_export_split_into_partitions_writes_the_file_of_one_activity(
     assert len(rows) == len(by_key) == RECORDS, "each record exactly once"
     assert set(by_key) == {f"k{n}" for n in range(RECORDS)}
     assert by_key[f"k{RECORDS - 1}"][-1] == "late", "the last part's field in every part"
+
+
+TARGETS = 10
+"""Keys t0…t9 of the project that `relationship` points to: t10…t12 point nowhere."""
+
+
+def record_line(n: int) -> str:
+    """One record as a JSON Lines import keeps it, as written: `code` repeats across every
+    key range, in spellings Python's `json` reads as equal (1.0 and 1.00, an object's keys
+    in either order) or not (1, "1", true); `ref` repeats once, far apart."""
+    codes = ["1", "1.0", "1.00", '"1"', "true", '{"a": 1, "b": 2}', '{"b": 2, "a": 1}', "null"]
+    code = codes[n % len(codes)] if n % 3 else str(n)
+    ref = "ref-last" if n in (3, RECORDS - 2) else f"ref-{n}"
+    name = "" if n % 7 == 0 else f', "name": "person {n}"'
+    return (
+        f'{{"id": "p{n:04d}"{name}, "age": {20 + n % 50 if n % 5 else 10}, '
+        f'"color": "{["red", "green", "blue", "teal"][n % 4]}", "friend": "t{n % 13}", '
+        f'"code": {code}, "meta": {{"ref": "{ref}"}}}}\n'
+    )
+
+
+def suite_for(target: str) -> list[dict[str, Any]]:
+    return [
+        {"kind": "unique", "name": "code unique", "field": "code"},
+        {"kind": "not_null", "name": "name present", "field": "name", "error_if": ">20%"},
+        {"kind": "accepted_values", "name": "color", "field": "color",
+         "values": ["red", "green", "blue"], "severity": "warn"},
+        {"kind": "row_count", "name": "size", "min": 1, "max": 200},
+        {"kind": "regex", "name": "name shape", "field": "name", "pattern": "^person [0-9]+$"},
+        {"kind": "range", "name": "adult", "field": "age", "min": 18, "warn_if": ">10",
+         "error_if": ">30%"},
+        {"kind": "relationship", "name": "friend exists", "field": "friend",
+         "to_project": target},
+        {"kind": "unique", "name": "ref unique", "field": "meta.ref"},
+    ]  # fmt: skip
+
+
+def split_or_whole_run(
+    api: JobsApi,
+) -> tuple[dict[str, Any], dict[str, bytes], list[Any], list[str]]:
+    """The finished test run, its three files, each test's history and its activities."""
+    target = api.create_project("split-tests-target")  # the same names on either stack:
+    import_rows(api, target, [{"id": f"t{n}"} for n in range(TARGETS)])
+    project = api.create_project("split-tests")  # the same reports, byte for byte
+    source = api.write_import(project, "people.jsonl", "".join(map(record_line, range(RECORDS))))
+    imported = api.submit("import", project, source=source, key_column="id")
+    assert api.wait_for_status(imported["id"], "completed", "failed")["status"] == "completed"
+    response = api.http.put(f"/api/projects/{project}/tests", json={"tests": suite_for(target)})
+    assert response.status_code == 200, response.text
+    done = finished(api, "test_run", project, failing_rows_per_test=7)
+    assert done["status"] == "completed", done["error"]
+    assert done["progress"]["done"] == done["progress"]["total"]
+    files = {
+        name: download(api, done["id"], name).content
+        for name in ("test-results.json", "test-results.xml", "failing-rows.jsonl")
+    }
+    listed = api.http.get(f"/api/jobs/{done['id']}/artifacts").json()
+    assert sorted(artifact["name"] for artifact in listed) == sorted(files), "parts were left"
+    histories = []
+    for test in suite_for(target):
+        page = api.http.get(f"/api/projects/{project}/tests/{test['name']}/history").json()
+        assert [item["job_id"] for item in page["items"]] == [done["id"]], "one outcome a test"
+        histories.append(
+            {k: v for k, v in page["items"][0].items() if k not in ("job_id", "ran_at")}
+        )
+    return done, files, histories, activity_names(api, done["id"])
+
+
+def test_a_test_run_split_into_partitions_matches_one_activity(
+    api: JobsApi, partitioned: Stack
+) -> None:
+    whole, whole_files, whole_history, whole_activities = split_or_whole_run(api)
+    with partitioned.client() as client:
+        split, split_files, split_history, split_activities = split_or_whole_run(
+            JobsApi(client, partitioned)
+        )
+
+    verdicts = {
+        v["name"]: (v["status"], v["failing"], v["total"]) for v in whole["result"]["results"]
+    }
+    assert verdicts == {
+        "code unique": ("error", 129, 230),  # 134 codes in 5 classes (1, 1.0, "1", true, {})
+        "name present": ("warn", 33, 230),  # 14 %: not over 20 %
+        "color": ("warn", 57, 230),
+        "size": ("error", 1, 1),
+        "name shape": ("pass", 0, 230),
+        "adult": ("warn", 46, 230),
+        "friend exists": ("error", 51, 230),
+        "ref unique": ("error", 1, 230),
+    }
+    assert split["result"] == whole["result"]
+    assert split_files == whole_files, "the same JSON, JUnit XML and failing rows"
+    assert split_history == whole_history
+    assert whole_activities == ["plan_record_partitions", "run_data_tests"]
+    assert split_activities == [
+        "plan_record_partitions",
+        *["judge_test_partition"] * 7,  # the whole-dataset tests, six key ranges
+        "finish_test_run",
+    ]
 
 
 def test_the_partitions_benchmark_runs_each_job_on_one_worker_and_on_two(
