@@ -11,6 +11,7 @@ import pytest
 from pastools_jobs.datasets.coercion import NotCoercible, from_json, from_text, infer_type
 from pastools_jobs.datasets.readers import CsvOptions, Reading, Shaping, read_batches
 from pastools_jobs.datasets.reading import Position, ReadLimits
+from pastools_jobs.datasets.shaping import encode_document
 from pastools_jobs.datasets.sniffing import sniff_dialect, sniff_encoding
 
 LIMITS = ReadLimits(1 << 20, 1 << 24, 1000)
@@ -243,3 +244,29 @@ def test_json_lines_with_nan_or_infinity_are_bad_rows() -> None:
     documents = [json.loads(doc) for b in batches for _, _, doc in b.rows]
     assert documents == [{"id": "3", "n": 1}]
     assert [e.line for b in batches for e in b.errors] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"id": 1, "name": 'Zoë "Z" \\ \n\t', "n": None, "ok": True, "x": 2.5},
+        {"nested": [{"a": [1, {}]}, []], "big": 10**40, "e": "\u2028😀"},
+        {},
+    ],
+)
+def test_documents_are_encoded_as_the_json_module_writes_them_compactly(
+    document: dict[str, Any],
+) -> None:
+    expected = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    assert encode_document(document) == expected
+
+
+@pytest.mark.parametrize("number", [float("nan"), float("inf")])
+def test_a_number_json_has_not_is_refused_by_the_encoder(number: float) -> None:
+    with pytest.raises(ValueError):
+        encode_document({"x": number})
+
+
+@pytest.mark.parametrize("text", ["٣٤", "1" * 4299])
+def test_integers_of_any_decimal_digits_are_read_as_python_reads_them(text: str) -> None:
+    assert from_text(text, "integer") == int(text)

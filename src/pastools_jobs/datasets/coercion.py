@@ -45,6 +45,8 @@ _MAX_DIGITS = sys.get_int_max_str_digits() or 4300
 def _integer(text: str) -> int:
     """An integer, also written as a decimal ("3.0", "1e30"): read as a decimal, not a
     float, so that no digit beyond a float's 53 bits is lost."""
+    if text.isdecimal() and len(text) < _MAX_DIGITS:  # most values: digits alone
+        return int(text)
     stripped = text.strip()
     if "_" in stripped:  # Python's int() reads 1_000; no data file means that
         raise NotCoercible("not an integer")

@@ -37,18 +37,13 @@ from pastools_jobs.datasets.shaping import (
     ColumnPlan,
     CsvShaper,
     Misfits,
+    encode_document,
     plan_columns,
     shape_json,
 )
 from pastools_jobs.datasets.sniffing import Dialect, sniff_dialect, sniff_encoding
 
 SourceFormat = Literal["csv", "jsonl", "parquet"]
-
-encode_document = json.JSONEncoder(
-    ensure_ascii=False, separators=(",", ":"), allow_nan=False
-).encode
-"""One encoder for all rows: json.dumps with options builds a new one per call. It
-refuses NaN and infinity (ValueError), which JSON has not."""
 
 
 @dataclass(frozen=True)
@@ -318,6 +313,8 @@ class _CsvReader:
         plans: dict[str, ColumnPlan],
         end_offset: int | None = None,
     ) -> Iterator[Batch]:
+        """The loop runs once per row, so a good row costs the CSV module's parsing, one
+        call that types and encodes it, and a few comparisons; the rest is for bad rows."""
         header, after_header = self._header()
         misfits = Misfits()
         shaper = CsvShaper(header, plans, frozenset(shaping.null_values), misfits)
@@ -327,59 +324,58 @@ class _CsvReader:
         reader = self._reader(lines)
         rows = position.rows
         batch = Batch()
+        width, encode, limits = shaper.width, shaper.encode, self._limits
+        first_line = lines.line + 1
         while end_offset is None or lines.offset < end_offset:
-            first_line = lines.line + 1
-            lines.start_record()
             try:
-                values = next(reader)
-            except StopIteration:
-                break
+                for values in reader:
+                    if len(values) > 1 or (values and values[0]):  # not a blank line
+                        rows += 1
+                        if lines.undecodable_at is not None or len(values) != width:
+                            batch.errors.append(self._misread(first_line, lines, values, width))
+                        elif key_index is not None and not values[key_index]:
+                            batch.errors.append(self._keyless(first_line))
+                        else:
+                            key = values[key_index] if key_index is not None else str(rows)
+                            try:
+                                batch.add(first_line, key, encode(values, first_line))
+                            except CellError as error:
+                                batch.errors.append(cell_error(first_line, error))
+                        if batch.is_full(limits):
+                            yield _ended(batch, lines, rows, misfits)
+                            batch = Batch()
+                    first_line = lines.line + 1
+                    lines.start_record()
+                    if end_offset is not None and lines.offset >= end_offset:
+                        break
+                else:
+                    break  # the end of the file
             except csv.Error as error:
                 rows += 1
                 batch.errors.append(RowError(first_line, f"malformed CSV ({error})"))
                 reader = self._reader(lines)
-            else:
-                if not values or values == [""]:
-                    continue
-                rows += 1
-                if lines.undecodable_at is not None:
-                    batch.errors.append(RowError(first_line, self._invalid(lines.undecodable_at)))
-                else:
-                    self._add(batch, values, (shaper, key_index), first_line, rows)
-            if batch.is_full(self._limits):
-                batch.end = Position(lines.offset, lines.line, rows)
-                batch.misfits, misfits.found = misfits.found, []
-                yield batch
-                batch = Batch()
-        batch.end = Position(lines.offset, lines.line, rows)
-        batch.misfits = misfits.found
-        yield batch
+                if batch.is_full(limits):
+                    yield _ended(batch, lines, rows, misfits)
+                    batch = Batch()
+                first_line = lines.line + 1
+                lines.start_record()
+        yield _ended(batch, lines, rows, misfits)
 
-    def _add(
-        self,
-        batch: Batch,
-        values: list[str],
-        shaping: tuple[CsvShaper, int | None],
-        line: int,
-        row_number: int,
-    ) -> None:
-        shaper, key_index = shaping
-        if len(values) != shaper.width:
-            batch.errors.append(
-                RowError(line, f"expected {shaper.width} fields, found {len(values)}")
-            )
-            return
-        value = values[key_index] if key_index is not None else None
-        key = record_key(value, self._key_column, row_number)
-        if key is None:
-            batch.errors.append(RowError(line, f"the key column '{self._key_column}' is empty"))
-            return
-        try:
-            document = shaper.document(values, line)
-        except CellError as error:
-            batch.errors.append(cell_error(line, error))
-        else:
-            batch.add(line, key, encode_document(document))
+    def _misread(self, line: int, lines: _Lines, values: list[str], width: int) -> RowError:
+        """A record with undecodable bytes, or of the wrong width."""
+        if lines.undecodable_at is not None:
+            return RowError(line, self._invalid(lines.undecodable_at))
+        return RowError(line, f"expected {width} fields, found {len(values)}")
+
+    def _keyless(self, line: int) -> RowError:
+        return RowError(line, f"the key column '{self._key_column}' is empty")
+
+
+def _ended(batch: Batch, lines: _Lines, rows: int, misfits: Misfits) -> Batch:
+    """The batch, ending where the lines were read to, with the misfits found in it."""
+    batch.end = Position(lines.offset, lines.line, rows)
+    batch.misfits, misfits.found = misfits.found, []
+    return batch
 
 
 _UTF8 = TextEncoding("utf-8", b"\n")

@@ -9,8 +9,10 @@ already and the value is not wrong, only our guess was. The result reports each
 column's type, how it was decided and its misfits, so the user can declare the type.
 """
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any, Literal
 
 from pastools_jobs.datasets.coercion import (
@@ -112,10 +114,30 @@ def _inferred(name: str, column_type: ColumnType, misfits: Misfits) -> Fallback:
     return keep
 
 
+def _document_encoder() -> Callable[[Any], str]:
+    """Compact JSON text, UTF-8 kept as is, NaN and infinity refused (ValueError: JSON
+    has neither). The C encoder is made once, not once per row as json.dumps and
+    JSONEncoder.encode make it (a third of their time on a short document); without the
+    cycle check, which no document parsed from a file needs (it cannot hold a cycle)."""
+    python = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    make_encoder = getattr(json.encoder, "c_make_encoder", None)  # not in typeshed
+    if make_encoder is None:  # an interpreter without the json module's C speedups
+        return python.encode
+    encoder = make_encoder(
+        None, python.default, encode_basestring, None, ":", ",", False, False, False
+    )
+    return lambda document: "".join(encoder(document, 0))
+
+
+encode_document = _document_encoder()
+"""A record's document as the JSON text stored: the same text JSONEncoder.encode gives."""
+
+
 class CsvShaper:
-    """A CSV row's values to a document: null markers to null, values to their types.
-    Per row, text columns cost nothing and the null check is one set operation; a typed
-    value is one parser call, the slower fallback only for a value it refuses."""
+    """A CSV row's values to its document's JSON text: null markers to null, values to
+    their types. Per row, text columns cost nothing and the null check is one set
+    operation; a typed value is one parser call, the slower fallback only for a value
+    it refuses."""
 
     def __init__(
         self,
@@ -128,8 +150,8 @@ class CsvShaper:
         self.width = len(header)
         self._nulls = null_values
         self._typed = [
-            (name, text_parser(plans[name].type), self._fallback(name, plans[name], misfits))
-            for name in header
+            (index, text_parser(plans[name].type), self._fallback(name, plans[name], misfits))
+            for index, name in enumerate(header)
             if plans[name].type != "string"
         ]
 
@@ -139,22 +161,21 @@ class CsvShaper:
             return _declared(name, plan.type)
         return _inferred(name, plan.type, misfits)
 
-    def document(self, values: list[str], line: int) -> dict[str, Any]:
-        """Raises CellError for the first value its declared type refuses."""
-        document: dict[str, Any] = dict(zip(self._header, values, strict=True))
+    def encode(self, row: list[str], line: int) -> str:
+        """The document of a row of the header's width; raises CellError for the first
+        value its declared type refuses."""
+        values: list[Any] = row  # typed in place: the reader gives each row its own list
         nulls = self._nulls
         if nulls and not nulls.isdisjoint(values):
-            for name, value in document.items():
-                if value in nulls:
-                    document[name] = None
-        for name, parse, fallback in self._typed:
-            value = document[name]
+            values = [None if value in nulls else value for value in values]
+        for index, parse, fallback in self._typed:
+            value = values[index]
             if value is not None:
                 try:
-                    document[name] = parse(value)
+                    values[index] = parse(value)
                 except NotCoercible:
-                    document[name] = fallback(value, line)
-        return document
+                    values[index] = fallback(value, line)
+        return encode_document(dict(zip(self._header, values, strict=True)))
 
 
 def shape_json(document: dict[str, Any], declared: Mapping[str, ColumnType]) -> dict[str, Any]:

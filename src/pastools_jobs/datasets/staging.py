@@ -21,7 +21,7 @@ from typing import Literal
 
 from sqlalchemy import Connection, TextClause, bindparam, text
 
-from pastools_jobs.datasets.records import copy_field
+from pastools_jobs.datasets.records import copy_text
 from pastools_jobs.db.models import UTCDateTime
 
 StagedMode = Literal["replace", "insert-only", "upsert"]
@@ -107,10 +107,7 @@ def stage_records(
         )
         return
     latest = {key: (line, document) for line, key, document in rows}
-    data = "".join(
-        f"{copy_field(key)}\t{line}\t{copy_field(document)}\n"
-        for key, (line, document) in latest.items()
-    )
+    data = copy_text([(key, str(line), document) for key, (line, document) in latest.items()])
     raw = connection.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor:
