@@ -1,6 +1,6 @@
 """The export's bytes: what CSV and JSON Lines look like for awkward values, the SQLite
-shortcut that reads stored text, compressed members that concatenate into one valid
-stream, and the parameters an export refuses."""
+shortcut that reads a batch's stored text joined into one array, compressed members that
+concatenate into one valid stream, and the parameters an export refuses."""
 
 import gzip
 import io
@@ -54,9 +54,12 @@ def test_json_lines_hold_the_document_or_exactly_the_chosen_fields() -> None:
 @pytest.mark.parametrize("export_format", ["csv", "jsonl"])
 def test_stored_text_encodes_as_the_decoded_documents_do(export_format: str) -> None:
     encoder = RecordEncoder(export_format, ["s", "n", "b", "o", "big"], chosen=False)  # type: ignore[arg-type]
-    stored = [(key, json.dumps(doc, separators=(",", ":"))) for key, doc in RECORDS]
+    stored = [json.dumps(doc, separators=(",", ":")) for _, doc in RECORDS]
+    keys = [key for key, _ in RECORDS]
 
-    assert encoder.encode_texts([*stored, ("e", 3)]) == encoder.encode([*RECORDS, ("e", 3)])
+    assert encoder.encode_array([*keys, "e"], joined([*stored, "3"])) == encoder.encode(
+        [*RECORDS, ("e", 3)]
+    )
 
 
 FLAT: list[tuple[str, Any]] = [
@@ -79,11 +82,17 @@ def test_a_batch_of_stored_text_encodes_as_its_decoded_documents_do(
     batch: list[tuple[str, Any]],
 ) -> None:
     encoder = RecordEncoder("csv", ["s", "n", "big", "z", "missing"], chosen=False)
-    stored = [(key, json.dumps(doc, ensure_ascii=False)) for key, doc in batch]
+    stored = [json.dumps(doc, ensure_ascii=False) for _, doc in batch]
+    keys = [key for key, _ in batch]
 
-    assert encoder.encode_texts(stored) == encoder.encode(
-        [(key, json.loads(text)) for key, text in stored]
+    assert encoder.encode_array(keys, joined(stored)) == encoder.encode(
+        [(key, json.loads(text)) for key, text in zip(keys, stored, strict=True)]
     )
+
+
+def joined(documents: list[str]) -> str:
+    """A batch's documents as SQLite joins them."""
+    return "[" + ",".join(documents) + "]"
 
 
 def decompress(compression: str, data: bytes) -> bytes:

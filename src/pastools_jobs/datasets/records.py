@@ -180,11 +180,29 @@ def _batch_query(dialect: str, *, prefix: bool, until: bool, as_text: bool) -> s
     """The batch query in the driver's own parameter style (sqlite3 takes `:name`,
     psycopg `%(name)s`): it runs on the driver's cursor."""
     sql = _BATCH.format(
-        data="CAST(data AS TEXT)" if as_text else "data",
+        data="CAST(data AS TEXT) AS data" if as_text else "data",
         prefix=_PREFIX if prefix else "",
         until=_UNTIL if until else "",
     )
     return re.sub(r":(\w+)", r"%(\1)s", sql) if dialect == "postgresql" else sql
+
+
+def _batch_params(
+    project_id: str,
+    after_key: str | None,
+    until_key: str | None,
+    key_prefix: str | None,
+    batch_size: int,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "project": project_id,
+        "after": after_key or "",
+        "limit": batch_size,
+        **_prefix_params(key_prefix),
+    }
+    if until_key is not None:
+        params["until"] = until_key
+    return params
 
 
 def record_batches(
@@ -206,14 +224,7 @@ def record_batches(
     `as_text` gives each document as its JSON text, for a reader that decodes one at a
     time and drops it: a batch of decoded documents kept alive is what the garbage
     collector then walks over and over (a third of a validation's time)."""
-    params: dict[str, Any] = {
-        "project": project_id,
-        "after": after_key or "",
-        "limit": batch_size,
-        **_prefix_params(key_prefix),
-    }
-    if until_key is not None:
-        params["until"] = until_key
+    params = _batch_params(project_id, after_key, until_key, key_prefix, batch_size)
     dialect = db.engine.dialect.name
     query = _batch_query(
         dialect, prefix=bool(key_prefix), until=until_key is not None, as_text=as_text
@@ -239,6 +250,42 @@ def record_batches(
         if len(rows) < batch_size:
             return
         params["after"] = rows[-1][0]
+
+
+_JOINED = "SELECT json_group_array(key), '[' || group_concat(data, ',') || ']' FROM ({batch})"
+"""Both aggregates read the batch's rows in the one order of the subquery, key order."""
+
+
+def joined_batches(
+    db: Database,
+    project_id: str,
+    *,
+    after_key: str | None = None,
+    until_key: str | None = None,
+    key_prefix: str | None = None,
+    batch_size: int = 5000,
+) -> Iterator[tuple[list[str], str]]:
+    """SQLite's batches as `record_batches` reads them, each as its keys and its
+    documents' JSON array text, both joined by SQLite: one row per batch, so that Python
+    makes no tuple per record (they cost as much to make as the reading, and the garbage
+    collector walks every one that lives), and the documents decode in one call."""
+    params = _batch_params(project_id, after_key, until_key, key_prefix, batch_size)
+    batch = _batch_query(
+        "sqlite", prefix=bool(key_prefix), until=until_key is not None, as_text=True
+    )
+    query = _JOINED.format(batch=batch)
+    while True:
+        with db.reading() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            keys_text, documents = raw.execute(query, params).fetchone()
+        keys: list[str] = json.loads(keys_text)
+        if not keys:
+            return
+        yield keys, documents
+        if len(keys) < batch_size:
+            return
+        params["after"] = keys[-1]
 
 
 _KEY_AT = (
