@@ -69,10 +69,21 @@ FLAT: list[tuple[str, Any]] = [
 ]
 
 
+PLAIN: list[tuple[str, Any]] = [
+    ("a", {"s": "x y", "n": 1e-05, "big": 12345678901234567890, "z": None}),
+    ("b", {"z": "None", "n": -0.0, "s": "日本", "extra": 1}),
+    ("c", {}),
+]
+
+
 @pytest.mark.parametrize(
     "batch",
     [
         pytest.param(FLAT, id="flat objects"),
+        pytest.param(PLAIN, id="plain values, no cell quoted"),
+        pytest.param([*PLAIN, ("e", {"s": "x, y"})], id="a comma in a value"),
+        pytest.param([*PLAIN, ('e,"f"', {"s": "x"})], id="a key to quote"),
+        pytest.param([*PLAIN, ("e", {"s": "x\ny"})], id="a newline in a value"),
         pytest.param([*FLAT, ("e", {"s": "{"})], id="a brace in a string"),
         pytest.param([("e", '"{"'), ("f", {"s": "x"})], id="a string document"),
         pytest.param([*FLAT, ("e", {"s": ["x"]})], id="a nested value"),

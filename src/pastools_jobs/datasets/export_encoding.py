@@ -44,6 +44,31 @@ def _scalars_only(array: str) -> bool:
     )
 
 
+def _commas_in_values(documents: str, decoded: list[dict[str, Any]]) -> bool:
+    """Whether the array's text has more commas than its objects' members need (a comma
+    in a field's name, which only costs the csv module's way, counts too)."""
+    between = sum(map(len, decoded)) - 1 + decoded.count({})
+    return documents.count(",") > between
+
+
+_NULL_AS_EMPTY: dict[Any, str] = {None: ""}
+
+
+def _joined_rows(keys: list[str], columns: list[list[Any]]) -> str | None:
+    """Plain rows joined by `str.join`, a third faster than the csv module, which writes
+    the same when no cell needs quoting: then the text has exactly one comma between
+    cells and one newline per row, and no quote or carriage return. None when a cell
+    does, or when there is no column (the csv module quotes a lone empty key)."""
+    if not columns:
+        return None
+    cells = (map(str, map(_NULL_AS_EMPTY.get, column, column)) for column in columns)
+    text = "\n".join(map(",".join, zip(keys, *cells, strict=True))) + "\n"
+    commas = text.count(",") == len(keys) * len(columns)
+    if commas and text.count("\n") == len(keys) and '"' not in text and "\r" not in text:
+        return text
+    return None
+
+
 def cell(value: Any) -> str:
     if value is None:
         return ""
@@ -72,8 +97,8 @@ class RecordEncoder:
     def encode_array(self, keys: list[str], documents: str) -> bytes:
         """Records given as their keys and their documents' JSON array text (SQLite joins
         a batch so): a CSV batch of plain objects only (what an import stores) is written
-        without a Python step per row, each field's column taken by C loops and the rows
-        zipped into the csv module; any other batch as its decoded documents.
+        without a Python step per row, each field's column taken by C loops; any other
+        batch as its decoded documents.
 
         Plain: the text holds one `{` per document, all of them objects, so no nested
         value and no `{` in a string (which only costs the slow way), and no array,
@@ -82,7 +107,10 @@ class RecordEncoder:
         plain = documents.count("{") == len(decoded) and _scalars_only(documents)
         if self.format != "csv" or not plain or set(map(type, decoded)) != {dict}:
             return self.encode(list(zip(keys, decoded, strict=True)))
-        columns = [map(dict.get, decoded, repeat(name)) for name in self.fields]
+        columns = [list(map(dict.get, decoded, repeat(name))) for name in self.fields]
+        joined = None if _commas_in_values(documents, decoded) else _joined_rows(keys, columns)
+        if joined is not None:
+            return joined.encode()
         buffer = io.StringIO()
         csv.writer(buffer, lineterminator="\n").writerows(zip(keys, *columns, strict=True))
         return buffer.getvalue().encode()
