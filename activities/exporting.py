@@ -230,8 +230,9 @@ class ExportActivities(ActivityGroup):
     async def export_columns(self, work: ExportWork) -> list[str] | None:
         """The columns of a split export, decided once before its parts are written (each
         part listing the fields itself could find others, and would scan them all again):
-        the chosen ones, checked, or every field for CSV; JSON Lines takes the chosen."""
-        total = await asyncio.to_thread(self._count, work)
+        the chosen ones, checked, or every field for CSV; JSON Lines takes the chosen.
+        Only chosen ones need the count (the plan counted the records to split them)."""
+        total = await asyncio.to_thread(self._count, work) if work.columns is not None else 0
         fields = await asyncio.to_thread(self._fields, work, total)
         return work.columns if work.format == "jsonl" else fields
 
