@@ -347,6 +347,10 @@ _WALK_SCANS = 8
 """Documents mostly share their fields: the first scan stops at once, the last reads every
 record once, and few between find the rest. Fields that only rare, late records have
 would take a scan each: beyond this many, the full listing is used."""
+_SCAN_IN_PARALLEL = "SET LOCAL parallel_setup_cost = 0"
+"""The walk's last scan reads every record, but the planner, seeing `LIMIT 1`, guesses it
+stops early and reads alone: with parallel workers it takes about two thirds of the time
+(200,000 records)."""
 _WALK_LIMIT = 100
 """Beyond this many fields (and SQLite's function-argument limit) the full listing is used."""
 
@@ -356,6 +360,8 @@ def field_names(session: Session, project_id: str, key_prefix: str | None = None
     a few short scans where it can, since listing every field of every document costs as
     much as an export."""
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text(_SCAN_IN_PARALLEL))  # for the rest of the caller's transaction
     found = _walk_fields(session, dialect, project_id, _prefix_params(key_prefix))
     if found is not None:
         return found
