@@ -17,6 +17,7 @@ writes one key range into its part, with the columns decided once for all of the
 """
 
 import asyncio
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -39,6 +40,7 @@ from pastools_jobs.datasets.export_encoding import ExportFormat, RecordEncoder
 from pastools_jobs.datasets.records import (
     count_records,
     field_names,
+    joined_batches,
     missing_fields,
     record_batches,
 )
@@ -155,21 +157,30 @@ class ExportActivities(ActivityGroup):
     def _encoded(
         self, work: ExportWork, encoder: RecordEncoder, after: str | None
     ) -> Iterator[EncodedBatch]:
-        """The server builds the bytes on PostgreSQL; SQLite hands over the stored text,
-        which the encoder reads without decoding what it need not, while SQLite reads the
-        next batch (it lets go of the GIL while it reads)."""
+        """The server builds the bytes on PostgreSQL; SQLite joins each batch's keys and
+        documents, which the encoder decodes in one call, while SQLite reads the next
+        batch (it lets go of the GIL while it reads)."""
         db = self.context.db
         if db.engine.dialect.name == "postgresql" and (encoder.fields or encoder.format == "jsonl"):
             selection = KeyRange(work.project_id, work.key_prefix, work.until_key, work.batch_rows)
             yield from copy_batches(lambda: _driver_connection(db), selection, encoder, after)
             return
-        for batch in _fetched_ahead(self._batches(work, after, as_text=True)):
-            data = encoder.encode_texts(batch) if _texts(batch) else encoder.encode(batch)
-            yield EncodedBatch(data, len(batch), batch[-1][0])
+        if db.engine.dialect.name == "postgresql":  # a CSV of keys only
+            for batch in _fetched_ahead(self._batches(work, after)):
+                yield EncodedBatch(encoder.encode(batch), len(batch), batch[-1][0])
+            return
+        joined = joined_batches(
+            db,
+            work.project_id,
+            after_key=after,
+            until_key=work.until_key,
+            key_prefix=work.key_prefix,
+            batch_size=work.batch_rows,
+        )
+        for keys, documents in _fetched_ahead(joined):
+            yield EncodedBatch(encoder.encode_array(keys, documents), len(keys), keys[-1])
 
-    def _batches(
-        self, work: ExportWork, after: str | None, *, as_text: bool = False
-    ) -> Iterator[list[tuple[str, Any]]]:
+    def _batches(self, work: ExportWork, after: str | None) -> Iterator[list[tuple[str, Any]]]:
         return record_batches(
             self.context.db,
             work.project_id,
@@ -177,7 +188,6 @@ class ExportActivities(ActivityGroup):
             until_key=work.until_key,
             key_prefix=work.key_prefix,
             batch_size=work.batch_rows,
-            as_text=as_text,
         )
 
     async def _write_parquet(
@@ -221,11 +231,14 @@ class ExportActivities(ActivityGroup):
     async def export_columns(self, work: ExportWork) -> list[str] | None:
         """The columns of a split export, decided once before its parts are written (each
         part listing the fields itself could find others, and would scan them all again):
-        the chosen ones, checked, or every field for CSV; JSON Lines takes the chosen."""
-        fields = await heartbeating(
-            lambda _stop: self._fields(work, self._count(work)),
-            self.context.settings.heartbeat_interval_seconds,
-        )
+        the chosen ones, checked, or every field for CSV; JSON Lines takes the chosen.
+        Only chosen ones need the count (the plan counted the records to split them)."""
+
+        def decide(_stop: threading.Event) -> list[str]:
+            total = self._count(work) if work.columns is not None else 0
+            return self._fields(work, total)
+
+        fields = await heartbeating(decide, self.context.settings.heartbeat_interval_seconds)
         return work.columns if work.format == "jsonl" else fields
 
     def _count(self, work: ExportWork) -> int:
@@ -303,10 +316,6 @@ def _fetched_ahead(batches: Iterator[T]) -> Iterator[T]:
         while (batch := pending.result()) is not None:
             pending = reader.submit(next, batches, None)
             yield batch
-
-
-def _texts(batch: list[tuple[str, Any]]) -> bool:
-    return isinstance(batch[0][1], str)
 
 
 def _write(output: ArtifactWriter, members: MemberWriter, data: bytes) -> None:

@@ -1,6 +1,6 @@
 """The export's bytes: what CSV and JSON Lines look like for awkward values, the SQLite
-shortcut that reads stored text, compressed members that concatenate into one valid
-stream, and the parameters an export refuses."""
+shortcut that reads a batch's stored text joined into one array, compressed members that
+concatenate into one valid stream, and the parameters an export refuses."""
 
 import gzip
 import io
@@ -54,9 +54,12 @@ def test_json_lines_hold_the_document_or_exactly_the_chosen_fields() -> None:
 @pytest.mark.parametrize("export_format", ["csv", "jsonl"])
 def test_stored_text_encodes_as_the_decoded_documents_do(export_format: str) -> None:
     encoder = RecordEncoder(export_format, ["s", "n", "b", "o", "big"], chosen=False)  # type: ignore[arg-type]
-    stored = [(key, json.dumps(doc, separators=(",", ":"))) for key, doc in RECORDS]
+    stored = [json.dumps(doc, separators=(",", ":")) for _, doc in RECORDS]
+    keys = [key for key, _ in RECORDS]
 
-    assert encoder.encode_texts([*stored, ("e", 3)]) == encoder.encode([*RECORDS, ("e", 3)])
+    assert encoder.encode_array([*keys, "e"], joined([*stored, "3"])) == encoder.encode(
+        [*RECORDS, ("e", 3)]
+    )
 
 
 FLAT: list[tuple[str, Any]] = [
@@ -66,10 +69,21 @@ FLAT: list[tuple[str, Any]] = [
 ]
 
 
+PLAIN: list[tuple[str, Any]] = [
+    ("a", {"s": "x y", "n": 1e-05, "big": 12345678901234567890, "z": None}),
+    ("b", {"z": "None", "n": -0.0, "s": "日本", "extra": 1}),
+    ("c", {}),
+]
+
+
 @pytest.mark.parametrize(
     "batch",
     [
         pytest.param(FLAT, id="flat objects"),
+        pytest.param(PLAIN, id="plain values, no cell quoted"),
+        pytest.param([*PLAIN, ("e", {"s": "x, y"})], id="a comma in a value"),
+        pytest.param([*PLAIN, ('e,"f"', {"s": "x"})], id="a key to quote"),
+        pytest.param([*PLAIN, ("e", {"s": "x\ny"})], id="a newline in a value"),
         pytest.param([*FLAT, ("e", {"s": "{"})], id="a brace in a string"),
         pytest.param([("e", '"{"'), ("f", {"s": "x"})], id="a string document"),
         pytest.param([*FLAT, ("e", {"s": ["x"]})], id="a nested value"),
@@ -79,11 +93,17 @@ def test_a_batch_of_stored_text_encodes_as_its_decoded_documents_do(
     batch: list[tuple[str, Any]],
 ) -> None:
     encoder = RecordEncoder("csv", ["s", "n", "big", "z", "missing"], chosen=False)
-    stored = [(key, json.dumps(doc, ensure_ascii=False)) for key, doc in batch]
+    stored = [json.dumps(doc, ensure_ascii=False) for _, doc in batch]
+    keys = [key for key, _ in batch]
 
-    assert encoder.encode_texts(stored) == encoder.encode(
-        [(key, json.loads(text)) for key, text in stored]
+    assert encoder.encode_array(keys, joined(stored)) == encoder.encode(
+        [(key, json.loads(text)) for key, text in zip(keys, stored, strict=True)]
     )
+
+
+def joined(documents: list[str]) -> str:
+    """A batch's documents as SQLite joins them."""
+    return "[" + ",".join(documents) + "]"
 
 
 def decompress(compression: str, data: bytes) -> bytes:

@@ -210,11 +210,29 @@ def _batch_query(dialect: str, *, prefix: bool, until: bool, as_text: bool) -> s
     """The batch query in the driver's own parameter style (sqlite3 takes `:name`,
     psycopg `%(name)s`): it runs on the driver's cursor."""
     sql = _BATCH.format(
-        data="CAST(data AS TEXT)" if as_text else "data",
+        data="CAST(data AS TEXT) AS data" if as_text else "data",
         prefix=_PREFIX if prefix else "",
         until=_UNTIL if until else "",
     )
     return re.sub(r":(\w+)", r"%(\1)s", sql) if dialect == "postgresql" else sql
+
+
+def _batch_params(
+    project_id: str,
+    after_key: str | None,
+    until_key: str | None,
+    key_prefix: str | None,
+    batch_size: int,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "project": project_id,
+        "after": after_key or "",
+        "limit": batch_size,
+        **_prefix_params(key_prefix),
+    }
+    if until_key is not None:
+        params["until"] = until_key
+    return params
 
 
 def record_batches(
@@ -236,14 +254,7 @@ def record_batches(
     `as_text` gives each document as its JSON text, for a reader that decodes one at a
     time and drops it: a batch of decoded documents kept alive is what the garbage
     collector then walks over and over (a third of a validation's time)."""
-    params: dict[str, Any] = {
-        "project": project_id,
-        "after": after_key or "",
-        "limit": batch_size,
-        **_prefix_params(key_prefix),
-    }
-    if until_key is not None:
-        params["until"] = until_key
+    params = _batch_params(project_id, after_key, until_key, key_prefix, batch_size)
     dialect = db.engine.dialect.name
     query = _batch_query(
         dialect, prefix=bool(key_prefix), until=until_key is not None, as_text=as_text
@@ -269,6 +280,42 @@ def record_batches(
         if len(rows) < batch_size:
             return
         params["after"] = rows[-1][0]
+
+
+_JOINED = "SELECT json_group_array(key), '[' || group_concat(data, ',') || ']' FROM ({batch})"
+"""Both aggregates read the batch's rows in the one order of the subquery, key order."""
+
+
+def joined_batches(
+    db: Database,
+    project_id: str,
+    *,
+    after_key: str | None = None,
+    until_key: str | None = None,
+    key_prefix: str | None = None,
+    batch_size: int = 5000,
+) -> Iterator[tuple[list[str], str]]:
+    """SQLite's batches as `record_batches` reads them, each as its keys and its
+    documents' JSON array text, both joined by SQLite: one row per batch, so that Python
+    makes no tuple per record (they cost as much to make as the reading, and the garbage
+    collector walks every one that lives), and the documents decode in one call."""
+    params = _batch_params(project_id, after_key, until_key, key_prefix, batch_size)
+    batch = _batch_query(
+        "sqlite", prefix=bool(key_prefix), until=until_key is not None, as_text=True
+    )
+    query = _JOINED.format(batch=batch)
+    while True:
+        with db.reading() as connection:
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            keys_text, documents = raw.execute(query, params).fetchone()
+        keys: list[str] = json.loads(keys_text)
+        if not keys:
+            return
+        yield keys, documents
+        if len(keys) < batch_size:
+            return
+        params["after"] = keys[-1]
 
 
 _KEY_AT = (
@@ -330,6 +377,10 @@ _WALK_SCANS = 8
 """Documents mostly share their fields: the first scan stops at once, the last reads every
 record once, and few between find the rest. Fields that only rare, late records have
 would take a scan each: beyond this many, the full listing is used."""
+_SCAN_IN_PARALLEL = "SET LOCAL parallel_setup_cost = 0"
+"""The walk's last scan reads every record, but the planner, seeing `LIMIT 1`, guesses it
+stops early and reads alone: with parallel workers it takes about two thirds of the time
+(200,000 records)."""
 _WALK_LIMIT = 100
 """Beyond this many fields (and SQLite's function-argument limit) the full listing is used."""
 
@@ -339,6 +390,8 @@ def field_names(session: Session, project_id: str, key_prefix: str | None = None
     a few short scans where it can, since listing every field of every document costs as
     much as an export."""
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(text(_SCAN_IN_PARALLEL))  # for the rest of the caller's transaction
     found = _walk_fields(session, dialect, project_id, _prefix_params(key_prefix))
     if found is not None:
         return found
