@@ -170,3 +170,18 @@ def test_a_parquet_file_claiming_more_than_a_hundred_times_its_size_is_cut_no_fi
 
     assert len(bounds) - 2 == len(content) * 100 // group < 9
     assert bounds[-1] == 100
+
+
+def test_a_footer_understating_the_files_rows_loses_none_of_them_read_whole() -> None:
+    """Two row groups of 3 rows whose footer says the file holds 3: read as one activity
+    (no end row), every row its row groups hold is read, as before partitions existed."""
+    content = parquet(6, 3)
+    length = int.from_bytes(content[-8:-4], "little")
+    footer = content[-8 - length : -8]
+    # The file's num_rows (field 3, zigzag 12) right before its row groups (field 4).
+    claimed = b"\x16\x0c\x19\x2c"
+    assert footer.count(claimed) == 1
+    lying = content[: -8 - length] + footer.replace(claimed, b"\x16\x06\x19\x2c") + content[-8:]
+    assert pq.read_metadata(io.BytesIO(lying)).num_rows == 3
+
+    assert [row[0] for row in rows(lying, "parquet")[0]] == [1, 2, 3, 4, 5, 6]

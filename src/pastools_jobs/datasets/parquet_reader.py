@@ -106,11 +106,17 @@ def parquet_batches(
     if key_column is not None and key_column not in source.schema_arrow.names:
         raise SourceUnusable(f"the key column '{key_column}' is not in the file")
     _check_footer(source.metadata, limits)
-    end = source.metadata.num_rows if end_row is None else end_row
+    end = _rows_of_groups(source.metadata) if end_row is None else end_row
     try:
         yield from _batches(source, (start.rows, end), key_column, limits, declared or {})
     except (OSError, pa.ArrowException) as error:  # a corrupt page: no retry will read it
         raise SourceUnusable(f"not a readable Parquet file ({error})") from None
+
+
+def _rows_of_groups(metadata: pq.FileMetaData) -> int:
+    """The rows the row groups hold: what is read, whatever the file's own count says (a
+    footer that understates it must not cut the reading short)."""
+    return sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
 
 
 def _batches(
