@@ -180,6 +180,8 @@ def _check_footer(metadata: pq.FileMetaData, limits: ReadLimits) -> None:
     ]
     for group_index in range(metadata.num_row_groups):
         group = metadata.row_group(group_index)
+        if group.num_rows < 0:
+            raise SourceUnusable(f"row group {group_index + 1} claims {group.num_rows} rows")
         for index in range(group.num_columns):
             column = group.column(index)
             decoded = column.total_uncompressed_size
@@ -210,11 +212,18 @@ def _record_batches(
             first += group.num_rows
             continue
         size = _rows_per_read(group, limits)
+        read = 0
         for records in source.iter_batches(batch_size=size, row_groups=[group_index]):
             unwanted = min(max(skip + 1 - first, 0), records.num_rows)
             if unwanted < records.num_rows:
                 yield first + unwanted, records.slice(unwanted)
             first += records.num_rows
+            read += records.num_rows
+        if read != group.num_rows:
+            # The rows are numbered, and the partitions cut, by the footer's counts.
+            raise SourceUnusable(
+                f"row group {group_index + 1} holds {read} rows, its footer says {group.num_rows}"
+            )
 
 
 def _rows_per_read(group: pq.RowGroupMetaData, limits: ReadLimits) -> int:
