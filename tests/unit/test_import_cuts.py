@@ -13,7 +13,7 @@ import pytest
 from pastools_jobs.datasets.cuts import line_cuts
 from pastools_jobs.datasets.parquet_reader import row_group_cuts
 from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, read_batches
-from pastools_jobs.datasets.reading import Position, ReadLimits, RowError
+from pastools_jobs.datasets.reading import Position, ReadLimits, RowError, SourceUnusable
 
 LIMITS = ReadLimits(record_bytes=1 << 20, batch_bytes=1 << 20, batch_rows=7)
 
@@ -170,3 +170,48 @@ def test_a_parquet_file_claiming_more_than_a_hundred_times_its_size_is_cut_no_fi
 
     assert len(bounds) - 2 == len(content) * 100 // group < 9
     assert bounds[-1] == 100
+
+
+def test_a_footer_understating_the_files_rows_loses_none_of_them_read_whole() -> None:
+    """Two row groups of 3 rows whose footer says the file holds 3: read as one activity
+    (no end row), every row its row groups hold is read, as before partitions existed."""
+    content = parquet(6, 3)
+    length = int.from_bytes(content[-8:-4], "little")
+    footer = content[-8 - length : -8]
+    # The file's num_rows (field 3, zigzag 12) right before its row groups (field 4).
+    claimed = b"\x16\x0c\x19\x2c"
+    assert footer.count(claimed) == 1
+    lying = content[: -8 - length] + footer.replace(claimed, b"\x16\x06\x19\x2c") + content[-8:]
+    assert pq.read_metadata(io.BytesIO(lying)).num_rows == 3
+
+    assert [row[0] for row in rows(lying, "parquet")[0]] == [1, 2, 3, 4, 5, 6]
+
+
+def claiming(content: bytes, group: int, claimed: int) -> bytes:
+    """A file of 3-row groups whose footer says row group `group` (from 0) holds
+    `claimed` rows: its num_rows (field 3, zigzag 6) rewritten, the data left as it is."""
+    length = int.from_bytes(content[-8:-4], "little")
+    footer = content[-8 - length : -8]
+    at = [i for i in range(len(footer)) if footer.startswith(b"\x16\x06\x26", i)][group]
+    zigzag = (claimed << 1) ^ (claimed >> 63)
+    assert zigzag < 0x80, "one varint byte"
+    footer = footer[:at] + bytes([0x16, zigzag, 0x26]) + footer[at + 3 :]
+    return content[: -8 - length] + footer + content[-8:]
+
+
+@pytest.mark.parametrize("claimed", [-1, 5])
+def test_a_footer_miscounting_a_row_groups_rows_fails_its_partitions_as_the_whole(
+    claimed: int,
+) -> None:
+    """The middle one of three row groups of 3 rows claims `claimed`: read whole, the file
+    is refused; read in partitions (cut by the footer's counts), it is refused too, rather
+    than rows skipped unread or read twice under other numbers."""
+    content = claiming(parquet(9, 3), 1, claimed)
+    assert pq.read_metadata(io.BytesIO(content)).row_group(1).num_rows == claimed
+    bounds = row_group_cuts(io.BytesIO(content), 1, "id")
+
+    with pytest.raises(SourceUnusable):
+        rows(content, "parquet")
+    with pytest.raises(SourceUnusable):
+        for a, b in itertools.pairwise(bounds or [0, 9]):
+            rows(content, "parquet", a, b)

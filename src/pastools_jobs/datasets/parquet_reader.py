@@ -106,11 +106,17 @@ def parquet_batches(
     if key_column is not None and key_column not in source.schema_arrow.names:
         raise SourceUnusable(f"the key column '{key_column}' is not in the file")
     _check_footer(source.metadata, limits)
-    end = source.metadata.num_rows if end_row is None else end_row
+    end = _rows_of_groups(source.metadata) if end_row is None else end_row
     try:
         yield from _batches(source, (start.rows, end), key_column, limits, declared or {})
     except (OSError, pa.ArrowException) as error:  # a corrupt page: no retry will read it
         raise SourceUnusable(f"not a readable Parquet file ({error})") from None
+
+
+def _rows_of_groups(metadata: pq.FileMetaData) -> int:
+    """The rows the row groups hold: what is read, whatever the file's own count says (a
+    footer that understates it must not cut the reading short)."""
+    return sum(metadata.row_group(i).num_rows for i in range(metadata.num_row_groups))
 
 
 def _batches(
@@ -174,6 +180,8 @@ def _check_footer(metadata: pq.FileMetaData, limits: ReadLimits) -> None:
     ]
     for group_index in range(metadata.num_row_groups):
         group = metadata.row_group(group_index)
+        if group.num_rows < 0:
+            raise SourceUnusable(f"row group {group_index + 1} claims {group.num_rows} rows")
         for index in range(group.num_columns):
             column = group.column(index)
             decoded = column.total_uncompressed_size
@@ -204,11 +212,18 @@ def _record_batches(
             first += group.num_rows
             continue
         size = _rows_per_read(group, limits)
+        read = 0
         for records in source.iter_batches(batch_size=size, row_groups=[group_index]):
             unwanted = min(max(skip + 1 - first, 0), records.num_rows)
             if unwanted < records.num_rows:
                 yield first + unwanted, records.slice(unwanted)
             first += records.num_rows
+            read += records.num_rows
+        if read != group.num_rows:
+            # The rows are numbered, and the partitions cut, by the footer's counts.
+            raise SourceUnusable(
+                f"row group {group_index + 1} holds {read} rows, its footer says {group.num_rows}"
+            )
 
 
 def _rows_per_read(group: pq.RowGroupMetaData, limits: ReadLimits) -> int:
