@@ -109,7 +109,10 @@ class ProgressReporter:
         # Until a write of this reporter commits, its row is likeliest still queued.
         self._row_written = False
         self._signals = SignalPlan()
-        self._last: dict[str, Any] | None = None
+        previous = activity.info().heartbeat_details
+        self._last: Any = previous[0] if previous else None
+        """What every heartbeat carries: a heartbeat without details would replace the
+        checkpoint a retry resumed from with nothing, until the retry reports its own."""
         self._work = asyncio.current_task()
         self._start_task: asyncio.Future[None] | None = None
         """Held only so that the event loop's weak reference keeps the task alive."""

@@ -11,6 +11,7 @@ to receive the signals."""
 import asyncio
 import dataclasses
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -27,6 +28,7 @@ from activities.context import ActivityContext
 from activities.exporting import ExportActivities, ExportWork
 from activities.importing import REJECTED_ROWS, ImportActivities, ImportWork
 from activities.items import ItemActivities, ItemsWork
+from activities.progress import ProgressReporter
 from pastools_jobs.clock import utcnow
 from pastools_jobs.config import Settings
 from pastools_jobs.contracts import JobRequest, Progress
@@ -110,6 +112,7 @@ class Attempt:
             heartbeat_details=[resume_from.model_dump(mode="json")] if resume_from else [],
         )
         self.heartbeats: list[Progress] = []
+        self._resumed = resume_from
         self.stopped_at: Progress | None = None
         self._when = when
         self._stop = self.env.cancel if stop == "cancel" else self.env.worker_shutdown
@@ -127,6 +130,12 @@ class Attempt:
     @property
     def last(self) -> Progress:
         return self.heartbeats[-1]
+
+    @property
+    def reported(self) -> list[Progress]:
+        """The heartbeats of this attempt's own progress: a retry heartbeats the
+        checkpoint it resumed from until it reports another."""
+        return [progress for progress in self.heartbeats if progress != self._resumed]
 
 
 def export_work() -> ExportWork:
@@ -149,6 +158,28 @@ def rows_of(progress: Progress) -> int:
 
 
 ALL_KEYS = [f"k{n:04d}" for n in range(RECORDS)]
+
+
+async def test_a_retry_heartbeats_the_checkpoint_it_resumed_from_until_it_has_another(
+    workflow_env: WorkflowEnvironment, context: ActivityContext, job: Any
+) -> None:
+    """Work done in a thread before a retry's first report (a test run's first test, a
+    long one) is heartbeated with the checkpoint the retry resumed from: a heartbeat
+    without it would replace it with nothing, and an attempt that died then would make
+    the next one start over."""
+    resumed = Progress(done=200, checkpoint={"after_key": "k0199"})
+    attempt = Attempt(workflow_env.client, job, resume_from=resumed)
+    sent: list[tuple[Any, ...]] = []
+    attempt.env.on_heartbeat = lambda *details: sent.append(details)
+
+    async def long_first_step() -> None:
+        reporter = ProgressReporter(context.db, interval_seconds=0.01)
+        await reporter.in_thread(lambda _stop: time.sleep(0.2))
+
+    await attempt.env.run(long_first_step)
+
+    assert sent, "nothing heartbeated while the work ran"
+    assert all(details == (resumed.model_dump(mode="json"),) for details in sent), sent
 
 
 @pytest.mark.parametrize("stop", ["cancel", "worker_shutdown"])
@@ -181,7 +212,7 @@ async def test_an_export_stopped_at_a_batch_resumes_from_its_checkpoint(
 
     assert result.rows == RECORDS
     assert exported(context, job.id) == ALL_KEYS, "each record exactly once, in key order"
-    assert rows_of(retry.heartbeats[0]) > 4 * BATCH, "the retry began after the checkpoint"
+    assert rows_of(retry.reported[0]) > 4 * BATCH, "the retry began after the checkpoint"
     assert await row_progress(context, job.id) == (JobStatus.RUNNING, RECORDS, RECORDS)
 
 
@@ -272,7 +303,7 @@ async def test_a_test_run_stopped_after_a_test_resumes_with_its_failing_rows(
     retry = Attempt(client, job, resume_from=first.last)
     result = await retry.env.run(activities.run_data_tests, suite_work())
 
-    assert retry.heartbeats[0].done >= 2, "the retry began after the test it checkpointed"
+    assert retry.reported[0].done >= 2, "the retry began after the test it checkpointed"
     statuses = {verdict.name: (verdict.status, verdict.failing) for verdict in result.results}
     assert statuses == {
         "n small": ("error", 50),
