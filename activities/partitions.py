@@ -23,7 +23,7 @@ from pastools_jobs.partitions import (
     RecordsPlanRequest,
     key_partitions,
 )
-from pastools_jobs.storage.base import find_artifact
+from pastools_jobs.storage.base import Storage, find_artifact
 
 
 class PartitionActivities(ActivityGroup):
@@ -56,13 +56,9 @@ class PartitionActivities(ActivityGroup):
 
     def _merge(self, job_id: str, merge: MergeArtifacts, stop: threading.Event) -> int:
         storage = self.context.storage
-        present = {listed.name for listed in storage.list_artifacts(job_id)}
-        if not all(part in present for part in merge.parts):
-            done = find_artifact(storage, job_id, merge.into)
-            if done is not None:  # merged by an earlier attempt, which removed parts
-                return done.bytes
-            missing = [part for part in merge.parts if part not in present]
-            raise RuntimeError(f"the parts {missing} of {merge.into} are missing")
+        done = merged_before(storage, job_id, merge.parts, merge.into)
+        if done is not None:
+            return done
         writer = storage.artifact_writer(
             job_id,
             merge.into,
@@ -85,6 +81,23 @@ class PartitionActivities(ActivityGroup):
         for part in merge.parts:
             storage.delete_artifact(job_id, part)
         return size
+
+
+def merged_before(storage: Storage, job_id: str, parts: list[str], into: str) -> int | None:
+    """The size of `into` if an earlier attempt merged the parts into it, once the parts
+    it had not yet removed when it stopped are removed; None if every part is there to be
+    merged (again: an attempt that stopped before removing any rewrites the same file)."""
+    present = {listed.name for listed in storage.list_artifacts(job_id)}
+    if all(part in present for part in parts):
+        return None
+    done = find_artifact(storage, job_id, into)
+    if done is None:
+        missing = [part for part in parts if part not in present]
+        raise RuntimeError(f"the parts {missing} of {into} are missing")
+    for part in parts:
+        if part in present:
+            storage.delete_artifact(job_id, part)
+    return done.bytes
 
 
 def _first_lines(chunk: bytes, left: int) -> tuple[bytes, int]:

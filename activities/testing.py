@@ -31,6 +31,7 @@ from temporalio import activity
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.job import current_job_run
+from activities.partitions import merged_before
 from activities.progress import ProgressReporter, heartbeating
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import Progress, Work
@@ -52,7 +53,7 @@ from pastools_jobs.datasets.testsuite import (
 from pastools_jobs.datasets.thresholds import overall_status
 from pastools_jobs.domain import ProjectNotFound
 from pastools_jobs.partitions import Partition
-from pastools_jobs.storage.base import ArtifactWriter, find_artifact
+from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import TestRunResult
 
 JUNIT = "test-results.xml"
@@ -283,12 +284,8 @@ class TestRunActivities(ActivityGroup):
         the file a single activity writes. The parts hold their tests' rows together, in
         suite order, so one pass over each, side by side, suffices."""
         storage = self.context.storage
-        present = {listed.name for listed in storage.list_artifacts(job_id)}
-        if not all(part in present for part in finish.parts):
-            if find_artifact(storage, job_id, FAILING_ROWS) is not None:
-                return  # merged by an earlier attempt, which removed the parts
-            missing = [part for part in finish.parts if part not in present]
-            raise RuntimeError(f"the parts {missing} of {FAILING_ROWS} are missing")
+        if merged_before(storage, job_id, finish.parts, FAILING_ROWS) is not None:
+            return
         readers = [_Lines(storage.read_artifact(job_id, part)[1]) for part in finish.parts]
         merged = self.artifact(FAILING_ROWS, None)
         try:

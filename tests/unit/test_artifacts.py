@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from activities.partitions import merged_before
 from pastools_jobs.storage.base import ArtifactBusy
 from pastools_jobs.storage.local import LocalStorage
 from pastools_jobs.storage.resumable_file import ResumableFile
@@ -128,3 +129,24 @@ def test_a_checkpoint_never_exceeds_what_is_synced(tmp_path: Path, synced_sizes:
         checkpoint = output.checkpoint()
         assert synced_sizes and checkpoint <= synced_sizes[-1]
     output.close()
+
+
+def test_a_merge_retried_after_removing_some_parts_removes_the_rest(tmp_path: Path) -> None:
+    """The attempt that merged the parts died after removing the first: its retry keeps
+    the merged file and leaves no part among the job's artifacts."""
+    storage = LocalStorage(tmp_path / "imports", tmp_path)
+    parts = ["report.part-0000.jsonl", "report.part-0001.jsonl"]
+    for name, content in [(parts[1], b"b\n"), ("report.jsonl", b"a\nb\n")]:
+        writer = storage.artifact_writer("job", name, None, checkpoint_interval=1)
+        writer.stream.write(content)
+        writer.finish()
+        writer.close()
+
+    assert merged_before(storage, "job", parts, "report.jsonl") == 4
+    assert [artifact.name for artifact in storage.list_artifacts("job")] == ["report.jsonl"]
+
+
+def test_a_merge_with_a_part_missing_and_nothing_merged_fails(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "imports", tmp_path)
+    with pytest.raises(RuntimeError, match="part-0000"):
+        merged_before(storage, "job", ["report.part-0000.jsonl"], "report.jsonl")
