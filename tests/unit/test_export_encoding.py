@@ -101,6 +101,24 @@ def test_a_batch_of_stored_text_encodes_as_its_decoded_documents_do(
     )
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(['{"s":"x","n":1e400}', '{"s":"y","n":-1E999}'], id="no cell quoted"),
+        pytest.param(['{"s":"x, y","n":1e400}', '{"n":-1e999}'], id="a cell quoted"),
+    ],
+)
+def test_a_number_beyond_a_float_reads_as_the_decoded_documents_do(stored: list[str]) -> None:
+    """A JSON Lines import without declared types keeps each line as written, so a
+    number too large for a float is stored as it is and decodes to infinity."""
+    encoder = RecordEncoder("csv", ["s", "n"], chosen=False)
+    keys = ["a", "b"]
+
+    assert encoder.encode_array(keys, joined(stored)) == encoder.encode(
+        [(key, json.loads(text)) for key, text in zip(keys, stored, strict=True)]
+    )
+
+
 def joined(documents: list[str]) -> str:
     """A batch's documents as SQLite joins them."""
     return "[" + ",".join(documents) + "]"

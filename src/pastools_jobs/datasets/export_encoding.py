@@ -11,6 +11,7 @@ whatever they cannot, they hand back to this encoder.
 import csv
 import io
 import json
+import math
 from itertools import repeat
 from typing import Any, Literal
 
@@ -51,7 +52,10 @@ def _commas_in_values(documents: str, decoded: list[dict[str, Any]]) -> bool:
     return documents.count(",") > between
 
 
-_NULL_AS_EMPTY: dict[Any, str] = {None: ""}
+_AS_CELL: dict[Any, str] = {None: "", math.inf: "Infinity", -math.inf: "-Infinity"}
+"""The values a plain document's column holds that `cell` writes otherwise than `str` and
+the csv module do: null, and the infinity a number beyond a float's range decodes to (a
+JSON Lines import keeps a line as written, `1e400` too). Looked up per cell at C speed."""
 
 
 def _joined_rows(keys: list[str], columns: list[list[Any]]) -> str | None:
@@ -61,7 +65,7 @@ def _joined_rows(keys: list[str], columns: list[list[Any]]) -> str | None:
     does, or when there is no column (the csv module quotes a lone empty key)."""
     if not columns:
         return None
-    cells = (map(str, map(_NULL_AS_EMPTY.get, column, column)) for column in columns)
+    cells = (map(str, map(_AS_CELL.get, column, column)) for column in columns)
     text = "\n".join(map(",".join, zip(keys, *cells, strict=True))) + "\n"
     commas = text.count(",") == len(keys) * len(columns)
     if commas and text.count("\n") == len(keys) and '"' not in text and "\r" not in text:
@@ -112,7 +116,8 @@ class RecordEncoder:
         if joined is not None:
             return joined.encode()
         buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows(zip(keys, *columns, strict=True))
+        cells = (map(_AS_CELL.get, column, column) for column in columns)
+        csv.writer(buffer, lineterminator="\n").writerows(zip(keys, *cells, strict=True))
         return buffer.getvalue().encode()
 
     def line(self, key: str, document: Any) -> str:
