@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from pastools_jobs.datasets.compression import MemberWriter
@@ -116,6 +118,45 @@ def test_a_number_beyond_a_float_reads_as_the_decoded_documents_do(stored: list[
 
     assert encoder.encode_array(keys, joined(stored)) == encoder.encode(
         [(key, json.loads(text)) for key, text in zip(keys, stored, strict=True)]
+    )
+
+
+_AWKWARD_TEXT = st.text(st.sampled_from([*',"\r\n \t\\{}[]x1é\x00\u2028-.e+']), max_size=5)
+_NUMBER_TEXT = st.sampled_from(
+    ["1e400", "-1E999", "-0", "-0.0", "1.0", "1e-05", "12345678901234567890"]
+)
+_STORED_VALUE = (
+    st.none().map(json.dumps)
+    | _AWKWARD_TEXT.map(json.dumps)
+    | st.integers().map(json.dumps)
+    | st.floats(allow_nan=False, allow_infinity=False).map(json.dumps)
+    | _NUMBER_TEXT
+)
+_NAMES = st.sampled_from(["a", "b", "c,d", "", " e"])
+
+
+@st.composite
+def _stored_documents(draw: st.DrawFn) -> str:
+    """An object document's text as an import stores it: compact, or kept as written."""
+    members = draw(st.dictionaries(_NAMES, _STORED_VALUE, max_size=4))
+    colon, comma = draw(st.sampled_from([(":", ","), (": ", ", ")]))
+    return "{" + comma.join(f"{json.dumps(n)}{colon}{v}" for n, v in members.items()) + "}"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    fields=st.lists(_NAMES, min_size=1, max_size=3, unique=True),
+    batch=st.lists(st.tuples(_AWKWARD_TEXT, _stored_documents()), min_size=1, max_size=4),
+)
+def test_any_batch_of_plain_objects_encodes_as_its_decoded_documents_do(
+    fields: list[str], batch: list[tuple[str, str]]
+) -> None:
+    encoder = RecordEncoder("csv", fields, chosen=False)
+    keys = [key for key, _ in batch]
+    stored = [text for _, text in batch]
+
+    assert encoder.encode_array(keys, joined(stored)) == encoder.encode(
+        [(key, json.loads(text)) for key, text in batch]
     )
 
 
