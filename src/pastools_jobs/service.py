@@ -139,20 +139,20 @@ class JobService:
         return job
 
     async def get(self, job_id: str) -> Job:
-        return await self._db.run(lambda session: get_job(session, job_id))
+        return await self._db.read(lambda session: get_job(session, job_id))
 
     async def log_page(self, job_id: str, after: int, limit: int) -> LogPage:
         """Up to `limit` of the job's kept log lines after seq `after`, and how many of its
         lines are no longer kept."""
-        return await self._db.run(
+        return await self._db.read(
             lambda session: read_lines(session.connection(), job_id, after, limit)
         )
 
     async def page(self, where: JobFilter, limit: int, cursor: str | None) -> JobPage:
-        return await self._db.run(lambda session: list_jobs(session, where, limit, cursor))
+        return await self._db.read(lambda session: list_jobs(session, where, limit, cursor))
 
     async def stats(self, project_id: str | None = None) -> JobStats:
-        return await self._db.run(lambda session: job_stats(session, project_id))
+        return await self._db.read(lambda session: job_stats(session, project_id))
 
     async def cancel(self, job_id: str, actor: Actor, reason: str | None = None) -> Job:
         """Ask Temporal to cancel; the job turns `cancelled` once its activity has stopped.
@@ -318,7 +318,7 @@ class JobService:
         return await self._bulk(hold.resuming(reason), actor)
 
     async def holds(self, project_id: str | None) -> list[JobHold]:
-        return await self._db.run(lambda session: holds(session, project_id))
+        return await self._db.read(lambda session: holds(session, project_id))
 
     async def _bulk(self, params: BulkParams, actor: Actor) -> Submitted:
         return await self.submit(
@@ -338,13 +338,13 @@ class JobService:
         self, bucket: timedelta, span: timedelta, project_id: str | None
     ) -> list[FinishedCount]:
         now = utcnow()
-        return await self._db.run(
+        return await self._db.read(
             lambda session: finished_per_bucket(session, now, bucket, span, project_id)
         )
 
     async def preview_bulk(self, params: BulkParams) -> BulkPreview:
         """How many jobs a bulk action would go through and change, with the newest few."""
-        return await self._db.run(lambda session: preview(session, params))
+        return await self._db.read(lambda session: preview(session, params))
 
     async def cleanup(self, older_than: timedelta, actor: Actor) -> int:
         """Finished jobs older than `older_than` go; their audit entries stay."""

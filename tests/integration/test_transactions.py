@@ -119,3 +119,36 @@ def test_a_retry_waiting_on_temporal_holds_no_transaction(
     assert answer.status_code == 503, answer.text
     after = hung_temporal_app.get(f"/api/jobs/{failed}").json()
     assert (after["status"], [a["attempt"] for a in after["attempts"]]) == ("failed", [1])
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    found = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    upgrade_database(found)
+    return found
+
+
+def test_reads_answer_while_a_long_write_holds_sqlite(sqlite_url: str, black_hole: str) -> None:
+    """A job, the list and the statistics are read while another process holds SQLite's
+    write lock, as a big import's move of its staged rows does for minutes: reads take
+    no write lock. They used to wait for the busy timeout (30 s), then answer 503."""
+    job_id = job_row(sqlite_url, JobStatus.RUNNING)
+    settings = Settings(
+        database_url=sqlite_url,
+        temporal_address=black_hole,
+        migrate_on_start=False,
+        mirror_enabled=False,
+        auth_enabled=False,
+    )
+    with (
+        TestClient(create_app(settings)) as client,
+        sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as writer,
+    ):
+        writer.execute("BEGIN IMMEDIATE")
+        answers = [client.get(path) for path in (f"/api/jobs/{job_id}", "/api/jobs")]
+        answers.append(client.get("/api/jobs/stats"))
+        writer.rollback()
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200], answers[-1].text
+    assert answers[0].json()["status"] == "running"
+    assert [job["id"] for job in answers[1].json()["items"]] == [job_id]

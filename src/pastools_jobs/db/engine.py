@@ -116,5 +116,19 @@ class Database:
 
         return await asyncio.to_thread(in_transaction)
 
+    async def read(self, work: Callable[[Session], T]) -> T:
+        """`work` that only reads, in one read-only transaction, off the event loop: on
+        SQLite it takes no write lock, so a long write (a big import's move) does not
+        keep the API's answers waiting, nor they the writer."""
+
+        def in_transaction() -> T:
+            with (
+                self.reading() as connection,
+                Session(connection, expire_on_commit=False) as session,
+            ):
+                return work(session)
+
+        return await asyncio.to_thread(in_transaction)
+
     def dispose(self) -> None:
         self.engine.dispose()
