@@ -465,14 +465,13 @@ def test_a_test_run_split_into_partitions_matches_one_activity(
     ]
 
 
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)  # the benchmark's default
 def test_the_partitions_benchmark_runs_each_job_on_one_worker_and_on_two(
     partitioned: Stack, tmp_path: Path
 ) -> None:
     """`python -m bench.partitions` on this stack rather than one of its own (its figures
     are not judged here): every job split, with one worker and with two, the same result
     (the benchmark checks it), and the second worker stopped at the end."""
-    if partitioned.backend != "sqlite":
-        pytest.skip("the benchmark's default backend is enough to show it runs")
     source = tmp_path / "people.csv"
     generate_csv(source, 120)
     with partitioned.client() as client:
