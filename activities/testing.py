@@ -128,7 +128,8 @@ class TestRunActivities(ActivityGroup):
             if not rows.resumed:
                 state = TestRunCheckpoint()  # the rows it wrote are gone: judge afresh
             progress = functools.partial(_progress, total=len(suite.tests))
-            await self._judge_all(work, suite.tests, state, rows, reporter, progress)
+            evaluate = functools.partial(self._evaluate, work)
+            await self._judge_all(evaluate, suite.tests, state, rows, reporter, progress)
             await reporter.report(progress(state, state), force=True)
             await reporter.in_thread(lambda _stop: rows.finish())
         finally:
@@ -159,7 +160,8 @@ class TestRunActivities(ActivityGroup):
             if not rows.resumed:
                 state = TestRunCheckpoint()
             progress = functools.partial(_part_progress, records=records, total=len(tests))
-            await self._judge_all(work, tests, state, rows, reporter, progress)
+            evaluate = functools.partial(self._evaluate, work, records=records)
+            await self._judge_all(evaluate, tests, state, rows, reporter, progress)
             await reporter.report(progress(state, state), force=True)
             await reporter.in_thread(lambda _stop: rows.finish())
         finally:
@@ -184,7 +186,7 @@ class TestRunActivities(ActivityGroup):
 
     async def _judge_all(
         self,
-        work: TestRunWork,
+        evaluate: Callable[[DataTest, ArtifactWriter, threading.Event], Verdict],
         tests: Sequence[DataTest],
         state: TestRunCheckpoint,
         rows: ArtifactWriter,
@@ -195,7 +197,7 @@ class TestRunActivities(ActivityGroup):
         rows are synced; at the end every test is judged and all its rows are synced."""
         durable = state.model_copy(deep=True)
         for test in tests[len(state.verdicts) :]:
-            verdict = await reporter.in_thread(functools.partial(self._evaluate, work, test, rows))
+            verdict = await reporter.in_thread(functools.partial(evaluate, test, rows))
             state.verdicts.append(verdict)
             if rows.checkpoint_due():
                 state.rows_size = await reporter.in_thread(lambda _stop: rows.checkpoint())
@@ -237,10 +239,17 @@ class TestRunActivities(ActivityGroup):
             )
 
     def _evaluate(
-        self, work: TestRunWork, test: DataTest, rows: ArtifactWriter, stop: threading.Event
+        self,
+        work: TestRunWork,
+        test: DataTest,
+        rows: ArtifactWriter,
+        stop: threading.Event,
+        *,
+        records: int = 0,
     ) -> Verdict:
+        """`records`: the partition's, counted once, which a whole-dataset test's are."""
         if work.partition is not None and test.whole_dataset:
-            return self._judge_whole(work, test, rows, stop)
+            return self._judge_whole(work, test, rows, stop, records)
         keys = work.partition.keys if work.partition else None
         batches = _until(
             stop,
@@ -262,12 +271,16 @@ class TestRunActivities(ActivityGroup):
             return test.evaluate(batches, present, failures)
 
     def _judge_whole(
-        self, work: TestRunWork, test: DataTest, rows: ArtifactWriter, stop: threading.Event
+        self,
+        work: TestRunWork,
+        test: DataTest,
+        rows: ArtifactWriter,
+        stop: threading.Event,
+        total: int,
     ) -> Verdict:
-        """A whole-dataset test of a split run: the count from the database; a `unique`
-        test reads only the records whose value may repeat (`datasets/duplicates.py`)."""
-        with self.context.db.transaction() as session:
-            total = count_records(session, work.project_id)
+        """A whole-dataset test of a split run, over the `total` records its partition
+        counted: a `unique` test reads only the records whose value may repeat
+        (`datasets/duplicates.py`)."""
         if isinstance(test, RowCount):
             return test.judge(total)
         if not isinstance(test, Unique):
