@@ -44,7 +44,7 @@ from pastools_jobs.datasets.readers import (
     read_batches,
 )
 from pastools_jobs.datasets.reading import Batch, Position, ReadLimits, RowError, SourceUnusable
-from pastools_jobs.datasets.records import upsert_records
+from pastools_jobs.datasets.records import has_records, upsert_records
 from pastools_jobs.datasets.staging import (
     StagedMode,
     Swapped,
@@ -191,10 +191,11 @@ class ImportActivities(ActivityGroup):
             if work.partition is not None:
                 total = work.partition.job_total
             reading = await asyncio.to_thread(self._reading, work, stream, state)
+            unseen = await asyncio.to_thread(self._unseen, work)
             durable = state.model_copy(deep=True)
             end = Position(**state.position) if state.position else _start(work.partition)
             async for batch in read_ahead(reading.batches):
-                await self._apply(work, batch, state, rejected)
+                unseen = await self._apply(work, batch, state, (rejected, unseen))
                 state.position = vars(batch.end)
                 end = batch.end
                 if not rejected.pending or await asyncio.to_thread(rejected.settle, state):
@@ -249,16 +250,23 @@ class ImportActivities(ActivityGroup):
             return SourceDescription()
 
     async def _apply(
-        self, work: ImportWork, batch: Batch, state: ImportCheckpoint, rejected: "_Rejected"
-    ) -> None:
+        self,
+        work: ImportWork,
+        batch: Batch,
+        state: ImportCheckpoint,
+        writing: tuple["_Rejected", bool],
+    ) -> bool:
         """Commit the batch's good rows; in `fail` mode only those before the first bad one.
-        Its bad rows are synced to the artifact before the caller heartbeats past them."""
+        Its bad rows are synced to the artifact before the caller heartbeats past them.
+        `writing`: the artifact, and whether no record can have the batch's keys yet (see
+        `upsert_records`); returns whether none can have the next batch's."""
+        rejected, unseen = writing
         rows = batch.rows
         first_error = batch.errors[0] if batch.errors else None
         if first_error is not None and work.on_error == "fail":
             rows = [row for row in rows if row[0] < first_error.line]
         if rows:
-            await asyncio.to_thread(self._commit, work, rows)
+            unseen = await asyncio.to_thread(self._commit, work, rows, unseen)
             state.imported += len(rows)
         _count_misfits(batch, state)
         if first_error is not None and work.on_error == "fail":
@@ -271,6 +279,7 @@ class ImportActivities(ActivityGroup):
         state.skipped += len(batch.errors)
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in batch.errors[:room]]
+        return unseen
 
     async def _swap(
         self, work: ImportWork, state: ImportCheckpoint, rejected: "_Rejected"
@@ -294,13 +303,24 @@ class ImportActivities(ActivityGroup):
         state.examples += [_bad(error) for error in errors[:room]]
         return await asyncio.to_thread(self._swap_in, work.project_id, work.mode)
 
-    def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]]) -> None:
+    def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]], unseen: bool) -> bool:
+        """Whether no record can have the next batch's keys (upsert_records)."""
         with self.context.db.transaction() as session:
             connection = session.connection()
             if work.mode == "upsert" and work.partition is None:
-                upsert_records(connection, work.project_id, [(k, d) for _, k, d in rows], utcnow())
-            else:
-                stage_records(connection, _job_id(), rows)
+                documents = [(key, document) for _, key, document in rows]
+                return upsert_records(
+                    connection, work.project_id, documents, utcnow(), unseen=unseen
+                )
+            stage_records(connection, _job_id(), rows)
+            return False
+
+    def _unseen(self, work: ImportWork) -> bool:
+        """An upsert into a project without records: its keys can meet only each other."""
+        if work.mode != "upsert" or work.partition is not None:
+            return False
+        with self.context.db.transaction() as session:
+            return not has_records(session.connection(), work.project_id)
 
     def _declared_types(self, work: ImportWork) -> dict[str, ColumnType]:
         """The project's declared types under the import's own."""
