@@ -68,7 +68,8 @@ def upsert_records(
 
     `unseen`: the caller knows of no record these keys could meet (its earlier batches
     of an import into a project that had none met none): PostgreSQL copies the batch
-    without looking its keys up first. Returns whether that still holds after the batch."""
+    without looking its keys up first. Returns whether that still holds after the batch
+    (SQLite, whose upsert needs no lookup, returns it as given)."""
     if connection.dialect.name == "postgresql":
         return _upsert_postgresql(connection, project_id, dict(rows), now, unseen)
     _upsert_sqlite(connection, project_id, rows, now.strftime("%Y-%m-%d %H:%M:%S.%f"))

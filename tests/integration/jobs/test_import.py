@@ -71,6 +71,30 @@ def test_jsonl_and_parquet_imports(api: JobsApi) -> None:
     assert len(found) == 7
 
 
+def test_a_key_repeated_in_a_later_batch_of_a_first_import_keeps_its_last_row(
+    api: JobsApi,
+) -> None:
+    """A first import copies its batches without looking keys up: a key met again in a
+    later batch is still upserted, the later row winning, and so are the batches after."""
+    project = api.create_project()
+    rows = [f"{i},first\n" for i in range(250)] + ["7,second\n"]
+    rows += [f"{i},after\n" for i in range(250, 400)] + ["300,last\n"]
+    source = api.write_import(project, f"{project}.csv", "id,seen\n" + "".join(rows))
+
+    done = run_import(api, project, source=source, key_column="id", batch_rows=100)
+
+    assert done["status"] == "completed", done["error"]
+    assert done["result"]["imported"] == 402
+    found = records(api, project)
+    assert len(found) == 400
+    assert (found["7"]["seen"], found["300"]["seen"], found["8"]["seen"]) == (
+        "second",
+        "last",
+        "first",
+    )
+    assert found["399"]["seen"] == "after"
+
+
 @pytest.mark.parametrize(
     ("content", "line", "reason"),
     [
