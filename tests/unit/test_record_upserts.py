@@ -42,7 +42,8 @@ def test_an_unseen_batch_that_meets_a_key_is_merged(db: Database) -> None:
 
 
 def test_a_sqlite_batch_beyond_the_parameter_limit(db: Database) -> None:
-    """Cut into statements of as many rows as the limit lets, applied in order."""
+    """Cut into statements of a power of two rows each, as many as the limit lets,
+    applied in order."""
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite's limit of parameters per statement")
     project = project_with(db, {"k3": {"v": 0}})
@@ -50,7 +51,7 @@ def test_a_sqlite_batch_beyond_the_parameter_limit(db: Database) -> None:
     with db.transaction() as session:
         raw = session.connection().connection.driver_connection
         assert isinstance(raw, sqlite3.Connection)
-        before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 8)  # 3 rows a statement
+        before = raw.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 8)  # 2 rows a statement
         try:
             documents = [(key, json.dumps(doc)) for key, doc in rows]
             upsert_records(session.connection(), project, documents, utcnow())

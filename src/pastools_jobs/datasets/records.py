@@ -84,17 +84,23 @@ def has_records(connection: Connection, project_id: str) -> bool:
 def _upsert_sqlite(
     connection: Connection, project_id: str, rows: Sequence[tuple[str, str]], stamp: str
 ) -> None:
-    """In statements of as many rows as SQLite's limit of parameters lets (two each, and
-    the project and the stamp shared)."""
+    """In statements of a power of two rows each, the largest first, up to what SQLite's
+    limit of parameters lets (two a row, the project and the stamp shared): the
+    connection's statement cache then holds a dozen shapes, not one per batch size (a
+    compiled statement of 5,000 rows takes 1.4 MB)."""
     raw = connection.connection.driver_connection
     assert isinstance(raw, sqlite3.Connection)
     most = (raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 2) // 2
-    for start in range(0, len(rows), most):
-        part = rows[start : start + most]
-        values = ",".join(["(?,?)"] * len(part))
+    largest = 1 << (most.bit_length() - 1)
+    start = 0
+    while start < len(rows):
+        size = min(largest, 1 << ((len(rows) - start).bit_length() - 1))
+        part = rows[start : start + size]
+        values = ",".join(["(?,?)"] * size)
         raw.execute(
             _SQLITE_UPSERT.format(rows=values), (project_id, stamp, *chain.from_iterable(part))
         )
+        start += size
 
 
 def _upsert_postgresql(
