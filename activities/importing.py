@@ -19,7 +19,8 @@ failed partition leaves the records as they were: the workflow discards the stag
 import asyncio
 import json
 import os
-from typing import BinaryIO, Literal
+from collections.abc import Callable
+from typing import Any, BinaryIO, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from temporalio import activity
@@ -29,7 +30,7 @@ from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.job import current_job_run
-from activities.progress import ProgressReporter
+from activities.progress import ProgressReporter, heartbeating
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.coercion import ColumnType
@@ -48,6 +49,7 @@ from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.datasets.staging import (
     StagedMode,
     Swapped,
+    clear_swapped,
     discard_staging,
     find_conflicts,
     open_staging,
@@ -59,6 +61,8 @@ from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.params import ImportMode
 from workflows.results import BadRow, ImportColumn, ImportResult
+
+T = TypeVar("T")
 
 REJECTED_ROWS = "rejected-rows.jsonl"
 
@@ -122,7 +126,7 @@ class ImportActivities(ActivityGroup):
     @activity.defn(name="discard_staged_import")
     async def discard_staged(self, work: ImportWork) -> None:
         """A failed or cancelled partitioned import's staged rows, once no partition runs."""
-        await asyncio.to_thread(self._discard_staging)
+        await self._heartbeating(self._discard_staging)
 
     @activity.defn(name="import_records")
     async def import_records(self, work: ImportWork) -> ImportResult:
@@ -133,7 +137,7 @@ class ImportActivities(ActivityGroup):
                 return await self._import(work, stream, rejected)
             except ApplicationError as error:
                 if error.non_retryable and work.mode != "upsert" and work.partition is None:
-                    await asyncio.to_thread(self._discard_staging)
+                    await self._heartbeating(self._discard_staging)
                 raise
             finally:
                 await asyncio.to_thread(rejected.close)
@@ -152,17 +156,19 @@ class ImportActivities(ActivityGroup):
             state = ImportCheckpoint(column_types=state.column_types)  # its lines are lost
             fresh = True
         swapped = None
-        if not direct and whole:  # a partition's staging was opened by the plan
-            swapped = await asyncio.to_thread(self._open_staging, work.project_id, fresh)
-        source_format = work.format or infer_format(work.source)
         reporter = self.reporter(work.partition)
+        if not direct and whole:  # a partition's staging was opened by the plan
+            swapped = await reporter.in_thread(
+                lambda _stop: self._open_staging(work.project_id, fresh)
+            )
+        source_format = work.format or infer_format(work.source)
         if swapped is None:
             description, done, total = await self._load(work, stream, state, (reporter, rejected))
         else:
             description = await asyncio.to_thread(self._describe, work, stream, state)
             done = total = 1
         if not direct and whole:
-            swapped = swapped or await self._swap(work, state, rejected)
+            swapped = swapped or await self._swap(work, state, rejected, reporter.checkpoint)
             if not state.moved:  # (or the attempt that moved died before heartbeating it)
                 state.skipped += swapped.conflicts
             state.imported = swapped.written
@@ -273,14 +279,21 @@ class ImportActivities(ActivityGroup):
         state.examples += [_bad(error) for error in batch.errors[:room]]
 
     async def _swap(
-        self, work: ImportWork, state: ImportCheckpoint, rejected: "_Rejected"
+        self,
+        work: ImportWork,
+        state: ImportCheckpoint,
+        rejected: "_Rejected",
+        checkpoint: Callable[[], Any] = lambda: None,
     ) -> Swapped:
         """Insert-only: the staged keys the project has already are bad rows; then the
-        move, in one transaction."""
+        move, in one transaction. Both may take long over millions of staged rows: they
+        heartbeat (`checkpoint()`, the work's last) meanwhile."""
         conflicts = list[tuple[int, str]]()
         if work.mode == "insert-only":  # the first ones, for the examples and the artifact
             limit = max(work.max_rejected, work.max_examples, 1)
-            _, conflicts = await asyncio.to_thread(self._conflicts, work.project_id, limit)
+            _, conflicts = await self._heartbeating(
+                lambda: self._conflicts(work.project_id, limit), checkpoint
+            )
         errors = [
             RowError(line, f"the key '{key}' exists already (insert-only)")
             for line, key in conflicts
@@ -292,7 +305,17 @@ class ImportActivities(ActivityGroup):
         await asyncio.to_thread(rejected.write, errors, state)
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in errors[:room]]
-        return await asyncio.to_thread(self._swap_in, work.project_id, work.mode)
+        return await self._heartbeating(
+            lambda: self._swap_in(work.project_id, work.mode), checkpoint
+        )
+
+    async def _heartbeating(
+        self, work: Callable[[], T], checkpoint: Callable[[], Any] = lambda: None
+    ) -> T:
+        """Blocking database work that cannot stop halfway (one transaction), run in a
+        thread while the activity heartbeats."""
+        interval = self.context.settings.heartbeat_interval_seconds
+        return await heartbeating(lambda _stop: work(), interval, checkpoint)
 
     def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]]) -> None:
         with self.context.db.transaction() as session:
@@ -311,7 +334,10 @@ class ImportActivities(ActivityGroup):
 
     def _open_staging(self, project_id: str, fresh: bool) -> Swapped | None:
         with self.context.db.transaction() as session:
-            return open_staging(session.connection(), _job_id(), project_id, fresh)
+            swapped = open_staging(session.connection(), _job_id(), project_id, fresh)
+        if swapped is not None:  # by an attempt that died before it cleared the staging
+            self._clear_swapped()
+        return swapped
 
     def _conflicts(self, project_id: str, limit: int) -> tuple[int, list[tuple[int, str]]]:
         with self.context.db.transaction() as session:
@@ -319,7 +345,17 @@ class ImportActivities(ActivityGroup):
 
     def _swap_in(self, project_id: str, mode: StagedMode) -> Swapped:
         with self.context.db.transaction() as session:
-            return swap_in(session.connection(), _job_id(), project_id, mode, utcnow())
+            swapped = swap_in(session.connection(), _job_id(), project_id, mode, utcnow())
+        self._clear_swapped()
+        return swapped
+
+    def _clear_swapped(self) -> None:
+        """The moved rows out of the staging, a short transaction a chunk."""
+        job_id = _job_id()
+        while True:
+            with self.context.db.transaction() as session:
+                if not clear_swapped(session.connection(), job_id):
+                    return
 
     def _discard_staging(self) -> None:
         with self.context.db.transaction() as session:

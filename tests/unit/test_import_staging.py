@@ -1,16 +1,28 @@
 """The staging area of insert-only and replace imports, and COPY's text format, on both
 databases: what a retried batch or a retried move does, and what a failed import leaves."""
 
+import asyncio
+import dataclasses
 import json
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
+from temporalio.testing import ActivityEnvironment
 
+from activities.context import ActivityContext
+from activities.importing import ImportActivities, ImportWork
 from pastools_jobs.clock import utcnow
+from pastools_jobs.config import Settings
 from pastools_jobs.datasets.projects import create_project
 from pastools_jobs.datasets.records import upsert_records
 from pastools_jobs.datasets.staging import (
     Swapped,
+    clear_swapped,
     discard_staging,
     find_conflicts,
     open_staging,
@@ -19,7 +31,10 @@ from pastools_jobs.datasets.staging import (
 )
 from pastools_jobs.db.engine import Database
 from pastools_jobs.job_catalog import IMPORT
+from pastools_jobs.partitions import ByteRange, Partition
 from pastools_jobs.repository import queued_job
+from pastools_jobs.storage import open_storage
+from workflows.results import ImportResult
 
 
 def project_with(db: Database, documents: dict[str, dict]) -> str:
@@ -76,6 +91,8 @@ def test_insert_only_moves_new_keys_once_and_reports_the_existing(db: Database) 
 
     assert moved == again == Swapped(written=1, conflicts=1)
     assert stored(db, project) == {"a": {"v": 1}, "b": {"v": 2}, "c": {"v": 30}}
+    with db.transaction() as session:
+        assert clear_swapped(session.connection(), job) == 2
     assert staged_count(db, job) == 0
 
 
@@ -128,3 +145,82 @@ def test_insert_only_counts_a_key_taken_between_the_check_and_the_move(db: Datab
 
     assert moved == Swapped(written=0, conflicts=2)
     assert stored(db, project) == {"b": {"v": 2}, "c": {"v": 3}}
+
+
+def test_clearing_leaves_the_rows_of_a_staging_not_yet_moved(db: Database) -> None:
+    project = project_with(db, {})
+    job = new_job(db, project)
+    stage(db, job, project, True, [(2, "a", "{}")])
+    with db.transaction() as session:
+        assert clear_swapped(session.connection(), job) == 0
+    assert staged_count(db, job) == 1
+
+
+def test_a_move_held_up_by_another_writer_heartbeats_while_it_waits(
+    db: Database, tmp_path: Path
+) -> None:
+    """Over millions of rows, or behind another transaction, the move takes longer than
+    the heartbeat timeout: silent, it would be timed out and retried while still moving."""
+    project = project_with(db, {"a": {"v": 1}})
+    job = new_job(db, project)
+    staged = [(line, f"k{line:05}", f'{{"v": {line}}}') for line in range(2, 502)]
+    stage(db, job, project, True, staged)
+    settings = Settings(data_dir=tmp_path, heartbeat_interval_seconds=0.05)
+    mover = ImportActivities(ActivityContext(settings, db, open_storage(settings)))
+    environment = ActivityEnvironment()
+    environment.info = dataclasses.replace(
+        environment.info, workflow_id=job, workflow_run_id=uuid.uuid4().hex
+    )
+    heartbeats: list[tuple[Any, ...]] = []
+    environment.on_heartbeat = lambda *details: heartbeats.append(details)
+
+    async def move_while_held(release: threading.Event) -> ImportResult:
+        move = asyncio.ensure_future(environment.run(mover.move_staged, move_work(project)))
+        try:
+            await asyncio.wait_for(until(lambda: len(heartbeats) >= 2), timeout=10)
+        finally:
+            release.set()
+        return await asyncio.wait_for(move, timeout=30)
+
+    with another_writer(db, job) as release:
+        result = asyncio.run(move_while_held(release))
+
+    assert (result.imported, result.skipped) == (500, 0)
+    assert len(stored(db, project)) == 501
+    assert staged_count(db, job) == 0
+
+
+@contextmanager
+def another_writer(db: Database, job_id: str) -> Iterator[threading.Event]:
+    """A transaction in another thread holding what the move needs first (SQLite's write
+    lock; on PostgreSQL the staging's row) until the event is set."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with db.writing() as connection:
+            if connection.dialect.name == "postgresql":
+                lock = "SELECT 1 FROM import_stagings WHERE job_id = :j FOR UPDATE"
+                connection.execute(text(lock), {"j": job_id})
+            held.set()
+            release.wait(timeout=60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(timeout=30), "the other writer never got its lock"
+        yield release
+    finally:
+        release.set()
+        holder.join()
+
+
+def move_work(project: str) -> ImportWork:
+    last = Partition(index=1, count=2, job_total=200, bytes=ByteRange(start=100, end=200))
+    params: dict[str, Any] = {"project_id": project, "source": "big.csv", "format": "csv"}
+    params |= {"key_column": "id", "on_error": "skip", "max_examples": 5, "batch_rows": 100}
+    return ImportWork.model_validate({**params, "csv": {}, "partition": last})
+
+
+async def until(check: Any) -> None:
+    while not check():
+        await asyncio.sleep(0.01)

@@ -320,7 +320,7 @@ def joined_batches(
 
 _KEY_AT = (
     "SELECT key FROM records WHERE project_id = :project "
-    f"AND {_HAS_PREFIX.format(key='key')} ORDER BY key LIMIT 1 OFFSET :offset"
+    f"AND {_HAS_PREFIX.format(key='key')}{{after}} ORDER BY key LIMIT 1 OFFSET :offset"
 )
 
 
@@ -329,17 +329,25 @@ def split_keys(
 ) -> list[str]:
     """The keys that cut the project's `total` records (in key order) into `parts` ranges of
     nearly equal size: range i is (split[i-1], split[i]], the first from the start and the
-    last to the end. Found by OFFSET on the (project, key) index, one short query per cut,
-    the same on SQLite and PostgreSQL (a percentile over every key would sort them all).
-    Fewer keys when records vanished meanwhile; repeated ones are dropped."""
+    last to the end. Found by OFFSET on the (project, key) index, each cut from the one
+    before, so that the index is walked once in all (from the start each time, the walks
+    added up to `parts / 2` times the records: seconds at 5,000,000). The same on SQLite
+    and PostgreSQL (a percentile over every key would sort them all). Fewer keys when
+    records vanished meanwhile."""
     params: dict[str, Any] = {"project": project_id, **_prefix_params(key_prefix)}
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(_WALK_THE_INDEX))  # for the rest of the planning transaction
+    first, then = text(_KEY_AT.format(after="")), text(_KEY_AT.format(after=" AND key > :after"))
     keys: list[str] = []
+    at = 0
     for part in range(1, parts):
-        key = session.scalar(text(_KEY_AT), params | {"offset": total * part // parts - 1})
-        if key is not None and (not keys or key != keys[-1]):
-            keys.append(key)
+        cut = total * part // parts
+        query, after = (then, {"after": keys[-1]}) if keys else (first, {})
+        key = session.scalar(query, params | after | {"offset": cut - at - 1})
+        if key is None:
+            break
+        keys.append(key)
+        at = cut
     return keys
 
 
