@@ -61,6 +61,7 @@ from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.params import ImportMode
 from workflows.results import BadRow, ImportColumn, ImportResult
+from workflows.shielding import uncancel
 
 T = TypeVar("T")
 
@@ -305,9 +306,7 @@ class ImportActivities(ActivityGroup):
         await asyncio.to_thread(rejected.write, errors, state)
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in errors[:room]]
-        return await self._heartbeating(
-            lambda: self._swap_in(work.project_id, work.mode), checkpoint
-        )
+        return await self._committing(lambda: self._swap_in(work.project_id, work.mode), checkpoint)
 
     async def _heartbeating(
         self, work: Callable[[], T], checkpoint: Callable[[], Any] = lambda: None
@@ -316,6 +315,24 @@ class ImportActivities(ActivityGroup):
         thread while the activity heartbeats."""
         interval = self.context.settings.heartbeat_interval_seconds
         return await heartbeating(lambda _stop: work(), interval, checkpoint)
+
+    async def _committing(self, work: Callable[[], T], checkpoint: Callable[[], Any]) -> T:
+        """`_heartbeating` for the move: a cancel that arrives while it runs waits for its
+        transaction, and if that committed, comes too late. The import is then done, and
+        says so, rather than a cancelled job whose records changed all the same."""
+        done: list[T] = []
+
+        def move() -> T:
+            done.append(work())
+            return done[0]
+
+        try:
+            return await self._heartbeating(move, checkpoint)
+        except asyncio.CancelledError:
+            if not done:
+                raise
+            uncancel()
+            return done[0]
 
     def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]]) -> None:
         with self.context.db.transaction() as session:

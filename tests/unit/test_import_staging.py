@@ -163,31 +163,60 @@ def test_a_move_held_up_by_another_writer_heartbeats_while_it_waits(
     the heartbeat timeout: silent, it would be timed out and retried while still moving."""
     project = project_with(db, {"a": {"v": 1}})
     job = new_job(db, project)
-    staged = [(line, f"k{line:05}", f'{{"v": {line}}}') for line in range(2, 502)]
-    stage(db, job, project, True, staged)
-    settings = Settings(data_dir=tmp_path, heartbeat_interval_seconds=0.05)
-    mover = ImportActivities(ActivityContext(settings, db, open_storage(settings)))
-    environment = ActivityEnvironment()
-    environment.info = dataclasses.replace(
-        environment.info, workflow_id=job, workflow_run_id=uuid.uuid4().hex
-    )
-    heartbeats: list[tuple[Any, ...]] = []
-    environment.on_heartbeat = lambda *details: heartbeats.append(details)
-
-    async def move_while_held(release: threading.Event) -> ImportResult:
-        move = asyncio.ensure_future(environment.run(mover.move_staged, move_work(project)))
-        try:
-            await asyncio.wait_for(until(lambda: len(heartbeats) >= 2), timeout=10)
-        finally:
-            release.set()
-        return await asyncio.wait_for(move, timeout=30)
+    stage(db, job, project, True, [(n, f"k{n:05}", f'{{"v": {n}}}') for n in range(2, 502)])
+    mover = Mover(db, tmp_path, job)
 
     with another_writer(db, job) as release:
-        result = asyncio.run(move_while_held(release))
+        result = asyncio.run(mover.move_while_held(project, release, cancel=False))
 
     assert (result.imported, result.skipped) == (500, 0)
     assert len(stored(db, project)) == 501
     assert staged_count(db, job) == 0
+
+
+def test_a_cancel_that_reaches_the_move_midway_comes_too_late(db: Database, tmp_path: Path) -> None:
+    """The move's transaction cannot stop halfway: once it commits, the records are the
+    file's, and the activity says what it moved rather than that it was cancelled."""
+    project = project_with(db, {})
+    job = new_job(db, project)
+    stage(db, job, project, True, [(2, "a", '{"v": 1}')])
+    mover = Mover(db, tmp_path, job)
+
+    with another_writer(db, job) as release:
+        result = asyncio.run(mover.move_while_held(project, release, cancel=True))
+
+    assert result.imported == 1
+    assert stored(db, project) == {"a": {"v": 1}}
+
+
+class Mover:
+    """The real `move_staged_import` activity of a job, run by Temporal's stand-in
+    environment, which records its heartbeats and can cancel it."""
+
+    def __init__(self, db: Database, data_dir: Path, job_id: str) -> None:
+        settings = Settings(data_dir=data_dir, heartbeat_interval_seconds=0.05)
+        self.activities = ImportActivities(ActivityContext(settings, db, open_storage(settings)))
+        self.environment = ActivityEnvironment()
+        self.environment.info = dataclasses.replace(
+            self.environment.info, workflow_id=job_id, workflow_run_id=uuid.uuid4().hex
+        )
+        self.heartbeats: list[tuple[Any, ...]] = []
+        self.environment.on_heartbeat = lambda *details: self.heartbeats.append(details)
+
+    async def move_while_held(
+        self, project: str, release: threading.Event, *, cancel: bool
+    ) -> ImportResult:
+        """The move, started while another writer holds it up; once it has heartbeated
+        twice meanwhile (and been cancelled, if asked), the other writer lets go."""
+        run = self.environment.run(self.activities.move_staged, move_work(project))
+        move = asyncio.ensure_future(run)
+        try:
+            await asyncio.wait_for(until(lambda: len(self.heartbeats) >= 2), timeout=10)
+            if cancel:
+                self.environment.cancel()
+        finally:
+            release.set()
+        return await asyncio.wait_for(move, timeout=30)
 
 
 @contextmanager
