@@ -18,11 +18,13 @@ failed partition leaves the records as they were: the workflow discards the stag
 
 import asyncio
 import json
+import logging
 import os
 from collections.abc import Callable
 from typing import Any, BinaryIO, Literal, TypeVar
 
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -61,9 +63,11 @@ from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.params import ImportMode
 from workflows.results import BadRow, ImportColumn, ImportResult
-from workflows.shielding import uncancel
+from workflows.shielding import uncancellable
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 REJECTED_ROWS = "rejected-rows.jsonl"
 
@@ -111,6 +115,10 @@ class ImportActivities(ActivityGroup):
         """After a partitioned import's partitions: the staged rows into the records, in
         one transaction, as the mode says (insert-only's existing keys are bad rows, in
         the last part of the rejected-rows artifact)."""
+        return await uncancellable(self._move_staged(work))
+
+    async def _move_staged(self, work: ImportWork) -> ImportResult:
+        """Run to its end whatever cancel arrives (see `_end`)."""
         state = ImportCheckpoint()
         count = work.partition.count if work.partition else 0
         rejected = _Rejected(self, work.max_rejected, _rejected_name(_after(count)))
@@ -159,16 +167,33 @@ class ImportActivities(ActivityGroup):
         swapped = None
         reporter = self.reporter(work.partition)
         if not direct and whole:  # a partition's staging was opened by the plan
-            swapped = await reporter.in_thread(
-                lambda _stop: self._open_staging(work.project_id, fresh)
+            # Run to its end: it may find, and clear, a move an earlier attempt made.
+            swapped = await uncancellable(
+                reporter.in_thread(lambda _stop: self._open_staging(work.project_id, fresh))
             )
-        source_format = work.format or infer_format(work.source)
         if swapped is None:
-            description, done, total = await self._load(work, stream, state, (reporter, rejected))
+            loaded = await self._load(work, stream, state, (reporter, rejected))
         else:
-            description = await asyncio.to_thread(self._describe, work, stream, state)
-            done = total = 1
-        if not direct and whole:
+            description = await uncancellable(
+                asyncio.to_thread(self._describe, work, stream, state)
+            )
+            loaded = description, 1, 1
+        return await uncancellable(self._end(work, (state, rejected, reporter), swapped, loaded))
+
+    async def _end(
+        self,
+        work: ImportWork,
+        run: tuple[ImportCheckpoint, "_Rejected", ProgressReporter],
+        swapped: Swapped | None,
+        loaded: tuple[SourceDescription, int, int],
+    ) -> ImportResult:
+        """The end of an import activity, run to its end whatever cancel arrives: the move
+        of a staged import in one activity (once it has begun, a cancel comes too late: the
+        job completes and says what it wrote, rather than a cancelled job whose records
+        changed all the same), and the final report."""
+        state, rejected, reporter = run
+        description, done, total = loaded
+        if work.partition is None and work.mode != "upsert":
             swapped = swapped or await self._swap(work, state, rejected, reporter.checkpoint)
             if not state.moved:  # (or the attempt that moved died before heartbeating it)
                 state.skipped += swapped.conflicts
@@ -176,6 +201,7 @@ class ImportActivities(ActivityGroup):
             state.moved = True
         await asyncio.to_thread(rejected.finish, state)
         await reporter.report(_progress(state, done, total, state), force=True)
+        source_format = work.format or infer_format(work.source)
         return _result(work, source_format, state, description, rejected)
 
     async def _load(
@@ -306,7 +332,9 @@ class ImportActivities(ActivityGroup):
         await asyncio.to_thread(rejected.write, errors, state)
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in errors[:room]]
-        return await self._committing(lambda: self._swap_in(work.project_id, work.mode), checkpoint)
+        return await self._heartbeating(
+            lambda: self._swap_in(work.project_id, work.mode), checkpoint
+        )
 
     async def _heartbeating(
         self, work: Callable[[], T], checkpoint: Callable[[], Any] = lambda: None
@@ -315,24 +343,6 @@ class ImportActivities(ActivityGroup):
         thread while the activity heartbeats."""
         interval = self.context.settings.heartbeat_interval_seconds
         return await heartbeating(lambda _stop: work(), interval, checkpoint)
-
-    async def _committing(self, work: Callable[[], T], checkpoint: Callable[[], Any]) -> T:
-        """`_heartbeating` for the move: a cancel that arrives while it runs waits for its
-        transaction, and if that committed, comes too late. The import is then done, and
-        says so, rather than a cancelled job whose records changed all the same."""
-        done: list[T] = []
-
-        def move() -> T:
-            done.append(work())
-            return done[0]
-
-        try:
-            return await self._heartbeating(move, checkpoint)
-        except asyncio.CancelledError:
-            if not done:
-                raise
-            uncancel()
-            return done[0]
 
     def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]]) -> None:
         with self.context.db.transaction() as session:
@@ -367,12 +377,17 @@ class ImportActivities(ActivityGroup):
         return swapped
 
     def _clear_swapped(self) -> None:
-        """The moved rows out of the staging, a short transaction a chunk."""
+        """The moved rows out of the staging, a short transaction a chunk. Best effort: the
+        move is done whatever happens here, and rows left go with a retry's clearing or,
+        at the latest, with the job's row."""
         job_id = _job_id()
-        while True:
-            with self.context.db.transaction() as session:
-                if not clear_swapped(session.connection(), job_id):
-                    return
+        try:
+            while True:
+                with self.context.db.transaction() as session:
+                    if not clear_swapped(session.connection(), job_id):
+                        return
+        except SQLAlchemyError as error:
+            log.warning("could not clear the moved rows of job %s: %s", job_id, error)
 
     def _discard_staging(self) -> None:
         with self.context.db.transaction() as session:

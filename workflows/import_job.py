@@ -25,7 +25,12 @@ with workflow.unsafe.imports_passed_through():
 IMPORT_PARTITIONS_PATCH = "partitioned-import"
 """Runs begun before it planned nothing and ran one activity; they replay so."""
 MOVE_COMMITS_PATCH = "import-move-commits"
-"""Runs begun before it let a cancel cut the move short; a replay of one that did so."""
+"""Runs begun before it let a cancel cut the move, or the merge after it, short."""
+
+
+def _cancel_cuts_the_move() -> bool:
+    """Asked only when a cancel arrives: a replay of a run begun before the patch."""
+    return not workflow.patched(MOVE_COMMITS_PATCH)
 
 
 @workflow.defn(name=IMPORT.workflow_name)
@@ -77,16 +82,21 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
     async def _partitioned(self, plan: ImportPlan, work: ImportWork) -> ImportResult:
         """Stage every partition, then move; on any failure or cancel before the move, once
         no partition runs any more, the staging is discarded: the records stay as they
-        were. A cancel that arrives once the move has begun comes too late (see `_move`)."""
+        were. The move and what follows it run to their end whatever cancel arrives: a job
+        cancelled after its records changed would say otherwise than what happened."""
         partitions = plan.plan.partitions
         works = [work.model_copy(update={"partition": part}) for part in partitions]
         try:
             parts = await self.run_partitions(
                 ImportActivities.import_records, works, plan.plan.window
             )
-            return await uncancellable(
-                self._move(plan, work, parts),
-                unless=lambda: not workflow.patched(MOVE_COMMITS_PATCH),
+            move = await uncancellable(
+                workflow.execute_activity_method(
+                    ImportActivities.move_staged,
+                    work.model_copy(update={"partition": partitions[-1]}),
+                    **work_activity_options(),
+                ),
+                unless=_cancel_cuts_the_move,
             )
         except BaseException:
             await uncancellable(
@@ -95,21 +105,10 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
                 )
             )
             raise
-
-    async def _move(
-        self, plan: ImportPlan, work: ImportWork, parts: list[ImportResult]
-    ) -> ImportResult:
-        """The staged rows into the records, and the one result. Run to its end whatever
-        cancel arrives: a job cancelled after its records changed would say otherwise than
-        what happened to them."""
-        move = await workflow.execute_activity_method(
-            ImportActivities.move_staged,
-            work.model_copy(update={"partition": plan.plan.partitions[-1]}),
-            **work_activity_options(),
-        )
         rejected = [r.rejected_rows for r in [*parts, move] if r.rejected_rows is not None]
         if rejected:
-            await self.merge_artifacts(rejected, REJECTED_ROWS, work.max_rejected)
+            merged = self.merge_artifacts(rejected, REJECTED_ROWS, work.max_rejected)
+            await uncancellable(merged, unless=_cancel_cuts_the_move)
         return merge_import_results(
             parts, move, plan.detected, (work.max_examples, work.max_rejected)
         )

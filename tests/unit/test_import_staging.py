@@ -189,6 +189,24 @@ def test_a_cancel_that_reaches_the_move_midway_comes_too_late(db: Database, tmp_
     assert stored(db, project) == {"a": {"v": 1}}
 
 
+def test_a_move_retried_before_its_rows_were_cleared_reports_what_it_moved(
+    db: Database, tmp_path: Path
+) -> None:
+    """The attempt that moved died while it cleared the staging: the rows left there are
+    in the records now, not keys that existed before the import."""
+    project = project_with(db, {"a": {"v": 1}})
+    job = new_job(db, project)
+    stage(db, job, project, True, [(2, "a", '{"v": 2}'), (3, "b", '{"v": 3}')])
+    with db.transaction() as session:
+        swap_in(session.connection(), job, project, "insert-only", utcnow())
+
+    retried = Mover(db, tmp_path, job).move(move_work(project, "insert-only", "fail"))
+
+    assert (retried.imported, retried.skipped, retried.errors) == (1, 1, [])
+    assert stored(db, project) == {"a": {"v": 1}, "b": {"v": 3}}
+    assert staged_count(db, job) == 0
+
+
 class Mover:
     """The real `move_staged_import` activity of a job, run by Temporal's stand-in
     environment, which records its heartbeats and can cancel it."""
@@ -211,12 +229,21 @@ class Mover:
         run = self.environment.run(self.activities.move_staged, move_work(project))
         move = asyncio.ensure_future(run)
         try:
-            await asyncio.wait_for(until(lambda: len(self.heartbeats) >= 2), timeout=10)
+            await self.heartbeated(2)
             if cancel:
                 self.environment.cancel()
+                await self.heartbeated(2)  # silent now, it would be timed out
         finally:
             release.set()
         return await asyncio.wait_for(move, timeout=30)
+
+    async def heartbeated(self, count: int) -> None:
+        """Until `count` more heartbeats came."""
+        target = len(self.heartbeats) + count
+        await asyncio.wait_for(until(lambda: len(self.heartbeats) >= target), timeout=10)
+
+    def move(self, work: ImportWork) -> ImportResult:
+        return asyncio.run(self.environment.run(self.activities.move_staged, work))
 
 
 @contextmanager
@@ -243,11 +270,11 @@ def another_writer(db: Database, job_id: str) -> Iterator[threading.Event]:
         holder.join()
 
 
-def move_work(project: str) -> ImportWork:
+def move_work(project: str, mode: str = "upsert", on_error: str = "skip") -> ImportWork:
     last = Partition(index=1, count=2, job_total=200, bytes=ByteRange(start=100, end=200))
     params: dict[str, Any] = {"project_id": project, "source": "big.csv", "format": "csv"}
-    params |= {"key_column": "id", "on_error": "skip", "max_examples": 5, "batch_rows": 100}
-    return ImportWork.model_validate({**params, "csv": {}, "partition": last})
+    params |= {"key_column": "id", "on_error": on_error, "max_examples": 5, "batch_rows": 100}
+    return ImportWork.model_validate({**params, "mode": mode, "csv": {}, "partition": last})
 
 
 async def until(check: Any) -> None:

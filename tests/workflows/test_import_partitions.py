@@ -48,10 +48,12 @@ class ImportParts:
     window: int
     fail: int | None = None
     """This partition fails, not retryably (a bad row with on_error=fail)."""
-    held: bool = True
+    partitions_held: bool = True
     """The partitions run until cancelled."""
-    merge_started: asyncio.Event = field(default_factory=asyncio.Event)
-    merge_may_end: asyncio.Event = field(default_factory=asyncio.Event)
+    hold: str | None = None
+    """The step ("move" or "merge") that runs until `may_end` is set (or it is cancelled)."""
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    may_end: asyncio.Event = field(default_factory=asyncio.Event)
     running: set[int] = field(default_factory=set)
     staged: list[int] = field(default_factory=list)
     stopped: list[int] = field(default_factory=list)
@@ -82,7 +84,7 @@ class ImportParts:
             try:
                 if index == self.fail:
                     raise ApplicationError("line 250: 'id' is empty", non_retryable=True)
-                while self.held and self.fail is None:
+                while self.partitions_held and self.fail is None:
                     activity.heartbeat()
                     await asyncio.sleep(0.02)
             except asyncio.CancelledError:
@@ -95,16 +97,14 @@ class ImportParts:
 
         @activity.defn(name="move_staged_import")
         async def move(work: ImportWork) -> ImportResult:
+            await self.wait_if_held("move")
             self.moved += 1
             rejected = {"rejected_rows": "rejected-rows.last.jsonl", "rejected_written": 1}
             return _result(work, imported=0).model_copy(update=rejected)
 
         @activity.defn(name="merge_artifacts")
         async def merge(_merge: MergeArtifacts) -> int:
-            self.merge_started.set()
-            while not self.merge_may_end.is_set():  # stops if cancelled
-                activity.heartbeat()
-                await asyncio.sleep(0.02)
+            await self.wait_if_held("merge")
             return 1
 
         @activity.defn(name="discard_staged_import")
@@ -116,6 +116,15 @@ class ImportParts:
             self.events.append(event)
 
         return [plan, stage, move, merge, discard, record_job_event, *UNLIMITED]
+
+    async def wait_if_held(self, step: str) -> None:
+        """Held while `step` is the one to hold, heartbeating: a cancel would stop it."""
+        if self.hold != step:
+            return
+        self.holding.set()
+        while not self.may_end.is_set():
+            activity.heartbeat()
+            await asyncio.sleep(0.02)
 
 
 def _result(work: ImportWork, imported: int) -> ImportResult:
@@ -201,20 +210,21 @@ async def test_a_failing_partition_discards_the_staged_rows_and_fails_the_job(
     assert event.error is not None and "line 250" in event.error.message
 
 
-async def test_a_cancel_after_the_move_comes_too_late_and_the_import_completes(
-    workflow_env: WorkflowEnvironment, task_queue: str
+@pytest.mark.parametrize("step", ["move", "merge"])
+async def test_a_cancel_once_the_move_has_begun_comes_too_late_and_the_import_completes(
+    workflow_env: WorkflowEnvironment, task_queue: str, step: str
 ) -> None:
     """Once the move has begun, the records change whatever the cancel: the job must not
-    then say it was cancelled. Here the cancel arrives during the merge of the rejected
-    rows that follows the move."""
+    then say it was cancelled. The cancel arrives during the move, or during the merge
+    of the rejected rows that follows it."""
     client = workflow_env.client
-    parts = ImportParts(window=3, held=False)
+    parts = ImportParts(window=3, partitions_held=False, hold=step)
     async with import_workers(client, task_queue, parts):
         handle = await start_import(client, task_queue)
-        await asyncio.wait_for(parts.merge_started.wait(), DEADLINE_SECONDS)
+        await asyncio.wait_for(parts.holding.wait(), DEADLINE_SECONDS)
         await handle.cancel()
         await asyncio.wait_for(cancel_handled(handle), DEADLINE_SECONDS)
-        parts.merge_may_end.set()
+        parts.may_end.set()
         result = await asyncio.wait_for(handle.result(), DEADLINE_SECONDS)
 
     assert result.imported == 3 * 10  # an upsert counts the rows its partitions staged

@@ -46,14 +46,17 @@ _PG_STAGE = (
     "ON CONFLICT (job_id, key) DO UPDATE SET line = EXCLUDED.line, data = EXCLUDED.data "
     "WHERE EXCLUDED.line > staged_records.line"
 )
+_UNSWAPPED = "(SELECT job_id FROM import_stagings WHERE swapped_at IS NULL)"
+"""Stagings not moved yet: moved rows stay until cleared, and are in the records then."""
 _CONFLICTS = (
     "SELECT s.line, s.key FROM staged_records s JOIN records r "
     "ON r.project_id = :project AND r.key = s.key "
-    "WHERE s.job_id = :job ORDER BY s.line LIMIT :limit"
+    f"WHERE s.job_id = :job AND s.job_id IN {_UNSWAPPED} ORDER BY s.line LIMIT :limit"
 )
 _COUNT_CONFLICTS = (
     "SELECT count(*) FROM staged_records s JOIN records r "
-    "ON r.project_id = :project AND r.key = s.key WHERE s.job_id = :job"
+    "ON r.project_id = :project AND r.key = s.key "
+    f"WHERE s.job_id = :job AND s.job_id IN {_UNSWAPPED}"
 )
 _MOVE = (
     "INSERT INTO records (project_id, key, data, updated_at) "
