@@ -111,7 +111,8 @@ class ImportPlanning(ActivityGroup):
     ) -> ImportPlan:
         """The plan of `partitions`, with the job's staging area opened, empty."""
         with self.context.db.transaction() as session:
-            open_staging(session.connection(), current_job_run().job_id, work.project_id, True)
+            job = current_job_run()
+            open_staging(session.connection(), job.job_id, job.run_id, work.project_id, True)
         plan = PartitionPlan(partitions=partitions, window=self.context.settings.partition_window)
         return ImportPlan(plan=plan, work=resolved, detected=detected)
 

@@ -361,7 +361,8 @@ class ImportActivities(ActivityGroup):
 
     def _open_staging(self, project_id: str, fresh: bool) -> Swapped | None:
         with self.context.db.transaction() as session:
-            swapped = open_staging(session.connection(), _job_id(), project_id, fresh)
+            job = current_job_run()
+            swapped = open_staging(session.connection(), job.job_id, job.run_id, project_id, fresh)
         if swapped is not None:  # by an attempt that died before it cleared the staging
             self._clear_swapped()
         return swapped

@@ -69,9 +69,11 @@ def staged_count(db: Database, job_id: str) -> int:
         return int(session.execute(query, {"j": job_id}).scalar_one())
 
 
-def stage(db: Database, job_id: str, project: str, fresh: bool, rows: list) -> None:
+def stage(
+    db: Database, job_id: str, project: str, fresh: bool, rows: list, run: str = "run-1"
+) -> None:
     with db.transaction() as session:
-        assert open_staging(session.connection(), job_id, project, fresh) is None
+        assert open_staging(session.connection(), job_id, run, project, fresh) is None
         stage_records(session.connection(), job_id, rows)
 
 
@@ -87,7 +89,7 @@ def test_insert_only_moves_new_keys_once_and_reports_the_existing(db: Database) 
         moved = swap_in(session.connection(), job, project, "insert-only", utcnow())
     with db.transaction() as session:  # a retry of the move changes nothing
         again = swap_in(session.connection(), job, project, "insert-only", utcnow())
-        assert open_staging(session.connection(), job, project, True) == Swapped(1, 1)
+        assert open_staging(session.connection(), job, "run-1", project, True) == Swapped(1, 1)
 
     assert moved == again == Swapped(written=1, conflicts=1)
     assert stored(db, project) == {"a": {"v": 1}, "b": {"v": 2}, "c": {"v": 30}}
@@ -145,6 +147,23 @@ def test_insert_only_counts_a_key_taken_between_the_check_and_the_move(db: Datab
 
     assert moved == Swapped(written=0, conflicts=2)
     assert stored(db, project) == {"b": {"v": 2}, "c": {"v": 3}}
+
+
+def test_a_retry_of_the_job_is_a_new_run_that_stages_and_moves_afresh(db: Database) -> None:
+    """The job's first run moved its file and failed later (say, merging its rejected
+    rows); the retry may bring the file changed, and must not take the old move for its own."""
+    project = project_with(db, {})
+    job = new_job(db, project)
+    stage(db, job, project, True, [(2, "a", '{"v": 1}')], run="first")
+    with db.transaction() as session:
+        swap_in(session.connection(), job, project, "replace", utcnow())
+
+    stage(db, job, project, True, [(2, "a", '{"v": 2}'), (3, "b", '{"v": 3}')], run="retry")
+    with db.transaction() as session:
+        moved = swap_in(session.connection(), job, project, "replace", utcnow())
+
+    assert moved == Swapped(written=2, conflicts=0)
+    assert stored(db, project) == {"a": {"v": 2}, "b": {"v": 3}}
 
 
 def test_clearing_leaves_the_rows_of_a_staging_not_yet_moved(db: Database) -> None:

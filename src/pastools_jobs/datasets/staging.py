@@ -80,25 +80,40 @@ class Swapped:
 
 
 def open_staging(
-    connection: Connection, job_id: str, project_id: str, fresh: bool
+    connection: Connection, job_id: str, run_id: str, project_id: str, fresh: bool
 ) -> Swapped | None:
-    """Make the job's staging area; `fresh` (no checkpoint to resume from) empties it of
-    an earlier attempt's rows. Returns what the move did if it happened already."""
+    """Make the job's staging area for this run of it; `fresh` (no checkpoint to resume
+    from) empties it of an earlier attempt's rows. Returns what the move did if this run
+    made it already. A retry of the job is a new run, which starts afresh: it may import
+    another file, or the same one changed."""
     row = connection.execute(
-        text("SELECT swapped_at, written, conflicts FROM import_stagings WHERE job_id = :job"),
+        text(
+            "SELECT run_id, swapped_at, written, conflicts FROM import_stagings WHERE job_id = :job"
+        ),
         {"job": job_id},
     ).first()
-    if row is not None and row.swapped_at is not None:
-        return Swapped(row.written, row.conflicts)
+    params = {"job": job_id, "run": run_id, "project": project_id}
     if row is None:
         connection.execute(
             text(
-                "INSERT INTO import_stagings (job_id, project_id, written, conflicts) "
-                "VALUES (:job, :project, 0, 0)"
+                "INSERT INTO import_stagings (job_id, run_id, project_id, written, conflicts) "
+                "VALUES (:job, :run, :project, 0, 0)"
             ),
-            {"job": job_id, "project": project_id},
+            params,
         )
-    elif fresh:
+        return None
+    if row.run_id is not None and row.run_id != run_id:  # (None: made before runs counted)
+        connection.execute(
+            text(
+                "UPDATE import_stagings SET run_id = :run, project_id = :project, "
+                "swapped_at = NULL, written = 0, conflicts = 0 WHERE job_id = :job"
+            ),
+            params,
+        )
+        fresh = True
+    elif row.swapped_at is not None:
+        return Swapped(row.written, row.conflicts)
+    if fresh:
         _delete_where(connection, "staged_records", "job_id = :job", {"job": job_id})
     return None
 
