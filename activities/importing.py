@@ -20,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable
 from typing import Any, BinaryIO, Literal, TypeVar
 
@@ -63,7 +64,7 @@ from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.params import ImportMode
 from workflows.results import BadRow, ImportColumn, ImportResult
-from workflows.shielding import uncancellable
+from workflows.shielding import uncancel, uncancellable
 
 T = TypeVar("T")
 
@@ -167,31 +168,31 @@ class ImportActivities(ActivityGroup):
         swapped = None
         reporter = self.reporter(work.partition)
         if not direct and whole:  # a partition's staging was opened by the plan
-            # Run to its end: it may find, and clear, a move an earlier attempt made.
-            swapped = await uncancellable(
-                reporter.in_thread(lambda _stop: self._open_staging(work.project_id, fresh))
-            )
-        if swapped is None:
-            loaded = await self._load(work, stream, state, (reporter, rejected))
-        else:
-            description = await uncancellable(
-                asyncio.to_thread(self._describe, work, stream, state)
-            )
-            loaded = description, 1, 1
-        return await uncancellable(self._end(work, (state, rejected, reporter), swapped, loaded))
+            swapped = await self._open_staging(work.project_id, fresh, reporter)
+        loaded = (
+            await self._load(work, stream, state, (reporter, rejected)) if swapped is None else None
+        )
+        return await uncancellable(
+            self._end(work, stream, (state, rejected, reporter), swapped, loaded)
+        )
 
     async def _end(
         self,
         work: ImportWork,
+        stream: BinaryIO,
         run: tuple[ImportCheckpoint, "_Rejected", ProgressReporter],
         swapped: Swapped | None,
-        loaded: tuple[SourceDescription, int, int],
+        loaded: tuple[SourceDescription, int, int] | None,
     ) -> ImportResult:
         """The end of an import activity, run to its end whatever cancel arrives: the move
         of a staged import in one activity (once it has begun, a cancel comes too late: the
         job completes and says what it wrote, rather than a cancelled job whose records
-        changed all the same), and the final report."""
+        changed all the same), and the final report. Not `loaded`: an earlier attempt
+        made the move (`swapped`), and may have left moved rows to clear."""
         state, rejected, reporter = run
+        if loaded is None:
+            await reporter.in_thread(lambda _stop: self._clear_swapped())
+            loaded = await asyncio.to_thread(self._describe, work, stream, state), 1, 1
         description, done, total = loaded
         if work.partition is None and work.mode != "upsert":
             swapped = swapped or await self._swap(work, state, rejected, reporter.checkpoint)
@@ -359,13 +360,27 @@ class ImportActivities(ActivityGroup):
             types = dict(project.column_types or {}) if work.project_types else {}
         return {**types, **work.shaping.column_types}
 
-    def _open_staging(self, project_id: str, fresh: bool) -> Swapped | None:
-        with self.context.db.transaction() as session:
-            job = current_job_run()
-            swapped = open_staging(session.connection(), job.job_id, job.run_id, project_id, fresh)
-        if swapped is not None:  # by an attempt that died before it cleared the staging
-            self._clear_swapped()
-        return swapped
+    async def _open_staging(
+        self, project_id: str, fresh: bool, reporter: ProgressReporter
+    ) -> Swapped | None:
+        """The staging opened; what the move did if an attempt before made it. A cancel
+        that arrives meanwhile comes too late then, as it does once the move has begun."""
+        job = current_job_run()
+        found: list[Swapped | None] = []
+
+        def open_it(_stop: threading.Event) -> Swapped | None:
+            with self.context.db.transaction() as session:
+                connection = session.connection()
+                found.append(open_staging(connection, job.job_id, job.run_id, project_id, fresh))
+            return found[0]
+
+        try:
+            return await reporter.in_thread(open_it)
+        except asyncio.CancelledError:
+            if not found or found[0] is None:
+                raise
+            uncancel()
+            return found[0]
 
     def _conflicts(self, project_id: str, limit: int) -> tuple[int, list[tuple[int, str]]]:
         with self.context.db.transaction() as session:
