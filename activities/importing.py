@@ -115,16 +115,23 @@ class ImportActivities(ActivityGroup):
     async def move_staged(self, work: ImportWork) -> ImportResult:
         """After a partitioned import's partitions: the staged rows into the records, in
         one transaction, as the mode says (insert-only's existing keys are bad rows, in
-        the last part of the rejected-rows artifact)."""
-        return await uncancellable(self._move_staged(work))
-
-    async def _move_staged(self, work: ImportWork) -> ImportResult:
-        """Run to its end whatever cancel arrives (see `_end`)."""
+        the last part of the rejected-rows artifact). A cancel stops it before that
+        transaction; once it has begun, the activity runs to its end (see `_end`)."""
         state = ImportCheckpoint()
         count = work.partition.count if work.partition else 0
         rejected = _Rejected(self, work.max_rejected, _rejected_name(_after(count)))
         try:
-            swapped = await self._swap(work, state, rejected)
+            await self._find_conflicts(work, state, rejected)
+        except BaseException:
+            await asyncio.to_thread(rejected.close)
+            raise
+        return await uncancellable(self._moved(work, state, rejected))
+
+    async def _moved(
+        self, work: ImportWork, state: ImportCheckpoint, rejected: "_Rejected"
+    ) -> ImportResult:
+        try:
+            swapped = await self._swap(work)
             await asyncio.to_thread(rejected.finish, state)
         finally:
             await asyncio.to_thread(rejected.close)
@@ -136,7 +143,7 @@ class ImportActivities(ActivityGroup):
     @activity.defn(name="discard_staged_import")
     async def discard_staged(self, work: ImportWork) -> None:
         """A failed or cancelled partitioned import's staged rows, once no partition runs."""
-        await self._heartbeating(self._discard_staging)
+        await self._heartbeating(lambda _stop: self._discard_staging())
 
     @activity.defn(name="import_records")
     async def import_records(self, work: ImportWork) -> ImportResult:
@@ -147,10 +154,11 @@ class ImportActivities(ActivityGroup):
                 return await self._import(work, stream, rejected)
             except ApplicationError as error:
                 if error.non_retryable and work.mode != "upsert" and work.partition is None:
-                    await self._heartbeating(self._discard_staging)
+                    await self._heartbeating(lambda _stop: self._discard_staging())
                 raise
             finally:
-                await asyncio.to_thread(rejected.close)
+                if rejected.is_open:  # (the end of the import closed it, shielded)
+                    await asyncio.to_thread(rejected.close)
 
     async def _import(
         self, work: ImportWork, stream: BinaryIO, rejected: "_Rejected"
@@ -169,9 +177,11 @@ class ImportActivities(ActivityGroup):
         reporter = self.reporter(work.partition)
         if not direct and whole:  # a partition's staging was opened by the plan
             swapped = await self._open_staging(work.project_id, fresh, reporter)
-        loaded = (
-            await self._load(work, stream, state, (reporter, rejected)) if swapped is None else None
-        )
+        loaded = None
+        if swapped is None:
+            loaded = await self._load(work, stream, state, (reporter, rejected))
+            if not direct and whole:
+                await self._find_conflicts(work, state, rejected, reporter.checkpoint)
         return await uncancellable(
             self._end(work, stream, (state, rejected, reporter), swapped, loaded)
         )
@@ -185,23 +195,24 @@ class ImportActivities(ActivityGroup):
         loaded: tuple[SourceDescription, int, int] | None,
     ) -> ImportResult:
         """The end of an import activity, run to its end whatever cancel arrives: the move
-        of a staged import in one activity (once it has begun, a cancel comes too late: the
-        job completes and says what it wrote, rather than a cancelled job whose records
-        changed all the same), and the final report. Not `loaded`: an earlier attempt
-        made the move (`swapped`), and may have left moved rows to clear."""
+        of a staged import in one activity (once its transaction has begun, a cancel comes
+        too late: the job completes and says what it wrote, rather than a cancelled job
+        whose records changed all the same), and the final report. Not `loaded`: an
+        earlier attempt made the move (`swapped`), and may have left moved rows to clear."""
         state, rejected, reporter = run
         if loaded is None:
-            await reporter.in_thread(lambda _stop: self._clear_swapped())
+            await reporter.in_thread(self._clear_swapped)
             loaded = await asyncio.to_thread(self._describe, work, stream, state), 1, 1
         description, done, total = loaded
         if work.partition is None and work.mode != "upsert":
-            swapped = swapped or await self._swap(work, state, rejected, reporter.checkpoint)
+            swapped = swapped or await self._swap(work, reporter.checkpoint)
             if not state.moved:  # (or the attempt that moved died before heartbeating it)
                 state.skipped += swapped.conflicts
             state.imported = swapped.written
             state.moved = True
         await asyncio.to_thread(rejected.finish, state)
         await reporter.report(_progress(state, done, total, state), force=True)
+        await asyncio.to_thread(rejected.close)
         source_format = work.format or infer_format(work.source)
         return _result(work, source_format, state, description, rejected)
 
@@ -306,22 +317,23 @@ class ImportActivities(ActivityGroup):
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in batch.errors[:room]]
 
-    async def _swap(
+    async def _find_conflicts(
         self,
         work: ImportWork,
         state: ImportCheckpoint,
         rejected: "_Rejected",
         checkpoint: Callable[[], Any] = lambda: None,
-    ) -> Swapped:
-        """Insert-only: the staged keys the project has already are bad rows; then the
-        move, in one transaction. Both may take long over millions of staged rows: they
-        heartbeat (`checkpoint()`, the work's last) meanwhile."""
-        conflicts = list[tuple[int, str]]()
-        if work.mode == "insert-only":  # the first ones, for the examples and the artifact
-            limit = max(work.max_rejected, work.max_examples, 1)
-            _, conflicts = await self._heartbeating(
-                lambda: self._conflicts(work.project_id, limit), checkpoint
-            )
+    ) -> None:
+        """Insert-only, before the move: the staged keys the project has already are bad
+        rows (the first ones, for the examples and the artifact). A read that may take
+        long over millions of staged rows: it heartbeats (`checkpoint()`, the work's last)
+        meanwhile, and a cancel stops it."""
+        if work.mode != "insert-only":
+            return
+        limit = max(work.max_rejected, work.max_examples, 1)
+        _, conflicts = await self._heartbeating(
+            lambda _stop: self._conflicts(work.project_id, limit), checkpoint
+        )
         errors = [
             RowError(line, f"the key '{key}' exists already (insert-only)")
             for line, key in conflicts
@@ -333,17 +345,23 @@ class ImportActivities(ActivityGroup):
         await asyncio.to_thread(rejected.write, errors, state)
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in errors[:room]]
+
+    async def _swap(
+        self, work: ImportWork, checkpoint: Callable[[], Any] = lambda: None
+    ) -> Swapped:
+        """The move, in one transaction, then the moved rows cleared (until the worker
+        stops: what is left goes with a later attempt)."""
         return await self._heartbeating(
-            lambda: self._swap_in(work.project_id, work.mode), checkpoint
+            lambda stop: self._swap_in(work.project_id, work.mode, stop), checkpoint
         )
 
     async def _heartbeating(
-        self, work: Callable[[], T], checkpoint: Callable[[], Any] = lambda: None
+        self, work: Callable[[threading.Event], T], checkpoint: Callable[[], Any] = lambda: None
     ) -> T:
-        """Blocking database work that cannot stop halfway (one transaction), run in a
-        thread while the activity heartbeats."""
+        """Blocking database work run in a thread while the activity heartbeats; `work` is
+        told through its event when to stop, between transactions."""
         interval = self.context.settings.heartbeat_interval_seconds
-        return await heartbeating(lambda _stop: work(), interval, checkpoint)
+        return await heartbeating(work, interval, checkpoint)
 
     def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]]) -> None:
         with self.context.db.transaction() as session:
@@ -386,19 +404,19 @@ class ImportActivities(ActivityGroup):
         with self.context.db.transaction() as session:
             return find_conflicts(session.connection(), _job_id(), project_id, limit)
 
-    def _swap_in(self, project_id: str, mode: StagedMode) -> Swapped:
+    def _swap_in(self, project_id: str, mode: StagedMode, stop: threading.Event) -> Swapped:
         with self.context.db.transaction() as session:
             swapped = swap_in(session.connection(), _job_id(), project_id, mode, utcnow())
-        self._clear_swapped()
+        self._clear_swapped(stop)
         return swapped
 
-    def _clear_swapped(self) -> None:
-        """The moved rows out of the staging, a short transaction a chunk. Best effort: the
-        move is done whatever happens here, and rows left go with a retry's clearing or,
-        at the latest, with the job's row."""
+    def _clear_swapped(self, stop: threading.Event) -> None:
+        """The moved rows out of the staging, a short transaction a chunk, until `stop`.
+        Best effort: the move is done whatever happens here, and rows left go with a
+        later attempt's clearing or, at the latest, with the job's row."""
         job_id = _job_id()
         try:
-            while True:
+            while not stop.is_set():
                 with self.context.db.transaction() as session:
                     if not clear_swapped(session.connection(), job_id):
                         return
@@ -469,9 +487,14 @@ class _Rejected:
             self.pending = False
             self.finished = True
 
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
 
 
 def _line(error: RowError) -> str:

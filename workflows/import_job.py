@@ -24,13 +24,13 @@ with workflow.unsafe.imports_passed_through():
 
 IMPORT_PARTITIONS_PATCH = "partitioned-import"
 """Runs begun before it planned nothing and ran one activity; they replay so."""
-MOVE_COMMITS_PATCH = "import-move-commits"
-"""Runs begun before it let a cancel cut the move, or the merge after it, short."""
+MERGE_AFTER_MOVE_PATCH = "import-merge-after-the-move"
+"""Runs begun before it let a cancel cut the merge after the move short."""
 
 
-def _cancel_cuts_the_move() -> bool:
+def _cancel_cuts_the_merge() -> bool:
     """Asked only when a cancel arrives: a replay of a run begun before the patch."""
-    return not workflow.patched(MOVE_COMMITS_PATCH)
+    return not workflow.patched(MERGE_AFTER_MOVE_PATCH)
 
 
 @workflow.defn(name=IMPORT.workflow_name)
@@ -82,21 +82,20 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
     async def _partitioned(self, plan: ImportPlan, work: ImportWork) -> ImportResult:
         """Stage every partition, then move; on any failure or cancel before the move, once
         no partition runs any more, the staging is discarded: the records stay as they
-        were. The move and what follows it run to their end whatever cancel arrives: a job
-        cancelled after its records changed would say otherwise than what happened."""
+        were. A cancel during the move stops it only before its transaction (the activity
+        then ends cancelled); once that has committed, the move and the merge after it run
+        to their end: a job cancelled after its records changed would say otherwise than
+        what happened to them."""
         partitions = plan.plan.partitions
         works = [work.model_copy(update={"partition": part}) for part in partitions]
         try:
             parts = await self.run_partitions(
                 ImportActivities.import_records, works, plan.plan.window
             )
-            move = await uncancellable(
-                workflow.execute_activity_method(
-                    ImportActivities.move_staged,
-                    work.model_copy(update={"partition": partitions[-1]}),
-                    **work_activity_options(),
-                ),
-                unless=_cancel_cuts_the_move,
+            move = await workflow.execute_activity_method(
+                ImportActivities.move_staged,
+                work.model_copy(update={"partition": partitions[-1]}),
+                **work_activity_options(),
             )
         except BaseException:
             await uncancellable(
@@ -108,7 +107,7 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
         rejected = [r.rejected_rows for r in [*parts, move] if r.rejected_rows is not None]
         if rejected:
             merged = self.merge_artifacts(rejected, REJECTED_ROWS, work.max_rejected)
-            await uncancellable(merged, unless=_cancel_cuts_the_move)
+            await uncancellable(merged, unless=_cancel_cuts_the_merge)
         return merge_import_results(
             parts, move, plan.detected, (work.max_examples, work.max_rejected)
         )

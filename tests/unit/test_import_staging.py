@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from temporalio.testing import ActivityEnvironment
 
@@ -26,6 +27,7 @@ from pastools_jobs.datasets.staging import (
     discard_staging,
     find_conflicts,
     open_staging,
+    reset_staging,
     stage_records,
     swap_in,
 )
@@ -166,6 +168,24 @@ def test_a_retry_of_the_job_is_a_new_run_that_stages_and_moves_afresh(db: Databa
     assert stored(db, project) == {"a": {"v": 2}, "b": {"v": 3}}
 
 
+def test_a_staging_made_before_runs_counted_is_reset_by_a_new_runs_plan(db: Database) -> None:
+    """Stagings from before migration 0018 have no run: a split import's plan, which
+    comes before any move of its run, makes the staging its run's, empty."""
+    project = project_with(db, {})
+    job = new_job(db, project)
+    stage(db, job, project, True, [(2, "a", '{"v": 1}')])
+    with db.transaction() as session:
+        swap_in(session.connection(), job, project, "replace", utcnow())
+        before_runs = "UPDATE import_stagings SET run_id = NULL WHERE job_id = :j"
+        session.execute(text(before_runs), {"j": job})
+        reset_staging(session.connection(), job, "retry", project)
+        stage_records(session.connection(), job, [(2, "b", '{"v": 2}')])
+        moved = swap_in(session.connection(), job, project, "replace", utcnow())
+
+    assert moved == Swapped(written=1, conflicts=0)
+    assert stored(db, project) == {"b": {"v": 2}}
+
+
 def test_clearing_leaves_the_rows_of_a_staging_not_yet_moved(db: Database) -> None:
     project = project_with(db, {})
     job = new_job(db, project)
@@ -186,7 +206,7 @@ def test_a_move_held_up_by_another_writer_heartbeats_while_it_waits(
     mover = Mover(db, tmp_path, job)
 
     with another_writer(db, job) as release:
-        result = asyncio.run(mover.move_while_held(project, release, cancel=False))
+        result = asyncio.run(mover.move_while_held(move_work(project), release))
 
     assert (result.imported, result.skipped) == (500, 0)
     assert len(stored(db, project)) == 501
@@ -202,10 +222,31 @@ def test_a_cancel_that_reaches_the_move_midway_comes_too_late(db: Database, tmp_
     mover = Mover(db, tmp_path, job)
 
     with another_writer(db, job) as release:
-        result = asyncio.run(mover.move_while_held(project, release, cancel=True))
+        held = mover.move_while_held(move_work(project), release, cancel=True, then_heartbeats=2)
+        result = asyncio.run(held)
 
     assert result.imported == 1
     assert stored(db, project) == {"a": {"v": 1}}
+
+
+def test_a_cancel_during_the_look_up_of_existing_keys_stops_the_move(
+    db: Database, tmp_path: Path
+) -> None:
+    """Before the move's transaction, nothing is written yet: a cancel still stops it."""
+    project = project_with(db, {"a": {"v": 1}})
+    job = new_job(db, project)
+    stage(db, job, project, True, [(2, "b", '{"v": 2}')])
+    mover = Mover(db, tmp_path, job)
+
+    work = move_work(project, "insert-only")
+    with (
+        another_writer(db, job, records_too=True) as release,
+        pytest.raises(asyncio.CancelledError),
+    ):
+        asyncio.run(mover.move_while_held(work, release, cancel=True))
+
+    assert stored(db, project) == {"a": {"v": 1}}
+    assert staged_count(db, job) == 1
 
 
 def test_a_move_retried_before_its_rows_were_cleared_reports_what_it_moved(
@@ -241,17 +282,22 @@ class Mover:
         self.environment.on_heartbeat = lambda *details: self.heartbeats.append(details)
 
     async def move_while_held(
-        self, project: str, release: threading.Event, *, cancel: bool
+        self,
+        work: ImportWork,
+        release: threading.Event,
+        *,
+        cancel: bool = False,
+        then_heartbeats: int = 0,
     ) -> ImportResult:
         """The move, started while another writer holds it up; once it has heartbeated
-        twice meanwhile (and been cancelled, if asked), the other writer lets go."""
-        run = self.environment.run(self.activities.move_staged, move_work(project))
-        move = asyncio.ensure_future(run)
+        twice meanwhile (and been cancelled, and heartbeated `then_heartbeats` times more,
+        if asked), the other writer lets go."""
+        move = asyncio.ensure_future(self.environment.run(self.activities.move_staged, work))
         try:
             await self.heartbeated(2)
             if cancel:
                 self.environment.cancel()
-                await self.heartbeated(2)  # silent now, it would be timed out
+                await self.heartbeated(then_heartbeats)
         finally:
             release.set()
         return await asyncio.wait_for(move, timeout=30)
@@ -266,9 +312,12 @@ class Mover:
 
 
 @contextmanager
-def another_writer(db: Database, job_id: str) -> Iterator[threading.Event]:
+def another_writer(
+    db: Database, job_id: str, *, records_too: bool = False
+) -> Iterator[threading.Event]:
     """A transaction in another thread holding what the move needs first (SQLite's write
-    lock; on PostgreSQL the staging's row) until the event is set."""
+    lock; on PostgreSQL the staging's row, and with `records_too` every read of the
+    records) until the event is set."""
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
@@ -276,6 +325,8 @@ def another_writer(db: Database, job_id: str) -> Iterator[threading.Event]:
             if connection.dialect.name == "postgresql":
                 lock = "SELECT 1 FROM import_stagings WHERE job_id = :j FOR UPDATE"
                 connection.execute(text(lock), {"j": job_id})
+                if records_too:
+                    connection.execute(text("LOCK TABLE records IN ACCESS EXCLUSIVE MODE"))
             held.set()
             release.wait(timeout=60)
 

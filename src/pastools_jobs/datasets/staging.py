@@ -92,30 +92,42 @@ def open_staging(
         ),
         {"job": job_id},
     ).first()
-    params = {"job": job_id, "run": run_id, "project": project_id}
-    if row is None:
-        connection.execute(
-            text(
-                "INSERT INTO import_stagings (job_id, run_id, project_id, written, conflicts) "
-                "VALUES (:job, :run, :project, 0, 0)"
-            ),
-            params,
-        )
+    if row is None or (row.run_id or run_id) != run_id:  # (None: made before runs counted)
+        reset_staging(connection, job_id, run_id, project_id)
         return None
-    if row.run_id is not None and row.run_id != run_id:  # (None: made before runs counted)
-        connection.execute(
-            text(
-                "UPDATE import_stagings SET run_id = :run, project_id = :project, "
-                "swapped_at = NULL, written = 0, conflicts = 0 WHERE job_id = :job"
-            ),
-            params,
-        )
-        fresh = True
-    elif row.swapped_at is not None:
+    if row.swapped_at is not None:
         return Swapped(row.written, row.conflicts)
+    if row.run_id is None:
+        connection.execute(
+            text("UPDATE import_stagings SET run_id = :run WHERE job_id = :job"),
+            {"job": job_id, "run": run_id},
+        )
     if fresh:
         _delete_where(connection, "staged_records", "job_id = :job", {"job": job_id})
     return None
+
+
+def reset_staging(connection: Connection, job_id: str, run_id: str, project_id: str) -> None:
+    """The job's staging area made empty for this run, whatever an earlier run left in it
+    (a split import's plan comes before any move of its run)."""
+    params = {"job": job_id, "run": run_id, "project": project_id}
+    reset = connection.execute(
+        text(
+            "UPDATE import_stagings SET run_id = :run, project_id = :project, "
+            "swapped_at = NULL, written = 0, conflicts = 0 WHERE job_id = :job"
+        ),
+        params,
+    )
+    if reset.rowcount:
+        _delete_where(connection, "staged_records", "job_id = :job", {"job": job_id})
+        return
+    connection.execute(
+        text(
+            "INSERT INTO import_stagings (job_id, run_id, project_id, written, conflicts) "
+            "VALUES (:job, :run, :project, 0, 0)"
+        ),
+        params,
+    )
 
 
 def stage_records(
