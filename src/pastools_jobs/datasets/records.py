@@ -8,7 +8,7 @@ executemany per batch.
 
 import json
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -144,6 +144,21 @@ def _merge(
             for key, document in documents:
                 copy.write_row((key, document))
         cursor.execute(_PG_MERGE, (project_id, now))
+
+
+_scan_document: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+
+
+def decode_document(text: str) -> Any:
+    """`json.loads(text)`, at a third of its cost for a stored document: the decoder's scan
+    alone, without `loads`' two whitespace searches and wrappers (most of its time on a
+    small document), since the import stores compact text. `loads` decides (and fails)
+    whenever the scan alone could not say the whole text is one value."""
+    try:
+        document, end = _scan_document(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return document if end == len(text) else json.loads(text)
 
 
 _HAS_PREFIX = "substr({key}, 1, CAST(:prefix_length AS INTEGER)) = :prefix"
