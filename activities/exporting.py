@@ -255,7 +255,11 @@ class ExportActivities(ActivityGroup):
         whole = work.after_key is None and work.until_key is None
         sqlite = self.context.db.engine.dialect.name == "sqlite"
         return (
-            sqlite and whole and work.format == "csv" and work.columns is None and not state.fields
+            sqlite
+            and whole
+            and work.format == "csv"
+            and work.columns is None
+            and state.fields is None
         )
 
     async def _count_and_first_fields(self, work: ExportWork) -> tuple[int, list[str]]:
