@@ -18,7 +18,7 @@ writes one key range into its part, with the columns decided once for all of the
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -27,6 +27,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from temporalio import activity
 
 from activities.batches import read_ahead
@@ -40,6 +41,7 @@ from pastools_jobs.datasets.export_encoding import ExportFormat, RecordEncoder
 from pastools_jobs.datasets.records import (
     count_records,
     field_names,
+    first_fields,
     joined_batches,
     missing_fields,
     record_batches,
@@ -109,18 +111,38 @@ class ExportActivities(ActivityGroup):
         try:
             if not output.resumed:
                 state = ExportCheckpoint()  # the bytes it counted are gone: count afresh
-            total, state.fields = await self._count_and_fields(work, state.fields)
+            columns = None
+            if self._finds_columns(work, state):
+                total, state.fields = await self._count_and_first_fields(work)
+                columns = _Columns(state.fields, lambda: self.context.db.read(self._listing(work)))
+            else:
+                total, state.fields = await self._count_and_fields(work, state.fields)
             if not state.finished:
                 encoder = RecordEncoder(work.format, state.fields, chosen=work.columns is not None)
                 if work.format == "parquet":
                     await self._write_parquet(work, state, encoder, output, reporter, total)
                 else:
+                    write = self._write_text
                     members = MemberWriter(compression)
-                    await self._write_text(work, state, encoder, members, output, reporter, total)
+                    while (
+                        (
+                            other := await write(
+                                work, state, encoder, members, output, reporter, total, columns
+                            )
+                        )
+                        is not None
+                    ):  # rare: a record has a field the first lacks; nothing was checkpointed
+                        output.close()
+                        output = await asyncio.to_thread(self.artifact, name, None)
+                        state, columns = ExportCheckpoint(fields=other), None
+                        encoder = RecordEncoder(work.format, other, chosen=False)
+                        members = MemberWriter(compression)
             await reporter.report(_progress(state, total, state), force=True)
             size = await reporter.in_thread(lambda _stop: output.finish())
         finally:
             output.close()
+            if columns is not None:
+                columns.stop()
         return ExportResult(
             artifact=name, format=work.format, compression=compression, rows=state.rows, bytes=size
         )
@@ -134,10 +156,13 @@ class ExportActivities(ActivityGroup):
         output: ArtifactWriter,
         reporter: ProgressReporter,
         total: int,
-    ) -> None:
+        columns: "_Columns | None" = None,
+    ) -> list[str] | None:
         """Write the records after the checkpoint, heartbeating only positions whose bytes
         are synced (and whose compressed member is closed); at the end the whole file is,
-        and `state` says it is finished."""
+        and `state` says it is finished. With `columns` not yet confirmed, no position is
+        checkpointed until they are; returns the columns to start over with if they are
+        not the export's."""
         if not output.resumed and work.header and encoder.format == "csv":
             await asyncio.to_thread(_write, output, members, encoder.header())
         after = state.after_key if state.after_key is not None else work.after_key
@@ -147,12 +172,22 @@ class ExportActivities(ActivityGroup):
             await asyncio.to_thread(_write, output, members, batch.data)
             state.rows += batch.rows
             state.after_key = batch.last_key
-            if output.checkpoint_due():
+            other = await columns.other(encoder.seen, last=False) if columns else None
+            if other is not None:
+                return other
+            if output.checkpoint_due() and columns and not columns.confirmed:
+                if state.rows * 2 < total:  # what is left takes longer than an interval
+                    columns.start_listing()
+            elif output.checkpoint_due():
                 state.size = await reporter.in_thread(lambda _stop: _sync(output, members))
                 durable = state.model_copy()
             await reporter.report(_progress(state, total, durable))
+        other = await columns.other(encoder.seen, last=True) if columns else None
+        if other is not None:
+            return other
         state.size = await reporter.in_thread(lambda _stop: _sync(output, members, last=True))
         state.finished = True
+        return None
 
     def _encoded(
         self, work: ExportWork, encoder: RecordEncoder, after: str | None
@@ -214,6 +249,30 @@ class ExportActivities(ActivityGroup):
         state.size = await reporter.in_thread(lambda _stop: output.checkpoint())
         state.finished = True
 
+    def _finds_columns(self, work: ExportWork, state: ExportCheckpoint) -> bool:
+        """Whether this is a whole CSV export on SQLite with no columns chosen or
+        checkpointed: it decodes every record, so it can find its columns as it writes."""
+        whole = work.after_key is None and work.until_key is None
+        sqlite = self.context.db.engine.dialect.name == "sqlite"
+        return (
+            sqlite
+            and whole
+            and work.format == "csv"
+            and work.columns is None
+            and state.fields is None
+        )
+
+    async def _count_and_first_fields(self, work: ExportWork) -> tuple[int, list[str]]:
+        total = await asyncio.to_thread(self._count, work)
+        first = await self.context.db.read(
+            lambda session: first_fields(session, work.project_id, work.key_prefix)
+        )
+        return total, first
+
+    @staticmethod
+    def _listing(work: ExportWork) -> Callable[[Session], list[str]]:
+        return lambda session: field_names(session, work.project_id, work.key_prefix)
+
     async def _count_and_fields(
         self, work: ExportWork, fields: list[str] | None
     ) -> tuple[int, list[str]]:
@@ -274,6 +333,48 @@ class ExportActivities(ActivityGroup):
             if work.format == "jsonl":
                 return []
             return field_names(session, work.project_id, work.key_prefix)
+
+
+class _Columns:
+    """The columns a SQLite CSV export found as it writes. It starts with the first
+    record's fields rather than wait for every field to be listed (a scan that parses
+    every document, as long as a fifth of the export); the encoder notes the fields of
+    every document it writes. They are confirmed once the last batch is written with no
+    other field met, or by the listing, started when a checkpoint is due while fewer than
+    half of the records are written (so a crash redoes no more than what is left). No
+    position is checkpointed before: an export that meets another field (a rare one)
+    starts over with the listed ones, and no checkpoint named the first."""
+
+    def __init__(self, fields: list[str], listing: Callable[[], Awaitable[list[str]]]) -> None:
+        self.fields = fields
+        self.confirmed = False
+        self._list = listing
+        self._listing: asyncio.Future[list[str]] | None = None
+
+    def start_listing(self) -> None:
+        if self._listing is None:
+            self._listing = asyncio.ensure_future(self._list())
+
+    async def other(self, seen: set[str], *, last: bool) -> list[str] | None:
+        """The columns to start over with; None to go on (confirmed, or not yet)."""
+        if self.confirmed:
+            return None
+        if not seen <= set(self.fields):
+            self.start_listing()
+            assert self._listing is not None
+            return await self._listing
+        if last:  # every record written: the fields met are all there are
+            self.confirmed = True
+        elif self._listing is not None and self._listing.done():
+            if self._listing.result() != self.fields:
+                return self._listing.result()
+            self.confirmed = True
+        return None
+
+    def stop(self) -> None:
+        """A listing still running is not needed (its thread finishes on its own)."""
+        if self._listing is not None:
+            self._listing.cancel()
 
 
 class _RowGroups:

@@ -33,7 +33,7 @@ from pastools_jobs.datasets.lines import text_encoding
 from pastools_jobs.datasets.parquet_reader import row_group_cuts
 from pastools_jobs.datasets.readers import CsvOptions, SourceFormat, infer_format, read_batches
 from pastools_jobs.datasets.reading import Position, ReadLimits, SourceUnusable
-from pastools_jobs.datasets.staging import open_staging
+from pastools_jobs.datasets.staging import reset_staging
 from pastools_jobs.domain import SourceNotFound, UnsafeSource
 from pastools_jobs.partitions import ByteRange, Partition, PartitionPlan, RowRange
 
@@ -111,7 +111,8 @@ class ImportPlanning(ActivityGroup):
     ) -> ImportPlan:
         """The plan of `partitions`, with the job's staging area opened, empty."""
         with self.context.db.transaction() as session:
-            open_staging(session.connection(), current_job_run().job_id, work.project_id, True)
+            job = current_job_run()
+            reset_staging(session.connection(), job.job_id, job.run_id, work.project_id)
         plan = PartitionPlan(partitions=partitions, window=self.context.settings.partition_window)
         return ImportPlan(plan=plan, work=resolved, detected=detected)
 

@@ -18,10 +18,14 @@ failed partition leaves the records as they were: the workflow discards the stag
 
 import asyncio
 import json
+import logging
 import os
-from typing import BinaryIO, Literal
+import threading
+from collections.abc import Callable
+from typing import Any, BinaryIO, Literal, TypeVar
 
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -29,7 +33,7 @@ from activities.batches import read_ahead
 from activities.context import ActivityGroup
 from activities.errors import input_error, project_or_fail
 from activities.job import current_job_run
-from activities.progress import ProgressReporter
+from activities.progress import ProgressReporter, heartbeating
 from pastools_jobs.clock import utcnow
 from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.coercion import ColumnType
@@ -48,6 +52,7 @@ from pastools_jobs.datasets.records import has_records, upsert_records
 from pastools_jobs.datasets.staging import (
     StagedMode,
     Swapped,
+    clear_swapped,
     discard_staging,
     find_conflicts,
     open_staging,
@@ -59,6 +64,11 @@ from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.params import ImportMode
 from workflows.results import BadRow, ImportColumn, ImportResult
+from workflows.shielding import uncancel, uncancellable
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 REJECTED_ROWS = "rejected-rows.jsonl"
 
@@ -105,12 +115,23 @@ class ImportActivities(ActivityGroup):
     async def move_staged(self, work: ImportWork) -> ImportResult:
         """After a partitioned import's partitions: the staged rows into the records, in
         one transaction, as the mode says (insert-only's existing keys are bad rows, in
-        the last part of the rejected-rows artifact)."""
+        the last part of the rejected-rows artifact). A cancel stops it before that
+        transaction; once it has begun, the activity runs to its end (see `_end`)."""
         state = ImportCheckpoint()
         count = work.partition.count if work.partition else 0
         rejected = _Rejected(self, work.max_rejected, _rejected_name(_after(count)))
         try:
-            swapped = await self._swap(work, state, rejected)
+            await self._find_conflicts(work, state, rejected)
+        except BaseException:
+            await asyncio.to_thread(rejected.close)
+            raise
+        return await uncancellable(self._moved(work, state, rejected))
+
+    async def _moved(
+        self, work: ImportWork, state: ImportCheckpoint, rejected: "_Rejected"
+    ) -> ImportResult:
+        try:
+            swapped = await self._swap(work)
             await asyncio.to_thread(rejected.finish, state)
         finally:
             await asyncio.to_thread(rejected.close)
@@ -122,7 +143,7 @@ class ImportActivities(ActivityGroup):
     @activity.defn(name="discard_staged_import")
     async def discard_staged(self, work: ImportWork) -> None:
         """A failed or cancelled partitioned import's staged rows, once no partition runs."""
-        await asyncio.to_thread(self._discard_staging)
+        await self._heartbeating(lambda _stop: self._discard_staging())
 
     @activity.defn(name="import_records")
     async def import_records(self, work: ImportWork) -> ImportResult:
@@ -133,10 +154,11 @@ class ImportActivities(ActivityGroup):
                 return await self._import(work, stream, rejected)
             except ApplicationError as error:
                 if error.non_retryable and work.mode != "upsert" and work.partition is None:
-                    await asyncio.to_thread(self._discard_staging)
+                    await self._heartbeating(lambda _stop: self._discard_staging())
                 raise
             finally:
-                await asyncio.to_thread(rejected.close)
+                if rejected.is_open:  # (the end of the import closed it, shielded)
+                    await asyncio.to_thread(rejected.close)
 
     async def _import(
         self, work: ImportWork, stream: BinaryIO, rejected: "_Rejected"
@@ -152,23 +174,46 @@ class ImportActivities(ActivityGroup):
             state = ImportCheckpoint(column_types=state.column_types)  # its lines are lost
             fresh = True
         swapped = None
-        if not direct and whole:  # a partition's staging was opened by the plan
-            swapped = await asyncio.to_thread(self._open_staging, work.project_id, fresh)
-        source_format = work.format or infer_format(work.source)
         reporter = self.reporter(work.partition)
+        if not direct and whole:  # a partition's staging was opened by the plan
+            swapped = await self._open_staging(work.project_id, fresh, reporter)
+        loaded = None
         if swapped is None:
-            description, done, total = await self._load(work, stream, state, (reporter, rejected))
-        else:
-            description = await asyncio.to_thread(self._describe, work, stream, state)
-            done = total = 1
-        if not direct and whole:
-            swapped = swapped or await self._swap(work, state, rejected)
+            loaded = await self._load(work, stream, state, (reporter, rejected))
+            if not direct and whole:
+                await self._find_conflicts(work, state, rejected, reporter.checkpoint)
+        return await uncancellable(
+            self._end(work, stream, (state, rejected, reporter), swapped, loaded)
+        )
+
+    async def _end(
+        self,
+        work: ImportWork,
+        stream: BinaryIO,
+        run: tuple[ImportCheckpoint, "_Rejected", ProgressReporter],
+        swapped: Swapped | None,
+        loaded: tuple[SourceDescription, int, int] | None,
+    ) -> ImportResult:
+        """The end of an import activity, run to its end whatever cancel arrives: the move
+        of a staged import in one activity (once its transaction has begun, a cancel comes
+        too late: the job completes and says what it wrote, rather than a cancelled job
+        whose records changed all the same), and the final report. Not `loaded`: an
+        earlier attempt made the move (`swapped`), and may have left moved rows to clear."""
+        state, rejected, reporter = run
+        if loaded is None:
+            await reporter.in_thread(self._clear_swapped)
+            loaded = await asyncio.to_thread(self._describe, work, stream, state), 1, 1
+        description, done, total = loaded
+        if work.partition is None and work.mode != "upsert":
+            swapped = swapped or await self._swap(work, reporter.checkpoint)
             if not state.moved:  # (or the attempt that moved died before heartbeating it)
                 state.skipped += swapped.conflicts
             state.imported = swapped.written
             state.moved = True
         await asyncio.to_thread(rejected.finish, state)
         await reporter.report(_progress(state, done, total, state), force=True)
+        await asyncio.to_thread(rejected.close)
+        source_format = work.format or infer_format(work.source)
         return _result(work, source_format, state, description, rejected)
 
     async def _load(
@@ -281,15 +326,23 @@ class ImportActivities(ActivityGroup):
         state.examples += [_bad(error) for error in batch.errors[:room]]
         return unseen
 
-    async def _swap(
-        self, work: ImportWork, state: ImportCheckpoint, rejected: "_Rejected"
-    ) -> Swapped:
-        """Insert-only: the staged keys the project has already are bad rows; then the
-        move, in one transaction."""
-        conflicts = list[tuple[int, str]]()
-        if work.mode == "insert-only":  # the first ones, for the examples and the artifact
-            limit = max(work.max_rejected, work.max_examples, 1)
-            _, conflicts = await asyncio.to_thread(self._conflicts, work.project_id, limit)
+    async def _find_conflicts(
+        self,
+        work: ImportWork,
+        state: ImportCheckpoint,
+        rejected: "_Rejected",
+        checkpoint: Callable[[], Any] = lambda: None,
+    ) -> None:
+        """Insert-only, before the move: the staged keys the project has already are bad
+        rows (the first ones, for the examples and the artifact). A read that may take
+        long over millions of staged rows: it heartbeats (`checkpoint()`, the work's last)
+        meanwhile, and a cancel stops it."""
+        if work.mode != "insert-only":
+            return
+        limit = max(work.max_rejected, work.max_examples, 1)
+        _, conflicts = await self._heartbeating(
+            lambda _stop: self._conflicts(work.project_id, limit), checkpoint
+        )
         errors = [
             RowError(line, f"the key '{key}' exists already (insert-only)")
             for line, key in conflicts
@@ -301,7 +354,23 @@ class ImportActivities(ActivityGroup):
         await asyncio.to_thread(rejected.write, errors, state)
         room = work.max_examples - len(state.examples)
         state.examples += [_bad(error) for error in errors[:room]]
-        return await asyncio.to_thread(self._swap_in, work.project_id, work.mode)
+
+    async def _swap(
+        self, work: ImportWork, checkpoint: Callable[[], Any] = lambda: None
+    ) -> Swapped:
+        """The move, in one transaction, then the moved rows cleared (until the worker
+        stops: what is left goes with a later attempt)."""
+        return await self._heartbeating(
+            lambda stop: self._swap_in(work.project_id, work.mode, stop), checkpoint
+        )
+
+    async def _heartbeating(
+        self, work: Callable[[threading.Event], T], checkpoint: Callable[[], Any] = lambda: None
+    ) -> T:
+        """Blocking database work run in a thread while the activity heartbeats; `work` is
+        told through its event when to stop, between transactions."""
+        interval = self.context.settings.heartbeat_interval_seconds
+        return await heartbeating(work, interval, checkpoint)
 
     def _commit(self, work: ImportWork, rows: list[tuple[int, str, str]], unseen: bool) -> bool:
         """Whether no record can have the next batch's keys (upsert_records)."""
@@ -329,17 +398,50 @@ class ImportActivities(ActivityGroup):
             types = dict(project.column_types or {}) if work.project_types else {}
         return {**types, **work.shaping.column_types}
 
-    def _open_staging(self, project_id: str, fresh: bool) -> Swapped | None:
-        with self.context.db.transaction() as session:
-            return open_staging(session.connection(), _job_id(), project_id, fresh)
+    async def _open_staging(
+        self, project_id: str, fresh: bool, reporter: ProgressReporter
+    ) -> Swapped | None:
+        """The staging opened; what the move did if an attempt before made it. A cancel
+        that arrives meanwhile comes too late then, as it does once the move has begun."""
+        job = current_job_run()
+        found: list[Swapped | None] = []
+
+        def open_it(_stop: threading.Event) -> Swapped | None:
+            with self.context.db.transaction() as session:
+                connection = session.connection()
+                found.append(open_staging(connection, job.job_id, job.run_id, project_id, fresh))
+            return found[0]
+
+        try:
+            return await reporter.in_thread(open_it)
+        except asyncio.CancelledError:
+            if not found or found[0] is None:
+                raise
+            uncancel()
+            return found[0]
 
     def _conflicts(self, project_id: str, limit: int) -> tuple[int, list[tuple[int, str]]]:
         with self.context.db.transaction() as session:
             return find_conflicts(session.connection(), _job_id(), project_id, limit)
 
-    def _swap_in(self, project_id: str, mode: StagedMode) -> Swapped:
+    def _swap_in(self, project_id: str, mode: StagedMode, stop: threading.Event) -> Swapped:
         with self.context.db.transaction() as session:
-            return swap_in(session.connection(), _job_id(), project_id, mode, utcnow())
+            swapped = swap_in(session.connection(), _job_id(), project_id, mode, utcnow())
+        self._clear_swapped(stop)
+        return swapped
+
+    def _clear_swapped(self, stop: threading.Event) -> None:
+        """The moved rows out of the staging, a short transaction a chunk, until `stop`.
+        Best effort: the move is done whatever happens here, and rows left go with a
+        later attempt's clearing or, at the latest, with the job's row."""
+        job_id = _job_id()
+        try:
+            while not stop.is_set():
+                with self.context.db.transaction() as session:
+                    if not clear_swapped(session.connection(), job_id):
+                        return
+        except SQLAlchemyError as error:
+            log.warning("could not clear the moved rows of job %s: %s", job_id, error)
 
     def _discard_staging(self) -> None:
         with self.context.db.transaction() as session:
@@ -405,9 +507,14 @@ class _Rejected:
             self.pending = False
             self.finished = True
 
+    @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+            self._writer = None
 
 
 def _line(error: RowError) -> str:

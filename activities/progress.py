@@ -144,9 +144,13 @@ class ProgressReporter:
         except SQLAlchemyError as error:
             log.warning("could not record the start of job %s: %s", self._job_id, error)
 
+    def checkpoint(self) -> Any:
+        """The last checkpoint heartbeated (or resumed from), for heartbeats meanwhile."""
+        return self._last
+
     async def in_thread(self, work: Callable[[threading.Event], T]) -> T:
         """Run blocking `work` in a thread, heartbeating the last checkpoint meanwhile."""
-        return await heartbeating(work, self._interval, lambda: self._last)
+        return await heartbeating(work, self._interval, self.checkpoint)
 
     async def report(self, progress: Progress, *, force: bool = False) -> None:
         """Heartbeat the checkpoint (after the work it covers is committed); `force` marks

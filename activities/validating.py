@@ -25,7 +25,7 @@ from activities.errors import input_error, project_or_fail
 from activities.progress import ProgressReporter
 from pastools_jobs.contracts import Progress, Work
 from pastools_jobs.datasets.digest import sha256_of
-from pastools_jobs.datasets.records import count_records, record_batches
+from pastools_jobs.datasets.records import count_records, decode_document, record_batches
 from pastools_jobs.datasets.schema import compile_schema
 from pastools_jobs.domain import InvalidJobInput
 from pastools_jobs.partitions import Partition
@@ -167,13 +167,13 @@ def _check(
     """Validate a batch of JSON texts, update the counts and groups, return its report
     lines. Each document is decoded just before it is checked and dropped after; the
     few invalid ones are decoded again to collect their errors."""
-    loads, is_valid = json.loads, validator.is_valid
+    is_valid = validator.is_valid
     # is_valid is much faster than collecting no errors
-    checks = [is_valid(loads(text)) for _, text in batch]
+    checks = [is_valid(decode_document(text)) for _, text in batch]
     state.valid += checks.count(True)
     lines: list[str] = []
     for key, text in (batch[at] for at, valid in enumerate(checks) if not valid):
-        errors = list(validator.iter_errors(loads(text)))
+        errors = list(validator.iter_errors(decode_document(text)))
         state.invalid += 1
         found = []
         for error in errors:

@@ -24,6 +24,13 @@ with workflow.unsafe.imports_passed_through():
 
 IMPORT_PARTITIONS_PATCH = "partitioned-import"
 """Runs begun before it planned nothing and ran one activity; they replay so."""
+MERGE_AFTER_MOVE_PATCH = "import-merge-after-the-move"
+"""Runs begun before it let a cancel cut the merge after the move short."""
+
+
+def _cancel_cuts_the_merge() -> bool:
+    """Asked only when a cancel arrives: a replay of a run begun before the patch."""
+    return not workflow.patched(MERGE_AFTER_MOVE_PATCH)
 
 
 @workflow.defn(name=IMPORT.workflow_name)
@@ -73,8 +80,12 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
         )
 
     async def _partitioned(self, plan: ImportPlan, work: ImportWork) -> ImportResult:
-        """Stage every partition, then move; on any failure or cancel, once no partition
-        runs any more, the staging is discarded: the records stay as they were."""
+        """Stage every partition, then move; on any failure or cancel before the move, once
+        no partition runs any more, the staging is discarded: the records stay as they
+        were. A cancel during the move stops it only before its transaction (the activity
+        then ends cancelled); once that has committed, the move and the merge after it run
+        to their end: a job cancelled after its records changed would say otherwise than
+        what happened to them."""
         partitions = plan.plan.partitions
         works = [work.model_copy(update={"partition": part}) for part in partitions]
         try:
@@ -95,7 +106,8 @@ class ImportJob(PartitionedJobWorkflow[ImportParams, ImportResult]):
             raise
         rejected = [r.rejected_rows for r in [*parts, move] if r.rejected_rows is not None]
         if rejected:
-            await self.merge_artifacts(rejected, REJECTED_ROWS, work.max_rejected)
+            merged = self.merge_artifacts(rejected, REJECTED_ROWS, work.max_rejected)
+            await uncancellable(merged, unless=_cancel_cuts_the_merge)
         return merge_import_results(
             parts, move, plan.detected, (work.max_examples, work.max_rejected)
         )

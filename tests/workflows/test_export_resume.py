@@ -176,3 +176,40 @@ async def test_key_ranges_exported_alone_make_the_whole_file(
     assert [rows for rows, _ in parts] == [200, 221, RECORDS - 421]
     assert b"".join(data for _, data in parts) == content(context, whole_job.id, whole.artifact)
     await whole_job.terminate("the test is over")
+
+
+async def test_a_field_only_a_late_record_has_is_a_column_no_checkpoint_leaves_out(
+    client: Client, context: ActivityContext
+) -> None:
+    """On SQLite an export starts writing with the first record's fields; a record near
+    the end with another makes it start over with every field, before any checkpoint has
+    named fewer (a retry from it would write a file whose rows lack the column)."""
+    project = "late-field"
+    rows = [
+        (f"k{n:04d}", json.dumps({"n": n, **({"late": "yes"} if n == 550 else {})}))
+        for n in range(RECORDS)
+    ]
+    await context.db.run(lambda session: create_project(session, project, None))
+    await asyncio.to_thread(_store, context.db, project, rows)
+    work = ExportWork.model_validate(
+        {"project_id": project, "format": "csv", "key_prefix": None, "batch_rows": BATCH}
+    )
+    job = await started_job(client, context)
+    attempt = Attempt(client, job)
+
+    result = await attempt.env.run(ExportActivities(context).export_records, work)
+
+    lines = content(context, job.id, result.artifact).decode().splitlines()
+    assert lines[0] == "key,late,n"
+    assert lines[1] == "k0000,,0"
+    assert lines[551] == "k0550,yes,550"
+    assert len(lines) == RECORDS + 1
+    written = [p.checkpoint for p in attempt.heartbeats if p.checkpoint and p.checkpoint["rows"]]
+    assert written, "the export checkpointed as it went"
+    assert all(checkpoint["fields"] == ["late", "n"] for checkpoint in written)
+    await job.terminate("the test is over")
+
+
+def _store(db: Database, project: str, rows: list[tuple[str, str]]) -> None:
+    with db.writing() as connection:
+        upsert_records(connection, project, rows, utcnow())

@@ -2,7 +2,7 @@
 activities registered under the real names. What is checked is what keeps the project's
 records whole: a cancel stops every partition running and discards the staged rows
 without moving any, and so does a partition that fails; the move comes only after every
-partition has staged its range."""
+partition has staged its range, and once it has begun, a cancel comes too late."""
 
 import asyncio
 import itertools
@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
@@ -23,7 +24,13 @@ from activities.import_planning import ImportPlan
 from activities.importing import ImportWork
 from pastools_jobs.contracts import JobEvent, JobRequest, queued_attributes
 from pastools_jobs.domain import JobStatus
-from pastools_jobs.partitions import ByteRange, Partition, PartitionPlan, partition_task_queue
+from pastools_jobs.partitions import (
+    ByteRange,
+    MergeArtifacts,
+    Partition,
+    PartitionPlan,
+    partition_task_queue,
+)
 from tests.support.standins import DEADLINE_SECONDS, HEARTBEAT_THROTTLE, UNLIMITED
 from workflows.import_job import ImportJob
 from workflows.results import ImportResult
@@ -41,6 +48,12 @@ class ImportParts:
     window: int
     fail: int | None = None
     """This partition fails, not retryably (a bad row with on_error=fail)."""
+    partitions_held: bool = True
+    """The partitions run until cancelled."""
+    hold_merge: bool = False
+    """The merge of the rejected rows runs until `may_end` is set (or it is cancelled)."""
+    holding: asyncio.Event = field(default_factory=asyncio.Event)
+    may_end: asyncio.Event = field(default_factory=asyncio.Event)
     running: set[int] = field(default_factory=set)
     staged: list[int] = field(default_factory=list)
     stopped: list[int] = field(default_factory=list)
@@ -71,7 +84,7 @@ class ImportParts:
             try:
                 if index == self.fail:
                     raise ApplicationError("line 250: 'id' is empty", non_retryable=True)
-                while self.fail is None:  # held until cancelled
+                while self.partitions_held and self.fail is None:
                     activity.heartbeat()
                     await asyncio.sleep(0.02)
             except asyncio.CancelledError:
@@ -85,7 +98,14 @@ class ImportParts:
         @activity.defn(name="move_staged_import")
         async def move(work: ImportWork) -> ImportResult:
             self.moved += 1
-            return _result(work, imported=0)
+            rejected = {"rejected_rows": "rejected-rows.last.jsonl", "rejected_written": 1}
+            return _result(work, imported=0).model_copy(update=rejected)
+
+        @activity.defn(name="merge_artifacts")
+        async def merge(_merge: MergeArtifacts) -> int:
+            if self.hold_merge:
+                await self.held()
+            return 1
 
         @activity.defn(name="discard_staged_import")
         async def discard(_work: ImportWork) -> None:
@@ -95,7 +115,14 @@ class ImportParts:
         async def record_job_event(event: JobEvent) -> None:
             self.events.append(event)
 
-        return [plan, stage, move, discard, record_job_event, *UNLIMITED]
+        return [plan, stage, move, merge, discard, record_job_event, *UNLIMITED]
+
+    async def held(self) -> None:
+        """Until `may_end` is set, heartbeating: a cancel would stop it."""
+        self.holding.set()
+        while not self.may_end.is_set():
+            activity.heartbeat()
+            await asyncio.sleep(0.02)
 
 
 def _result(work: ImportWork, imported: int) -> ImportResult:
@@ -179,3 +206,38 @@ async def test_a_failing_partition_discards_the_staged_rows_and_fails_the_job(
     [event] = parts.events
     assert event.status == JobStatus.FAILED
     assert event.error is not None and "line 250" in event.error.message
+
+
+async def test_a_cancel_after_the_move_comes_too_late_and_the_import_completes(
+    workflow_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Once the move has committed, the records have changed: the job must not then say
+    it was cancelled. The cancel arrives during the merge of the rejected rows that
+    follows the move (during the move itself, the activity decides: see
+    tests/unit/test_import_staging.py)."""
+    client = workflow_env.client
+    parts = ImportParts(window=3, partitions_held=False, hold_merge=True)
+    async with import_workers(client, task_queue, parts):
+        handle = await start_import(client, task_queue)
+        await asyncio.wait_for(parts.holding.wait(), DEADLINE_SECONDS)
+        await handle.cancel()
+        await asyncio.wait_for(cancel_handled(handle), DEADLINE_SECONDS)
+        parts.may_end.set()
+        result = await asyncio.wait_for(handle.result(), DEADLINE_SECONDS)
+
+    assert result.imported == 3 * 10  # an upsert counts the rows its partitions staged
+    assert (parts.moved, parts.discarded) == (1, 0)
+    assert [event.status for event in parts.events] == [JobStatus.COMPLETED]
+
+
+async def cancel_handled(handle: WorkflowHandle[Any, Any]) -> None:
+    """Until a workflow task completed after the cancel request: the workflow has heard it."""
+    while True:
+        kinds = [event.event_type async for event in handle.fetch_history_events()]
+        if CANCEL_REQUESTED in kinds and TASK_COMPLETED in kinds[kinds.index(CANCEL_REQUESTED) :]:
+            return
+        await asyncio.sleep(0.05)
+
+
+CANCEL_REQUESTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCEL_REQUESTED
+TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED

@@ -87,6 +87,9 @@ class RecordEncoder:
         self.format = export_format
         self.fields = fields
         self.chosen = chosen
+        self.seen: set[str] = set()
+        """The fields of the documents `encode_array` decoded: how an export that started
+        with the first record's fields learns, at C speed, whether others have more."""
 
     def header(self) -> bytes:
         return _csv_line(["key", *self.fields]).encode() if self.format == "csv" else b""
@@ -110,7 +113,9 @@ class RecordEncoder:
         decoded = json.loads(documents)
         plain = documents.count("{") == len(decoded) and _scalars_only(documents)
         if self.format != "csv" or not plain or set(map(type, decoded)) != {dict}:
+            self.seen.update(*(document for document in decoded if isinstance(document, dict)))
             return self.encode(list(zip(keys, decoded, strict=True)))
+        self.seen.update(*decoded)
         columns = [list(map(dict.get, decoded, repeat(name))) for name in self.fields]
         joined = None if _commas_in_values(documents, decoded) else _joined_rows(keys, columns)
         if joined is not None:

@@ -231,6 +231,8 @@ class ImportStaging(Base):
     __tablename__ = "import_stagings"
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(200))
+    """The job's run that staged: a retry of the job (a new run) starts afresh."""
     project_id: Mapped[str] = mapped_column(String(200))
     swapped_at: Mapped[datetime | None]
     written: Mapped[int] = mapped_column(Integer, default=0)
