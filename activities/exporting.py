@@ -17,8 +17,9 @@ writes one key range into its part, with the columns decided once for all of the
 """
 
 import asyncio
+import functools
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -47,6 +48,7 @@ from pastools_jobs.datasets.records import (
     record_batches,
 )
 from pastools_jobs.db.engine import Database
+from pastools_jobs.db.interrupting import interrupted_by
 from pastools_jobs.partitions import Partition
 from pastools_jobs.storage.base import ArtifactWriter
 from workflows.results import ExportResult
@@ -114,7 +116,8 @@ class ExportActivities(ActivityGroup):
             columns = None
             if self._finds_columns(work, state):
                 total, state.fields = await self._count_and_first_fields(work)
-                columns = _Columns(state.fields, lambda: self.context.db.read(self._listing(work)))
+                listing = functools.partial(self._list_fields, work)
+                columns = _Columns(state.fields, listing, reporter)
             else:
                 total, state.fields = await self._count_and_fields(work, state.fields)
             if not state.finished:
@@ -175,10 +178,11 @@ class ExportActivities(ActivityGroup):
             other = await columns.other(encoder.seen, last=False) if columns else None
             if other is not None:
                 return other
-            if output.checkpoint_due() and columns and not columns.confirmed:
+            due = output.checkpoint_due()
+            if due and columns and not columns.confirmed:
                 if state.rows * 2 < total:  # what is left takes longer than an interval
                     columns.start_listing()
-            elif output.checkpoint_due():
+            elif due:
                 state.size = await reporter.in_thread(lambda _stop: _sync(output, members))
                 durable = state.model_copy()
             await reporter.report(_progress(state, total, durable))
@@ -269,9 +273,15 @@ class ExportActivities(ActivityGroup):
         )
         return total, first
 
-    @staticmethod
-    def _listing(work: ExportWork) -> Callable[[Session], list[str]]:
-        return lambda session: field_names(session, work.project_id, work.key_prefix)
+    def _list_fields(self, work: ExportWork, stop: threading.Event) -> list[str]:
+        """Every field of the export's records; `stop` set: `Interrupted` (the listing is
+        not needed any more, and gives its connection back at once)."""
+        with (
+            self.context.db.reading() as connection,
+            Session(connection) as session,
+            interrupted_by(stop, connection),
+        ):
+            return field_names(session, work.project_id, work.key_prefix)
 
     async def _count_and_fields(
         self, work: ExportWork, fields: list[str] | None
@@ -345,15 +355,22 @@ class _Columns:
     position is checkpointed before: an export that meets another field (a rare one)
     starts over with the listed ones, and no checkpoint named the first."""
 
-    def __init__(self, fields: list[str], listing: Callable[[], Awaitable[list[str]]]) -> None:
+    def __init__(
+        self,
+        fields: list[str],
+        listing: Callable[[threading.Event], list[str]],
+        reporter: ProgressReporter,
+    ) -> None:
         self.fields = fields
         self.confirmed = False
         self._list = listing
+        self._reporter = reporter
+        self._stop = threading.Event()
         self._listing: asyncio.Future[list[str]] | None = None
 
     def start_listing(self) -> None:
         if self._listing is None:
-            self._listing = asyncio.ensure_future(self._list())
+            self._listing = asyncio.ensure_future(asyncio.to_thread(self._list, self._stop))
 
     async def other(self, seen: set[str], *, last: bool) -> list[str] | None:
         """The columns to start over with; None to go on (confirmed, or not yet)."""
@@ -361,8 +378,7 @@ class _Columns:
             return None
         if not seen <= set(self.fields):
             self.start_listing()
-            assert self._listing is not None
-            return await self._listing
+            return await self._listed()
         if last:  # every record written: the fields met are all there are
             self.confirmed = True
         elif self._listing is not None and self._listing.done():
@@ -371,8 +387,15 @@ class _Columns:
             self.confirmed = True
         return None
 
+    async def _listed(self) -> list[str]:
+        """The listing's fields, heartbeating (the last checkpoint) while it runs, so that
+        a cancel or a pause still reaches the export."""
+        assert self._listing is not None
+        return await self._reporter.waiting_for(self._listing)
+
     def stop(self) -> None:
-        """A listing still running is not needed (its thread finishes on its own)."""
+        """A listing still running is not needed: it is interrupted."""
+        self._stop.set()
         if self._listing is not None:
             self._listing.cancel()
 

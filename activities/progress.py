@@ -152,6 +152,15 @@ class ProgressReporter:
         """Run blocking `work` in a thread, heartbeating the last checkpoint meanwhile."""
         return await heartbeating(work, self._interval, self.checkpoint)
 
+    async def waiting_for(self, work: "asyncio.Future[T]") -> T:
+        """`work`'s result, heartbeating the last checkpoint while it runs."""
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=self._interval)
+            if done:
+                return work.result()
+            details = self.checkpoint()
+            activity.heartbeat(*([details] if details is not None else []))
+
     async def report(self, progress: Progress, *, force: bool = False) -> None:
         """Heartbeat the checkpoint (after the work it covers is committed); `force` marks
         the final report, which also writes the row whatever the pace."""

@@ -6,6 +6,7 @@ member or zstd frame where the checkpoint closed one)."""
 import asyncio
 import gzip
 import io
+import itertools
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,6 +29,7 @@ from pastools_jobs.db.engine import Database
 from pastools_jobs.db.migrate import upgrade_database
 from pastools_jobs.repository import add_job, queued_job
 from pastools_jobs.storage import open_storage
+from pastools_jobs.storage.resumable_file import ResumableFile
 from tests.support.services import PostgresCluster
 from tests.workflows.test_activity_checkpoints import Attempt
 from workflows.probe_job import ProbeJob
@@ -178,13 +180,18 @@ async def test_key_ranges_exported_alone_make_the_whole_file(
     await whole_job.terminate("the test is over")
 
 
+@pytest.mark.parametrize("pace", ["steady", "an interval ends between two looks"])
 async def test_a_field_only_a_late_record_has_is_a_column_no_checkpoint_leaves_out(
-    client: Client, context: ActivityContext
+    client: Client, context: ActivityContext, monkeypatch: pytest.MonkeyPatch, pace: str
 ) -> None:
     """On SQLite an export starts writing with the first record's fields; a record near
     the end with another makes it start over with every field, before any checkpoint has
-    named fewer (a retry from it would write a file whose rows lack the column)."""
-    project = "late-field"
+    named fewer (a retry from it would write a file whose rows lack the column). Whether
+    a checkpoint is due is asked once a batch: the interval may end between two asks."""
+    if pace != "steady":
+        answers = itertools.cycle([False, True])
+        monkeypatch.setattr(ResumableFile, "checkpoint_due", lambda _self: next(answers))
+    project = f"late-field-{uuid.uuid4().hex[:8]}"
     rows = [
         (f"k{n:04d}", json.dumps({"n": n, **({"late": "yes"} if n == 550 else {})}))
         for n in range(RECORDS)

@@ -32,14 +32,13 @@ heartbeat or two.
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import text
 
 from pastools_jobs.datasets.records import _plain_name, record_batches
 from pastools_jobs.db.engine import Database
+from pastools_jobs.db.interrupting import interrupted_by
 
 _COARSE = {
     "postgresql": (
@@ -75,10 +74,6 @@ _REPEATED = (
 )
 
 
-class Interrupted(Exception):
-    """The statement was interrupted because the reader was told to stop."""
-
-
 def repeated_value_batches(
     db: Database,
     project_id: str,
@@ -99,41 +94,9 @@ def repeated_value_batches(
         return
     values = _VALUES[dialect].format(coarse=_COARSE[dialect])
     query = text(_REPEATED.format(values=values))
-    with db.reading() as connection, _interrupted_by(stop or threading.Event(), connection):
+    with db.reading() as connection, interrupted_by(stop or threading.Event(), connection):
         rows = connection.execution_options(stream_results=True, yield_per=batch_size).execute(
             query, {"project": project_id, "path": path}
         )
         for batch in rows.partitions(batch_size):
             yield [(key, json.loads(document)) for key, document in batch]
-
-
-_WATCH_SECONDS = 0.2
-
-
-@contextmanager
-def _interrupted_by(stop: threading.Event, connection: Connection) -> Iterator[None]:
-    """Interrupt the connection's statement as soon as `stop` is set (a watcher thread
-    looks every `_WATCH_SECONDS`); the error that follows is `Interrupted`. Interrupting
-    is the one call both drivers allow from another thread."""
-    raw = connection.connection.driver_connection
-    assert raw is not None
-    interrupt = raw.cancel if connection.dialect.name == "postgresql" else raw.interrupt
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            if stop.wait(_WATCH_SECONDS):
-                interrupt()  # again until it ends: the statement may not have begun yet
-                done.wait(_WATCH_SECONDS)
-
-    watcher = threading.Thread(target=watch, name="interrupt-on-stop", daemon=True)
-    watcher.start()
-    try:
-        yield
-    except DBAPIError as error:
-        if stop.is_set():
-            raise Interrupted from error
-        raise
-    finally:
-        done.set()
-        watcher.join()
