@@ -125,16 +125,14 @@ class ExportActivities(ActivityGroup):
                 if work.format == "parquet":
                     await self._write_parquet(work, state, encoder, output, reporter, total)
                 else:
-                    write = self._write_text
                     members = MemberWriter(compression)
-                    while (
-                        (
-                            other := await write(
-                                work, state, encoder, members, output, reporter, total, columns
-                            )
+                    while True:
+                        other = await self._write_text(
+                            work, state, encoder, members, output, reporter, total, columns
                         )
-                        is not None
-                    ):  # rare: a record has a field the first lacks; nothing was checkpointed
+                        if other is None:
+                            break
+                        # rare: a record has a field the first lacks; nothing was checkpointed
                         output.close()
                         output = await asyncio.to_thread(self.artifact, name, None)
                         state, columns = ExportCheckpoint(fields=other), None
@@ -378,7 +376,9 @@ class _Columns:
             return None
         if not seen <= set(self.fields):
             self.start_listing()
-            return await self._listed()
+            assert self._listing is not None
+            # heartbeating meanwhile, so that a cancel or a pause still reaches the export
+            return await self._reporter.waiting_for(self._listing)
         if last:  # every record written: the fields met are all there are
             self.confirmed = True
         elif self._listing is not None and self._listing.done():
@@ -386,12 +386,6 @@ class _Columns:
                 return self._listing.result()
             self.confirmed = True
         return None
-
-    async def _listed(self) -> list[str]:
-        """The listing's fields, heartbeating (the last checkpoint) while it runs, so that
-        a cancel or a pause still reaches the export."""
-        assert self._listing is not None
-        return await self._reporter.waiting_for(self._listing)
 
     def stop(self) -> None:
         """A listing still running is not needed: it is interrupted."""

@@ -61,6 +61,11 @@ async def _stop(future: asyncio.Future[Any], stop: threading.Event) -> None:
         await future
 
 
+def _heartbeat(checkpoint: Any) -> None:
+    """A heartbeat with the checkpoint, if any (None: work that keeps none)."""
+    activity.heartbeat(*([checkpoint] if checkpoint is not None else []))
+
+
 async def heartbeating(
     work: Callable[[threading.Event], T],
     interval_seconds: float,
@@ -81,8 +86,7 @@ async def heartbeating(
             if activity.is_worker_shutdown():
                 await _stop(future, stop)
                 raise worker_stopping()
-            details = checkpoint()
-            activity.heartbeat(*([details] if details is not None else []))
+            _heartbeat(checkpoint())
     except asyncio.CancelledError:
         await _stop(future, stop)
         raise
@@ -158,8 +162,7 @@ class ProgressReporter:
             done, _ = await asyncio.wait({work}, timeout=self._interval)
             if done:
                 return work.result()
-            details = self.checkpoint()
-            activity.heartbeat(*([details] if details is not None else []))
+            _heartbeat(self.checkpoint())
 
     async def report(self, progress: Progress, *, force: bool = False) -> None:
         """Heartbeat the checkpoint (after the work it covers is committed); `force` marks

@@ -48,6 +48,7 @@ _PG_STAGE = (
 )
 _UNSWAPPED = "(SELECT job_id FROM import_stagings WHERE swapped_at IS NULL)"
 """Stagings not moved yet: moved rows stay until cleared, and are in the records then."""
+_SWAPPED = "(SELECT job_id FROM import_stagings WHERE swapped_at IS NOT NULL)"
 _CONFLICTS = (
     "SELECT s.line, s.key FROM staged_records s JOIN records r "
     "ON r.project_id = :project AND r.key = s.key "
@@ -215,23 +216,13 @@ def clear_swapped(connection: Connection, job_id: str) -> int:
     """Deletes a chunk of the staged rows of a job whose move happened, in the caller's
     transaction; how many. Repeat, a transaction each, until none is left: a retry of a
     move that died meanwhile finds the move done and clears the rest."""
-    rowid = "ctid" if connection.dialect.name == "postgresql" else "rowid"
-    chunk = (
-        f"SELECT {rowid} FROM staged_records WHERE job_id = :job AND job_id IN "
-        "(SELECT job_id FROM import_stagings WHERE swapped_at IS NOT NULL) "
-        f"LIMIT {_DELETE_CHUNK_ROWS}"
-    )
-    deleted = connection.execute(
-        text(f"DELETE FROM staged_records WHERE {rowid} IN ({chunk})"), {"job": job_id}
-    )
-    return deleted.rowcount
+    swapped = f"job_id = :job AND job_id IN {_SWAPPED}"
+    return _delete_chunk(connection, "staged_records", swapped, {"job": job_id})
 
 
 def discard_staging(connection: Connection, job_id: str) -> None:
     """A failed or cancelled import's staged rows (its swap never happened)."""
-    unswapped = (
-        "job_id = :job AND job_id IN (SELECT job_id FROM import_stagings WHERE swapped_at IS NULL)"
-    )
+    unswapped = f"job_id = :job AND job_id IN {_UNSWAPPED}"
     _delete_where(connection, "staged_records", unswapped, {"job": job_id})
     connection.execute(
         text("DELETE FROM import_stagings WHERE job_id = :job AND swapped_at IS NULL"),
@@ -248,9 +239,14 @@ def _delete_where(connection: Connection, table: str, where: str, params: dict[s
     if connection.dialect.name == "postgresql":
         connection.execute(text(f"DELETE FROM {table} WHERE {where}"), params)
         return
-    chunk = text(
-        f"DELETE FROM {table} WHERE rowid IN "
-        f"(SELECT rowid FROM {table} WHERE {where} LIMIT {_DELETE_CHUNK_ROWS})"
-    )
-    while connection.execute(chunk, params).rowcount:
+    while _delete_chunk(connection, table, where, params):
         pass
+
+
+def _delete_chunk(connection: Connection, table: str, where: str, params: dict[str, str]) -> int:
+    """Up to `_DELETE_CHUNK_ROWS` rows of `table` that match `where`; how many."""
+    rowid = "ctid" if connection.dialect.name == "postgresql" else "rowid"
+    chunk = f"SELECT {rowid} FROM {table} WHERE {where} LIMIT {_DELETE_CHUNK_ROWS}"
+    return connection.execute(
+        text(f"DELETE FROM {table} WHERE {rowid} IN ({chunk})"), params
+    ).rowcount
